@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and runs each for SECONDS (default 60).
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  mapfile -t targets < <(find build/fuzz/fuzz -maxdepth 1 -type f -name '*_fuzz' -printf '%f\n' | sort)
+fi
+for t in "${targets[@]}"; do
+  corpus="build/fuzz/corpus/$t"
+  mkdir -p "$corpus"
+  seeds="fuzz/seeds/$t"
+  echo "fuzz: $t for ${seeds:+}${seconds}s"
+  args=("$corpus")
+  [ -d "$seeds" ] && args+=("$seeds")
+  build/fuzz/fuzz/"$t" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 "${args[@]}" 2>&1 | tail -n 3
+  echo "fuzz: $t ran ${seconds}s without a crash"
+done

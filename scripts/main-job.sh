@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# hearth's main job as it stands today, run by scripts/setup.sh after the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hearth=build/release/src/cli/hearth
+"$hearth" --version
+"$hearth" info -m ../shared/fixtures/models/tiny-e.Q4_K_M.gguf

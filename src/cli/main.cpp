@@ -1,0 +1,61 @@
+// The `hearth` command: parses the command line, runs one subcommand, and turns every error into
+// `hearth: error: <what went wrong> (<what to do>)` on stderr with the exit code of its class.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <new>
+
+#include "base/error.h"
+#include "base/version.h"
+#include "cli/commands.h"
+
+namespace {
+
+int PrintError(const std::string& text, int code) {
+  std::fflush(stdout);
+  std::cerr << "hearth: error: " << text << "\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "hearth: a local, private coding assistant running Gemma 4 on your own machine.\n"
+      "Nothing you give it leaves this computer.",
+      "hearth"};
+  app.set_version_flag("--version", std::string("hearth ") + HEARTH_VERSION +
+                                        " (commit " + HEARTH_GIT_COMMIT + ")");
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  app.footer(
+      "Exit codes: 0 ok, 2 usage error, 3 invalid input, 4 I/O error, 5 internal error,\n"
+      "6 out of resources. Run 'hearth COMMAND --help' for a command's options.");
+
+  hearth::cli::RegisterInfoCommand(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string where = "hearth";
+    for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    return PrintError(std::string(e.what()) + " (run '" + where + " --help' for usage)",
+                      static_cast<int>(hearth::ErrorClass::kUsage));
+  } catch (const hearth::Error& e) {
+    return PrintError(e.Describe(), e.exit_code());
+  } catch (const std::bad_alloc&) {
+    return PrintError("out of memory (close other programs or use a smaller model or context)",
+                      static_cast<int>(hearth::ErrorClass::kResource));
+  } catch (const std::exception& e) {
+    return PrintError(std::string("internal error: ") + e.what() +
+                          " (this is a bug in hearth; please report it with the command you ran)",
+                      static_cast<int>(hearth::ErrorClass::kInternal));
+  }
+  return 0;
+}

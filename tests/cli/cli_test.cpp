@@ -1,0 +1,94 @@
+// The `hearth` binary as a user meets it: help, version, the one error style and exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;  // stdout and stderr, in that order
+  std::string err;
+};
+
+Result RunHearth(const std::string& args) {
+  std::string out_file = ::testing::TempDir() + "cli_out.txt";
+  std::string err_file = ::testing::TempDir() + "cli_err.txt";
+  std::string cmd = std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file +
+                    " </dev/null";
+  int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& path) {
+    std::string text;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      std::array<char, 4096> buf;
+      size_t n;
+      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+      std::fclose(f);
+    }
+    return text;
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
+}
+
+TEST(Cli, VersionNamesTheCommit) {
+  Result r = RunHearth("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("hearth 0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("commit "), std::string::npos) << r.out;
+}
+
+TEST(Cli, HelpListsRealSubcommands) {
+  Result r = RunHearth("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("info"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Exit codes"), std::string::npos);
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"info"}) {
+    Result r = RunHearth(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
+  }
+}
+
+TEST(Cli, UsageErrorsUseTheOneStyleAndExitTwo) {
+  Result r = RunHearth("info --no-such-flag");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("--help"), std::string::npos) << r.err;
+
+  r = RunHearth("no-such-command");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
+
+  r = RunHearth("");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(Cli, MissingFileIsAnIoErrorNamingTheFile) {
+  Result r = RunHearth("info -m /nonexistent/x.gguf");
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.err.rfind("hearth: error: cannot open '/nonexistent/x.gguf'", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("("), std::string::npos) << "no hint: " << r.err;
+}
+
+TEST(Cli, InvalidFileIsAnInputError) {
+  Result r = RunHearth(std::string("info -m ") + HEARTH_SOURCE_DIR + "/CMakeLists.txt");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("not a GGUF file"), std::string::npos) << r.err;
+}
+
+TEST(Cli, InfoDescribesAFixtureModel) {
+  Result r = RunHearth(std::string("info -m ") + HEARTH_SHARED_DIR +
+                 "/fixtures/models/tiny-moe.Q4_K_M.gguf --tensors");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("architecture:  gemma4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Q4_K x20"), std::string::npos) << r.out;  // refs/README.md §2
+  EXPECT_NE(r.out.find("ffn_gate_up_exps"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,105 @@
+// Weight block formats and the kernels that compute with them: dequantization (scalar reference
+// for every type), dot products and matrix multiplication with runtime CPU dispatch, and the
+// persistent thread pool. Knows nothing of GGUF files or models: a weight is a pointer, a type id
+// (ggml numbering, see gguf::TensorType) and a shape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace hearth::tensor {
+
+// ggml type ids (same numbering as gguf::TensorType; duplicated as plain ints so this layer does
+// not depend on the container).
+enum TypeId : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kIQ4_NL = 20,
+  kIQ4_XS = 23,
+  kBF16 = 30,
+};
+
+// True for the weight types this layer can compute with.
+bool IsSupportedType(uint32_t type);
+// Elements per block and bytes per block; 0 for unsupported types.
+int64_t BlockSize(uint32_t type);
+size_t BlockBytes(uint32_t type);
+// Bytes of one row of `n` elements (n must be a multiple of BlockSize(type)).
+size_t RowBytes(uint32_t type, int64_t n);
+
+// IEEE half and bfloat16 conversions (round to nearest even).
+float Fp16ToFp32(uint16_t h);
+uint16_t Fp32ToFp16(float f);
+float Bf16ToFp32(uint16_t b);
+uint16_t Fp32ToBf16(float f);
+
+// The scalar reference dequantizer: `n` elements (whole blocks) of `type` at `src` into `dst`.
+// Exactly GGML's dequantize_row_* (../shared/spec/gemma4-model.md §5.1).
+void DequantizeRow(uint32_t type, const void* src, float* dst, int64_t n);
+
+// Reference quantizers (GGML's quantize_row_*_ref), for the types hearth writes and for the
+// activation formats used by the fast dot products.
+void QuantizeRow(uint32_t type, const float* src, void* dst, int64_t n);
+
+// Which SIMD implementation the dispatcher picked. HEARTH_SIMD=scalar|avx2|avx512 in the
+// environment forces a level (never above what the CPU supports), so tests cover every path.
+enum class SimdLevel { kScalar, kAvx2, kAvx512 };
+SimdLevel ActiveSimdLevel();
+const char* SimdLevelName(SimdLevel level);
+
+// How activations meet weights in a dot product:
+//  kPrecise — activations stay F32, weights dequantized exactly (the reference mode);
+//  kFast    — as llama.cpp's CPU backend: activations are converted to the weight type's
+//             "vec_dot type" (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the
+//             K-quants and IQ4_XS, F16 for F16, BF16 for BF16, F32 for F32) and integer dot
+//             products are used.
+enum class Precision { kFast, kPrecise };
+
+// A persistent pool of worker threads (the caller's thread takes part too).
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const;
+  // Calls fn(begin, end) over [0, n) split into contiguous chunks, one per thread; returns when
+  // all are done. Exceptions from fn are rethrown on the calling thread.
+  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A row-major weight matrix: `rows` rows of `cols` elements, each row RowBytes(type, cols) bytes.
+struct Matrix {
+  uint32_t type = kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+};
+
+// y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens; x is [n_tokens][w.cols] F32 and y is
+// [n_tokens][w.rows] F32. Batched prefill (n_tokens > 1) uses a blocked kernel that reads each
+// weight row once per block of tokens. `pool` may be null (single-threaded).
+void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
+            ThreadPool* pool);
+
+}  // namespace hearth::tensor

@@ -1,11 +1,21 @@
-// Each layer that offers commands registers them here; main.cpp wires them into one `hearth` app.
-// A command exists only when it is implemented: no placeholders.
+// Command registration. Each command lives in its own src/cli/<name>_command.cpp (picked up by
+// src/cli/CMakeLists.txt) and registers itself with HEARTH_COMMAND, so adding a command touches no
+// shared file. A command exists only when it is implemented: no placeholders.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 namespace hearth::cli {
 
-void RegisterInfoCommand(CLI::App& app);
+using RegisterFn = void (*)(CLI::App& app);
+
+// Adds `fn` to the list main() calls to build the command line. Returns true (for static init).
+bool AddCommand(const char* name, RegisterFn fn);
+// Calls every registered function, in command-name order.
+void RegisterAllCommands(CLI::App& app);
 
 }  // namespace hearth::cli
+
+// In a *_command.cpp file, at namespace scope:  HEARTH_COMMAND(info, RegisterInfoCommand);
+#define HEARTH_COMMAND(name, fn) \
+  static const bool hearth_command_registered_##name = ::hearth::cli::AddCommand(#name, fn)

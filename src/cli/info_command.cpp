@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
@@ -79,6 +80,9 @@ void RunInfo(const InfoOptions& opt) {
 }
 
 }  // namespace
+
+void RegisterInfoCommand(CLI::App& app);
+HEARTH_COMMAND(info, RegisterInfoCommand);
 
 void RegisterInfoCommand(CLI::App& app) {
   auto opt = std::make_shared<InfoOptions>();

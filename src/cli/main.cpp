@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 2 usage error, 3 invalid input, 4 I/O error, 5 internal error,\n"
       "6 out of resources. Run 'hearth COMMAND --help' for a command's options.");
 
-  hearth::cli::RegisterInfoCommand(app);
+  hearth::cli::RegisterAllCommands(app);
 
   try {
     app.parse(argc, argv);

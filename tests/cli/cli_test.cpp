@@ -1,6 +1,7 @@
 // The `hearth` binary as a user meets it: help, version, the one error style and exit codes.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -15,8 +16,12 @@ struct Result {
 };
 
 Result RunHearth(const std::string& args) {
-  std::string out_file = ::testing::TempDir() + "cli_out.txt";
-  std::string err_file = ::testing::TempDir() + "cli_err.txt";
+  // ctest runs tests in parallel processes: give each call its own capture files.
+  static int call = 0;
+  std::string stem = ::testing::TempDir() + "hearth_cli_" + std::to_string(::getpid()) + "_" +
+                     std::to_string(call++);
+  std::string out_file = stem + ".out";
+  std::string err_file = stem + ".err";
   std::string cmd = std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file +
                     " </dev/null";
   int status = std::system(cmd.c_str());
@@ -30,7 +35,10 @@ Result RunHearth(const std::string& args) {
     }
     return text;
   };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
+  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
+  std::remove(out_file.c_str());
+  std::remove(err_file.c_str());
+  return result;
 }
 
 TEST(Cli, VersionNamesTheCommit) {

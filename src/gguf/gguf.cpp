@@ -26,6 +26,9 @@ constexpr TypeTraits kTypeTraits[] = {
     {TensorType::kQ6_K, "Q6_K", 256, 210},  {TensorType::kQ8_K, "Q8_K", 256, 292},
     {TensorType::kIQ4_NL, "IQ4_NL", 32, 18}, {TensorType::kIQ4_XS, "IQ4_XS", 256, 136},
     {TensorType::kBF16, "BF16", 1, 2},      {TensorType::kMXFP4, "MXFP4", 32, 17},
+    {TensorType::kI8, "I8", 1, 1},          {TensorType::kI16, "I16", 1, 2},
+    {TensorType::kI32, "I32", 1, 4},        {TensorType::kI64, "I64", 1, 8},
+    {TensorType::kF64, "F64", 1, 8},
 };
 
 size_t ScalarSize(ValueType type) {

@@ -53,6 +53,11 @@ enum class TensorType : uint32_t {
   kQ8_K = 15,
   kIQ4_NL = 20,
   kIQ4_XS = 23,
+  kI8 = 24,  // plain integer / double tensors (e.g. token ids in reference files)
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
   kBF16 = 30,
   kMXFP4 = 39,
 };

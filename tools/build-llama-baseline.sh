@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds llama.cpp (the baseline hearth is measured against) in a temporary folder, outside the
+# repository, from the git bundle that the npm package node-llama-cpp ships. Nothing from it ever
+# enters the repository.
+#
+# Usage: tools/build-llama-baseline.sh [WORKDIR]     (default: /tmp/hearth-llama-baseline)
+# Prints the directory holding llama-bench, llama-tokenize and llama-quantize.
+set -euo pipefail
+work="${1:-/tmp/hearth-llama-baseline}"
+version=3.22.1
+integrity="sha512-bltIipuWmc123H7tMIgDGKSsSrhmhlQYeVUC48XTjVW7XGJJiJJyCdlTMzQ/LiWoPkGDpcL4FviDpgw7qfTiDw=="
+mkdir -p "$work"
+cd "$work"
+
+tarball="node-llama-cpp-$version.tgz"
+if [ ! -f "$tarball" ]; then
+  npm pack "node-llama-cpp@$version" >/dev/null 2>&1
+fi
+actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
+if [ "$actual" != "$integrity" ]; then
+  echo "build-llama-baseline: checksum mismatch for $tarball" >&2
+  exit 1
+fi
+if [ ! -d package ]; then tar xzf "$tarball"; fi
+if [ ! -d llama.cpp ]; then git clone -q package/llama/gitRelease.bundle llama.cpp; fi
+
+cd llama.cpp
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+cmake --build build -j "$(nproc)" --target llama-bench llama-tokenize llama-quantize \
+  >/dev/null
+echo "$work/llama.cpp/build/bin"

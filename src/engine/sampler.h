@@ -1,0 +1,78 @@
+// Choosing the next token from the model's logits, as llama.cpp's default chain does:
+// penalties → top-k → top-p → min-p → temperature → draw (or greedy argmax when temperature ≤ 0).
+// Deterministic: the same seed and the same logits give the same tokens.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::engine {
+
+struct SamplingParams {
+  float temperature = 0.8f;  // ≤ 0: greedy (argmax), no randomness
+  int top_k = 40;            // ≤ 0: off
+  float top_p = 0.95f;       // ≥ 1: off
+  float min_p = 0.05f;       // ≤ 0: off
+  float repeat_penalty = 1.0f;     // 1: off; applied to tokens in the last `penalty_last_n`
+  float presence_penalty = 0.0f;   // subtracted once from every token seen in the window
+  float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
+  int penalty_last_n = 64;
+  uint64_t seed = 0xC0FFEE;
+
+  // Throws Error(kUsage) naming the parameter when a value is out of range.
+  void Validate() const;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+
+  // Picks a token id from `logits` (one score per vocabulary entry). Does not record it: call
+  // Accept with the token actually fed back (which may differ, e.g. a forced end token).
+  int Sample(std::span<const float> logits);
+  // Records a generated or prompt token for the repetition penalties.
+  void Accept(int token);
+  // Forgets history and restarts the random stream from the seed.
+  void Reset();
+
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  struct Candidate {
+    int id;
+    float logit;
+    float p;
+  };
+  void ApplyPenalties(std::vector<Candidate>& candidates) const;
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::deque<int> recent_;
+  std::vector<Candidate> candidates_;  // reused between calls
+};
+
+// Watches streamed text for stop strings. Text that might be the start of a stop string is held
+// back until it is known not to be, so a stop string is never partly shown to the user.
+class StopStringMatcher {
+ public:
+  explicit StopStringMatcher(std::vector<std::string> stops);
+
+  // Adds `piece`; returns the text that is now safe to emit. Sets stopped() once a stop string
+  // has appeared; the stop string and anything after it are never emitted.
+  std::string Feed(std::string_view piece);
+  // At the end of generation: whatever was held back (nothing if stopped).
+  std::string Flush();
+  bool stopped() const { return stopped_; }
+
+ private:
+  std::vector<std::string> stops_;
+  std::string pending_;
+  bool stopped_ = false;
+};
+
+}  // namespace hearth::engine

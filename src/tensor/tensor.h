@@ -55,12 +55,20 @@ void DequantizeRow(uint32_t type, const void* src, float* dst, int64_t n);
 // Reference quantizers (GGML's quantize_row_*_ref), for the types hearth writes and for the
 // activation formats used by the fast dot products.
 void QuantizeRow(uint32_t type, const float* src, void* dst, int64_t n);
+// True when QuantizeRow supports `type` (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1,
+// Q8_K, Q4_K, Q5_K, Q6_K).
+bool HasQuantizer(uint32_t type);
+// The activation format of the fast dot product for weights of `type` (kQ8_0, kQ8_1, kQ8_K,
+// kF16, kBF16 or kF32).
+uint32_t VecDotType(uint32_t type);
 
 // Which SIMD implementation the dispatcher picked. HEARTH_SIMD=scalar|avx2|avx512 in the
 // environment forces a level (never above what the CPU supports), so tests cover every path.
 enum class SimdLevel { kScalar, kAvx2, kAvx512 };
 SimdLevel ActiveSimdLevel();
 const char* SimdLevelName(SimdLevel level);
+// Whether this CPU (and build) can run `level`; kScalar always can.
+bool SimdLevelAvailable(SimdLevel level);
 
 // How activations meet weights in a dot product:
 //  kPrecise — activations stay F32, weights dequantized exactly (the reference mode);
@@ -101,5 +109,9 @@ struct Matrix {
 // weight row once per block of tokens. `pool` may be null (single-threaded).
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool);
+// MatMul at an explicit SIMD level (tests and benchmarks compare the levels); throws
+// Error(kInvalidInput) when `level` is not available on this CPU.
+void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens, float* y,
+              Precision precision, ThreadPool* pool);
 
 }  // namespace hearth::tensor

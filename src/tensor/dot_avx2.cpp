@@ -1,0 +1,6 @@
+// Temporary: the avx2 table reuses the scalar kernels until the intrinsics land.
+#include "tensor/kernels.h"
+
+namespace hearth::tensor::internal {
+const Kernels& Avx2Kernels() { return ScalarKernels(); }
+}  // namespace hearth::tensor::internal

@@ -1,0 +1,26 @@
+// Internal: the per-SIMD-level kernel tables the dispatcher chooses from.
+#pragma once
+
+#include <cstdint>
+
+namespace hearth::tensor::internal {
+
+// Dot product of one weight row (n elements of the weight type) with one activation row already
+// converted to the weight type's vec-dot type (VecDotType).
+using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
+// Plain F32 dot product (the precise path after dequantization).
+using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
+
+constexpr int kMaxTypeId = 32;
+
+struct Kernels {
+  VecDotFn vec_dot[kMaxTypeId] = {};
+  DotF32Fn dot_f32 = nullptr;
+};
+
+const Kernels& ScalarKernels();
+// Defined in the files compiled for those instruction sets; call only when the CPU has them.
+const Kernels& Avx2Kernels();
+const Kernels& Avx512Kernels();
+
+}  // namespace hearth::tensor::internal

@@ -1,0 +1,329 @@
+// Runtime SIMD dispatch, the persistent thread pool and the blocked matrix multiplication.
+#include <cpuid.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "tensor/kernels.h"
+#include "tensor/tensor.h"
+
+namespace hearth::tensor {
+
+// ---- dispatch -------------------------------------------------------------------------------
+
+namespace {
+
+bool CpuHasF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  return (ecx & bit_F16C) != 0;
+}
+
+SimdLevel DetectCpuLevel() {
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
+  if (!avx2) return SimdLevel::kScalar;
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return avx512 ? SimdLevel::kAvx512 : SimdLevel::kAvx2;
+}
+
+SimdLevel CpuLevel() {
+  static const SimdLevel level = DetectCpuLevel();
+  return level;
+}
+
+SimdLevel ChooseLevel() {
+  const SimdLevel cpu = CpuLevel();
+  const char* env = std::getenv("HEARTH_SIMD");
+  if (env == nullptr || *env == '\0') return cpu;
+  SimdLevel wanted;
+  if (std::strcmp(env, "scalar") == 0) {
+    wanted = SimdLevel::kScalar;
+  } else if (std::strcmp(env, "avx2") == 0) {
+    wanted = SimdLevel::kAvx2;
+  } else if (std::strcmp(env, "avx512") == 0) {
+    wanted = SimdLevel::kAvx512;
+  } else {
+    std::fprintf(stderr, "hearth: warning: HEARTH_SIMD=%s is not scalar, avx2 or avx512; using %s\n",
+                 env, SimdLevelName(cpu));
+    return cpu;
+  }
+  // Never above what the CPU supports.
+  return static_cast<int>(wanted) <= static_cast<int>(cpu) ? wanted : cpu;
+}
+
+const internal::Kernels& KernelsFor(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return internal::Avx512Kernels();
+    case SimdLevel::kAvx2: return internal::Avx2Kernels();
+    default: return internal::ScalarKernels();
+  }
+}
+
+}  // namespace
+
+SimdLevel ActiveSimdLevel() {
+  static const SimdLevel level = ChooseLevel();
+  return level;
+}
+
+const char* SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar: return "scalar";
+    case SimdLevel::kAvx2: return "avx2";
+    case SimdLevel::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+bool SimdLevelAvailable(SimdLevel level) {
+  return static_cast<int>(level) <= static_cast<int>(CpuLevel());
+}
+
+uint32_t VecDotType(uint32_t type) {
+  switch (type) {
+    case kF32: return kF32;
+    case kF16: return kF16;
+    case kBF16: return kBF16;
+    case kQ4_0: case kQ5_0: case kQ8_0: case kIQ4_NL: return kQ8_0;
+    case kQ4_1: case kQ5_1: return kQ8_1;
+    case kQ2_K: case kQ3_K: case kQ4_K: case kQ5_K: case kQ6_K: case kIQ4_XS: return kQ8_K;
+    default: return kF32;
+  }
+}
+
+// ---- thread pool ----------------------------------------------------------------------------
+
+namespace {
+// Set on pool workers (and on a caller while it runs its own chunk) so that a nested
+// ParallelFor runs inline instead of deadlocking on the busy pool.
+thread_local bool t_inside_pool = false;
+}  // namespace
+
+struct ThreadPool::Impl {
+  std::vector<std::thread> workers;
+  std::mutex call_mu;  // one ParallelFor at a time per pool
+  std::mutex mu;
+  std::condition_variable cv_work;
+  std::condition_variable cv_done;
+  uint64_t generation = 0;
+  bool stop = false;
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t n = 0;
+  int n_chunks = 1;
+  int pending = 0;
+  std::vector<std::exception_ptr> errors;
+
+  void RunChunk(int chunk) {
+    const int64_t begin = n * chunk / n_chunks;
+    const int64_t end = n * (chunk + 1) / n_chunks;
+    if (begin >= end) return;
+    try {
+      (*fn)(begin, end);
+    } catch (...) {
+      errors[static_cast<size_t>(chunk)] = std::current_exception();
+    }
+  }
+
+  void WorkerLoop(int chunk) {
+    t_inside_pool = true;
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_work.wait(lock, [&] { return stop || generation != seen; });
+        if (stop) return;
+        seen = generation;
+      }
+      RunChunk(chunk);
+      std::lock_guard<std::mutex> lock(mu);
+      if (--pending == 0) cv_done.notify_one();
+    }
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv_work.notify_all();
+    for (auto& t : workers) {
+      if (t.joinable()) t.join();
+    }
+    workers.clear();
+  }
+};
+
+ThreadPool::ThreadPool(int n_threads) : impl_(std::make_unique<Impl>()) {
+  const int n = std::max(1, n_threads);
+  impl_->errors.resize(static_cast<size_t>(n));
+  try {
+    for (int i = 1; i < n; ++i) impl_->workers.emplace_back([this, i] { impl_->WorkerLoop(i); });
+  } catch (...) {
+    impl_->Shutdown();
+    throw;
+  }
+}
+
+ThreadPool::~ThreadPool() { impl_->Shutdown(); }
+
+int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 1; }
+
+void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (impl_->workers.empty() || n == 1 || t_inside_pool) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> call_lock(impl_->call_mu);
+  Impl& p = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.fn = &fn;
+    p.n = n;
+    p.n_chunks = size();
+    p.pending = static_cast<int>(p.workers.size());
+    std::fill(p.errors.begin(), p.errors.end(), nullptr);
+    ++p.generation;
+  }
+  p.cv_work.notify_all();
+  t_inside_pool = true;
+  p.RunChunk(0);
+  t_inside_pool = false;
+  {
+    std::unique_lock<std::mutex> lock(p.mu);
+    p.cv_done.wait(lock, [&] { return p.pending == 0; });
+    p.fn = nullptr;
+  }
+  for (const auto& e : p.errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// ---- matrix multiplication ------------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kRowTile = 16;        // weight rows per work item (kept hot in L1/L2)
+constexpr int64_t kPreciseRowTile = 4;  // rows dequantized to F32 at a time in precise mode
+
+void Validate(const Matrix& w, const float* x, int64_t n_tokens, const float* y) {
+  if (!IsSupportedType(w.type)) {
+    throw Error(ErrorClass::kInvalidInput,
+                "MatMul: weight type id " + std::to_string(w.type) + " is not supported",
+                "use a file with supported tensor types");
+  }
+  if (w.rows < 0 || w.cols < 0 || n_tokens < 0 || w.cols % BlockSize(w.type) != 0) {
+    throw Error(ErrorClass::kInvalidInput,
+                "MatMul: bad shape rows=" + std::to_string(w.rows) + " cols=" +
+                    std::to_string(w.cols) + " n_tokens=" + std::to_string(n_tokens),
+                "the row length must be a multiple of the weight type's block size");
+  }
+  if (w.rows > 0 && n_tokens > 0 && (w.data == nullptr || x == nullptr || y == nullptr)) {
+    throw Error(ErrorClass::kInternal, "MatMul: null weight, input or output pointer");
+  }
+}
+
+void Run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool != nullptr) {
+    pool->ParallelFor(n, fn);
+  } else if (n > 0) {
+    fn(0, n);
+  }
+}
+
+}  // namespace
+
+void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens, float* y,
+              Precision precision, ThreadPool* pool) {
+  if (!SimdLevelAvailable(level)) {
+    throw Error(ErrorClass::kInvalidInput,
+                std::string("SIMD level ") + SimdLevelName(level) + " is not available on this CPU",
+                "choose a level SimdLevelAvailable() accepts");
+  }
+  Validate(w, x, n_tokens, y);
+  if (w.rows == 0 || n_tokens == 0) return;
+  const internal::Kernels& k = KernelsFor(level);
+  const auto* wdata = static_cast<const uint8_t*>(w.data);
+  const size_t row_bytes = RowBytes(w.type, w.cols);
+  const int64_t rows = w.rows;
+  const int64_t cols = w.cols;
+
+  if (precision == Precision::kFast && w.type < internal::kMaxTypeId &&
+      k.vec_dot[w.type] != nullptr) {
+    const internal::VecDotFn dot = k.vec_dot[w.type];
+    const uint32_t vt = VecDotType(w.type);
+    const size_t x_bytes = RowBytes(vt, cols);
+    const void* xq = x;
+    std::vector<uint8_t> buffer;
+    if (vt != kF32) {
+      // The activation rows are converted once per call, as llama.cpp does.
+      buffer.resize(x_bytes * static_cast<size_t>(n_tokens));
+      Run(n_tokens > 1 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          QuantizeRow(vt, x + t * cols, buffer.data() + static_cast<size_t>(t) * x_bytes, cols);
+        }
+      });
+      xq = buffer.data();
+    }
+    const auto* xbytes = static_cast<const uint8_t*>(xq);
+    const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
+    Run(pool, n_tiles, [&](int64_t tile0, int64_t tile1) {
+      for (int64_t tile = tile0; tile < tile1; ++tile) {
+        const int64_t r0 = tile * kRowTile;
+        const int64_t r1 = std::min(rows, r0 + kRowTile);
+        // Each weight tile is read from memory once and reused from cache for every token.
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
+          float* yt = y + t * rows;
+          for (int64_t r = r0; r < r1; ++r) {
+            yt[r] = dot(cols, wdata + static_cast<size_t>(r) * row_bytes, xt);
+          }
+        }
+      }
+    });
+    return;
+  }
+
+  // Precise: F32 activations against exactly dequantized weights.
+  const int64_t n_tiles = (rows + kPreciseRowTile - 1) / kPreciseRowTile;
+  Run(pool, n_tiles, [&](int64_t tile0, int64_t tile1) {
+    std::vector<float> deq;
+    if (w.type != kF32) deq.resize(static_cast<size_t>(kPreciseRowTile * cols));
+    for (int64_t tile = tile0; tile < tile1; ++tile) {
+      const int64_t r0 = tile * kPreciseRowTile;
+      const int64_t r1 = std::min(rows, r0 + kPreciseRowTile);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* src = wdata + static_cast<size_t>(r) * row_bytes;
+        if (w.type != kF32) DequantizeRow(w.type, src, deq.data() + (r - r0) * cols, cols);
+      }
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* xt = x + t * cols;
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* wr = w.type == kF32
+                                ? reinterpret_cast<const float*>(wdata + static_cast<size_t>(r) *
+                                                                             row_bytes)
+                                : deq.data() + (r - r0) * cols;
+          y[t * rows + r] = k.dot_f32(cols, wr, xt);
+        }
+      }
+    }
+  });
+}
+
+void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
+            ThreadPool* pool) {
+  MatMulAt(ActiveSimdLevel(), w, x, n_tokens, y, precision, pool);
+}
+
+}  // namespace hearth::tensor

@@ -1,0 +1,203 @@
+// MatMul at every SIMD level against an independent double-precision reference built from the
+// scalar dequantizer: the precise path must match it to float rounding, the fast path within the
+// activation-quantization error, and every SIMD level's fast path must equal the scalar fast path
+// up to float summation order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "tensor/tensor.h"
+
+namespace hearth::tensor {
+namespace {
+
+const uint32_t kWeightTypes[] = {kF32,  kF16,  kBF16, kQ4_0, kQ4_1, kQ5_0,   kQ5_1,  kQ8_0,
+                                 kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K, kIQ4_NL, kIQ4_XS};
+
+std::vector<float> Gaussian(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Weights of `type`: quantized Gaussian values where a quantizer exists, otherwise random bytes
+// with the scale fields overwritten by small finite halves.
+std::vector<uint8_t> MakeWeights(uint32_t type, int64_t rows, int64_t cols, uint32_t seed) {
+  const size_t row_bytes = RowBytes(type, cols);
+  std::vector<uint8_t> w(row_bytes * static_cast<size_t>(rows));
+  if (HasQuantizer(type)) {
+    const auto f = Gaussian(rows * cols, seed, 0.05f);
+    for (int64_t r = 0; r < rows; ++r) {
+      QuantizeRow(type, f.data() + r * cols, w.data() + static_cast<size_t>(r) * row_bytes, cols);
+    }
+    return w;
+  }
+  std::mt19937 rng(seed);
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  const size_t bb = BlockBytes(type);
+  std::uniform_int_distribution<int> mant(0, 1023);
+  auto half = [&](uint8_t* p) {  // a positive half in [2^-10, 2^-9)
+    const uint16_t h = static_cast<uint16_t>((5 << 10) | mant(rng));
+    p[0] = static_cast<uint8_t>(h);
+    p[1] = static_cast<uint8_t>(h >> 8);
+  };
+  for (size_t off = 0; off < w.size(); off += bb) {
+    uint8_t* blk = w.data() + off;
+    switch (type) {
+      case kQ2_K: half(blk + 80); half(blk + 82); break;
+      case kQ3_K: half(blk + 108); break;
+      case kIQ4_NL: case kIQ4_XS: half(blk); break;
+      default: ADD_FAILURE() << "no generator for type " << type; return w;
+    }
+  }
+  return w;
+}
+
+struct Reference {
+  std::vector<double> y;
+  std::vector<double> abs;  // sum |w||x| per output, the natural error scale
+  std::vector<double> qerr; // bound on the activation-quantization error of the fast path
+};
+
+Reference Compute(uint32_t type, const std::vector<uint8_t>& w, int64_t rows, int64_t cols,
+                  const std::vector<float>& x, int64_t n_tokens) {
+  Reference ref;
+  const size_t row_bytes = RowBytes(type, cols);
+  std::vector<float> wf(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    DequantizeRow(type, w.data() + static_cast<size_t>(r) * row_bytes, wf.data() + r * cols, cols);
+  }
+  const uint32_t vt = VecDotType(type);
+  const int64_t blk = vt == kQ8_K ? 256 : 32;
+  std::vector<double> step(static_cast<size_t>(n_tokens * cols), 0.0);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = x[t * cols + c];
+      if (vt == kF16) {
+        step[t * cols + c] = std::fabs(v) * std::ldexp(1.0, -11);
+      } else if (vt == kBF16) {
+        step[t * cols + c] = std::fabs(v) * std::ldexp(1.0, -8);
+      } else if (vt != kF32) {
+        const int64_t b0 = c / blk * blk;
+        double amax = 0;
+        for (int64_t j = b0; j < b0 + blk; ++j) amax = std::max(amax, double(std::fabs(x[t * cols + j])));
+        step[t * cols + c] = 0.5 * amax / 127 * 1.01 + amax * 1e-3;  // + fp16 rounding of d
+      }
+    }
+  }
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = 0, a = 0, q = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double wv = wf[r * cols + c], xv = x[t * cols + c];
+        s += wv * xv;
+        a += std::fabs(wv * xv);
+        q += std::fabs(wv) * step[t * cols + c];
+      }
+      ref.y.push_back(s);
+      ref.abs.push_back(a);
+      ref.qerr.push_back(q);
+    }
+  }
+  return ref;
+}
+
+std::vector<SimdLevel> Levels() {
+  std::vector<SimdLevel> v;
+  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (SimdLevelAvailable(l)) v.push_back(l);
+  }
+  return v;
+}
+
+struct Shape {
+  int64_t rows, cols, n_tokens;
+};
+
+class MatMulTypeTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(MatMulTypeTest, AllLevelsAgreeWithReference) {
+  const uint32_t type = GetParam();
+  const int64_t bs = BlockSize(type) == 1 ? 32 : BlockSize(type);
+  ThreadPool pool(3);
+  const Shape shapes[] = {{1, bs, 1}, {7, 2 * bs, 3}, {33, 256, 17}, {40, 512, 1}, {17, 768, 9}};
+  uint32_t seed = 100 + type;
+  for (const Shape& s : shapes) {
+    if (s.cols % bs != 0) continue;
+    const auto w = MakeWeights(type, s.rows, s.cols, seed++);
+    const auto x = Gaussian(s.n_tokens * s.cols, seed++, 1.0f);
+    const Matrix m{type, s.rows, s.cols, w.data()};
+    const Reference ref = Compute(type, w, s.rows, s.cols, x, s.n_tokens);
+    const size_t ny = static_cast<size_t>(s.rows * s.n_tokens);
+    std::vector<float> scalar_fast(ny);
+    MatMulAt(SimdLevel::kScalar, m, x.data(), s.n_tokens, scalar_fast.data(), Precision::kFast,
+             nullptr);
+    for (SimdLevel level : Levels()) {
+      SCOPED_TRACE(std::string(SimdLevelName(level)) + " rows=" + std::to_string(s.rows) +
+                   " cols=" + std::to_string(s.cols) + " tokens=" + std::to_string(s.n_tokens));
+      std::vector<float> precise(ny), fast(ny), fast_pool(ny);
+      MatMulAt(level, m, x.data(), s.n_tokens, precise.data(), Precision::kPrecise, &pool);
+      MatMulAt(level, m, x.data(), s.n_tokens, fast.data(), Precision::kFast, nullptr);
+      MatMulAt(level, m, x.data(), s.n_tokens, fast_pool.data(), Precision::kFast, &pool);
+      for (size_t i = 0; i < ny; ++i) {
+        const double tol = 1e-5 * ref.abs[i] + 1e-30;
+        ASSERT_NEAR(precise[i], ref.y[i], tol) << "precise, output " << i;
+        ASSERT_NEAR(fast[i], ref.y[i], ref.qerr[i] + tol) << "fast vs reference, output " << i;
+        ASSERT_NEAR(fast[i], scalar_fast[i], 2e-5 * ref.abs[i] + 1e-30)
+            << "fast vs scalar fast, output " << i;
+        // Each output is one dot product by one thread: threading never changes the result.
+        ASSERT_EQ(fast[i], fast_pool[i]) << "output " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatMulTypeTest, ::testing::ValuesIn(kWeightTypes),
+                         [](const auto& param_info) { return "type" + std::to_string(param_info.param); });
+
+TEST(MatMul, DefaultEntryPointUsesActiveLevel) {
+  const auto w = MakeWeights(kQ4_K, 8, 256, 1);
+  const auto x = Gaussian(2 * 256, 2, 1.0f);
+  const Matrix m{kQ4_K, 8, 256, w.data()};
+  std::vector<float> a(16), b(16);
+  MatMul(m, x.data(), 2, a.data(), Precision::kFast, nullptr);
+  MatMulAt(ActiveSimdLevel(), m, x.data(), 2, b.data(), Precision::kFast, nullptr);
+  EXPECT_EQ(a, b);
+}
+
+TEST(MatMul, RejectsBadShapes) {
+  const auto w = MakeWeights(kQ8_0, 2, 64, 1);
+  std::vector<float> x(64), y(4);
+  EXPECT_THROW(MatMul(Matrix{kQ8_0, 2, 48, w.data()}, x.data(), 1, y.data(), Precision::kFast,
+                      nullptr),
+               Error);
+  EXPECT_THROW(MatMul(Matrix{77, 2, 64, w.data()}, x.data(), 1, y.data(), Precision::kFast,
+                      nullptr),
+               Error);
+  // Empty products are fine and write nothing.
+  MatMul(Matrix{kQ8_0, 0, 64, nullptr}, x.data(), 1, y.data(), Precision::kFast, nullptr);
+}
+
+// HEARTH_SIMD picks the level (ctest runs this binary again with HEARTH_SIMD=scalar and avx2).
+TEST(SimdEnv, MatchesEnvironment) {
+  const char* env = std::getenv("HEARTH_SIMD");
+  SimdLevel best = SimdLevel::kScalar;
+  for (SimdLevel l : Levels()) best = l;
+  const std::string e = env ? env : "";
+  SimdLevel expected = best;
+  if (e == "scalar") expected = SimdLevel::kScalar;
+  if (e == "avx2" && SimdLevelAvailable(SimdLevel::kAvx2)) expected = SimdLevel::kAvx2;
+  EXPECT_EQ(ActiveSimdLevel(), expected) << "HEARTH_SIMD=" << e;
+  EXPECT_TRUE(SimdLevelAvailable(SimdLevel::kScalar));
+}
+
+}  // namespace
+}  // namespace hearth::tensor

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 #include "base/error.h"
@@ -688,10 +689,18 @@ void Writer::CopyValue(const File& from, std::string_view key) {
 
 void Writer::AddTensor(std::string name, std::vector<int64_t> shape, uint32_t type_id,
                        std::span<const uint8_t> data) {
-  tensors_.push_back({std::move(name), std::move(shape), type_id, {data.begin(), data.end()}});
+  auto bytes = std::make_shared<std::vector<uint8_t>>(data.begin(), data.end());
+  uint64_t n = bytes->size();
+  AddLazyTensor(std::move(name), std::move(shape), type_id, n,
+                [bytes](std::span<uint8_t> out) { std::memcpy(out.data(), bytes->data(), out.size()); });
 }
 
-std::vector<uint8_t> Writer::Serialize() const {
+void Writer::AddLazyTensor(std::string name, std::vector<int64_t> shape, uint32_t type_id,
+                           uint64_t n_bytes, FillFn fill) {
+  tensors_.push_back({std::move(name), std::move(shape), type_id, n_bytes, std::move(fill)});
+}
+
+std::vector<uint8_t> Writer::Header() const {
   std::vector<uint8_t> out;
   Append<uint32_t>(out, kMagic);
   Append<uint32_t>(out, 3);
@@ -714,26 +723,52 @@ std::vector<uint8_t> Writer::Serialize() const {
     for (int64_t d : t.shape) Append<int64_t>(out, d);
     Append<uint32_t>(out, t.type_id);
     Append<uint64_t>(out, offset);
-    offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
+    offset += (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
   }
   out.resize((out.size() + alignment_ - 1) / alignment_ * alignment_, 0);
+  return out;
+}
+
+void Writer::ForEachTensorData(
+    const std::function<void(std::span<const uint8_t>)>& sink) const {
+  std::vector<uint8_t> buffer;
   for (const Tensor& t : tensors_) {
-    AppendBytes(out, t.data.data(), t.data.size());
-    out.resize((out.size() + alignment_ - 1) / alignment_ * alignment_, 0);
+    uint64_t padded = (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
+    buffer.assign(padded, 0);
+    t.fill(std::span<uint8_t>(buffer.data(), t.n_bytes));
+    sink(buffer);
   }
+}
+
+std::vector<uint8_t> Writer::Serialize() const {
+  std::vector<uint8_t> out = Header();
+  ForEachTensorData([&](std::span<const uint8_t> bytes) {
+    AppendBytes(out, bytes.data(), bytes.size());
+  });
   return out;
 }
 
 void Writer::WriteFile(const std::string& path) const {
-  std::vector<uint8_t> bytes = Serialize();
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) ThrowIo("cannot create '" + tmp + "': " + ErrnoText(errno), "check the directory");
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  bool ok = true;
+  auto write = [&](std::span<const uint8_t> bytes) {
+    ok = ok && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  };
+  try {
+    write(Header());
+    ForEachTensorData(write);
+  } catch (...) {
+    std::fclose(f);
+    std::remove(tmp.c_str());
+    throw;
+  }
+  int err = ok ? 0 : errno;
   ok = (std::fflush(f) == 0) && ok;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+    if (err == 0) err = errno;
     std::remove(tmp.c_str());
     ThrowIo("cannot write '" + path + "': " + ErrnoText(err), "is the disk full?");
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -176,11 +177,17 @@ class Writer {
   // Adds a tensor; `data` must hold exactly the bytes its shape and type need.
   void AddTensor(std::string name, std::vector<int64_t> shape, uint32_t type_id,
                  std::span<const uint8_t> data);
+  // Adds a tensor of `n_bytes` whose bytes are produced only while the file is written, by
+  // fill(out) with out.size() == n_bytes. Lets multi-gigabyte models be written tensor by tensor.
+  using FillFn = std::function<void(std::span<uint8_t> out)>;
+  void AddLazyTensor(std::string name, std::vector<int64_t> shape, uint32_t type_id,
+                     uint64_t n_bytes, FillFn fill);
 
   void set_alignment(uint32_t alignment) { alignment_ = alignment; }
 
   std::vector<uint8_t> Serialize() const;
   // Writes to `path` through a temporary file and rename, so a crash never leaves half a file.
+  // Holds at most one tensor's bytes in memory at a time.
   void WriteFile(const std::string& path) const;
 
  private:
@@ -192,9 +199,13 @@ class Writer {
     std::string name;
     std::vector<int64_t> shape;
     uint32_t type_id;
-    std::vector<uint8_t> data;
+    uint64_t n_bytes;
+    FillFn fill;
   };
   void Put(std::string key, std::vector<uint8_t> encoded);
+  std::vector<uint8_t> Header() const;  // everything before the first tensor's bytes
+  // Calls sink(bytes) for each tensor's data and its padding, in file order.
+  void ForEachTensorData(const std::function<void(std::span<const uint8_t>)>& sink) const;
 
   std::vector<Entry> entries_;
   std::vector<Tensor> tensors_;

@@ -1,6 +1,4 @@
-// Temporary: the avx2 table reuses the scalar kernels until the intrinsics land.
-#include "tensor/kernels.h"
-
-namespace hearth::tensor::internal {
-const Kernels& Avx2Kernels() { return ScalarKernels(); }
-}  // namespace hearth::tensor::internal
+// AVX2 + FMA + F16C kernels (this file is compiled with -mavx2 -mfma -mf16c).
+#define HEARTH_SIMD_AVX512 0
+#define HEARTH_SIMD_TABLE Avx2Kernels
+#include "tensor/dot_simd.inc"

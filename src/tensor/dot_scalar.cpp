@@ -315,7 +315,7 @@ float VecDotIQ4XS(int64_t n, const void* w, const void* xv) {
 }
 
 Kernels MakeScalar() {
-  Kernels k;
+  Kernels k{};
   k.dot_f32 = DotF32;
   k.vec_dot[kF32] = VecDotF32;
   k.vec_dot[kF16] = VecDotF16;

@@ -13,9 +13,10 @@ using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
 
 constexpr int kMaxTypeId = 32;
 
+// A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
 struct Kernels {
-  VecDotFn vec_dot[kMaxTypeId] = {};
-  DotF32Fn dot_f32 = nullptr;
+  VecDotFn vec_dot[kMaxTypeId];
+  DotF32Fn dot_f32;
 };
 
 const Kernels& ScalarKernels();

@@ -1,0 +1,636 @@
+// The Gemma 4 forward pass over a batch of tokens, readable top to bottom
+// (../shared/spec/gemma4-model.md §3), and the KV cache it reads and writes (§4).
+//
+// Layout of activations: row-major [n_tokens][width] F32 buffers, so every projection is one
+// tensor::MatMul over the whole batch (blocked for prefill, a matrix-vector product for decode).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "model/model.h"
+#include "model/weights.h"
+#include "tensor/tensor.h"
+
+namespace hearth::model {
+
+using tensor::Precision;
+
+// ---------------------------------------------------------------------------------------------
+// KV cache. One K and one V store per KV-owning layer, each `capacity` cells of
+// n_head_kv * head_dim values. Position p lives in cell p % capacity: full layers hold the whole
+// context (capacity = n_ctx, no wrap), sliding layers a ring of W - 1 + n_ubatch cells — enough
+// that writing a batch never overwrites a key some query of the same batch still sees (§4.4).
+// KV-shared layers have no store of their own and read their source layer's.
+
+struct LayerKv {
+  int capacity = 0;
+  int row = 0;  // values per cell
+  std::vector<float> k32, v32;       // precise mode
+  std::vector<uint16_t> k16, v16;    // default: F16, as llama.cpp
+};
+
+struct KvCache {
+  bool f32 = false;
+  std::vector<LayerKv> layers;  // indexed by layer; empty stores for KV-shared layers
+  uint64_t bytes = 0;
+};
+
+// Work buffers for one forward step of up to n_ubatch tokens, allocated once per context.
+struct Scratch {
+  std::vector<float> x, h, q, k, v, qkv, attn, o, gate, up, f, f2;
+  std::vector<float> ple, ple_tok;            // per-layer embeddings [n][L*P]
+  std::vector<float> router, moe_in, moe_out, exp_in, exp_gu, exp_act, exp_out;
+  std::vector<int> exp_tokens;
+  std::vector<float> exp_weights;
+  std::vector<int> top_ids;                   // [n][K]
+  std::vector<float> top_w;                   // [n][K]
+  std::vector<float> rope_cos_full, rope_sin_full, rope_cos_swa, rope_sin_swa;  // [n][rot/2]
+  std::vector<float> logits;                  // [V], when the caller wants only the last row
+};
+
+struct Context::Pool {
+  explicit Pool(int n) : pool(n) {}
+  tensor::ThreadPool pool;
+};
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise building blocks.
+
+// y = x / sqrt(mean(x^2) + eps) * w (w may be null: weightless norm). Gemma 4 uses w as is, no
+// "+1". The sum of squares is accumulated in double, as ggml does.
+void RmsNorm(const float* x, const float* w, int n, float eps, float* y) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+  if (w) {
+    for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+  } else {
+    for (int i = 0; i < n; ++i) y[i] = x[i] * scale;
+  }
+}
+
+// RmsNorm over each of `rows` rows of `n` values, in place.
+void RmsNormRows(float* x, const float* w, int rows, int n, float eps) {
+  for (int r = 0; r < rows; ++r) RmsNorm(x + static_cast<size_t>(r) * n, w, n, eps, x + static_cast<size_t>(r) * n);
+}
+
+float GeluTanh(float x) {
+  const double xd = x;
+  return static_cast<float>(0.5 * xd *
+                            (1.0 + std::tanh(0.7978845608028654 * (xd + 0.044715 * xd * xd * xd))));
+}
+
+// ggml's CPU GELU: input rounded to fp16, output read from a 65536-entry fp16 table, for
+// -10 < x < 10 (refs/README.md §6 point 1). The fast path reproduces it.
+const std::vector<uint16_t>& GeluTable() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    for (int i = 0; i < 65536; ++i) {
+      const float f = tensor::Fp16ToFp32(static_cast<uint16_t>(i));
+      const float g = 0.5f * f * (1.0f + std::tanh(0.79788456080286535587989211986876f * f *
+                                                   (1.0f + 0.044715f * f * f)));
+      t[i] = tensor::Fp32ToFp16(g);
+    }
+    return t;
+  }();
+  return table;
+}
+
+// y[i] = gelu(g[i]) * u[i] (GeGLU), u may be null.
+void GeGlu(float* g, const float* u, size_t n, bool precise) {
+  if (precise) {
+    for (size_t i = 0; i < n; ++i) g[i] = GeluTanh(g[i]) * (u ? u[i] : 1.0f);
+    return;
+  }
+  const std::vector<uint16_t>& table = GeluTable();
+  for (size_t i = 0; i < n; ++i) {
+    const float x = g[i];
+    float y;
+    if (x <= -10.0f) {
+      y = 0.0f;
+    } else if (x >= 10.0f) {
+      y = x;
+    } else {
+      y = tensor::Fp16ToFp32(table[tensor::Fp32ToFp16(x)]);
+    }
+    g[i] = y * (u ? u[i] : 1.0f);
+  }
+}
+
+// NEOX rotation of one head: pairs (i, i + rot/2), angles given by cos/sin tables of rot/2.
+void Rope(float* x, int rot, const float* cs, const float* sn) {
+  const int half = rot / 2;
+  for (int i = 0; i < half; ++i) {
+    const float a = x[i], b = x[i + half];
+    x[i] = a * cs[i] - b * sn[i];
+    x[i + half] = a * sn[i] + b * cs[i];
+  }
+}
+
+// cos/sin of theta_i = pos * base^(-2i/rot) / freq_factor[i] for every token of the batch.
+// Computed in double: it costs n * rot/2 per step and removes one source of drift.
+void RopeTables(int n, int pos0, int rot, float base, const float* freq_factors, float* cs,
+                float* sn) {
+  const int half = rot / 2;
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < half; ++i) {
+      double theta = (pos0 + t) * std::pow(static_cast<double>(base), -2.0 * i / rot);
+      if (freq_factors) theta /= freq_factors[i];
+      cs[static_cast<size_t>(t) * half + i] = static_cast<float>(std::cos(theta));
+      sn[static_cast<size_t>(t) * half + i] = static_cast<float>(std::sin(theta));
+    }
+  }
+}
+
+template <typename T>
+void Resize(std::vector<T>& v, size_t n) {
+  v.assign(n, T{});
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Context: allocation.
+
+Context::Context(const Model& model, ContextOptions options) : model_(model), options_(options) {
+  const ModelConfig& c = model.config();
+  if (options_.n_ctx < 1 || options_.n_ctx > c.n_ctx_train) {
+    throw Error(ErrorClass::kUsage,
+                "context size " + std::to_string(options_.n_ctx) + " is out of range: '" +
+                    c.path + "' supports 1 to " + std::to_string(c.n_ctx_train) + " positions",
+                "choose a smaller context size");
+  }
+  if (options_.n_threads < 1) options_.n_threads = 1;
+  options_.n_ubatch = std::clamp(options_.n_ubatch, 1, options_.n_ctx);
+  const int nb = options_.n_ubatch;
+
+  try {
+    kv_ = std::make_unique<KvCache>();
+    kv_->f32 = options_.precise;
+    kv_->layers.resize(c.n_layer);
+    for (int l = 0; l < c.n_layer; ++l) {
+      const LayerConfig& lc = c.layers[l];
+      if (!lc.owns_kv) continue;
+      LayerKv& s = kv_->layers[l];
+      s.capacity = lc.sliding ? std::min(options_.n_ctx, c.sliding_window - 1 + nb) : options_.n_ctx;
+      s.row = lc.n_head_kv * lc.head_dim;
+      const size_t n = static_cast<size_t>(s.capacity) * s.row;
+      if (kv_->f32) {
+        Resize(s.k32, n);
+        Resize(s.v32, n);
+      } else {
+        Resize(s.k16, n);
+        Resize(s.v16, n);
+      }
+      kv_->bytes += 2 * n * (kv_->f32 ? 4 : 2);
+    }
+
+    int max_q = 0, max_kv = 0, max_ff = c.n_ff_exp * 2;
+    for (const auto& lc : c.layers) {
+      max_q = std::max(max_q, c.n_head * lc.head_dim);
+      max_kv = std::max(max_kv, lc.n_head_kv * lc.head_dim);
+      max_ff = std::max(max_ff, lc.n_ff);
+    }
+    const size_t H = c.n_embd, LP = static_cast<size_t>(c.n_layer) * c.n_embd_per_layer;
+    scratch_ = std::make_unique<Scratch>();
+    Scratch& s = *scratch_;
+    Resize(s.x, nb * H);
+    Resize(s.h, nb * H);
+    Resize(s.q, nb * static_cast<size_t>(max_q));
+    Resize(s.k, nb * static_cast<size_t>(max_kv));
+    Resize(s.v, nb * static_cast<size_t>(max_kv));
+    Resize(s.qkv, nb * static_cast<size_t>(max_q + 2 * max_kv));
+    Resize(s.attn, nb * static_cast<size_t>(max_q));
+    Resize(s.o, nb * H);
+    Resize(s.gate, nb * static_cast<size_t>(std::max(max_ff, c.n_embd_per_layer)));
+    Resize(s.up, nb * static_cast<size_t>(max_ff));
+    Resize(s.f, nb * H);
+    Resize(s.f2, nb * H);
+    if (LP > 0) {
+      Resize(s.ple, nb * LP);
+      Resize(s.ple_tok, nb * LP);
+    }
+    if (c.is_moe()) {
+      Resize(s.router, nb * static_cast<size_t>(c.n_expert));
+      Resize(s.moe_in, nb * H);
+      Resize(s.moe_out, nb * H);
+      Resize(s.exp_in, nb * H);
+      Resize(s.exp_gu, nb * 2 * static_cast<size_t>(c.n_ff_exp));
+      Resize(s.exp_act, nb * static_cast<size_t>(c.n_ff_exp));
+      Resize(s.exp_out, nb * H);
+      Resize(s.exp_tokens, nb);
+      Resize(s.exp_weights, nb);
+      Resize(s.top_ids, nb * static_cast<size_t>(c.n_expert_used));
+      Resize(s.top_w, nb * static_cast<size_t>(c.n_expert_used));
+    }
+    Resize(s.rope_cos_full, nb * static_cast<size_t>(c.rope_dim_full / 2));
+    Resize(s.rope_sin_full, nb * static_cast<size_t>(c.rope_dim_full / 2));
+    Resize(s.rope_cos_swa, nb * static_cast<size_t>(c.rope_dim_swa / 2));
+    Resize(s.rope_sin_swa, nb * static_cast<size_t>(c.rope_dim_swa / 2));
+    Resize(s.logits, static_cast<size_t>(c.n_vocab));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorClass::kResource,
+                "not enough memory for a context of " + std::to_string(options_.n_ctx) +
+                    " positions (KV cache " +
+                    std::to_string(KvCacheBytes(c, options_.n_ctx, nb, options_.precise) >> 20) +
+                    " MiB)",
+                "use a smaller context size");
+  }
+  pool_ = std::make_unique<Pool>(options_.n_threads);
+}
+
+Context::~Context() = default;
+
+uint64_t Context::kv_bytes() const { return kv_->bytes; }
+
+// ---------------------------------------------------------------------------------------------
+// Decode: validation up front, then forward steps of at most n_ubatch tokens.
+
+void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.config();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return;
+  if (n_past_ + n > options_.n_ctx) {
+    throw Error(ErrorClass::kResource,
+                std::to_string(n) + " tokens do not fit in the context: " +
+                    std::to_string(n_past_) + " of " + std::to_string(options_.n_ctx) +
+                    " positions are used",
+                "use a larger context size (at most " + std::to_string(c.n_ctx_train) +
+                    ") or a shorter input");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
+      throw Error(ErrorClass::kInvalidInput,
+                  "token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                      " is outside the vocabulary of " + std::to_string(c.n_vocab),
+                  "token ids must come from this model's tokenizer");
+    }
+  }
+  for (int64_t done = 0; done < n;) {
+    const int step = static_cast<int>(std::min<int64_t>(options_.n_ubatch, n - done));
+    const bool last = done + step == n;
+    float* out = nullptr;
+    if (logits && all_logits) out = logits + done * c.n_vocab;
+    if (logits && !all_logits && last) out = logits;
+    Step(tokens.data() + done, step, out, all_logits);
+    done += step;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One forward step: `n` tokens at positions n_past_ .. n_past_ + n - 1.
+
+void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.config();
+  const Weights& w = model_.weights();
+  Scratch& s = *scratch_;
+  tensor::ThreadPool* pool = &pool_->pool;
+  const bool precise = options_.precise;
+  const Precision prec = precise ? Precision::kPrecise : Precision::kFast;
+  const int H = c.n_embd, P = c.n_embd_per_layer, L = c.n_layer;
+  const size_t LP = static_cast<size_t>(L) * P;
+  const int pos0 = n_past_;
+  const float eps = c.rms_eps;
+
+  auto matmul = [&](const Linear& lin, const float* x, int rows, float* y) {
+    tensor::MatMul(lin.w, x, rows, y, prec, pool);
+    if (lin.scale != 1.0f) {
+      const size_t total = static_cast<size_t>(rows) * lin.w.rows;
+      for (size_t i = 0; i < total; ++i) y[i] *= lin.scale;
+    }
+  };
+
+  // 1. Input embedding, scaled by sqrt(H) (§3.1).
+  const float embd_scale = std::sqrt(static_cast<float>(H));
+  const size_t embd_row = tensor::RowBytes(w.token_embd.type, H);
+  for (int t = 0; t < n; ++t) {
+    float* x = &s.x[static_cast<size_t>(t) * H];
+    tensor::DequantizeRow(w.token_embd.type,
+                          static_cast<const uint8_t*>(w.token_embd.data) + tokens[t] * embd_row, x,
+                          H);
+    for (int i = 0; i < H; ++i) x[i] *= embd_scale;
+  }
+
+  // 2. Per-layer embeddings (§3.2): ple[t][l] = (norm(proj(x0)/sqrt(H)) + tok_ple*sqrt(P))/sqrt(2).
+  if (P > 0) {
+    const size_t ple_row = tensor::RowBytes(w.per_layer_token_embd.type, static_cast<int64_t>(LP));
+    const float tok_scale = std::sqrt(static_cast<float>(P));
+    for (int t = 0; t < n; ++t) {
+      float* pt = &s.ple_tok[t * LP];
+      tensor::DequantizeRow(w.per_layer_token_embd.type,
+                            static_cast<const uint8_t*>(w.per_layer_token_embd.data) +
+                                tokens[t] * ple_row,
+                            pt, static_cast<int64_t>(LP));
+      for (size_t i = 0; i < LP; ++i) pt[i] *= tok_scale;
+    }
+    matmul(w.per_layer_model_proj, s.x.data(), n, s.ple.data());
+    const float proj_scale = 1.0f / std::sqrt(static_cast<float>(H));
+    const float mix_scale = 1.0f / std::sqrt(2.0f);
+    for (size_t i = 0; i < n * LP; ++i) s.ple[i] *= proj_scale;
+    RmsNormRows(s.ple.data(), w.per_layer_proj_norm, n * L, P, eps);
+    for (size_t i = 0; i < n * LP; ++i) s.ple[i] = (s.ple[i] + s.ple_tok[i]) * mix_scale;
+  }
+
+  // Rotary tables for this batch's positions: sliding layers plain rope, full layers
+  // "proportional" rope through rope_freqs (1e30 = pair not rotated, §3.5).
+  RopeTables(n, pos0, c.rope_dim_swa, c.rope_base_swa, nullptr, s.rope_cos_swa.data(),
+             s.rope_sin_swa.data());
+  RopeTables(n, pos0, c.rope_dim_full, c.rope_base_full, w.rope_freqs, s.rope_cos_full.data(),
+             s.rope_sin_full.data());
+
+  for (int l = 0; l < L; ++l) {
+    const LayerConfig& lc = c.layers[l];
+    const LayerWeights& lw = w.layers[l];
+    const int hd = lc.head_dim, nh = c.n_head, nkv = lc.n_head_kv;
+    const int nq_w = nh * hd, nkv_w = nkv * hd;
+    const int rot = lc.sliding ? c.rope_dim_swa : c.rope_dim_full;
+    const float* rcos = lc.sliding ? s.rope_cos_swa.data() : s.rope_cos_full.data();
+    const float* rsin = lc.sliding ? s.rope_sin_swa.data() : s.rope_sin_full.data();
+
+    // 3. Attention input norm and projections (§3.3).
+    for (int t = 0; t < n; ++t) {
+      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.attn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
+    }
+    const bool want_kv = lc.owns_kv;
+    if (lw.attn_qkv.present()) {
+      const int width = nq_w + 2 * nkv_w;
+      matmul(lw.attn_qkv, s.h.data(), n, s.qkv.data());
+      for (int t = 0; t < n; ++t) {
+        const float* row = &s.qkv[static_cast<size_t>(t) * width];
+        std::memcpy(&s.q[static_cast<size_t>(t) * nq_w], row, sizeof(float) * nq_w);
+        std::memcpy(&s.k[static_cast<size_t>(t) * nkv_w], row + nq_w, sizeof(float) * nkv_w);
+        std::memcpy(&s.v[static_cast<size_t>(t) * nkv_w], row + nq_w + nkv_w, sizeof(float) * nkv_w);
+      }
+    } else {
+      matmul(lw.attn_q, s.h.data(), n, s.q.data());
+      if (want_kv) {
+        matmul(lw.attn_k, s.h.data(), n, s.k.data());
+        if (lw.attn_v.present()) {
+          matmul(lw.attn_v, s.h.data(), n, s.v.data());
+        } else {
+          // k = v attention: V is the raw K projection, before k_norm (pitfall 8).
+          std::memcpy(s.v.data(), s.k.data(), sizeof(float) * n * nkv_w);
+        }
+      }
+    }
+
+    // 4. Q: per-head RMSNorm with weight, then rope. K: same with k_norm. V: weightless norm.
+    for (int t = 0; t < n; ++t) {
+      const float* cs = rcos + static_cast<size_t>(t) * (rot / 2);
+      const float* sn = rsin + static_cast<size_t>(t) * (rot / 2);
+      for (int h = 0; h < nh; ++h) {
+        float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
+        RmsNorm(qh, lw.attn_q_norm, hd, eps, qh);
+        Rope(qh, rot, cs, sn);
+      }
+      if (!want_kv) continue;
+      for (int g = 0; g < nkv; ++g) {
+        float* kh = &s.k[static_cast<size_t>(t) * nkv_w + g * hd];
+        RmsNorm(kh, lw.attn_k_norm, hd, eps, kh);
+        Rope(kh, rot, cs, sn);
+        float* vh = &s.v[static_cast<size_t>(t) * nkv_w + g * hd];
+        RmsNorm(vh, nullptr, hd, eps, vh);
+      }
+    }
+
+    // 5. Store this batch's K/V (post-norm, post-rope K; post-norm V) in the layer's cache.
+    const LayerKv& cache = kv_->layers[lc.kv_source];
+    if (want_kv) {
+      LayerKv& own = kv_->layers[l];
+      for (int t = 0; t < n; ++t) {
+        const size_t cell = static_cast<size_t>((pos0 + t) % own.capacity) * own.row;
+        const float* kt = &s.k[static_cast<size_t>(t) * nkv_w];
+        const float* vt = &s.v[static_cast<size_t>(t) * nkv_w];
+        if (kv_->f32) {
+          std::memcpy(&own.k32[cell], kt, sizeof(float) * nkv_w);
+          std::memcpy(&own.v32[cell], vt, sizeof(float) * nkv_w);
+        } else {
+          for (int i = 0; i < nkv_w; ++i) {
+            own.k16[cell + i] = tensor::Fp32ToFp16(kt[i]);
+            own.v16[cell + i] = tensor::Fp32ToFp16(vt[i]);
+          }
+        }
+      }
+    }
+
+    // 6. Attention over the visible cached positions, one (token, head) pair per job. Scale 1.0,
+    // no softcap; sliding layers see positions p - W + 1 .. p (§3.6). KV-shared layers read
+    // their source layer's cache with their own (identical) window.
+    const int window = lc.sliding ? c.sliding_window : 0;
+    const bool f32_cache = kv_->f32;
+    const int group = nh / nkv;
+    pool->ParallelFor(static_cast<int64_t>(n) * nh, [&](int64_t begin, int64_t end) {
+      thread_local std::vector<float> scores;
+      thread_local std::vector<float> qbuf;
+      if (qbuf.size() < static_cast<size_t>(hd)) qbuf.resize(hd);
+      for (int64_t job = begin; job < end; ++job) {
+        const int t = static_cast<int>(job / nh), h = static_cast<int>(job % nh);
+        const int pos = pos0 + t;
+        const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
+        const int count = pos - first + 1;
+        if (scores.size() < static_cast<size_t>(count)) scores.resize(count);
+        const float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
+        const int g = h / group;
+        float maxv = -INFINITY;
+        if (f32_cache) {
+          for (int j = 0; j < count; ++j) {
+            const float* kj = &cache.k32[static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd];
+            float dot = 0;
+            for (int d = 0; d < hd; ++d) dot += qh[d] * kj[d];
+            scores[j] = dot;
+            maxv = std::max(maxv, dot);
+          }
+        } else {
+          // As llama.cpp with an F16 cache, Q meets K in F16 precision.
+          for (int d = 0; d < hd; ++d) qbuf[d] = tensor::Fp16ToFp32(tensor::Fp32ToFp16(qh[d]));
+          for (int j = 0; j < count; ++j) {
+            const uint16_t* kj = &cache.k16[static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd];
+            float dot = 0;
+            for (int d = 0; d < hd; ++d) dot += qbuf[d] * tensor::Fp16ToFp32(kj[d]);
+            scores[j] = dot;
+            maxv = std::max(maxv, dot);
+          }
+        }
+        double sum = 0;
+        for (int j = 0; j < count; ++j) {
+          scores[j] = std::exp(scores[j] - maxv);
+          sum += scores[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = &s.attn[static_cast<size_t>(t) * nq_w + h * hd];
+        std::fill(out, out + hd, 0.0f);
+        for (int j = 0; j < count; ++j) {
+          const float p = scores[j] * inv;
+          const size_t base = static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd;
+          if (f32_cache) {
+            const float* vj = &cache.v32[base];
+            for (int d = 0; d < hd; ++d) out[d] += p * vj[d];
+          } else {
+            const uint16_t* vj = &cache.v16[base];
+            for (int d = 0; d < hd; ++d) out[d] += p * tensor::Fp16ToFp32(vj[d]);
+          }
+        }
+      }
+    });
+
+    // 7. Output projection, post-attention norm, residual.
+    matmul(lw.attn_output, s.attn.data(), n, s.o.data());
+    for (int t = 0; t < n; ++t) {
+      float* x = &s.x[static_cast<size_t>(t) * H];
+      float* o = &s.o[static_cast<size_t>(t) * H];
+      RmsNorm(o, lw.post_attention_norm, H, eps, o);
+      for (int i = 0; i < H; ++i) x[i] += o[i];
+    }
+
+    // 8. Feed-forward: GeGLU MLP (§3.8); in MoE models plus the routed experts (§3.9).
+    const int ff = lc.n_ff;
+    for (int t = 0; t < n; ++t) {
+      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.ffn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
+    }
+    matmul(lw.ffn_gate, s.h.data(), n, s.gate.data());
+    matmul(lw.ffn_up, s.h.data(), n, s.up.data());
+    GeGlu(s.gate.data(), s.up.data(), static_cast<size_t>(n) * ff, precise);
+    matmul(lw.ffn_down, s.gate.data(), n, s.f.data());
+
+    if (c.is_moe()) {
+      RmsNormRows(s.f.data(), lw.post_ffw_norm_1, n, H, eps);
+      const int E = c.n_expert, K = c.n_expert_used, Fe = c.n_ff_exp;
+      // Router: weightless norm of the residual, times 1/sqrt(H) and the learned input scale;
+      // softmax over all experts, top-K, weights renormalised to sum 1.
+      const float inv_sqrt_h = 1.0f / std::sqrt(static_cast<float>(H));
+      for (int t = 0; t < n; ++t) {
+        const float* x = &s.x[static_cast<size_t>(t) * H];
+        float* r = &s.h[static_cast<size_t>(t) * H];
+        RmsNorm(x, nullptr, H, eps, r);
+        for (int i = 0; i < H; ++i) r[i] = r[i] * inv_sqrt_h * lw.ffn_gate_inp_scale[i];
+        RmsNorm(x, lw.pre_ffw_norm_2, H, eps, &s.moe_in[static_cast<size_t>(t) * H]);
+      }
+      matmul(lw.ffn_gate_inp, s.h.data(), n, s.router.data());
+      for (int t = 0; t < n; ++t) {
+        float* lg = &s.router[static_cast<size_t>(t) * E];
+        const float mx = *std::max_element(lg, lg + E);
+        double sum = 0;
+        for (int e = 0; e < E; ++e) {
+          lg[e] = std::exp(lg[e] - mx);
+          sum += lg[e];
+        }
+        for (int e = 0; e < E; ++e) lg[e] = static_cast<float>(lg[e] / sum);
+        int* ids = &s.top_ids[static_cast<size_t>(t) * K];
+        float* wts = &s.top_w[static_cast<size_t>(t) * K];
+        std::vector<int> order(E);
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                          [&](int a, int b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
+        float wsum = 0;
+        for (int k = 0; k < K; ++k) {
+          ids[k] = order[k];
+          wts[k] = lg[order[k]];
+          wsum += wts[k];
+        }
+        wsum = std::max(wsum, 6.103515625e-5f);  // llama.cpp's clamp
+        for (int k = 0; k < K; ++k) wts[k] /= wsum;
+      }
+      // Experts: gather the tokens routed to each expert, run its GeGLU as one batched matmul,
+      // scatter-add the weighted, per-expert-scaled output.
+      std::fill(s.moe_out.begin(), s.moe_out.begin() + static_cast<size_t>(n) * H, 0.0f);
+      for (int e = 0; e < E; ++e) {
+        int m = 0;
+        for (int t = 0; t < n; ++t) {
+          for (int k = 0; k < K; ++k) {
+            if (s.top_ids[static_cast<size_t>(t) * K + k] == e) {
+              s.exp_tokens[m] = t;
+              s.exp_weights[m] = s.top_w[static_cast<size_t>(t) * K + k];
+              std::memcpy(&s.exp_in[static_cast<size_t>(m) * H], &s.moe_in[static_cast<size_t>(t) * H], sizeof(float) * H);
+              ++m;
+            }
+          }
+        }
+        if (m == 0) continue;
+        if (lw.gate_up_exps.present()) {
+          tensor::MatMul(lw.gate_up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec, pool);
+          for (int i = 0; i < m; ++i) {
+            float* gu = &s.exp_gu[static_cast<size_t>(i) * 2 * Fe];
+            const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;
+            for (int j = 0; j < 2 * Fe; ++j) gu[j] *= gs;
+            std::memcpy(&s.exp_act[static_cast<size_t>(i) * Fe], gu, sizeof(float) * Fe);
+            GeGlu(&s.exp_act[static_cast<size_t>(i) * Fe], gu + Fe, Fe, precise);
+          }
+        } else {
+          tensor::MatMul(lw.gate_exps.Expert(e), s.exp_in.data(), m, s.exp_act.data(), prec, pool);
+          tensor::MatMul(lw.up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec, pool);
+          const float gs = lw.gate_exps.scale ? lw.gate_exps.scale[e] : 1.0f;
+          const float us = lw.up_exps.scale ? lw.up_exps.scale[e] : 1.0f;
+          for (size_t i = 0; i < static_cast<size_t>(m) * Fe; ++i) {
+            s.exp_act[i] *= gs;
+            s.exp_gu[i] *= us;
+          }
+          GeGlu(s.exp_act.data(), s.exp_gu.data(), static_cast<size_t>(m) * Fe, precise);
+        }
+        tensor::MatMul(lw.down_exps.Expert(e), s.exp_act.data(), m, s.exp_out.data(), prec, pool);
+        const float ds = lw.down_exps.scale ? lw.down_exps.scale[e] : 1.0f;
+        for (int i = 0; i < m; ++i) {
+          const float wgt = s.exp_weights[i] * ds;
+          const float* y = &s.exp_out[static_cast<size_t>(i) * H];
+          float* acc = &s.moe_out[static_cast<size_t>(s.exp_tokens[i]) * H];
+          for (int j = 0; j < H; ++j) acc[j] += wgt * y[j];
+        }
+      }
+      RmsNormRows(s.moe_out.data(), lw.post_ffw_norm_2, n, H, eps);
+      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) s.f[i] += s.moe_out[i];
+    }
+    for (int t = 0; t < n; ++t) {
+      float* x = &s.x[static_cast<size_t>(t) * H];
+      float* f = &s.f[static_cast<size_t>(t) * H];
+      RmsNorm(f, lw.post_ffw_norm, H, eps, f);
+      for (int i = 0; i < H; ++i) x[i] += f[i];
+    }
+
+    // 9. Per-layer embedding injection (§3.3): x += norm(proj(gelu(inp_gate x) * ple[l])).
+    if (P > 0) {
+      matmul(lw.inp_gate, s.x.data(), n, s.gate.data());
+      GeGlu(s.gate.data(), nullptr, static_cast<size_t>(n) * P, precise);
+      for (int t = 0; t < n; ++t) {
+        float* g = &s.gate[static_cast<size_t>(t) * P];
+        const float* pl = &s.ple[t * LP + static_cast<size_t>(l) * P];
+        for (int j = 0; j < P; ++j) g[j] *= pl[j];
+      }
+      matmul(lw.proj, s.gate.data(), n, s.o.data());
+      for (int t = 0; t < n; ++t) {
+        float* x = &s.x[static_cast<size_t>(t) * H];
+        float* o = &s.o[static_cast<size_t>(t) * H];
+        RmsNorm(o, lw.post_norm, H, eps, o);
+        for (int i = 0; i < H; ++i) x[i] += o[i];
+      }
+    }
+
+    // 10. The layer scalar multiplies the whole residual stream.
+    if (lw.output_scale != 1.0f) {
+      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) s.x[i] *= lw.output_scale;
+    }
+  }
+  n_past_ += n;
+  if (!logits) return;
+
+  // 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
+  const int first_row = all_logits ? 0 : n - 1;
+  const int rows = n - first_row;
+  for (int t = first_row; t < n; ++t) {
+    RmsNorm(&s.x[static_cast<size_t>(t) * H], w.output_norm, H, eps,
+            &s.h[static_cast<size_t>(t - first_row) * H]);
+  }
+  tensor::MatMul(w.output, s.h.data(), rows, logits, prec, pool);
+  const float cap = c.final_logit_softcap;
+  if (cap > 0) {
+    const size_t total = static_cast<size_t>(rows) * c.n_vocab;
+    for (size_t i = 0; i < total; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  }
+}
+
+}  // namespace hearth::model

@@ -1,0 +1,30 @@
+// Model loading: open the GGUF (memory-mapped), read the configuration, bind the weights.
+#include "model/model.h"
+
+#include "gguf/gguf.h"
+#include "model/weights.h"
+
+namespace hearth::model {
+
+struct Model::FileHolder {
+  gguf::File file;
+};
+
+Model::Model() = default;
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::Load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = std::make_unique<FileHolder>(FileHolder{gguf::File::Open(path)});
+  m->config_ = ReadConfig(m->file_->file);
+  m->weights_ = std::make_unique<Weights>(BindWeights(m->file_->file, m->config_));
+  return m;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = 0;
+  for (const auto& t : file_->file.tensors()) total += t.n_bytes;
+  return total;
+}
+
+}  // namespace hearth::model

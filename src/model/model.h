@@ -1,0 +1,93 @@
+// The Gemma 4 model: a memory-mapped GGUF file with its configuration and bound weights, and a
+// Context that runs the forward pass (batched prefill and single-token decode) over a KV cache.
+//
+//   auto model = hearth::model::Model::Load("gemma-4-E2B-it-Q4_K_M.gguf");
+//   hearth::model::Context ctx(*model, {.n_ctx = 4096});
+//   std::vector<float> logits(n * model->config().n_vocab);
+//   ctx.Decode(tokens, logits.data(), /*all_logits=*/true);
+//
+// The forward pass itself is in forward.cpp, readable top to bottom
+// (../shared/spec/gemma4-model.md §3).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace hearth::model {
+
+struct Weights;  // weights.h (internal): tensor views into the mapped file
+struct KvCache;
+struct Scratch;
+
+class Model {
+ public:
+  // Opens, validates and binds `path`. Throws Error naming the file and the key or tensor at fault.
+  static std::unique_ptr<Model> Load(const std::string& path);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const Weights& weights() const { return *weights_; }
+  // Bytes of tensor data in the file (what the mapping pages in while running).
+  uint64_t weight_bytes() const;
+
+ private:
+  Model();
+  struct FileHolder;
+  std::unique_ptr<FileHolder> file_;
+  ModelConfig config_;
+  std::unique_ptr<Weights> weights_;
+};
+
+struct ContextOptions {
+  int n_ctx = 4096;     // positions the KV cache holds; clamped to nothing: must be <= n_ctx_train
+  int n_ubatch = 256;   // tokens per forward step; longer batches are split
+  int n_threads = 1;
+  // Precise: F32 activations in every dot product, exact tanh GELU, F32 KV cache (the reference
+  // mode). Fast (default): activations in the weight type's dot format, GELU through the fp16
+  // table, F16 KV cache — what llama.cpp's CPU backend computes.
+  bool precise = false;
+};
+
+class Context {
+ public:
+  // Allocates the KV cache and the work buffers once. Throws Error(kUsage) when n_ctx is out of
+  // range and Error(kResource) when the memory cannot be had.
+  Context(const Model& model, ContextOptions options);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Feeds `tokens` at positions n_past().. and advances. Writes the logits (after the final
+  // soft-cap) of every token to `logits` ([tokens.size()][n_vocab]) when `all_logits`, else only
+  // those of the last token ([n_vocab]); `logits` may be null. Throws Error(kResource) before any
+  // work when the tokens do not fit in the context, Error(kInvalidInput) for an id >= n_vocab.
+  void Decode(std::span<const int32_t> tokens, float* logits, bool all_logits);
+
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return options_.n_ctx; }
+  const ContextOptions& options() const { return options_; }
+  // Forgets everything (positions restart at 0); keeps the memory.
+  void Reset() { n_past_ = 0; }
+  // Bytes of the KV cache.
+  uint64_t kv_bytes() const;
+
+ private:
+  void Step(const int32_t* tokens, int n, float* logits, bool all_logits);
+
+  const Model& model_;
+  ContextOptions options_;
+  int n_past_ = 0;
+  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<Scratch> scratch_;
+  struct Pool;
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace hearth::model

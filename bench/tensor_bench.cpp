@@ -1,0 +1,80 @@
+// Kernel benchmarks of the tensor layer: matvec (decode) and 64-token matmul (prefill) for each
+// weight type at each SIMD level this CPU has, single-threaded. bytes_per_second is the weight
+// bytes read per multiplication (the decode roofline compares it with bandwidth_bench).
+//   Shapes: 2048x2048 (fits in L3: kernel speed) and 16384x2048 rows (too big for this machine's
+//   32 MiB L3 in most types: memory-bound decode).
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ht = hearth::tensor;
+
+namespace {
+
+struct Type {
+  uint32_t id;
+  const char* name;
+};
+const Type kTypes[] = {{ht::kF32, "F32"},     {ht::kF16, "F16"},       {ht::kBF16, "BF16"},
+                       {ht::kQ8_0, "Q8_0"},   {ht::kQ4_0, "Q4_0"},     {ht::kQ4_1, "Q4_1"},
+                       {ht::kQ5_0, "Q5_0"},   {ht::kQ5_1, "Q5_1"},     {ht::kQ2_K, "Q2_K"},
+                       {ht::kQ3_K, "Q3_K"},   {ht::kQ4_K, "Q4_K"},     {ht::kQ5_K, "Q5_K"},
+                       {ht::kQ6_K, "Q6_K"},   {ht::kIQ4_NL, "IQ4_NL"}, {ht::kIQ4_XS, "IQ4_XS"}};
+
+// Random bytes make valid blocks for the benchmark's purpose except for the float fields, which
+// only change values, not speed; NaNs do not slow FMA down on x86.
+std::vector<uint8_t> Weights(uint32_t type, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> w(ht::RowBytes(type, cols) * static_cast<size_t>(rows));
+  std::mt19937 rng(1);
+  for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3F);  // small, finite halves/floats
+  return w;
+}
+
+void BM_MatMul(benchmark::State& state, uint32_t type, ht::SimdLevel level, int64_t rows,
+               int64_t cols, int64_t n_tokens, ht::Precision precision) {
+  const auto w = Weights(type, rows, cols);
+  std::vector<float> x(static_cast<size_t>(cols * n_tokens), 0.5f);
+  std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+  const ht::Matrix m{type, rows, cols, w.data()};
+  for (auto _ : state) {
+    ht::MatMulAt(level, m, x.data(), n_tokens, y.data(), precision, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(w.size()));
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(n_tokens) *
+                                                   static_cast<double>(state.iterations()),
+                                               benchmark::Counter::kIsRate);
+}
+
+int Register() {
+  for (ht::SimdLevel level : {ht::SimdLevel::kScalar, ht::SimdLevel::kAvx2,
+                              ht::SimdLevel::kAvx512}) {
+    if (!ht::SimdLevelAvailable(level)) continue;
+    for (const Type& t : kTypes) {
+      struct Case {
+        const char* what;
+        int64_t rows, cols, tokens;
+      };
+      for (const Case& c : {Case{"matvec", 2048, 2048, 1}, Case{"matvec_mem", 16384, 2048, 1},
+                            Case{"matmul64", 2048, 2048, 64}}) {
+        const std::string name = std::string(c.what) + "/" + t.name + "/" +
+                                 ht::SimdLevelName(level);
+        benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t.id, level, c.rows, c.cols,
+                                     c.tokens, ht::Precision::kFast)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  return 0;
+}
+
+const int registered = Register();
+
+}  // namespace

@@ -2,6 +2,7 @@
 #include <cpuid.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -111,17 +112,25 @@ thread_local bool t_inside_pool = false;
 }  // namespace
 
 struct ThreadPool::Impl {
+  // Decode issues hundreds of small ParallelFor calls per token: workers and the caller poll
+  // a few times, yielding the CPU between polls, before sleeping on the condition variable.
+  // Yielding rather than busy-spinning matters when threads outnumber free cores: measured on
+  // the 2-core dev machine under load, 20000 calls took 5.0 s with a pause-spin, 0.25 s with a
+  // plain condition variable, 0.12 s like this.
+  static constexpr int kSpin = 64;
+
   std::vector<std::thread> workers;
   std::mutex call_mu;  // one ParallelFor at a time per pool
   std::mutex mu;
   std::condition_variable cv_work;
   std::condition_variable cv_done;
-  uint64_t generation = 0;
-  bool stop = false;
+  std::atomic<uint64_t> generation{0};
+  std::atomic<int> pending{0};
+  std::atomic<bool> stop{false};
+  // Published to the workers by the release increment of `generation`.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
   int64_t n = 0;
   int n_chunks = 1;
-  int pending = 0;
   std::vector<std::exception_ptr> errors;
 
   void RunChunk(int chunk) {
@@ -139,22 +148,33 @@ struct ThreadPool::Impl {
     t_inside_pool = true;
     uint64_t seen = 0;
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv_work.wait(lock, [&] { return stop || generation != seen; });
-        if (stop) return;
-        seen = generation;
+      bool ready = false;
+      for (int spin = 0; spin < kSpin && !ready; ++spin) {
+        ready = generation.load(std::memory_order_acquire) != seen ||
+                stop.load(std::memory_order_acquire);
+        if (!ready) std::this_thread::yield();
       }
+      if (!ready) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_work.wait(lock, [&] {
+          return stop.load(std::memory_order_acquire) ||
+                 generation.load(std::memory_order_acquire) != seen;
+        });
+      }
+      if (stop.load(std::memory_order_acquire)) return;
+      seen = generation.load(std::memory_order_acquire);
       RunChunk(chunk);
-      std::lock_guard<std::mutex> lock(mu);
-      if (--pending == 0) cv_done.notify_one();
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu);
+        cv_done.notify_one();
+      }
     }
   }
 
   void Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu);
-      stop = true;
+      stop.store(true, std::memory_order_release);
     }
     cv_work.notify_all();
     for (auto& t : workers) {
@@ -187,24 +207,29 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   }
   std::lock_guard<std::mutex> call_lock(impl_->call_mu);
   Impl& p = *impl_;
+  p.fn = &fn;
+  p.n = n;
+  p.n_chunks = size();
+  std::fill(p.errors.begin(), p.errors.end(), nullptr);
+  p.pending.store(static_cast<int>(p.workers.size()), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    p.fn = &fn;
-    p.n = n;
-    p.n_chunks = size();
-    p.pending = static_cast<int>(p.workers.size());
-    std::fill(p.errors.begin(), p.errors.end(), nullptr);
-    ++p.generation;
+    p.generation.fetch_add(1, std::memory_order_release);
   }
   p.cv_work.notify_all();
   t_inside_pool = true;
   p.RunChunk(0);
   t_inside_pool = false;
-  {
-    std::unique_lock<std::mutex> lock(p.mu);
-    p.cv_done.wait(lock, [&] { return p.pending == 0; });
-    p.fn = nullptr;
+  bool done = false;
+  for (int spin = 0; spin < Impl::kSpin && !done; ++spin) {
+    done = p.pending.load(std::memory_order_acquire) == 0;
+    if (!done) std::this_thread::yield();
   }
+  if (!done) {
+    std::unique_lock<std::mutex> lock(p.mu);
+    p.cv_done.wait(lock, [&] { return p.pending.load(std::memory_order_acquire) == 0; });
+  }
+  p.fn = nullptr;
   for (const auto& e : p.errors) {
     if (e) std::rethrow_exception(e);
   }

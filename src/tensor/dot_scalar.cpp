@@ -314,9 +314,31 @@ float VecDotIQ4XS(int64_t n, const void* w, const void* xv) {
   return sumf;
 }
 
+float DotF32F16(int64_t n, const float* a, const uint16_t* b) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i] * H2F(b[i]));
+  return static_cast<float>(sum);
+}
+
+void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * H2F(x[i]);
+}
+
+void F32ToF16(int64_t n, const float* src, uint16_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = F2H(src[i]);
+}
+
+void F16ToF32(int64_t n, const uint16_t* src, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = H2F(src[i]);
+}
+
 Kernels MakeScalar() {
   Kernels k{};
   k.dot_f32 = DotF32;
+  k.dot_f32_f16 = DotF32F16;
+  k.axpy_f16 = AxpyF16;
+  k.f32_to_f16 = F32ToF16;
+  k.f16_to_f32 = F16ToF32;
   k.vec_dot[kF32] = VecDotF32;
   k.vec_dot[kF16] = VecDotF16;
   k.vec_dot[kBF16] = VecDotBF16;

@@ -17,6 +17,10 @@ constexpr int kMaxTypeId = 32;
 struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
   DotF32Fn dot_f32;
+  float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
+  void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);
+  void (*f32_to_f16)(int64_t n, const float* src, uint16_t* dst);
+  void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
 };
 
 const Kernels& ScalarKernels();

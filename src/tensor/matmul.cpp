@@ -346,6 +346,26 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
   });
 }
 
+namespace {
+const internal::Kernels& Active() {
+  static const internal::Kernels& k = KernelsFor(ActiveSimdLevel());
+  return k;
+}
+}  // namespace
+
+float DotF32(const float* a, const float* b, int64_t n) { return Active().dot_f32(n, a, b); }
+float DotF32F16(const float* a, const uint16_t* b, int64_t n) {
+  return Active().dot_f32_f16(n, a, b);
+}
+float DotF16(const uint16_t* a, const uint16_t* b, int64_t n) {
+  return Active().vec_dot[kF16](n, a, b);
+}
+void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
+  Active().axpy_f16(n, alpha, x, y);
+}
+void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(n, src, dst); }
+void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(n, src, dst); }
+
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool) {
   MatMulAt(ActiveSimdLevel(), w, x, n_tokens, y, precision, pool);

@@ -62,6 +62,15 @@ bool HasQuantizer(uint32_t type);
 // kF16, kBF16 or kF32).
 uint32_t VecDotType(uint32_t type);
 
+// Vector helpers for attention over an F16 KV cache, dispatched like MatMul (ActiveSimdLevel).
+// Results equal the scalar loops up to float summation order.
+float DotF32(const float* a, const float* b, int64_t n);          // sum a[i] * b[i]
+float DotF32F16(const float* a, const uint16_t* b, int64_t n);    // sum a[i] * half(b[i])
+float DotF16(const uint16_t* a, const uint16_t* b, int64_t n);    // sum half(a[i]) * half(b[i])
+void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n);  // y[i] += alpha * half(x[i])
+void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n);  // round to nearest even
+void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n);
+
 // Which SIMD implementation the dispatcher picked. HEARTH_SIMD=scalar|avx2|avx512 in the
 // environment forces a level (never above what the CPU supports), so tests cover every path.
 enum class SimdLevel { kScalar, kAvx2, kAvx512 };

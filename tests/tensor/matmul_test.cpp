@@ -186,6 +186,50 @@ TEST(MatMul, RejectsBadShapes) {
   MatMul(Matrix{kQ8_0, 0, 64, nullptr}, x.data(), 1, y.data(), Precision::kFast, nullptr);
 }
 
+// The attention helpers at the active level (ctest reruns this binary at the lower levels).
+TEST(VectorHelpers, MatchScalarLoops) {
+  for (int64_t n : {0, 1, 7, 8, 17, 33, 256, 1000}) {
+    const auto a = Gaussian(n, 5, 1.0f);
+    const auto b = Gaussian(n, 6, 1.0f);
+    std::vector<uint16_t> bh(static_cast<size_t>(n)), ah(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      bh[i] = Fp32ToFp16(b[i]);
+      ah[i] = Fp32ToFp16(a[i]);
+    }
+    double d32 = 0, d3216 = 0, d16 = 0, scale = 1e-30;
+    for (int64_t i = 0; i < n; ++i) {
+      d32 += double(a[i]) * b[i];
+      d3216 += double(a[i]) * Fp16ToFp32(bh[i]);
+      d16 += double(Fp16ToFp32(ah[i])) * Fp16ToFp32(bh[i]);
+      scale += std::fabs(double(a[i]) * b[i]);
+    }
+    EXPECT_NEAR(DotF32(a.data(), b.data(), n), d32, 1e-5 * scale);
+    EXPECT_NEAR(DotF32F16(a.data(), bh.data(), n), d3216, 1e-5 * scale);
+    EXPECT_NEAR(DotF16(ah.data(), bh.data(), n), d16, 1e-5 * scale);
+    std::vector<float> y(a), y_ref(a);
+    AxpyF16(0.75f, bh.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) y_ref[i] += 0.75f * Fp16ToFp32(bh[i]);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-6f * (1 + std::fabs(y_ref[i])));
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    std::vector<float> back(static_cast<size_t>(n));
+    Fp32ToFp16Row(a.data(), h.data(), n);
+    Fp16ToFp32Row(h.data(), back.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(h[i], Fp32ToFp16(a[i])) << i;
+      ASSERT_EQ(back[i], Fp16ToFp32(h[i])) << i;
+    }
+  }
+  // Rounding edge cases go through the vector path too (8 at a time): ties to even, denormals,
+  // overflow to infinity.
+  const float edge[8] = {1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11),
+                         std::ldexp(1.0f, -24),        std::ldexp(1.5f, -20),
+                         65520.0f,                     -1e6f,
+                         -0.0f,                        std::ldexp(1.0f, -26)};
+  uint16_t h[8];
+  Fp32ToFp16Row(edge, h, 8);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(h[i], Fp32ToFp16(edge[i])) << i;
+}
+
 // HEARTH_SIMD picks the level (ctest runs this binary again with HEARTH_SIMD=scalar and avx2).
 TEST(SimdEnv, MatchesEnvironment) {
   const char* env = std::getenv("HEARTH_SIMD");

@@ -1,0 +1,70 @@
+// `hearth make-model`: random weights with a real Gemma 4 variant's dimensions, for benchmarks.
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "convert/convert.h"
+
+namespace hearth::cli {
+namespace {
+
+struct MakeModelArgs {
+  std::string like, vocab, type = "Q4_K_M", output;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+
+void RunMakeModel(const MakeModelArgs& args) {
+  convert::MakeModelOptions options;
+  options.like = args.like;
+  options.vocab_path = args.vocab;
+  options.preset = convert::FindPreset(args.type);
+  if (!options.preset) {
+    ThrowUsage("unknown type '" + args.type + "'", "use one of " + convert::PresetNames());
+  }
+  options.output = args.output;
+  options.seed = args.seed;
+  options.threads = args.threads;
+  ProgressLine progress;
+  options.progress = [&](const std::string& name, int done, int total) {
+    progress.Update(done, total, name);
+  };
+  auto start = std::chrono::steady_clock::now();
+  convert::MakeModel(options);
+  progress.Finish();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cerr << "hearth: wrote " << args.output << " (random " << args.like << ", "
+            << options.preset->name << ") in " << seconds << " s\n";
+}
+
+void RegisterMakeModel(CLI::App& app) {
+  auto args = std::make_shared<MakeModelArgs>();
+  std::string likes;
+  for (const auto& n : convert::VariantNames()) likes += (likes.empty() ? "" : "|") + n;
+  CLI::App* cmd = app.add_subcommand(
+      "make-model",
+      "Write a Gemma 4 GGUF with random weights and a real variant's dimensions (for benchmarks; "
+      "not a language model)");
+  cmd->add_option("--like", args->like, "Variant whose dimensions to use: " + likes)->required();
+  cmd->add_option("--vocab", args->vocab,
+                  "GGUF holding the Gemma 4 tokenizer, e.g. "
+                  "../shared/fixtures/tokenizer/gemma-4-vocab.gguf")
+      ->required();
+  cmd->add_option("--type", args->type, "Weight preset: " + convert::PresetNames())
+      ->capture_default_str();
+  cmd->add_option("-o,--output", args->output, "Destination .gguf")->required();
+  cmd->add_option("--seed", args->seed, "Random seed (same seed, same file)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([args] { RunMakeModel(*args); });
+}
+
+}  // namespace
+
+HEARTH_COMMAND(make_model, RegisterMakeModel);
+
+}  // namespace hearth::cli

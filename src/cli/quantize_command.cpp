@@ -1,0 +1,58 @@
+// `hearth quantize IN.gguf OUT.gguf TYPE`: re-encode a model's weights, choosing each tensor's
+// type as llama-quantize does for the preset.
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "convert/convert.h"
+
+namespace hearth::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string input, output, type;
+  int threads = 0;
+};
+
+void RunQuantize(const QuantizeArgs& args) {
+  convert::QuantizeOptions options;
+  options.input = args.input;
+  options.output = args.output;
+  options.preset = convert::FindPreset(args.type);
+  if (!options.preset) {
+    ThrowUsage("unknown type '" + args.type + "'", "use one of " + convert::PresetNames());
+  }
+  options.threads = args.threads;
+  ProgressLine progress;
+  options.progress = [&](const std::string& name, int done, int total) {
+    progress.Update(done, total, name);
+  };
+  auto start = std::chrono::steady_clock::now();
+  convert::QuantizeModel(options);
+  progress.Finish();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cerr << "hearth: wrote " << args.output << " (" << options.preset->name << ") in "
+            << seconds << " s\n";
+}
+
+void RegisterQuantize(CLI::App& app) {
+  auto args = std::make_shared<QuantizeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "Re-encode a GGUF model's weights (llama-quantize's per-tensor choices for each preset)");
+  cmd->add_option("input", args->input, "Source .gguf (F32, F16 or BF16 is best)")->required();
+  cmd->add_option("output", args->output, "Destination .gguf (written atomically)")->required();
+  cmd->add_option("type", args->type, "Preset: " + convert::PresetNames())->required();
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([args] { RunQuantize(*args); });
+}
+
+}  // namespace
+
+HEARTH_COMMAND(quantize, RegisterQuantize);
+
+}  // namespace hearth::cli

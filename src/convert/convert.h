@@ -1,0 +1,69 @@
+// Writing model files: `hearth quantize` (re-encode a GGUF's weights with llama-quantize's
+// per-tensor type choices) and `hearth make-model` (random weights with the real dimensions of a
+// Gemma 4 variant, for benchmarks without downloads). Output is ordinary GGUF that llama.cpp loads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::convert {
+
+// A file-type preset, named and numbered as llama.cpp's llama_ftype.
+struct Preset {
+  const char* name;       // "Q4_K_M"
+  uint32_t ftype;         // general.file_type value
+  uint32_t default_type;  // ggml type of most weights
+};
+// nullptr when `name` is not a supported preset; names are case-insensitive.
+const Preset* FindPreset(std::string_view name);
+// "F32, F16, BF16, Q8_0, …" for help texts and errors.
+std::string PresetNames();
+
+// What the type choice needs to know about one tensor.
+struct TensorRole {
+  std::string name;             // GGUF tensor name, e.g. "blk.3.attn_v.weight"
+  std::vector<int64_t> shape;   // ne order
+  int layer = -1;               // block index, -1 for global tensors
+  int n_layers = 0;             // block_count
+  int attn_v_index = 0;         // index of this tensor among the file's attn_v tensors
+  int attn_v_count = 0;         // number of attn_v tensors in the file
+  int n_experts = 0;            // gemma4.expert_count
+};
+
+// True when llama-quantize would re-encode this tensor (2-D+ weights other than norms, the
+// router and the PLE projection; see gemma4-model.md §5.2).
+bool IsQuantizable(const TensorRole& role);
+// The ggml type llama-quantize picks for a quantizable tensor under `preset`, including the
+// "more bits" rules for attn_v / ffn_down, the tied-output rule for token embeddings, the
+// 8-expert bumps, and the fallbacks for rows that are not a multiple of 256.
+uint32_t ChooseType(const Preset& preset, const TensorRole& role);
+
+using Progress = std::function<void(const std::string& tensor, int done, int total)>;
+
+struct QuantizeOptions {
+  std::string input;
+  std::string output;
+  const Preset* preset = nullptr;
+  int threads = 0;  // 0: all cores
+  Progress progress;
+};
+void QuantizeModel(const QuantizeOptions& options);
+
+struct MakeModelOptions {
+  std::string like;        // e2b | e4b | 26b-a4b | 31b
+  std::string vocab_path;  // a GGUF holding the Gemma 4 tokenizer (tokenizer.* keys)
+  const Preset* preset = nullptr;
+  std::string output;
+  uint64_t seed = 1;
+  int threads = 0;
+  Progress progress;
+};
+// The supported `like` names.
+std::vector<std::string> VariantNames();
+void MakeModel(const MakeModelOptions& options);
+
+}  // namespace hearth::convert

@@ -1,0 +1,310 @@
+// `hearth make-model`: a Gemma 4 GGUF with random weights and the real dimensions of a released
+// variant (../shared/spec/gemma4-variants.json), for benchmarks without downloads. Weight
+// magnitudes follow the recipe of the fixture models (../shared/fixtures/refs/README.md §1), so
+// activations stay finite and the logits are not degenerate.
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "base/error.h"
+#include "convert/convert.h"
+#include "convert/internal.h"
+#include "gguf/gguf.h"
+#include "tensor/tensor.h"
+
+namespace hearth::convert {
+namespace {
+
+struct Variant {
+  const char* name;
+  int n_layer;
+  int n_embd;
+  int n_head;
+  int n_kv_sliding;
+  int n_kv_full;
+  int head_dim_sliding;
+  int head_dim_full;
+  int sliding_window;
+  int context_length;
+  int n_ff;
+  bool double_wide_shared_mlp;  // E2B: the KV-shared layers have a 2× wide MLP
+  bool k_eq_v;                  // full layers have no attn_v (V = K projection)
+  int shared_kv_layers;
+  int per_layer_input;  // PLE width P (0: none)
+  int full_every;       // layer i is full attention when i % full_every == full_every - 1
+  int n_expert;
+  int n_expert_used;
+  int expert_ff;
+};
+
+// From gemma4-variants.json.
+constexpr Variant kVariants[] = {
+    {"e2b", 35, 1536, 8, 1, 1, 256, 512, 512, 131072, 6144, true, false, 20, 256, 5, 0, 0, 0},
+    {"e4b", 42, 2560, 8, 2, 2, 256, 512, 512, 131072, 10240, false, false, 18, 256, 6, 0, 0, 0},
+    {"26b-a4b", 30, 2816, 16, 8, 2, 256, 512, 1024, 262144, 2112, false, true, 0, 0, 6, 128, 8,
+     704},
+    {"31b", 60, 5376, 32, 16, 4, 256, 512, 1024, 262144, 21504, false, true, 0, 0, 6, 0, 0, 0},
+};
+constexpr int kVocab = 262144;
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// How the values of one tensor are drawn: uniform in [center − spread, center + spread].
+struct Init {
+  float center = 0.0f;
+  float spread = 0.0f;
+  // Exact values instead (rope_freqs).
+  std::vector<float> fixed;
+};
+
+// A zero-mean uniform with standard deviation `std`.
+Init Gaussianish(double std) { return {0.0f, static_cast<float>(std * std::sqrt(3.0)), {}}; }
+Init Around(double center, double relative) {
+  return {static_cast<float>(center), static_cast<float>(center * relative), {}};
+}
+
+struct PlannedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  Init init;
+  int layer = -1;
+};
+
+class Planner {
+ public:
+  explicit Planner(const Variant& v) : v_(v) {}
+
+  std::vector<PlannedTensor> Plan() {
+    const int64_t h = v_.n_embd;
+    const int p = v_.per_layer_input;
+    Add("token_embd.weight", {h, kVocab}, Gaussianish(0.2));
+    Add("output_norm.weight", {h}, Around(1.5, 0.15));
+    Init rope;
+    const int pairs = v_.head_dim_full / 2;
+    const int rotated = static_cast<int>(v_.head_dim_full * 0.25 / 2);  // partial rotary 0.25
+    for (int i = 0; i < pairs; ++i) rope.fixed.push_back(i < rotated ? 1.0f : 1e30f);
+    Add("rope_freqs.weight", {pairs}, rope);
+    if (p > 0) {
+      const int64_t lp = static_cast<int64_t>(v_.n_layer) * p;
+      Add("per_layer_token_embd.weight", {lp, kVocab}, Gaussianish(0.2));
+      Add("per_layer_model_proj.weight", {h, lp}, Gaussianish(1.0 / std::sqrt(double(h))));
+      Add("per_layer_proj_norm.weight", {p}, Around(1.0, 0.15));
+    }
+    for (int l = 0; l < v_.n_layer; ++l) PlanLayer(l);
+    return std::move(tensors_);
+  }
+
+  bool IsFull(int l) const { return l % v_.full_every == v_.full_every - 1; }
+  int FeedForward(int l) const {
+    bool shared = l >= v_.n_layer - v_.shared_kv_layers;
+    return v_.double_wide_shared_mlp && shared ? 2 * v_.n_ff : v_.n_ff;
+  }
+
+ private:
+  void Add(std::string name, std::vector<int64_t> shape, Init init, int layer = -1) {
+    tensors_.push_back({std::move(name), std::move(shape), std::move(init), layer});
+  }
+  static Init Projection(int64_t fan_in) { return Gaussianish(1.0 / std::sqrt(double(fan_in))); }
+
+  void PlanLayer(int l) {
+    const int64_t h = v_.n_embd;
+    const bool full = IsFull(l);
+    const int64_t hd = full ? v_.head_dim_full : v_.head_dim_sliding;
+    const int64_t kv = full ? v_.n_kv_full : v_.n_kv_sliding;
+    const int64_t q = v_.n_head * hd;
+    const int64_t f = FeedForward(l);
+    auto n = [l](const char* what) { return "blk." + std::to_string(l) + "." + what; };
+    Add(n("attn_norm.weight"), {h}, Around(1.0, 0.15), l);
+    Add(n("attn_q.weight"), {h, q}, Projection(h), l);
+    Add(n("attn_k.weight"), {h, kv * hd}, Projection(h), l);
+    if (!(full && v_.k_eq_v)) Add(n("attn_v.weight"), {h, kv * hd}, Projection(h), l);
+    const double qk_norm = std::sqrt(1.0 / std::sqrt(double(hd)));
+    Add(n("attn_q_norm.weight"), {hd}, Around(qk_norm, 0.15), l);
+    Add(n("attn_k_norm.weight"), {hd}, Around(qk_norm, 0.15), l);
+    Add(n("attn_output.weight"), {q, h}, Projection(q), l);
+    Add(n("post_attention_norm.weight"), {h}, Around(0.25, 0.15), l);
+    Add(n("ffn_norm.weight"), {h}, Around(1.0, 0.15), l);
+    Add(n("ffn_gate.weight"), {h, f}, Projection(h), l);
+    Add(n("ffn_up.weight"), {h, f}, Projection(h), l);
+    Add(n("ffn_down.weight"), {f, h}, Projection(f), l);
+    Add(n("post_ffw_norm.weight"), {h}, Around(0.25, 0.15), l);
+    Add(n("layer_output_scale.weight"), {1}, Around(0.55, 0.45), l);  // U(0.3, 0.8)
+    if (v_.n_expert > 0) {
+      const int64_t e = v_.n_expert, fe = v_.expert_ff;
+      Add(n("ffn_gate_inp.weight"), {h, e}, Projection(h), l);
+      // The router sees rms(x)/sqrt(H)·scale: a scale of 5·sqrt(H) gives it unit-scale inputs ×5.
+      Add(n("ffn_gate_inp.scale"), {h}, Around(5.0 * std::sqrt(double(h)), 0.15), l);
+      Add(n("pre_ffw_norm_2.weight"), {h}, Around(1.0, 0.15), l);
+      Add(n("post_ffw_norm_1.weight"), {h}, Around(0.3, 0.15), l);
+      Add(n("post_ffw_norm_2.weight"), {h}, Around(0.3, 0.15), l);
+      Add(n("ffn_gate_up_exps.weight"), {h, 2 * fe, e}, Projection(h), l);
+      Add(n("ffn_down_exps.weight"), {fe, h, e}, Projection(fe), l);
+      Add(n("ffn_down_exps.scale"), {e}, Around(1.0, 0.5), l);  // U(0.5, 1.5)
+    }
+    if (v_.per_layer_input > 0) {
+      const int64_t p = v_.per_layer_input;
+      Add(n("inp_gate.weight"), {h, p}, Projection(h), l);
+      Add(n("proj.weight"), {p, h}, Projection(p), l);
+      Add(n("post_norm.weight"), {h}, Around(1.0, 0.15), l);
+    }
+  }
+
+  const Variant& v_;
+  std::vector<PlannedTensor> tensors_;
+};
+
+void FillRow(const Init& init, uint64_t stream, int64_t row, float* out, int64_t n) {
+  if (!init.fixed.empty()) {
+    std::memcpy(out, init.fixed.data(), static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  uint64_t state = SplitMix(stream ^ SplitMix(static_cast<uint64_t>(row)));
+  for (int64_t i = 0; i < n; ++i) {
+    state = SplitMix(state);
+    // 24 random bits → uniform in [-1, 1).
+    float u = static_cast<float>(state >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    out[i] = init.center + init.spread * u;
+  }
+}
+
+const Variant* FindVariant(const std::string& like) {
+  for (const Variant& v : kVariants) {
+    if (like == v.name) return &v;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> VariantNames() {
+  std::vector<std::string> names;
+  for (const Variant& v : kVariants) names.emplace_back(v.name);
+  return names;
+}
+
+void MakeModel(const MakeModelOptions& options) {
+  const Variant* v = FindVariant(options.like);
+  if (!v) {
+    std::string names;
+    for (const auto& n : VariantNames()) names += (names.empty() ? "" : ", ") + n;
+    ThrowUsage("unknown model shape '" + options.like + "'", "use --like with one of " + names);
+  }
+  if (!options.preset) ThrowUsage("no weight type given", "use --type with one of " + PresetNames());
+  gguf::File vocab = gguf::File::Open(options.vocab_path);
+  const auto* tokens = vocab.GetStringArray("tokenizer.ggml.tokens");
+  if (!tokens || tokens->size() != static_cast<size_t>(kVocab)) {
+    ThrowInvalidInput("'" + options.vocab_path + "' does not hold the Gemma 4 vocabulary (" +
+                          std::to_string(kVocab) + " tokens in tokenizer.ggml.tokens)",
+                      "pass ../shared/fixtures/tokenizer/gemma-4-vocab.gguf or a Gemma 4 model");
+  }
+
+  Planner planner(*v);
+  std::vector<PlannedTensor> plan = planner.Plan();
+
+  gguf::Writer w;
+  const std::string a = "gemma4.";
+  w.SetString("general.architecture", "gemma4");
+  w.SetString("general.type", "model");
+  w.SetString("general.name", std::string("hearth-random-") + v->name);
+  w.SetString("general.description",
+              std::string("random weights with the dimensions of Gemma 4 ") + v->name +
+                  ", made by hearth make-model (seed " + std::to_string(options.seed) +
+                  "); not a language model");
+  w.SetUint32(a + "block_count", static_cast<uint32_t>(v->n_layer));
+  w.SetUint32(a + "context_length", static_cast<uint32_t>(v->context_length));
+  w.SetUint32(a + "embedding_length", static_cast<uint32_t>(v->n_embd));
+  if (v->double_wide_shared_mlp) {
+    std::vector<int32_t> ff;
+    for (int l = 0; l < v->n_layer; ++l) ff.push_back(planner.FeedForward(l));
+    w.SetInt32Array(a + "feed_forward_length", ff);
+  } else {
+    w.SetUint32(a + "feed_forward_length", static_cast<uint32_t>(v->n_ff));
+  }
+  w.SetUint32(a + "attention.head_count", static_cast<uint32_t>(v->n_head));
+  if (v->n_kv_full != v->n_kv_sliding) {
+    std::vector<int32_t> kv;
+    for (int l = 0; l < v->n_layer; ++l) kv.push_back(planner.IsFull(l) ? v->n_kv_full : v->n_kv_sliding);
+    w.SetInt32Array(a + "attention.head_count_kv", kv);
+  } else {
+    w.SetUint32(a + "attention.head_count_kv", static_cast<uint32_t>(v->n_kv_sliding));
+  }
+  w.SetFloat32(a + "rope.freq_base", 1e6f);
+  w.SetFloat32(a + "rope.freq_base_swa", 1e4f);
+  w.SetFloat32(a + "attention.layer_norm_rms_epsilon", 1e-6f);
+  if (v->n_expert > 0) {
+    w.SetUint32(a + "expert_count", static_cast<uint32_t>(v->n_expert));
+    w.SetUint32(a + "expert_used_count", static_cast<uint32_t>(v->n_expert_used));
+    w.SetUint32(a + "expert_feed_forward_length", static_cast<uint32_t>(v->expert_ff));
+  }
+  w.SetUint32(a + "attention.key_length", static_cast<uint32_t>(v->head_dim_full));
+  w.SetUint32(a + "attention.value_length", static_cast<uint32_t>(v->head_dim_full));
+  w.SetUint32(a + "attention.key_length_swa", static_cast<uint32_t>(v->head_dim_sliding));
+  w.SetUint32(a + "attention.value_length_swa", static_cast<uint32_t>(v->head_dim_sliding));
+  w.SetFloat32(a + "final_logit_softcapping", 30.0f);
+  w.SetUint32(a + "attention.sliding_window", static_cast<uint32_t>(v->sliding_window));
+  w.SetUint32(a + "attention.shared_kv_layers", static_cast<uint32_t>(v->shared_kv_layers));
+  w.SetUint32(a + "embedding_length_per_layer_input", static_cast<uint32_t>(v->per_layer_input));
+  {
+    std::vector<bool> pattern;
+    for (int l = 0; l < v->n_layer; ++l) pattern.push_back(!planner.IsFull(l));
+    std::unique_ptr<bool[]> flat(new bool[pattern.size()]);
+    for (size_t i = 0; i < pattern.size(); ++i) flat[i] = pattern[i];
+    w.SetBoolArray(a + "attention.sliding_window_pattern", {flat.get(), pattern.size()});
+  }
+  w.SetUint32(a + "rope.dimension_count", static_cast<uint32_t>(v->head_dim_full));
+  w.SetUint32(a + "rope.dimension_count_swa", static_cast<uint32_t>(v->head_dim_sliding));
+  for (const auto& [key, value] : vocab.metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) w.CopyValue(vocab, key);
+  }
+  w.SetUint32("general.file_type", options.preset->ftype);
+  w.SetUint32("general.quantization_version", 2);
+
+  int attn_v_count = 0;
+  for (const auto& t : plan) attn_v_count += t.name.find("attn_v.weight") != std::string::npos;
+  auto pool = std::make_shared<tensor::ThreadPool>(ResolveThreads(options.threads));
+  int attn_v_index = 0;
+  const int total = static_cast<int>(plan.size());
+  for (int i = 0; i < total; ++i) {
+    auto t = std::make_shared<PlannedTensor>(std::move(plan[static_cast<size_t>(i)]));
+    TensorRole role{t->name, t->shape, t->layer, v->n_layer, 0, attn_v_count, v->n_expert};
+    if (t->name.find("attn_v.weight") != std::string::npos) role.attn_v_index = attn_v_index++;
+    uint32_t type = tensor::kF32;
+    if (IsQuantizable(role)) {
+      type = ChooseType(*options.preset, role);
+    } else if (t->name.find("per_layer_model_proj") != std::string::npos) {
+      // Never quantized by llama-quantize; real quantized files keep it BF16.
+      type = options.preset->default_type == tensor::kF32   ? tensor::kF32
+             : options.preset->default_type == tensor::kF16 ? tensor::kF16
+                                                             : tensor::kBF16;
+    }
+    const int64_t row_length = t->shape[0];
+    int64_t rows = 1;
+    for (size_t d = 1; d < t->shape.size(); ++d) rows *= t->shape[d];
+    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
+    const uint64_t stream = SplitMix(options.seed * 1000003ull + static_cast<uint64_t>(i));
+    Progress progress = options.progress;
+    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
+                    [t, type, row_length, rows, stream, pool, progress, i,
+                     total](std::span<uint8_t> out) {
+                      if (progress) progress(t->name, i + 1, total);
+                      const size_t row_bytes = tensor::RowBytes(type, row_length);
+                      pool->ParallelFor(rows, [&](int64_t begin, int64_t end) {
+                        std::vector<float> row(static_cast<size_t>(row_length));
+                        for (int64_t r = begin; r < end; ++r) {
+                          FillRow(t->init, stream, r, row.data(), row_length);
+                          tensor::QuantizeRow(type, row.data(),
+                                              out.data() + static_cast<size_t>(r) * row_bytes,
+                                              row_length);
+                        }
+                      });
+                    });
+  }
+  w.WriteFile(options.output);
+}
+
+}  // namespace hearth::convert

@@ -1,4 +1,5 @@
 // `hearth info -m MODEL.gguf`: what a model file contains, without loading weights.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -8,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "model/model.h"
 
 namespace hearth::cli {
 namespace {
@@ -29,6 +31,47 @@ std::string HumanBytes(uint64_t bytes) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(u == 0 ? 0 : 1) << v << ' ' << units[u];
   return out.str();
+}
+
+// The Gemma 4 section: variant, dimensions, layer pattern and memory needs. Binding the weights
+// only records pointers into the mapping, so this still reads no weight data.
+void PrintGemma4(const std::string& path, uint64_t weight_bytes) {
+  auto model = model::Model::Load(path);
+  const model::ModelConfig& c = model->config();
+  int n_full = 0, kv_s = 0, kv_g = 0, ff_min = 1 << 30, ff_max = 0;
+  for (const auto& l : c.layers) {
+    n_full += l.sliding ? 0 : 1;
+    (l.sliding ? kv_s : kv_g) = l.n_head_kv;
+    ff_min = std::min(ff_min, l.n_ff);
+    ff_max = std::max(ff_max, l.n_ff);
+  }
+  std::cout << "variant:       Gemma 4 " << c.VariantName() << "\n";
+  std::cout << "layers:        " << c.n_layer << " (" << c.n_sliding_layers() << " sliding S, "
+            << n_full << " full G";
+  if (c.n_kv_shared > 0) std::cout << ", last " << c.n_kv_shared << " KV-shared in lower case";
+  std::cout << "): " << c.LayerPattern() << "\n";
+  std::cout << "dimensions:    n_embd " << c.n_embd << ", vocab " << c.n_vocab << ", heads "
+            << c.n_head << ", KV heads " << kv_s << " sliding / " << kv_g << " full, head dim "
+            << c.head_dim_swa << " sliding / " << c.head_dim_full << " full, ffn " << ff_min;
+  if (ff_max != ff_min) std::cout << ".." << ff_max;
+  std::cout << "\n";
+  std::cout << "attention:     sliding window " << c.sliding_window << ", rope base "
+            << c.rope_base_swa << " sliding / " << c.rope_base_full << " full, final softcap "
+            << c.final_logit_softcap << "\n";
+  if (c.has_ple()) std::cout << "per-layer emb: " << c.n_embd_per_layer << " per layer\n";
+  if (c.is_moe()) {
+    std::cout << "experts:       " << c.n_expert << ", " << c.n_expert_used
+              << " used per token, expert ffn " << c.n_ff_exp << "\n";
+  }
+  const model::ContextOptions defaults;
+  const int n_ctx = std::min(defaults.n_ctx, c.n_ctx_train);
+  const uint64_t kv = model::KvCacheBytes(c, n_ctx, defaults.n_ubatch, false);
+  const uint64_t kv_max = model::KvCacheBytes(c, c.n_ctx_train, defaults.n_ubatch, false);
+  std::cout << "context:       up to " << c.n_ctx_train << " positions\n";
+  std::cout << "memory:        " << HumanBytes(weight_bytes) << " weights (memory-mapped) + "
+            << HumanBytes(kv) << " F16 KV cache at " << n_ctx << " positions = "
+            << HumanBytes(weight_bytes + kv) << " (KV cache at " << c.n_ctx_train
+            << " positions: " << HumanBytes(kv_max) << ")\n";
 }
 
 void RunInfo(const InfoOptions& opt) {
@@ -62,6 +105,7 @@ void RunInfo(const InfoOptions& opt) {
     }
     std::cout << ")\n";
   }
+  if (arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes);
   if (opt.show_metadata) {
     std::cout << "\nmetadata:\n";
     for (const auto& [key, value] : file.metadata()) {

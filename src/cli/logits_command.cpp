@@ -1,0 +1,126 @@
+// `hearth logits -m MODEL.gguf --tokens ID,ID,... --out FILE [--incremental] [--precise] [-t N]`:
+// the logits (after the final soft-cap) of every position as little-endian float32, row-major
+// [n_tokens][n_vocab], nothing else in the file. Other tools compare hearth with llama.cpp
+// through this exact form.
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "model/model.h"
+
+namespace hearth::cli {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "the logits file is little-endian float32; add a byte swap for this platform");
+
+struct LogitsOptions {
+  std::string model_path;
+  std::string tokens;
+  std::string out_path;
+  bool incremental = false;
+  bool precise = false;
+  int threads = 0;
+};
+
+std::vector<int32_t> ParseTokens(const std::string& text) {
+  std::vector<int32_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    int32_t v = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v < 0) {
+      ThrowUsage("--tokens: '" + item + "' (item " + std::to_string(out.size() + 1) +
+                     ") is not a token id",
+                 "give non-negative integers separated by commas, e.g. --tokens 2,1946,3205");
+    }
+    out.push_back(v);
+    start = end + 1;
+  }
+  return out;
+}
+
+int DefaultThreads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(n, 1u, 16u));
+}
+
+void RunLogits(const LogitsOptions& opt) {
+  const std::vector<int32_t> tokens = ParseTokens(opt.tokens);
+  auto model = model::Model::Load(opt.model_path);
+  const model::ModelConfig& c = model->config();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n > c.n_ctx_train) {
+    throw Error(ErrorClass::kResource,
+                std::to_string(n) + " tokens exceed the model's maximum context of " +
+                    std::to_string(c.n_ctx_train),
+                "give fewer tokens");
+  }
+  model::ContextOptions copt;
+  copt.n_ctx = static_cast<int>(n);
+  copt.n_ubatch = static_cast<int>(std::min<int64_t>(n, 512));
+  copt.n_threads = opt.threads > 0 ? opt.threads : DefaultThreads();
+  copt.precise = opt.precise;
+  model::Context ctx(*model, copt);
+
+  std::vector<float> logits(static_cast<size_t>(n) * c.n_vocab);
+  if (opt.incremental) {
+    for (int64_t i = 0; i < n; ++i) {
+      ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * c.n_vocab], true);
+    }
+  } else {
+    ctx.Decode(tokens, logits.data(), true);
+  }
+
+  // Write through a temporary file so a failure never leaves a truncated result behind.
+  const std::string tmp = opt.out_path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) ThrowIo("cannot create '" + tmp + "': " + ErrnoText(errno), "check the --out path");
+  const size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+  const bool ok = written == logits.size() && std::fflush(f) == 0;
+  const int err = errno;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), opt.out_path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    ThrowIo("cannot write '" + opt.out_path + "': " + ErrnoText(ok ? errno : err),
+            "check free disk space and permissions");
+  }
+}
+
+}  // namespace
+
+void RegisterLogitsCommand(CLI::App& app);
+HEARTH_COMMAND(logits, RegisterLogitsCommand);
+
+void RegisterLogitsCommand(CLI::App& app) {
+  auto opt = std::make_shared<LogitsOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "logits",
+      "Run a model over token ids and write the logits of every position to a file\n"
+      "(little-endian float32, row-major [n_tokens][n_vocab], after the final soft-cap)");
+  cmd->add_option("-m,--model", opt->model_path, "Path to a Gemma 4 .gguf file")->required();
+  cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205")
+      ->required();
+  cmd->add_option("--out", opt->out_path, "Output file for the logits")->required();
+  cmd->add_flag("--incremental", opt->incremental,
+                "Feed one token at a time (the decode path) instead of one batch (prefill)");
+  cmd->add_flag("--precise", opt->precise,
+                "Reference mode: F32 activations in every dot product, exact tanh GELU, F32 KV "
+                "cache (default: llama.cpp-like fast path, F16 KV cache)");
+  cmd->add_option("-t,--threads", opt->threads, "Worker threads (default: all cores, max 16)")
+      ->check(CLI::Range(1, 1024));
+  cmd->callback([opt] { RunLogits(*opt); });
+}
+
+}  // namespace hearth::cli

@@ -22,14 +22,21 @@ constexpr uint32_t kSpaceMark = 0x2581;  // '▁', how the vocabulary spells a s
 constexpr uint32_t kReplacement = 0xFFFD;
 constexpr uint32_t kMaxCodePoint = 0x110000;
 
+uint64_t HashPair(uint64_t key);
+
 uint64_t HashBytes(std::string_view s) {
-  // FNV-1a, 64 bit; good enough for short token strings.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
+  // 8 bytes at a time, then a strong finaliser: token strings are short, lookups are hot.
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
   }
-  return h;
+  uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  return HashPair(h ^ tail);
 }
 
 uint64_t HashPair(uint64_t key) {
@@ -146,7 +153,9 @@ struct Tokenizer::Impl {
   std::vector<uint32_t> piece_offset;  // n + 1 entries
   std::vector<TokenType> type;
   std::vector<uint8_t> is_control;      // effective: control flag as llama.cpp sets it
-  std::vector<int32_t> id_table;        // open addressing over token texts, -1 = empty
+  // Open addressing over token texts: (hash high 32 bits << 32) | (id + 1), 0 = empty. The tag
+  // avoids touching the text arena for most mismatches.
+  std::vector<uint64_t> id_table;
   std::vector<MergeEntry> merges;       // open addressing over (left, right)
   std::vector<int32_t> code_point_id;   // single-code-point tokens, -1 = none
   std::array<TokenId, 256> byte_id{};
@@ -172,9 +181,13 @@ struct Tokenizer::Impl {
   }
   std::optional<TokenId> Lookup(std::string_view s) const {
     size_t mask = id_table.size() - 1;
-    for (size_t slot = HashBytes(s) & mask;; slot = (slot + 1) & mask) {
-      int32_t id = id_table[slot];
-      if (id < 0) return std::nullopt;
+    uint64_t h = HashBytes(s);
+    uint64_t tag = h >> 32;
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      uint64_t e = id_table[slot];
+      if (e == 0) return std::nullopt;
+      if ((e >> 32) != tag) continue;
+      auto id = static_cast<TokenId>((e & 0xFFFFFFFFu) - 1);
       if (Text(id) == s) return id;
     }
   }
@@ -261,21 +274,24 @@ Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
   t.text_offset[n] = static_cast<uint32_t>(t.text_arena.size());
 
   // Text → id (first occurrence wins, as in llama.cpp).
-  t.id_table.assign(TableSize(n), -1);
+  t.id_table.assign(TableSize(n), 0);
   {
     size_t mask = t.id_table.size() - 1;
     for (size_t i = 0; i < n; ++i) {
       std::string_view s = t.Text(static_cast<TokenId>(i));
-      size_t slot = HashBytes(s) & mask;
+      uint64_t h = HashBytes(s);
+      uint64_t tag = h >> 32;
+      size_t slot = h & mask;
       bool duplicate = false;
-      while (t.id_table[slot] >= 0) {
-        if (t.Text(t.id_table[slot]) == s) {
+      while (t.id_table[slot] != 0) {
+        uint64_t e = t.id_table[slot];
+        if ((e >> 32) == tag && t.Text(static_cast<TokenId>((e & 0xFFFFFFFFu) - 1)) == s) {
           duplicate = true;
           break;
         }
         slot = (slot + 1) & mask;
       }
-      if (!duplicate) t.id_table[slot] = static_cast<int32_t>(i);
+      if (!duplicate) t.id_table[slot] = (tag << 32) | (i + 1);
     }
   }
 

@@ -186,8 +186,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(FixtureCase{"tiny-dense", "F16"}, FixtureCase{"tiny-dense", "BF16"},
                       FixtureCase{"tiny-dense", "Q8_0"}, FixtureCase{"tiny-dense", "Q4_0"},
                       FixtureCase{"tiny-dense", "Q6_K"}, FixtureCase{"tiny-dense", "Q4_K_M"},
-                      FixtureCase{"tiny-e", "Q4_K_M"}, FixtureCase{"tiny-moe", "Q4_K_M"},
-                      FixtureCase{"tiny-moe", "BF16"}),
+                      FixtureCase{"tiny-e", "Q8_0"}, FixtureCase{"tiny-e", "Q4_0"},
+                      FixtureCase{"tiny-e", "Q6_K"}, FixtureCase{"tiny-e", "Q4_K_M"},
+                      FixtureCase{"tiny-moe", "F16"}, FixtureCase{"tiny-moe", "BF16"},
+                      FixtureCase{"tiny-moe", "Q8_0"}, FixtureCase{"tiny-moe", "Q4_0"},
+                      FixtureCase{"tiny-moe", "Q6_K"}, FixtureCase{"tiny-moe", "Q4_K_M"}),
     [](const auto& param_info) {
       std::string s = std::string(param_info.param.model) + "_" + param_info.param.type;
       for (auto& c : s) {

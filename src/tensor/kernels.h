@@ -11,11 +11,17 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
 // Plain F32 dot product (the precise path after dequantization).
 using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
 
+// The same dot product for 4 activation rows at x, x + x_stride, ... (out[0..3]). Each result is
+// bit-identical to VecDotFn's for that row, so batched and token-by-token runs agree exactly;
+// the weight blocks are decoded once for the 4 rows.
+using VecDot4Fn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, float* out);
+
 constexpr int kMaxTypeId = 32;
 
 // A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
 struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
+  VecDot4Fn vec_dot4[kMaxTypeId];  // optional (null: MatMul calls vec_dot per row)
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);

@@ -287,6 +287,7 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
   if (precision == Precision::kFast && w.type < internal::kMaxTypeId &&
       k.vec_dot[w.type] != nullptr) {
     const internal::VecDotFn dot = k.vec_dot[w.type];
+    const internal::VecDot4Fn dot4 = k.vec_dot4[w.type];
     const uint32_t vt = VecDotType(w.type);
     const size_t x_bytes = RowBytes(vt, cols);
     const void* xq = x;
@@ -307,8 +308,20 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
       for (int64_t tile = tile0; tile < tile1; ++tile) {
         const int64_t r0 = tile * kRowTile;
         const int64_t r1 = std::min(rows, r0 + kRowTile);
-        // Each weight tile is read from memory once and reused from cache for every token.
-        for (int64_t t = 0; t < n_tokens; ++t) {
+        // Each weight tile is read from memory once and reused from cache for every token;
+        // groups of 4 tokens share the decoding of each weight block where a kernel exists.
+        int64_t t = 0;
+        if (dot4 != nullptr) {
+          float out[4];
+          for (; t + 4 <= n_tokens; t += 4) {
+            const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
+            for (int64_t r = r0; r < r1; ++r) {
+              dot4(cols, wdata + static_cast<size_t>(r) * row_bytes, xt, x_bytes, out);
+              for (int k4 = 0; k4 < 4; ++k4) y[(t + k4) * rows + r] = out[k4];
+            }
+          }
+        }
+        for (; t < n_tokens; ++t) {
           const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
           float* yt = y + t * rows;
           for (int64_t r = r0; r < r1; ++r) {

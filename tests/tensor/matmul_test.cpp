@@ -160,6 +160,31 @@ TEST_P(MatMulTypeTest, AllLevelsAgreeWithReference) {
   }
 }
 
+// The model runs a prompt as one batch or token by token and expects the same logits: each
+// output must not depend on how many tokens share the call.
+TEST_P(MatMulTypeTest, BatchedEqualsTokenByTokenExactly) {
+  const uint32_t type = GetParam();
+  const int64_t rows = 21, cols = 512, n_tokens = 11;
+  const auto w = MakeWeights(type, rows, cols, 77);
+  const auto x = Gaussian(n_tokens * cols, 78, 1.0f);
+  const Matrix m{type, rows, cols, w.data()};
+  ThreadPool pool(2);
+  for (SimdLevel level : Levels()) {
+    for (Precision precision : {Precision::kFast, Precision::kPrecise}) {
+      std::vector<float> batch(static_cast<size_t>(rows * n_tokens));
+      MatMulAt(level, m, x.data(), n_tokens, batch.data(), precision, &pool);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        std::vector<float> one(static_cast<size_t>(rows));
+        MatMulAt(level, m, x.data() + t * cols, 1, one.data(), precision, nullptr);
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(one[r], batch[t * rows + r])
+              << SimdLevelName(level) << " token " << t << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, MatMulTypeTest, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& param_info) { return "type" + std::to_string(param_info.param); });
 

@@ -221,6 +221,14 @@ class Walker {
           git_.repo = nullptr;
         } else {
           git_.prefix = r + "/";
+          // The root itself is ignored by the enclosing repository (a scratch tree under an
+          // ignored build/ folder): git's rules say nothing useful about it, so use our own.
+          int ignored = 0;
+          if (git_ignore_path_is_ignored(&ignored, repo, git_.prefix.c_str()) == 0 && ignored) {
+            git_repository_free(repo);
+            git_.repo = nullptr;
+            git_.prefix.clear();
+          }
         }
       }
     }
@@ -326,7 +334,7 @@ class Walker {
       }
       if (is_dir) {
         if (!visited_.insert({st.st_dev, st.st_ino}).second) {
-          ++result_.skipped["symlink_loop"];
+          ++result_.skipped[S_ISLNK(lst.st_mode) ? "symlink_loop" : "already_visited"];
           continue;
         }
         Visit(abs, rel, chain, depth + 1);

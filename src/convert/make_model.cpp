@@ -172,6 +172,49 @@ void FillRow(const Init& init, uint64_t stream, int64_t row, float* out, int64_t
   }
 }
 
+// Writes `rows` rows of random weights in `type`. Quantizing billions of values with the reference
+// quantizers would take most of an hour, so quantized tensors are assembled from a pool of
+// independently drawn and quantized blocks, picked at random per (row, block): the values have
+// the same distribution and every row differs, at the cost of a copy.
+void FillTensor(const Init& init, uint32_t type, int64_t row_length, int64_t rows,
+                uint64_t stream, tensor::ThreadPool& pool, std::span<uint8_t> out) {
+  const size_t row_bytes = tensor::RowBytes(type, row_length);
+  const int64_t block = tensor::BlockSize(type);
+  const bool small = rows * row_length <= (int64_t{1} << 20);
+  if (block == 1 || small || !init.fixed.empty()) {
+    pool.ParallelFor(rows, [&](int64_t begin, int64_t end) {
+      std::vector<float> row(static_cast<size_t>(row_length));
+      for (int64_t r = begin; r < end; ++r) {
+        FillRow(init, stream, r, row.data(), row_length);
+        tensor::QuantizeRow(type, row.data(), out.data() + static_cast<size_t>(r) * row_bytes,
+                            row_length);
+      }
+    });
+    return;
+  }
+  constexpr int64_t kPoolBlocks = 4096;
+  const size_t block_bytes = tensor::BlockBytes(type);
+  std::vector<uint8_t> blocks(static_cast<size_t>(kPoolBlocks) * block_bytes);
+  {
+    std::vector<float> values(static_cast<size_t>(kPoolBlocks * block));
+    FillRow(init, stream, -1, values.data(), kPoolBlocks * block);
+    tensor::QuantizeRow(type, values.data(), blocks.data(), kPoolBlocks * block);
+  }
+  const int64_t blocks_per_row = row_length / block;
+  pool.ParallelFor(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      uint8_t* dst = out.data() + static_cast<size_t>(r) * row_bytes;
+      uint64_t state = SplitMix(stream + static_cast<uint64_t>(r) * 0x632BE59BD9B4E019ull);
+      for (int64_t b = 0; b < blocks_per_row; ++b) {
+        state = SplitMix(state);
+        const size_t pick = static_cast<size_t>(state % kPoolBlocks);
+        std::memcpy(dst + static_cast<size_t>(b) * block_bytes, blocks.data() + pick * block_bytes,
+                    block_bytes);
+      }
+    }
+  });
+}
+
 const Variant* FindVariant(const std::string& like) {
   for (const Variant& v : kVariants) {
     if (like == v.name) return &v;
@@ -292,16 +335,7 @@ void MakeModel(const MakeModelOptions& options) {
                     [t, type, row_length, rows, stream, pool, progress, i,
                      total](std::span<uint8_t> out) {
                       if (progress) progress(t->name, i + 1, total);
-                      const size_t row_bytes = tensor::RowBytes(type, row_length);
-                      pool->ParallelFor(rows, [&](int64_t begin, int64_t end) {
-                        std::vector<float> row(static_cast<size_t>(row_length));
-                        for (int64_t r = begin; r < end; ++r) {
-                          FillRow(t->init, stream, r, row.data(), row_length);
-                          tensor::QuantizeRow(type, row.data(),
-                                              out.data() + static_cast<size_t>(r) * row_bytes,
-                                              row_length);
-                        }
-                      });
+                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
                     });
   }
   w.WriteFile(options.output);

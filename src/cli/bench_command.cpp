@@ -1,0 +1,199 @@
+// `hearth bench`: prompt-processing and decode speed, time to first token, load time and peak
+// memory of a model on this machine, in the terms llama-bench uses (pp512 / tg128), so the two
+// engines can be compared on the same file.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/version.h"
+#include "cli/commands.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+
+namespace hearth::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model_path;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int threads = 0;
+  int depth = 0;
+  int reps = 3;
+  bool json = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+struct Stats {
+  double median = 0, min = 0, max = 0, stddev = 0;
+};
+Stats Summarise(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  double mean = 0;
+  for (double x : v) mean += x / static_cast<double>(n);
+  for (double x : v) s.stddev += (x - mean) * (x - mean) / static_cast<double>(n);
+  s.stddev = std::sqrt(s.stddev);
+  return s;
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+// Random token ids, as llama-bench uses (the speed of a dense forward pass does not depend on
+// which tokens are fed).
+std::vector<int32_t> RandomTokens(int n, int n_vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (auto& t : tokens) t = pick(rng);
+  return tokens;
+}
+
+void RunBench(const BenchArgs& args) {
+  if (args.n_prompt < 0 || args.n_gen < 0 || args.depth < 0 || args.reps < 1) {
+    ThrowUsage("token counts must be ≥ 0 and repetitions ≥ 1", "see 'hearth bench --help'");
+  }
+  const int threads = args.threads > 0 ? args.threads : std::max(1u, std::thread::hardware_concurrency());
+  auto load_start = Clock::now();
+  auto model = model::Model::Load(args.model_path);
+  model::ContextOptions options;
+  options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
+  options.n_ctx = std::min(options.n_ctx, model->config().n_ctx_train);
+  options.n_threads = threads;
+  options.n_ubatch = std::max(1, std::min(args.n_prompt, 512));
+  model::Context ctx(*model, options);
+  const double load_s = Seconds(load_start);
+  const int n_vocab = model->config().n_vocab;
+
+  // One warm-up pass pages the weights in, as llama-bench's warm-up run does.
+  {
+    std::vector<int32_t> warm = RandomTokens(std::min(args.n_prompt, 8) + 1, n_vocab, 7);
+    ctx.Decode(warm, nullptr, false);
+    ctx.Reset();
+  }
+
+  std::vector<double> pp_rates, tg_rates, ttft;
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  for (int rep = 0; rep < args.reps; ++rep) {
+    if (args.n_prompt > 0) {
+      ctx.Reset();
+      auto prompt = RandomTokens(args.n_prompt, n_vocab, 100 + static_cast<uint32_t>(rep));
+      auto start = Clock::now();
+      ctx.Decode(prompt, logits.data(), false);
+      double pp = Seconds(start);
+      std::vector<int32_t> next = {static_cast<int32_t>(
+          std::max_element(logits.begin(), logits.end()) - logits.begin())};
+      ctx.Decode(next, logits.data(), false);
+      ttft.push_back(Seconds(start));
+      pp_rates.push_back(args.n_prompt / pp);
+    }
+    if (args.n_gen > 0) {
+      ctx.Reset();
+      if (args.depth > 0) {
+        ctx.Decode(RandomTokens(args.depth, n_vocab, 200 + static_cast<uint32_t>(rep)), nullptr,
+                   false);
+      }
+      auto gen = RandomTokens(args.n_gen, n_vocab, 300 + static_cast<uint32_t>(rep));
+      auto start = Clock::now();
+      for (int i = 0; i < args.n_gen; ++i) ctx.Decode({&gen[static_cast<size_t>(i)], 1}, logits.data(), false);
+      tg_rates.push_back(args.n_gen / Seconds(start));
+    }
+  }
+  const Stats pp = Summarise(pp_rates), tg = Summarise(tg_rates), first = Summarise(ttft);
+  const uint64_t rss = PeakRssBytes();
+
+  if (args.json) {
+    nlohmann::json out = {
+        {"model", args.model_path},
+        {"variant", model->config().VariantName()},
+        {"engine", std::string("hearth ") + HEARTH_VERSION + " (" + HEARTH_GIT_COMMIT + ")"},
+        {"simd", tensor::SimdLevelName(tensor::ActiveSimdLevel())},
+        {"threads", threads},
+        {"n_prompt", args.n_prompt},
+        {"n_gen", args.n_gen},
+        {"depth", args.depth},
+        {"reps", args.reps},
+        {"pp_tokens_per_s", pp.median},
+        {"pp_tokens_per_s_min", pp.min},
+        {"pp_tokens_per_s_max", pp.max},
+        {"pp_tokens_per_s_stddev", pp.stddev},
+        {"tg_tokens_per_s", tg.median},
+        {"tg_tokens_per_s_min", tg.min},
+        {"tg_tokens_per_s_max", tg.max},
+        {"tg_tokens_per_s_stddev", tg.stddev},
+        {"ttft_s", first.median},
+        {"load_s", load_s},
+        {"peak_rss_bytes", rss},
+        {"weight_bytes", model->weight_bytes()},
+        {"kv_bytes", ctx.kv_bytes()},
+    };
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::printf("model:   %s (%s), %d threads, %s kernels\n", args.model_path.c_str(),
+              model->config().VariantName().c_str(), threads,
+              tensor::SimdLevelName(tensor::ActiveSimdLevel()));
+  if (args.n_prompt > 0) {
+    std::printf("pp%-5d %9.2f tok/s  (min %.2f, max %.2f, ±%.2f over %d runs)\n", args.n_prompt,
+                pp.median, pp.min, pp.max, pp.stddev, args.reps);
+    std::printf("ttft    %9.3f s\n", first.median);
+  }
+  if (args.n_gen > 0) {
+    std::printf("tg%-5d %9.2f tok/s  (min %.2f, max %.2f, ±%.2f over %d runs)%s\n", args.n_gen,
+                tg.median, tg.min, tg.max, tg.stddev, args.reps,
+                args.depth > 0 ? (" at depth " + std::to_string(args.depth)).c_str() : "");
+  }
+  std::printf("load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB)\n",
+              load_s, rss / 1048576.0, model->weight_bytes() / 1048576.0,
+              ctx.kv_bytes() / 1048576.0);
+}
+
+void RegisterBench(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure prompt processing and decode speed, load time and peak memory");
+  cmd->add_option("-m,--model", args->model_path, "Path to a Gemma 4 .gguf")->required();
+  cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens per pp run (0: skip)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens per tg run (0: skip)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)");
+  cmd->add_option("--depth", args->depth, "Tokens already in context before the tg run")
+      ->capture_default_str();
+  cmd->add_option("-r,--reps", args->reps, "Repetitions (median and spread are reported)")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json,
+                "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
+                "load_s, …)");
+  cmd->callback([args] { RunBench(*args); });
+}
+
+}  // namespace
+
+HEARTH_COMMAND(bench, RegisterBench);
+
+}  // namespace hearth::cli

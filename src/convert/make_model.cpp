@@ -82,7 +82,9 @@ class Planner {
   std::vector<PlannedTensor> Plan() {
     const int64_t h = v_.n_embd;
     const int p = v_.per_layer_input;
-    Add("token_embd.weight", {h, kVocab}, Gaussianish(0.2));
+    // The fixtures use N(0, 0.2) at H = 256, which gives logits of std ~4.8; scaling by
+    // sqrt(256 / H) keeps that at every width (the tied LM head sums H products).
+    Add("token_embd.weight", {h, kVocab}, Gaussianish(3.2 / std::sqrt(double(h))));
     Add("output_norm.weight", {h}, Around(1.5, 0.15));
     Init rope;
     const int pairs = v_.head_dim_full / 2;

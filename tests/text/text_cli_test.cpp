@@ -57,8 +57,9 @@ TEST(TextCli, TokenizeFixtureCases) {
   Json doc = Json::parse(ReadFile(kShared + "/fixtures/tokenizer/tokenizer-cases.json"));
   int run = 0;
   for (const auto& c : doc["cases"]) {
-    // Every fifth case through the binary keeps the test quick; tokenizer_test covers all.
-    if (run++ % 5 != 0) continue;
+    // Every fifteenth case through the binary keeps the test quick (each run loads the 262k
+    // vocabulary); tokenizer_test checks all of them in-process.
+    if (run++ % 15 != 0) continue;
     std::string file = TempPath("text.txt");
     WriteFile(file, c["text"].get<std::string>());
     std::string flags = std::string(c["add_bos"].get<bool>() ? " --bos" : "") +

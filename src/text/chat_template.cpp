@@ -691,8 +691,32 @@ ChatTemplate ParseChatTemplate(std::string_view name) {
              "use --template official or --template interleaved");
 }
 
+namespace {
+
+// Nesting depth of a JSON value, computed without recursion (the renderer itself recurses, so
+// hostile input is refused before it could exhaust the stack).
+size_t NestingDepth(const Json& root) {
+  size_t max_depth = 0;
+  std::vector<std::pair<const Json*, size_t>> stack = {{&root, 1}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    max_depth = std::max(max_depth, depth);
+    if (node->is_structured()) {
+      for (const auto& child : *node) stack.emplace_back(&child, depth + 1);
+    }
+  }
+  return max_depth;
+}
+
+}  // namespace
+
 std::string RenderChat(const Json& inputs, ChatTemplate tmpl) {
   if (!inputs.is_object()) Bad("the input must be a JSON object with 'messages'");
+  constexpr size_t kMaxDepth = 128;
+  if (NestingDepth(inputs) > kMaxDepth) {
+    Bad("the input is nested more than " + std::to_string(kMaxDepth) + " levels deep");
+  }
   const Json* messages_ptr = Get(inputs, "messages");
   if (messages_ptr == nullptr) Bad("'messages' is missing");
   const Json& messages = *messages_ptr;

@@ -161,6 +161,13 @@ TEST(ChatTemplate, MalformedInputs) {
   ExpectBad(in, "tools[0].function");
   in["tools"] = Json::parse(R"({"a":1})");
   ExpectBad(in, "tools");
+  // Deeply nested arguments are refused before the renderer recurses into them.
+  Json deep = Inputs(R"([{"role":"user","content":"x"}])");
+  Json args = Json::array();
+  for (int i = 0; i < 100000; ++i) args = Json::array({std::move(args)});
+  deep["messages"].push_back({{"role", "assistant"},
+                              {"tool_calls", {{{"function", {{"name", "f"}, {"arguments", {{"a", args}}}}}}}}});
+  ExpectBad(deep, "nested");
 }
 
 TEST(ChatTemplate, TemplateNames) {

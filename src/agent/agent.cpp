@@ -1,0 +1,314 @@
+#include "agent/agent.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <sstream>
+
+#include "base/error.h"
+#include "index/index.h"
+#include "text/chat_template.h"
+
+namespace hearth::agent {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+const char* const kSystemPrompt =
+    "You are hearth, a coding assistant working inside the user's repository. Answer questions "
+    "about the code precisely and ground every claim in the code: read files, search and find "
+    "symbols with the tools before answering, and cite paths and line numbers. When the user asks "
+    "for a change, make it with edit_file (exact, unique old_text copied from the file) or "
+    "write_file, then say briefly what you changed. Use run only for the commands listed in its "
+    "description. Paths are relative to the repository root. If a tool call is refused, do not "
+    "retry it; explain what you would do instead. Be concise.";
+
+namespace {
+
+struct Planned {
+  std::string system;
+  std::string user;
+  ContextReport report;
+};
+
+std::string SignalsText(const std::vector<index::SignalScore>& signals) {
+  std::string out;
+  for (const auto& s : signals) {
+    if (s.rank <= 0) continue;
+    out += (out.empty() ? "" : ", ") + s.signal + " #" + std::to_string(s.rank);
+  }
+  return out.empty() ? "search" : out;
+}
+
+// Identifier-like words of the question, as focus for the repo map.
+std::vector<std::string> FocusWords(const std::string& question) {
+  std::vector<std::string> words;
+  std::string w;
+  std::set<std::string> seen;
+  for (size_t i = 0; i <= question.size(); ++i) {
+    char c = i < question.size() ? question[i] : ' ';
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      w += c;
+    } else {
+      if (w.size() >= 3 && seen.insert(w).second) words.push_back(w);
+      w.clear();
+    }
+  }
+  return words;
+}
+
+std::string Lines(const std::string& text, int from, int to) {
+  std::string out;
+  int line = 1;
+  size_t start = 0;
+  while (start <= text.size() && line <= to) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    if (line >= from) out.append(text, start, nl - start).push_back('\n');
+    start = nl + 1;
+    ++line;
+    if (nl == text.size()) break;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ContextReport::Describe() const {
+  std::ostringstream out;
+  out << "context budget: " << budget << " tokens ("
+      << (exact ? "counted with the model's tokenizer" : "estimated, ~4 bytes a token")
+      << "), used " << used << "\n";
+  for (const auto& it : items) {
+    char line[64];
+    std::snprintf(line, sizeof line, "  %-9s %-12s %6d  ", it.included ? "included" : "left out",
+                  it.kind.c_str(), it.tokens);
+    out << line << it.source << "  [" << it.why << "]";
+    if (!it.included) out << "  -- " << it.left_out;
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::vector<std::string> ContextReport::LeftOut() const {
+  std::vector<std::string> out;
+  for (const auto& it : items) {
+    if (!it.included) out.push_back(it.kind + " " + it.source + ": " + it.left_out);
+  }
+  return out;
+}
+
+Agent::Agent(Backend& backend, ToolBox& tools, Journal& journal)
+    : backend_(backend), tools_(tools), journal_(journal) {}
+
+void Agent::Clear() { messages_ = ordered_json::array(); }
+
+namespace {
+
+Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
+             const AskOptions& options) {
+  Planned p;
+  ContextReport& r = p.report;
+  r.exact = backend.exact_tokens();
+  const int n_ctx = backend.context_size();
+  r.budget = options.context_budget > 0 ? options.context_budget
+                                        : std::max(256, n_ctx - options.max_tokens - n_ctx / 4);
+  auto add = [&](ContextItem item, bool required) {
+    const int left = r.budget - r.used;
+    if (!required && item.tokens > left) {
+      item.included = false;
+      item.left_out = "needs " + std::to_string(item.tokens) + " tokens, " +
+                      std::to_string(std::max(0, left)) + " left in the budget";
+    } else {
+      r.used += item.tokens;
+    }
+    r.items.push_back(item);
+    return r.items.back().included;
+  };
+
+  const Workspace& ws = tools.workspace();
+  p.system = kSystemPrompt;
+  add({"instructions", "hearth system prompt", "always", backend.CountTokens(kSystemPrompt)}, true);
+
+  // Tool declarations cost what they add to the rendered system turn.
+  ordered_json decls = tools.Declarations();
+  ordered_json with = {{"messages", {{{"role", "system"}, {"content", "x"}}}}, {"tools", decls}};
+  ordered_json without = {{"messages", {{{"role", "system"}, {"content", "x"}}}}};
+  int tool_tokens = backend.CountTokens(text::RenderChat(with)) -
+                    backend.CountTokens(text::RenderChat(without));
+  add({"tools", std::to_string(decls.size()) + " tool declarations", "always", tool_tokens}, true);
+  add({"question", "the question", "always", backend.CountTokens(question)}, true);
+
+  for (const char* name : {"AGENTS.md", ".hearth/rules.md"}) {
+    std::error_code ec;
+    if (!fs::is_regular_file(ws.root() / name, ec)) continue;
+    std::string text = ws.ReadFile(name);
+    std::string block = std::string("\n\nRepository instructions (") + name + "):\n" + text;
+    if (add({"rules", name, "repository instructions", backend.CountTokens(block)}, false)) {
+      p.system += block;
+    }
+  }
+
+  std::string user_context;
+  for (const auto& f : options.files) {
+    std::string text = ws.ReadFile(f);  // a bad --file is the user's error: let it throw
+    std::string block = "File " + f + ":\n```\n" + text + (text.ends_with('\n') ? "" : "\n") +
+                        "```\n\n";
+    if (add({"file", f, "--file", backend.CountTokens(block)}, false)) user_context += block;
+  }
+
+  if (options.use_index) {
+    int map_budget = std::min(options.map_tokens, (r.budget - r.used) / 3);
+    if (map_budget >= 64) {
+      try {
+        index::MapOptions mo;
+        mo.token_budget = map_budget;
+        mo.focus = FocusWords(question);
+        std::string map = index::RepoMap(ws.root(), mo);
+        if (!map.empty()) {
+          std::string block = "\n\nRepository map (files ranked by how central they are, with "
+                              "their main definitions):\n" + map;
+          if (add({"repo map", "index repo map", "PageRank over definitions/references",
+                   backend.CountTokens(block)}, false)) {
+            p.system += block;
+          }
+        }
+      } catch (const Error& e) {
+        r.items.push_back({"repo map", "index repo map", "", 0, false, e.what()});
+      }
+    }
+    try {
+      index::SearchOptions so;
+      so.query = question;
+      so.limit = options.retrieved_chunks;
+      so.chunks_per_file = 2;
+      std::string chunks;
+      for (const auto& file : index::Search(ws.root(), so)) {
+        std::string text;
+        try {
+          text = ws.ReadFile(file.path);
+        } catch (const Error&) {
+          continue;  // deleted since it was indexed
+        }
+        for (const auto& c : file.chunks) {
+          std::string src = file.path + ":" + std::to_string(c.start_line) + "-" +
+                            std::to_string(c.end_line);
+          if (!c.symbol.empty()) src += " (" + c.kind + " " + c.symbol + ")";
+          std::string block = "From " + src + ":\n```\n" +
+                              Lines(text, c.start_line, c.end_line) + "```\n\n";
+          std::vector<index::SignalScore> signals = c.signals;
+          signals.insert(signals.end(), file.file_signals.begin(), file.file_signals.end());
+          if (add({"chunk", src, SignalsText(signals), backend.CountTokens(block)}, false)) {
+            chunks += block;
+          }
+        }
+      }
+      if (!chunks.empty()) user_context += "Code found by searching for the question:\n\n" + chunks;
+    } catch (const Error& e) {
+      r.items.push_back({"chunk", "index search", "", 0, false, e.what()});
+    }
+  }
+  p.user = user_context.empty() ? question : user_context + "Question: " + question;
+  return p;
+}
+
+std::string ParseArgsForHistory(const std::string& arguments, ordered_json* out) {
+  ordered_json a = ordered_json::parse(arguments, nullptr, false);
+  if (a.is_discarded() || !a.is_object()) return "malformed";
+  *out = std::move(a);
+  return {};
+}
+
+}  // namespace
+
+ContextReport Agent::PlanContext(const std::string& question, const AskOptions& options) {
+  return Plan(backend_, tools_, question, options).report;
+}
+
+TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
+                      const AgentCallbacks& cb) {
+  TurnResult result;
+  Planned plan = Plan(backend_, tools_, question, options);
+  result.context = plan.report;
+  for (const auto& line : plan.report.LeftOut()) {
+    if (cb.on_note) cb.on_note("left out of the context: " + line);
+  }
+  if (messages_.empty()) messages_.push_back({{"role", "system"}, {"content", plan.system}});
+  messages_.push_back({{"role", "user"}, {"content", plan.user}});
+  journal_.Begin(question.substr(0, 200));
+
+  ChatRequest req;
+  req.tools = tools_.Declarations();
+  req.think = options.think;
+  req.max_tokens = options.max_tokens;
+  req.on_content = cb.on_content;
+  req.on_reasoning = cb.on_reasoning;
+  req.cancel = options.cancel;
+
+  struct CommitOnExit {  // a failed turn still closes its change set
+    Journal& j;
+    ~CommitOnExit() {
+      try {
+        j.Commit();
+      } catch (...) {
+      }
+    }
+  } commit{journal_};
+
+  for (result.steps = 0; result.steps < options.max_steps;) {
+    req.messages = messages_;
+    ChatReply reply = backend_.Chat(req);
+    ++result.steps;
+    result.finish_reason = reply.finish_reason;
+    if (reply.tool_calls.empty() || reply.finish_reason == "cancelled") {
+      result.answer = reply.content;
+      ordered_json msg = {{"role", "assistant"}, {"content", reply.content}};
+      messages_.push_back(msg);
+      if (reply.malformed && cb.on_note) {
+        cb.on_note("the model's output did not follow the tool-call format; shown as text");
+      }
+      journal_.Commit();
+      return result;
+    }
+    // Content on a tool-calling message would be written after the results and close the turn
+    // (template §2.3), so it is not kept; it was already streamed to the user.
+    ordered_json msg = {{"role", "assistant"}, {"content", ""}};
+    if (!reply.reasoning.empty()) msg["reasoning_content"] = reply.reasoning;
+    ordered_json calls = ordered_json::array();
+    std::vector<std::pair<ToolCall, ToolResult>> done;
+    for (const ToolCall& call : reply.tool_calls) {
+      ordered_json args = ordered_json::object();
+      ToolResult tr;
+      if (cb.on_tool_call) cb.on_tool_call(call);
+      if (!call.complete || !ParseArgsForHistory(call.arguments, &args).empty()) {
+        tr = {false, "error: the call to " + call.name +
+                         " was malformed or cut off; write the arguments again completely", {}};
+      } else {
+        tr = tools_.Call(call.name, call.arguments);
+      }
+      ++result.tool_calls;
+      for (const auto& f : tr.changed_files) result.changed_files.push_back(f);
+      if (cb.on_tool_result) cb.on_tool_result(call, tr);
+      calls.push_back({{"id", call.id},
+                       {"type", "function"},
+                       {"function", {{"name", call.name}, {"arguments", args}}}});
+      done.emplace_back(call, std::move(tr));
+    }
+    msg["tool_calls"] = calls;
+    messages_.push_back(msg);
+    for (const auto& [call, tr] : done) {
+      messages_.push_back(
+          {{"role", "tool"}, {"tool_call_id", call.id}, {"name", call.name}, {"content", tr.text}});
+    }
+  }
+  result.step_limit = true;
+  // Close the open model turn so that the conversation can go on.
+  messages_.push_back({{"role", "assistant"}, {"content", "[stopped: step limit reached]"}});
+  if (cb.on_note) {
+    cb.on_note("stopped after " + std::to_string(options.max_steps) +
+               " model steps without a final answer");
+  }
+  return result;
+}
+
+}  // namespace hearth::agent

@@ -1,0 +1,96 @@
+// Where the assistant's replies come from: one interface, two kinds of backend.
+//
+//   * GemmaBackend renders the conversation with the Gemma 4 chat template, has raw text
+//     generated and parses it (thoughts, content, native tool calls) as it streams. The local
+//     engine (MakeLocalBackend) is one; tests plug in scripted ones.
+//   * The remote backend (MakeRemoteBackend) sends OpenAI-style messages to an OpenAI-compatible
+//     (/v1/chat/completions) or Ollama (/api/chat) server, and only ever to the URL it was given.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::agent {
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON object text
+  bool complete = true;   // false: the model's call was cut off or malformed
+};
+
+struct ChatRequest {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // OpenAI-style
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();     // declarations
+  bool think = false;
+  int max_tokens = 1024;
+  std::function<void(std::string_view)> on_content;    // streamed visible text
+  std::function<void(std::string_view)> on_reasoning;  // streamed thoughts
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct ChatReply {
+  std::string content;
+  std::string reasoning;
+  std::vector<ToolCall> tool_calls;
+  std::string finish_reason;  // "stop", "length", "tool_calls", "cancelled", ...
+  bool malformed = false;     // the output did not follow the format (parser error)
+  int prompt_tokens = 0, reused_tokens = 0, completion_tokens = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string Describe() const = 0;  // "local engine: model.gguf", "remote: URL"
+  // One model turn (which may end in tool calls). Throws hearth::Error on transport or engine
+  // failures.
+  virtual ChatReply Chat(const ChatRequest& request) = 0;
+  // Tokens `text` takes in the model's tokenizer; an estimate when exact_tokens() is false.
+  virtual int CountTokens(std::string_view text) const = 0;
+  virtual bool exact_tokens() const = 0;
+  virtual int context_size() const = 0;
+};
+
+// A backend that speaks Gemma 4's raw format. Subclasses only produce text.
+class GemmaBackend : public Backend {
+ public:
+  ChatReply Chat(const ChatRequest& request) override;
+
+ protected:
+  struct RawResult {
+    std::string finish_reason;  // "stop" (end of turn or tool call), "length", "cancelled"
+    int prompt_tokens = 0, reused_tokens = 0, completion_tokens = 0;
+  };
+  // Continues the rendered `prompt`, calling `on_piece` with each piece of decoded text (return
+  // false to stop). Stops at the end-of-generation tokens (<turn|>, <|tool_response>, <eos>).
+  virtual RawResult Generate(const std::string& prompt, int max_tokens,
+                             const std::function<bool(std::string_view)>& on_piece,
+                             const std::atomic<bool>* cancel) = 0;
+};
+
+// The in-process engine on a GGUF model. `n_ctx` 0: min(8192, the model's trained context).
+struct LocalOptions {
+  int n_ctx = 0;
+  int n_threads = 0;  // 0: hardware concurrency
+  float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
+  uint64_t seed = 0xC0FFEE;
+};
+std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path, const LocalOptions& options);
+
+struct RemoteOptions {
+  std::string model;      // the server's model name ("" is sent as "default")
+  int timeout_seconds = 600;
+  int context_size = 8192;  // assumed; remote servers do not report it
+};
+// `url`: http(s)://host[:port][/path]. A path ending in /api/chat means Ollama; /v1 or
+// /v1/chat/completions or none means OpenAI-compatible (/v1/chat/completions is appended as
+// needed). Redirects are not followed and proxies are not used, so nothing but that host is
+// contacted. Throws Error(kUsage) for a malformed URL.
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& url, const RemoteOptions& options);
+
+}  // namespace hearth::agent

@@ -1,0 +1,118 @@
+// The assistant's tools: what the model may call, with JSON-Schema declarations for the chat
+// template, and the permission policy deciding whether a call that changes something runs.
+//
+//   agent::ToolBox tools(ws, config, {.mode = agent::PermissionMode::kAsk});
+//   nlohmann::ordered_json decls = tools.Declarations();   // goes into the prompt
+//   agent::ToolResult r = tools.Call("read_file", R"({"path":"src/a.cc"})");
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/workspace.h"
+
+namespace hearth::agent {
+
+enum class PermissionMode { kReadOnly, kAsk, kAuto };
+// "read-only" / "ask" / "auto"; Error(kUsage) otherwise.
+PermissionMode ParsePermissionMode(std::string_view name);
+const char* PermissionModeName(PermissionMode mode);
+
+// ROOT/.hearth/config.toml, the user's settings for this repository:
+//   [run]
+//   allowed = ["make test", "ctest --test-dir build"]   # exact commands the assistant may run
+//   timeout_seconds = 120
+//   [agent]
+//   permissions = "ask"
+struct AgentConfig {
+  std::vector<std::string> allowed_commands;
+  int run_timeout_seconds = 120;
+  std::optional<PermissionMode> permissions;
+  std::string backend;  // [agent] backend = "http://127.0.0.1:11434/api/chat"
+  std::string model;    // [agent] model = "path/to/model.gguf"
+};
+// Reads ROOT/.hearth/config.toml (defaults when it is absent). Error(kInvalidInput) naming the
+// file and key when it is malformed.
+AgentConfig LoadConfig(const Workspace& workspace);
+
+// Asks the user to allow an action. `summary` names it ("edit src/a.cc", "run `make test`"),
+// `details` shows the diff or the command. Returns true to allow.
+using Confirmer = std::function<bool(const std::string& summary, const std::string& details)>;
+// The terminal confirmer: prints to stderr and reads y/n from stdin when stdin is a TTY;
+// answers no (and says so) when it is not, so a piped run never hangs.
+Confirmer TerminalConfirmer();
+
+struct ToolOptions {
+  PermissionMode mode = PermissionMode::kAsk;
+  Confirmer confirm;              // empty: TerminalConfirmer()
+  Journal* journal = nullptr;     // where edits are journaled (required for edits)
+  size_t max_output_chars = 16000;  // tool results are cut here, with a note
+};
+
+struct ToolResult {
+  bool ok = true;        // false: the call failed or was refused (the text says why)
+  std::string text;      // what the model sees
+  std::vector<std::string> changed_files;  // written by the tool or seen changed after `run`
+};
+
+class ToolBox {
+ public:
+  ToolBox(const Workspace& workspace, AgentConfig config, ToolOptions options);
+
+  // [{type:"function", function:{name, description, parameters}}...] for RenderChat; `run` only
+  // when commands are allowed, the writing tools not in read-only mode.
+  nlohmann::ordered_json Declarations() const;
+  std::vector<std::string> Names() const;
+
+  // Runs tool `name` with `arguments` (a JSON object text). Never throws for bad calls: unknown
+  // tools, malformed arguments, refused permissions and failures come back as ok=false results
+  // the model can read and correct.
+  ToolResult Call(const std::string& name, const std::string& arguments);
+
+  const Workspace& workspace() const { return ws_; }
+  const AgentConfig& config() const { return config_; }
+  PermissionMode mode() const { return options_.mode; }
+
+ private:
+  bool Allow(const std::string& summary, const std::string& details);
+  ToolResult Dispatch(const std::string& name, const nlohmann::json& args);
+  ToolResult ReadFileTool(const nlohmann::json& args);
+  ToolResult ListDir(const nlohmann::json& args);
+  ToolResult SearchCode(const nlohmann::json& args);
+  ToolResult FindSymbolTool(const nlohmann::json& args);
+  ToolResult Grep(const nlohmann::json& args);
+  ToolResult Run(const nlohmann::json& args);
+  ToolResult EditFile(const nlohmann::json& args);
+  ToolResult WriteFileTool(const nlohmann::json& args);
+  std::string Bound(std::string text) const;
+
+  const Workspace& ws_;
+  AgentConfig config_;
+  ToolOptions options_;
+};
+
+// Exposed for tests and the prompts.
+struct CommandResult {
+  int exit_code = -1;    // -1 when killed
+  bool timed_out = false;
+  std::string output;    // stdout and stderr interleaved, cut at max_output with a note
+};
+// Runs `command` with /bin/sh -c in `cwd`, its own process group, stdin from /dev/null; kills
+// the group after `timeout_seconds`.
+CommandResult RunCommand(const std::string& command, const std::filesystem::path& cwd,
+                         int timeout_seconds, size_t max_output);
+
+// A unified-style line diff of `before` -> `after` (for permission prompts), at most
+// `max_lines` lines.
+std::string LineDiff(std::string_view before, std::string_view after, const std::string& path,
+                     size_t max_lines = 200);
+
+// For a failed exact match: the window of lines in `text` most similar to `needle`, with line
+// numbers ("closest region, lines 12-14 (similarity 0.83):\n  12| ...").
+std::string ClosestRegion(std::string_view text, std::string_view needle);
+
+}  // namespace hearth::agent

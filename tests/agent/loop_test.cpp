@@ -1,0 +1,357 @@
+// The assistant loop with a scripted backend that replies in real Gemma 4 output syntax (thoughts,
+// one or several tool calls, malformed calls), and the remote backend against a local scripted
+// HTTP server.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <deque>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent_test_util.h"
+#include "base/error.h"
+#include "index/index.h"
+
+namespace hearth::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::Read;
+using testing::TempRepo;
+using testing::Write;
+
+const std::string Q = "<|\"|>";  // Gemma 4's string quote token
+
+// Replies with scripted raw model output, split into small pieces to exercise streaming; records
+// every rendered prompt. Tokens are counted as bytes / 4 (no tokenizer needed).
+class ScriptedBackend : public GemmaBackend {
+ public:
+  explicit ScriptedBackend(std::vector<std::string> outputs) : outputs_(outputs.begin(), outputs.end()) {}
+  std::string Describe() const override { return "scripted"; }
+  int CountTokens(std::string_view text) const override { return int(text.size() + 3) / 4; }
+  bool exact_tokens() const override { return false; }
+  int context_size() const override { return context_size_; }
+
+  std::vector<std::string> prompts;
+  int context_size_ = 8192;
+
+ protected:
+  RawResult Generate(const std::string& prompt, int, const std::function<bool(std::string_view)>& on_piece,
+                     const std::atomic<bool>*) override {
+    prompts.push_back(prompt);
+    RawResult r;
+    if (outputs_.empty()) throw Error(ErrorClass::kInternal, "script exhausted");
+    std::string out = outputs_.front();
+    outputs_.pop_front();
+    for (size_t i = 0; i < out.size(); i += 3) on_piece(std::string_view(out).substr(i, 3));
+    r.finish_reason = "stop";
+    return r;
+  }
+
+ private:
+  std::deque<std::string> outputs_;
+};
+
+class LoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Write(repo_.path() / "src/auth.py",
+          "def validate_token(token):\n"
+          "    if token.expired:\n"
+          "        raise ValueError('expired')\n"
+          "    return True\n");
+    Write(repo_.path() / "AGENTS.md", "Always use type hints.\n");
+  }
+  ToolBox Tools(PermissionMode mode) {
+    ToolOptions opt;
+    opt.mode = mode;
+    opt.journal = &journal_;
+    opt.confirm = [this](const std::string& s, const std::string&) {
+      asked_.push_back(s);
+      return answer_;
+    };
+    return ToolBox(ws_, {}, opt);
+  }
+  AgentCallbacks Callbacks() {
+    AgentCallbacks cb;
+    cb.on_content = [this](std::string_view s) { content_ += s; };
+    cb.on_reasoning = [this](std::string_view s) { reasoning_ += s; };
+    cb.on_tool_call = [this](const ToolCall& c) { calls_.push_back(c.name + " " + c.arguments); };
+    cb.on_note = [this](const std::string& n) { notes_.push_back(n); };
+    return cb;
+  }
+
+  TempRepo repo_;
+  Workspace ws_ = Workspace::AtRoot(repo_.path());
+  Journal journal_{ws_};
+  std::vector<std::string> asked_, calls_, notes_;
+  std::string content_, reasoning_;
+  bool answer_ = true;
+};
+
+TEST_F(LoopTest, ToolCallThenAnswer) {
+  ScriptedBackend backend({
+      "<|channel>thought\nI should read the file.<channel|><|tool_call>call:read_file{path:" + Q +
+          "src/auth.py" + Q + ",start_line:2,end_line:3}<tool_call|>",
+      "Tokens are validated in `validate_token` (src/auth.py:1-4).",
+  });
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  opt.think = true;
+  TurnResult r = agent.Ask("where are tokens validated?", opt, Callbacks());
+  EXPECT_EQ(r.answer, "Tokens are validated in `validate_token` (src/auth.py:1-4).");
+  EXPECT_EQ(content_, r.answer);
+  EXPECT_EQ(reasoning_, "I should read the file.");
+  EXPECT_EQ(r.steps, 2);
+  EXPECT_EQ(r.tool_calls, 1);
+  EXPECT_EQ(calls_, std::vector<std::string>{"read_file {\"path\":\"src/auth.py\",\"start_line\":2,\"end_line\":3}"});
+  ASSERT_EQ(backend.prompts.size(), 2u);
+  // First prompt: system turn with thinking, instructions, AGENTS.md and tool declarations.
+  EXPECT_EQ(backend.prompts[0].rfind("<bos><|turn>system\n<|think|>\nYou are hearth", 0), 0u);
+  EXPECT_NE(backend.prompts[0].find("Always use type hints."), std::string::npos);
+  EXPECT_NE(backend.prompts[0].find("<|tool>declaration:read_file{"), std::string::npos);
+  EXPECT_TRUE(backend.prompts[0].ends_with("<|turn>user\nwhere are tokens validated?<turn|>\n<|turn>model\n"));
+  // Second prompt: the call and its result in the template's format, the turn left open.
+  EXPECT_TRUE(backend.prompts[1].ends_with(
+      "<|turn>model\n<|channel>thought\nI should read the file.\n<channel|>"
+      "<|tool_call>call:read_file{end_line:3,path:" + Q + "src/auth.py" + Q +
+      ",start_line:2}<tool_call|><|tool_response>response:read_file{value:" + Q +
+      "[src/auth.py lines 2-3 of 4]\n    if token.expired:\n        raise ValueError('expired')\n" +
+      Q + "}<tool_response|>"))
+      << backend.prompts[1];
+}
+
+TEST_F(LoopTest, EditWithPermissionThenUndo) {
+  ScriptedBackend backend({
+      "<|tool_call>call:edit_file{new_text:" + Q + "raise TokenExpired()" + Q + ",old_text:" + Q +
+          "raise ValueError('expired')" + Q + ",path:" + Q + "src/auth.py" + Q + "}<tool_call|>",
+      "Done: it raises TokenExpired now.",
+  });
+  ToolBox tools = Tools(PermissionMode::kAsk);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  TurnResult r = agent.Ask("raise TokenExpired instead", opt, Callbacks());
+  EXPECT_EQ(asked_, std::vector<std::string>{"edit src/auth.py"});
+  EXPECT_EQ(r.changed_files, std::vector<std::string>{"src/auth.py"});
+  EXPECT_NE(Read(repo_.path() / "src/auth.py").find("raise TokenExpired()"), std::string::npos);
+  EXPECT_NE(backend.prompts[1].find("response:edit_file{value:" + Q + "edited src/auth.py at line 3"),
+            std::string::npos);
+  EXPECT_TRUE(fs::exists(repo_.path() / ".hearth/journal/000001/complete"));
+  UndoResult u = UndoLast(ws_);
+  EXPECT_EQ(u.title, "raise TokenExpired instead");
+  EXPECT_NE(Read(repo_.path() / "src/auth.py").find("ValueError"), std::string::npos);
+}
+
+TEST_F(LoopTest, RefusedAndMalformedAndParallelCalls) {
+  answer_ = false;
+  ScriptedBackend backend({
+      // Two calls at once: a write (refused by the user) and an escape attempt.
+      "<|tool_call>call:write_file{content:" + Q + "x" + Q + ",path:" + Q + "a.txt" + Q +
+          "}<tool_call|><|tool_call>call:read_file{path:" + Q + "../../etc/passwd" + Q +
+          "}<tool_call|>",
+      // A call cut off in the middle (unterminated arguments).
+      "<|tool_call>call:read_file{path:" + Q + "src/au",
+  });
+  ToolBox tools = Tools(PermissionMode::kAsk);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  opt.max_steps = 2;
+  TurnResult r = agent.Ask("do things", opt, Callbacks());
+  EXPECT_FALSE(fs::exists(repo_.path() / "a.txt"));
+  EXPECT_NE(backend.prompts[1].find("refused: the user did not allow writing a.txt"), std::string::npos);
+  EXPECT_NE(backend.prompts[1].find("leaves the workspace"), std::string::npos);
+  EXPECT_EQ(r.tool_calls, 3);
+  EXPECT_TRUE(r.step_limit);
+  ASSERT_FALSE(notes_.empty());
+  EXPECT_NE(notes_.back().find("stopped after 2 model steps"), std::string::npos);
+  // The truncated call came back as an error the model can read; the conversation is closed.
+  EXPECT_EQ(agent.messages().back()["content"], "[stopped: step limit reached]");
+  bool saw_malformed = false;
+  for (const auto& m : agent.messages()) {
+    if (m.value("role", "") == "tool" &&
+        m.value("content", "").find("malformed or cut off") != std::string::npos) {
+      saw_malformed = true;
+    }
+  }
+  EXPECT_TRUE(saw_malformed);
+}
+
+TEST_F(LoopTest, ContextIsBudgetedAndExplained) {
+  Write(repo_.path() / "src/session.py",
+        "def refresh_session(session):\n    session.touch()\n    return session\n");
+  index::BuildOptions bo;
+  bo.root = repo_.path();
+  bo.threads = 1;
+  index::BuildIndex(bo);
+  std::string big(40000, 'x');
+  Write(repo_.path() / "big.txt", big);
+  Write(repo_.path() / "small.txt", "small file\n");
+  ScriptedBackend backend({"ok"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.files = {"small.txt", "big.txt"};
+  opt.context_budget = 3000;
+  ContextReport rep = agent.PlanContext("where is validate_token checking expired tokens", opt);
+  EXPECT_EQ(rep.budget, 3000);
+  EXPECT_LE(rep.used, 3000);
+  std::string explained = rep.Describe();
+  EXPECT_NE(explained.find("included  file"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("left out  file"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("big.txt  [--file]  -- needs 1000"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("src/auth.py:1-4 (function validate_token)"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("[bm25 #1"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("included  rules"), std::string::npos) << explained;
+  ASSERT_EQ(rep.LeftOut().size(), 1u);
+
+  TurnResult r = agent.Ask("where is validate_token checking expired tokens", opt, Callbacks());
+  EXPECT_EQ(r.answer, "ok");
+  ASSERT_EQ(notes_.size(), 1u);
+  EXPECT_NE(notes_[0].find("left out of the context: file big.txt"), std::string::npos);
+  const std::string& p = backend.prompts[0];
+  EXPECT_NE(p.find("small file"), std::string::npos);
+  EXPECT_EQ(p.find(big.substr(0, 100)), std::string::npos);
+  EXPECT_NE(p.find("From src/auth.py:1-4"), std::string::npos);
+  EXPECT_NE(p.find("Repository map"), std::string::npos);
+}
+
+TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
+  ScriptedBackend backend({"first answer", "second answer"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  agent.Ask("one", opt, Callbacks());
+  agent.Ask("two", opt, Callbacks());
+  ASSERT_EQ(backend.prompts.size(), 2u);
+  // Turn 2's prompt extends turn 1's prompt (prefix reuse in a local engine).
+  std::string first = backend.prompts[0];
+  first.erase(first.size() - std::string("<|turn>model\n<|channel>thought\n<channel|>").size());
+  EXPECT_EQ(backend.prompts[1].rfind(first, 0), 0u);
+  EXPECT_NE(backend.prompts[1].find("first answer<turn|>\n<|turn>user\ntwo<turn|>"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- remote backend
+
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::vector<std::string> replies, std::string path) : replies_(replies.begin(), replies.end()) {
+    server_.Post(path, [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests.push_back(json::parse(req.body));
+      if (replies_.empty()) {
+        res.status = 500;
+        return;
+      }
+      res.set_content(replies_.front(), "application/json");
+      replies_.pop_front();
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~ScriptedServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url(const std::string& path = "") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<json> requests;
+
+ private:
+  httplib::Server server_;
+  std::deque<std::string> replies_;
+  std::mutex mu_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
+  json call = {{"choices",
+                {{{"message",
+                   {{"role", "assistant"},
+                    {"content", nullptr},
+                    {"tool_calls",
+                     {{{"id", "call_a"},
+                       {"type", "function"},
+                       {"function", {{"name", "read_file"},
+                                     {"arguments", "{\"path\":\"src/auth.py\",\"end_line\":1}"}}}}}}}},
+                  {"finish_reason", "tool_calls"}}}}};
+  json answer = {{"choices", {{{"message", {{"role", "assistant"}, {"content", "In auth.py."}}},
+                               {"finish_reason", "stop"}}}},
+                 {"usage", {{"prompt_tokens", 50}, {"completion_tokens", 4}}}};
+  ScriptedServer server({call.dump(), answer.dump()}, "/v1/chat/completions");
+  auto backend = MakeRemoteBackend(server.url(), {.model = "gemma4"});
+  EXPECT_EQ(backend->Describe(), "OpenAI-compatible server " + server.url("/v1/chat/completions"));
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  TurnResult r = agent.Ask("where?", opt, Callbacks());
+  EXPECT_EQ(r.answer, "In auth.py.");
+  EXPECT_EQ(content_, "In auth.py.");
+  ASSERT_EQ(server.requests.size(), 2u);
+  EXPECT_EQ(server.requests[0]["model"], "gemma4");
+  EXPECT_EQ(server.requests[0]["stream"], false);
+  EXPECT_EQ(server.requests[0]["tools"][0]["function"]["name"], "read_file");
+  const json& msgs = server.requests[1]["messages"];
+  ASSERT_EQ(msgs.size(), 4u);
+  EXPECT_EQ(msgs[2]["tool_calls"][0]["function"]["name"], "read_file");
+  EXPECT_EQ(msgs[3]["role"], "tool");
+  EXPECT_EQ(msgs[3]["tool_call_id"], "call_a");
+  EXPECT_EQ(msgs[3]["content"], "[src/auth.py lines 1-1 of 4]\ndef validate_token(token):\n");
+}
+
+TEST_F(LoopTest, RemoteOllamaBackend) {
+  json call = {{"message", {{"role", "assistant"}, {"content", ""},
+                            {"tool_calls", {{{"function", {{"name", "list_dir"}, {"arguments", json::object()}}}}}}}},
+               {"done", true}};
+  json answer = {{"message", {{"role", "assistant"}, {"content", "Two files."}, {"thinking", "hmm"}}},
+                 {"done", true}, {"done_reason", "stop"}};
+  ScriptedServer server({call.dump(), answer.dump()}, "/api/chat");
+  auto backend = MakeRemoteBackend(server.url("/api/chat"), {.model = "gemma4:e2b"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  TurnResult r = agent.Ask("what is here?", opt, Callbacks());
+  EXPECT_EQ(r.answer, "Two files.");
+  EXPECT_EQ(reasoning_, "hmm");
+  ASSERT_EQ(server.requests.size(), 2u);
+  const json& msgs = server.requests[1]["messages"];
+  EXPECT_TRUE(msgs[2]["tool_calls"][0]["function"]["arguments"].is_object());
+  EXPECT_EQ(msgs[3]["tool_name"], "list_dir");
+  EXPECT_EQ(msgs[3]["content"], "AGENTS.md\nsrc/\n");
+}
+
+TEST(RemoteBackendTest, ErrorsAreClear) {
+  EXPECT_THROW(MakeRemoteBackend("127.0.0.1:1", {}), Error);
+  EXPECT_THROW(MakeRemoteBackend("ftp://127.0.0.1/", {}), Error);
+  EXPECT_THROW(MakeRemoteBackend("http://u:p@127.0.0.1/", {}), Error);
+  EXPECT_THROW(MakeRemoteBackend("http://127.0.0.1/other", {}), Error);
+  ScriptedServer server({"not json"}, "/v1/chat/completions");
+  auto backend = MakeRemoteBackend(server.url("/v1"), {});
+  ChatRequest req;
+  req.messages = {{{"role", "user"}, {"content", "hi"}}};
+  try {
+    backend->Chat(req);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did not answer JSON"), std::string::npos);
+  }
+  try {
+    backend->Chat(req);  // script exhausted: HTTP 500
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("HTTP 500"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace hearth::agent

@@ -1,0 +1,96 @@
+// What the HTTP server needs from a model: turn a request into a prompt (checking that it fits),
+// then generate into one of N slots, streaming parsed deltas (content, reasoning, tool calls).
+// The server only speaks to this interface, so its HTTP mechanics (queueing, streaming, errors,
+// cancellation) are tested with a scripted generator; MakeEngineGenerator is the real one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "text/output_parser.h"
+
+namespace hearth::server {
+
+// One generation as the APIs ask for it, after validation (request.h).
+struct GenerationRequest {
+  bool raw = false;          // true: `prompt` is the model input as is (no chat template)
+  std::string prompt;        // raw only
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // OpenAI-style
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();     // OpenAI-style
+  text::ToolChoice tool_choice = text::ToolChoice::kAuto;
+  bool parallel_tool_calls = true;
+  bool think = false;        // enable the thought channel
+  engine::SamplingParams sampling;
+  bool seed_given = false;   // false: the server picks a random seed
+  int max_tokens = 0;        // new tokens at most; 0: until the context is full
+  std::vector<std::string> stop;
+  int num_ctx = 0;           // Ollama options.num_ctx: prompt + output must fit; 0: the slot's
+};
+
+// The prompt a request turns into; made by Prepare before the request waits for a slot.
+struct PreparedPrompt {
+  std::vector<int32_t> tokens;
+  text::ParserConfig parser;  // how to read the output
+  int context_limit = 0;      // positions this request may use (prompt + output)
+};
+
+enum class FinishReason { kStop, kLength, kToolCalls, kCancelled };
+
+struct GenerationResult {
+  std::string content;
+  std::string reasoning;
+  std::vector<text::ParsedToolCall> tool_calls;
+  FinishReason finish = FinishReason::kStop;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens reused from the slot's previous request
+  double prompt_ms = 0;   // prefill
+  double total_ms = 0;
+};
+
+struct ModelInfo {
+  std::string name;          // the id clients use ("gemma-4-e2b-it-q4_k_m")
+  std::string family = "gemma4";
+  std::string parameter_size;     // "2.3B"
+  std::string quantization;       // "Q4_K_M"
+  uint64_t size_bytes = 0;
+  int context_length = 0;         // the model's trained maximum
+  int slot_context = 0;           // positions per slot (-c)
+  std::string digest;             // stable id of the file (size + mtime based)
+};
+
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual int n_slots() const = 0;
+  // Renders and tokenizes; throws hearth::Error (kInvalidInput: malformed messages or tools,
+  // kResource: the prompt does not fit) before any slot is taken.
+  virtual PreparedPrompt Prepare(const GenerationRequest& request) const = 0;
+  // How many leading tokens of `prompt` slot `slot` already holds (to pick the best free slot).
+  virtual int CachedPrefix(int slot, const PreparedPrompt& prompt) const = 0;
+  // Generates in `slot` (never used by two calls at once). `on_delta` gets each piece as soon as
+  // it is final. `cancel` is polled between tokens; when set, returns with kCancelled.
+  virtual GenerationResult Generate(int slot, const GenerationRequest& request,
+                                    const PreparedPrompt& prompt,
+                                    const std::function<void(const text::ParseDelta&)>& on_delta,
+                                    const std::atomic<bool>& cancel) = 0;
+};
+
+struct EngineOptions {
+  std::string model_path;
+  int n_slots = 1;
+  int n_ctx = 0;      // 0: min(4096, the model's maximum)
+  int n_threads = 0;  // 0: all cores (max 16)
+};
+
+// The real generator: one model, one engine::Session per slot. Loads the model (slow).
+std::unique_ptr<Generator> MakeEngineGenerator(const EngineOptions& options);
+
+}  // namespace hearth::server

@@ -1,0 +1,870 @@
+// The HTTP side of `hearth serve`: routes, the slot queue, streaming, metrics. The only file that
+// includes httplib.h (a big header), so the rest of the layer compiles fast.
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/version.h"
+#include "server/request.h"
+#include "server/server.h"
+
+namespace hearth::server {
+
+extern const char* const kIndexHtml;  // web_assets.cpp, generated from web/index.html
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Rfc3339Now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch())
+                      .count() % 1000000;
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(us));
+  return buf;
+}
+
+std::string RandomId(size_t n) {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += kChars[rng() % (sizeof kChars - 1)];
+  return s;
+}
+
+const char* FinishName(FinishReason f) {
+  switch (f) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kToolCalls: return "tool_calls";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "stop";
+}
+
+// ---- metrics (Prometheus text format) ----
+class Metrics {
+ public:
+  static constexpr double kBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+  void CountRequest(const std::string& endpoint, int status) {
+    std::lock_guard lock(mu_);
+    ++requests_[{endpoint, status}];
+  }
+  void RecordGeneration(const GenerationResult& r, double seconds) {
+    std::lock_guard lock(mu_);
+    tokens_in_ += r.prompt_tokens;
+    tokens_out_ += r.completion_tokens;
+    tokens_cached_ += r.cached_tokens;
+    if (r.finish == FinishReason::kCancelled) ++cancelled_;
+    for (size_t i = 0; i < std::size(kBuckets); ++i) {
+      if (seconds <= kBuckets[i]) ++latency_buckets_[i];
+    }
+    latency_sum_ += seconds;
+    ++latency_count_;
+  }
+  std::string Render(int queue_depth, int busy, int slots) const {
+    std::lock_guard lock(mu_);
+    std::ostringstream o;
+    o << "# HELP hearth_requests_total HTTP requests by endpoint and status.\n"
+      << "# TYPE hearth_requests_total counter\n";
+    for (const auto& [key, n] : requests_) {
+      o << "hearth_requests_total{endpoint=\"" << key.first << "\",status=\"" << key.second
+        << "\"} " << n << "\n";
+    }
+    o << "# HELP hearth_prompt_tokens_total Prompt tokens of finished generations.\n"
+      << "# TYPE hearth_prompt_tokens_total counter\nhearth_prompt_tokens_total " << tokens_in_
+      << "\n# HELP hearth_prompt_tokens_cached_total Prompt tokens reused from a slot's cache.\n"
+      << "# TYPE hearth_prompt_tokens_cached_total counter\nhearth_prompt_tokens_cached_total "
+      << tokens_cached_
+      << "\n# HELP hearth_completion_tokens_total Generated tokens.\n"
+      << "# TYPE hearth_completion_tokens_total counter\nhearth_completion_tokens_total "
+      << tokens_out_
+      << "\n# HELP hearth_generations_cancelled_total Generations stopped by a client going away "
+         "or a timeout.\n# TYPE hearth_generations_cancelled_total counter\n"
+      << "hearth_generations_cancelled_total " << cancelled_
+      << "\n# HELP hearth_generation_seconds Time from taking a slot to the last token.\n"
+      << "# TYPE hearth_generation_seconds histogram\n";
+    for (size_t i = 0; i < std::size(kBuckets); ++i) {
+      o << "hearth_generation_seconds_bucket{le=\"" << kBuckets[i] << "\"} "
+        << latency_buckets_[i] << "\n";
+    }
+    o << "hearth_generation_seconds_bucket{le=\"+Inf\"} " << latency_count_ << "\n"
+      << "hearth_generation_seconds_sum " << latency_sum_ << "\n"
+      << "hearth_generation_seconds_count " << latency_count_ << "\n"
+      << "# HELP hearth_queue_depth Requests waiting for a slot.\n"
+      << "# TYPE hearth_queue_depth gauge\nhearth_queue_depth " << queue_depth << "\n"
+      << "# HELP hearth_slots_busy Slots generating now.\n"
+      << "# TYPE hearth_slots_busy gauge\nhearth_slots_busy " << busy << "\n"
+      << "# HELP hearth_slots Slots (--parallel).\n# TYPE hearth_slots gauge\nhearth_slots "
+      << slots << "\n";
+    return o.str();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  uint64_t tokens_in_ = 0, tokens_out_ = 0, tokens_cached_ = 0, cancelled_ = 0;
+  uint64_t latency_buckets_[std::size(kBuckets)] = {};
+  double latency_sum_ = 0;
+  uint64_t latency_count_ = 0;
+};
+
+// ---- the slot queue: strict FIFO, so a request is never overtaken by a later one ----
+class SlotQueue {
+ public:
+  void Reset(int n_slots) {
+    std::lock_guard lock(mu_);
+    busy_.assign(static_cast<size_t>(n_slots), false);
+  }
+  enum class Outcome { kGot, kFull, kTimeout, kCancelled };
+  // Waits until this request is at the head of the queue and a slot is free. `gone` is asked
+  // every 100 ms whether the client is still there.
+  Outcome Acquire(const Generator& gen, const PreparedPrompt& prompt, int max_queue,
+                  Clock::time_point deadline, const std::function<bool()>& gone, int* slot) {
+    std::unique_lock lock(mu_);
+    if (static_cast<int>(waiting_.size()) >= max_queue) return Outcome::kFull;
+    const uint64_t ticket = next_ticket_++;
+    waiting_.push_back(ticket);
+    Outcome outcome = Outcome::kGot;
+    while (true) {
+      if (waiting_.front() == ticket) {
+        // The free slot that already holds the longest prefix of this prompt.
+        int best = -1, best_len = -1;
+        for (size_t i = 0; i < busy_.size(); ++i) {
+          if (busy_[i]) continue;
+          const int len = gen.CachedPrefix(static_cast<int>(i), prompt);
+          if (len > best_len) best = static_cast<int>(i), best_len = len;
+        }
+        if (best >= 0) {
+          busy_[static_cast<size_t>(best)] = true;
+          *slot = best;
+          break;
+        }
+      }
+      if (Clock::now() >= deadline) {
+        outcome = Outcome::kTimeout;
+        break;
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (gone()) {
+        outcome = Outcome::kCancelled;
+        break;
+      }
+    }
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
+    cv_.notify_all();
+    return outcome;
+  }
+  void Release(int slot) {
+    {
+      std::lock_guard lock(mu_);
+      busy_[static_cast<size_t>(slot)] = false;
+    }
+    cv_.notify_all();
+  }
+  int depth() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(waiting_.size());
+  }
+  int busy() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(std::count(busy_.begin(), busy_.end(), true));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<uint64_t> waiting_;
+  std::vector<bool> busy_;
+  uint64_t next_ticket_ = 0;
+};
+
+std::string EndpointLabel(const std::string& path) {
+  static const char* kKnown[] = {"/",           "/health",          "/metrics",
+                                 "/v1/models",  "/v1/chat/completions", "/v1/completions",
+                                 "/api/chat",   "/api/generate",    "/api/tags",
+                                 "/api/show",   "/api/version"};
+  for (const char* k : kKnown) {
+    if (path == k) return k;
+  }
+  return "other";
+}
+
+// Converts a parsed tool call's argument text into the object Ollama sends.
+Json ArgumentsObject(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  return j.is_object() ? j : Json::object();
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions opt;
+  httplib::Server http;
+  Metrics metrics;
+  SlotQueue queue;
+  mutable std::mutex mu;
+  std::shared_ptr<Generator> generator;
+  std::string load_error;
+  std::atomic<bool> stopping{false};
+  std::set<std::atomic<bool>*> active;  // cancel flags of running generations
+
+  std::shared_ptr<Generator> Gen() const {
+    std::lock_guard lock(mu);
+    return generator;
+  }
+
+  void SendError(httplib::Response& res, const RequestError& e) const {
+    res.status = e.status;
+    res.set_content(ErrorBody(e), "application/json");
+  }
+
+  // 503 while loading, 500 after a failed load; null when ready.
+  std::shared_ptr<Generator> RequireModel(httplib::Response& res) const {
+    std::lock_guard lock(mu);
+    if (generator) return generator;
+    if (!load_error.empty()) {
+      SendError(res, RequestError(500, "the model failed to load: " + load_error, "",
+                                  "model_load_failed", "server_error"));
+    } else {
+      SendError(res, RequestError(503, "the model is still loading; retry in a moment", "",
+                                  "model_loading", "server_error"));
+    }
+    return nullptr;
+  }
+
+  void Routes();
+  void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res);
+};
+
+namespace {
+
+// Everything one generation request needs while its response streams, shared with the content
+// provider (which outlives the handler).
+struct Job {
+  Api api;
+  ApiRequest request;
+  PreparedPrompt prompt;
+  std::shared_ptr<Generator> gen;
+  std::string id;
+  std::string model;
+  int64_t created = 0;
+  std::atomic<bool> cancel{false};
+  Clock::time_point received;
+};
+
+bool OpenAIApi(Api api) { return api == Api::kChat || api == Api::kCompletion; }
+
+// Writes the response of one job to `sink`: queue wait, generation, the closing chunks.
+class JobWriter {
+ public:
+  JobWriter(Server::Impl& server, Job& job, httplib::DataSink& sink)
+      : s_(server), job_(job), sink_(sink) {}
+
+  bool Write(const std::string& data) {
+    if (failed_) return false;
+    if (!sink_.write(data.data(), data.size())) {
+      failed_ = true;
+      job_.cancel = true;
+    }
+    last_write_ = Clock::now();
+    return !failed_;
+  }
+  // Non-streaming responses are one JSON document; leading whitespace is valid JSON, so a space
+  // now and then keeps slow generations alive and tells us when the client has gone.
+  void Heartbeat() {
+    if (Clock::now() - last_write_ < std::chrono::milliseconds(500)) return;
+    if (!job_.request.stream) {
+      Write(" ");
+    } else if (OpenAIApi(job_.api)) {
+      Write(": keep-alive\n\n");  // an SSE comment
+    }
+  }
+
+  void Event(const Json& j) {
+    if (OpenAIApi(job_.api)) {
+      Write("data: " + Dump(j) + "\n\n");
+    } else {
+      Write(Dump(j) + "\n");
+    }
+  }
+
+  void StreamError(const RequestError& e) {
+    if (!job_.request.stream) {
+      Write(ErrorBody(e));
+    } else if (OpenAIApi(job_.api)) {
+      Write("data: " + ErrorBody(e) + "\n\n");
+    } else {
+      Event(Json{{"error", e.what()}});
+    }
+  }
+
+  Json ChunkBase() const {
+    Json j;
+    j["id"] = job_.id;
+    j["object"] = job_.api == Api::kChat ? "chat.completion.chunk" : "text_completion";
+    j["created"] = job_.created;
+    j["model"] = job_.model;
+    j["system_fingerprint"] = std::string("hearth-") + HEARTH_VERSION;
+    return j;
+  }
+
+  void OnDelta(const text::ParseDelta& d) {
+    if (!job_.request.stream) {
+      Heartbeat();
+      return;
+    }
+    switch (job_.api) {
+      case Api::kChat: {
+        auto send = [&](Json delta) {
+          Json j = ChunkBase();
+          j["choices"] = Json::array({Json{{"index", 0},
+                                           {"delta", std::move(delta)},
+                                           {"logprobs", nullptr},
+                                           {"finish_reason", nullptr}}});
+          Event(j);
+        };
+        if (!d.reasoning.empty()) send(Json{{"reasoning_content", d.reasoning}});
+        if (!d.content.empty()) send(Json{{"content", d.content}});
+        for (const auto& tc : d.tool_calls) {
+          Json call{{"index", tc.index}};
+          if (!tc.name.empty()) {
+            while (tool_ids_.size() <= tc.index) tool_ids_.push_back("call_" + RandomId(24));
+            call["id"] = tool_ids_[tc.index];
+            call["type"] = "function";
+            call["function"] = Json{{"name", tc.name}, {"arguments", tc.arguments}};
+          } else {
+            call["function"] = Json{{"arguments", tc.arguments}};
+          }
+          send(Json{{"tool_calls", Json::array({call})}});
+        }
+        break;
+      }
+      case Api::kCompletion: {
+        if (d.content.empty()) break;
+        Json j = ChunkBase();
+        j["choices"] = Json::array({Json{{"text", d.content},
+                                         {"index", 0},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}});
+        Event(j);
+        break;
+      }
+      case Api::kOllamaChat:
+      case Api::kOllamaGenerate: {
+        // Ollama sends tool calls whole, at the end; text as it comes.
+        if (d.content.empty() && d.reasoning.empty()) break;
+        Json j{{"model", job_.model}, {"created_at", Rfc3339Now()}};
+        if (job_.api == Api::kOllamaChat) {
+          Json m{{"role", "assistant"}, {"content", d.content}};
+          if (!d.reasoning.empty()) m["thinking"] = d.reasoning;
+          j["message"] = m;
+        } else {
+          j["response"] = d.content;
+          if (!d.reasoning.empty()) j["thinking"] = d.reasoning;
+        }
+        j["done"] = false;
+        Event(j);
+        break;
+      }
+    }
+  }
+
+  Json Usage(const GenerationResult& r) const {
+    return Json{{"prompt_tokens", r.prompt_tokens},
+                {"completion_tokens", r.completion_tokens},
+                {"total_tokens", r.prompt_tokens + r.completion_tokens},
+                {"prompt_tokens_details", Json{{"cached_tokens", r.cached_tokens}}}};
+  }
+
+  Json ToolCallsOpenAI(const GenerationResult& r) {
+    Json calls = Json::array();
+    for (size_t i = 0; i < r.tool_calls.size(); ++i) {
+      while (tool_ids_.size() <= i) tool_ids_.push_back("call_" + RandomId(24));
+      calls.push_back(Json{{"id", tool_ids_[i]},
+                           {"type", "function"},
+                           {"function", Json{{"name", r.tool_calls[i].name},
+                                             {"arguments", r.tool_calls[i].arguments}}}});
+    }
+    return calls;
+  }
+
+  void Finish(const GenerationResult& r) {
+    const char* finish = FinishName(r.finish);
+    const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
+    switch (job_.api) {
+      case Api::kChat: {
+        if (job_.request.stream) {
+          Json j = ChunkBase();
+          j["choices"] = Json::array({Json{{"index", 0},
+                                           {"delta", Json::object()},
+                                           {"logprobs", nullptr},
+                                           {"finish_reason", finish}}});
+          Event(j);
+          if (job_.request.include_usage) {
+            Json u = ChunkBase();
+            u["choices"] = Json::array();
+            u["usage"] = Usage(r);
+            Event(u);
+          }
+          Write("data: [DONE]\n\n");
+        } else {
+          Json msg{{"role", "assistant"}};
+          msg["content"] = r.content.empty() && !r.tool_calls.empty() ? Json(nullptr)
+                                                                      : Json(r.content);
+          if (!r.reasoning.empty()) msg["reasoning_content"] = r.reasoning;
+          if (!r.tool_calls.empty()) msg["tool_calls"] = ToolCallsOpenAI(r);
+          Json j{{"id", job_.id},
+                 {"object", "chat.completion"},
+                 {"created", job_.created},
+                 {"model", job_.model},
+                 {"system_fingerprint", std::string("hearth-") + HEARTH_VERSION},
+                 {"choices", Json::array({Json{{"index", 0},
+                                               {"message", msg},
+                                               {"logprobs", nullptr},
+                                               {"finish_reason", finish}}})},
+                 {"usage", Usage(r)}};
+          Write(Dump(j));
+        }
+        break;
+      }
+      case Api::kCompletion: {
+        if (job_.request.stream) {
+          Json j = ChunkBase();
+          j["choices"] = Json::array({Json{
+              {"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}});
+          if (job_.request.include_usage) j["usage"] = Usage(r);
+          Event(j);
+          Write("data: [DONE]\n\n");
+        } else {
+          Json j{{"id", job_.id},
+                 {"object", "text_completion"},
+                 {"created", job_.created},
+                 {"model", job_.model},
+                 {"system_fingerprint", std::string("hearth-") + HEARTH_VERSION},
+                 {"choices", Json::array({Json{{"text", r.content},
+                                               {"index", 0},
+                                               {"logprobs", nullptr},
+                                               {"finish_reason", finish}}})},
+                 {"usage", Usage(r)}};
+          Write(Dump(j));
+        }
+        break;
+      }
+      case Api::kOllamaChat:
+      case Api::kOllamaGenerate: {
+        const bool chat = job_.api == Api::kOllamaChat;
+        Json calls = Json::array();
+        for (const auto& tc : r.tool_calls) {
+          calls.push_back(Json{{"function", Json{{"name", tc.name},
+                                                 {"arguments", ArgumentsObject(tc.arguments)}}}});
+        }
+        if (job_.request.stream && chat && !calls.empty()) {
+          Event(Json{{"model", job_.model},
+                     {"created_at", Rfc3339Now()},
+                     {"message", Json{{"role", "assistant"}, {"content", ""}, {"tool_calls", calls}}},
+                     {"done", false}});
+        }
+        Json j{{"model", job_.model}, {"created_at", Rfc3339Now()}};
+        if (chat) {
+          Json m{{"role", "assistant"}, {"content", job_.request.stream ? "" : r.content}};
+          if (!job_.request.stream && !r.reasoning.empty()) m["thinking"] = r.reasoning;
+          if (!job_.request.stream && !calls.empty()) m["tool_calls"] = calls;
+          j["message"] = m;
+        } else {
+          j["response"] = job_.request.stream ? "" : r.content;
+          if (!job_.request.stream && !r.reasoning.empty()) j["thinking"] = r.reasoning;
+        }
+        j["done"] = true;
+        j["done_reason"] = r.finish == FinishReason::kLength ? "length" : "stop";
+        j["total_duration"] = ns(std::chrono::duration<double, std::milli>(
+                                     Clock::now() - job_.received).count());
+        j["load_duration"] = 0;
+        j["prompt_eval_count"] = r.prompt_tokens;
+        j["prompt_eval_duration"] = ns(r.prompt_ms);
+        j["eval_count"] = r.completion_tokens;
+        j["eval_duration"] = ns(std::max(0.0, r.total_ms - r.prompt_ms));
+        Event(j);
+        break;
+      }
+    }
+  }
+
+  // The whole response. Returns false when the connection should be dropped.
+  bool Run() {
+    last_write_ = Clock::now();
+    if (job_.request.stream && job_.api == Api::kChat) {
+      // The first chunk carries the role, as OpenAI's does.
+      Json j = ChunkBase();
+      j["choices"] = Json::array({Json{{"index", 0},
+                                       {"delta", Json{{"role", "assistant"}, {"content", ""}}},
+                                       {"logprobs", nullptr},
+                                       {"finish_reason", nullptr}}});
+      Event(j);
+    }
+    const auto queue_deadline = Clock::now() + std::chrono::seconds(s_.opt.queue_timeout_s);
+    int slot = -1;
+    const auto outcome = s_.queue.Acquire(
+        *job_.gen, job_.prompt, s_.opt.max_queue, queue_deadline,
+        [&] {
+          Heartbeat();
+          return failed_ || s_.stopping.load();
+        },
+        &slot);
+    if (outcome == SlotQueue::Outcome::kFull || outcome == SlotQueue::Outcome::kTimeout) {
+      StreamError(RequestError(503,
+                               outcome == SlotQueue::Outcome::kFull
+                                   ? "too many requests are waiting; retry later"
+                                   : "no slot became free in time; retry later",
+                               "", "server_busy", "server_error"));
+      sink_.done();
+      return true;
+    }
+    if (outcome == SlotQueue::Outcome::kCancelled) return false;
+
+    {
+      std::lock_guard lock(s_.mu);
+      s_.active.insert(&job_.cancel);
+    }
+    if (s_.stopping) job_.cancel = true;
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::seconds(s_.opt.request_timeout_s);
+    GenerationResult result;
+    bool ok = true;
+    std::string error;
+    try {
+      result = job_.gen->Generate(slot, job_.request.gen, job_.prompt,
+                                  [&](const text::ParseDelta& d) {
+                                    if (Clock::now() > deadline) job_.cancel = true;
+                                    OnDelta(d);
+                                  },
+                                  job_.cancel);
+    } catch (const std::exception& e) {
+      ok = false;
+      error = e.what();
+    }
+    s_.queue.Release(slot);
+    {
+      std::lock_guard lock(s_.mu);
+      s_.active.erase(&job_.cancel);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!ok) {
+      result.finish = FinishReason::kCancelled;
+      s_.metrics.RecordGeneration(result, seconds);
+      StreamError(RequestError(500, "generation failed: " + error, "", "generation_failed",
+                               "server_error"));
+      sink_.done();
+      return true;
+    }
+    s_.metrics.RecordGeneration(result, seconds);
+    if (result.finish == FinishReason::kCancelled) {
+      if (failed_ || s_.stopping) return false;  // the client is gone (or we are stopping)
+      // Cut by the request timeout: say so, and end the stream cleanly.
+      StreamError(RequestError(504, "the request took longer than the server's limit of " +
+                                        std::to_string(s_.opt.request_timeout_s) + " s",
+                               "", "timeout", "server_error"));
+      sink_.done();
+      return true;
+    }
+    Finish(result);
+    if (failed_) return false;
+    sink_.done();
+    return true;
+  }
+
+ private:
+  Server::Impl& s_;
+  Job& job_;
+  httplib::DataSink& sink_;
+  bool failed_ = false;
+  Clock::time_point last_write_;
+  std::vector<std::string> tool_ids_;
+};
+
+}  // namespace
+
+void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res) {
+  auto job = std::make_shared<Job>();
+  job->received = Clock::now();
+  try {
+    job->request = ParseRequest(api, req.body);
+  } catch (const RequestError& e) {
+    SendError(res, e);
+    return;
+  }
+  job->gen = RequireModel(res);
+  if (!job->gen) return;
+  job->api = api;
+  GenerationRequest& g = job->request.gen;
+  if (!g.seed_given) {
+    // No seed given: a fresh one, as the APIs specify (the default would repeat answers).
+    g.sampling.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
+  }
+  try {
+    job->prompt = job->gen->Prepare(g);
+  } catch (const Error& e) {
+    const bool too_long = e.error_class() == ErrorClass::kResource;
+    SendError(res, RequestError(400, e.Describe(), too_long ? "messages" : "",
+                                too_long ? "context_length_exceeded" : "invalid_value"));
+    return;
+  } catch (const std::exception& e) {
+    SendError(res, RequestError(400, e.what(), "", "invalid_value"));
+    return;
+  }
+  job->model = job->gen->info().name;
+  job->created = UnixNow();
+  job->id = (api == Api::kChat ? "chatcmpl-" : "cmpl-") + RandomId(24);
+  const char* type = !job->request.stream ? "application/json"
+                     : OpenAIApi(api)     ? "text/event-stream"
+                                          : "application/x-ndjson";
+  if (job->request.stream) res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(type, [this, job](size_t, httplib::DataSink& sink) {
+    JobWriter writer(*this, *job, sink);
+    return writer.Run();
+  });
+}
+
+void Server::Impl::Routes() {
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kIndexHtml, "text/html; charset=utf-8");
+  });
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    if (generator) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    } else if (!load_error.empty()) {
+      res.status = 500;
+      res.set_content(Dump(Json{{"status", "error"}, {"error", load_error}}), "application/json");
+    } else {
+      res.status = 503;
+      res.set_content(R"({"status":"loading"})", "application/json");
+    }
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const auto gen = Gen();
+    res.set_content(metrics.Render(queue.depth(), queue.busy(), gen ? gen->n_slots() : 0),
+                    "text/plain; version=0.0.4");
+  });
+  http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Dump(Json{{"version", HEARTH_VERSION}}), "application/json");
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    const ModelInfo& m = gen->info();
+    Json model{{"id", m.name}, {"object", "model"}, {"created", UnixNow()}, {"owned_by", "hearth"},
+               {"meta", Json{{"n_ctx_train", m.context_length}, {"n_ctx", m.slot_context},
+                             {"size", m.size_bytes}}}};
+    res.set_content(Dump(Json{{"object", "list"}, {"data", Json::array({model})}}),
+                    "application/json");
+  });
+  auto details = [](const ModelInfo& m) {
+    return Json{{"parent_model", ""},
+                {"format", "gguf"},
+                {"family", m.family},
+                {"families", Json::array({m.family})},
+                {"parameter_size", m.parameter_size},
+                {"quantization_level", m.quantization}};
+  };
+  http.Get("/api/tags", [this, details](const httplib::Request&, httplib::Response& res) {
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    const ModelInfo& m = gen->info();
+    Json model{{"name", m.name},         {"model", m.name},   {"modified_at", Rfc3339Now()},
+               {"size", m.size_bytes},   {"digest", m.digest}, {"details", details(m)}};
+    res.set_content(Dump(Json{{"models", Json::array({model})}}), "application/json");
+  });
+  http.Post("/api/show", [this, details](const httplib::Request& req, httplib::Response& res) {
+    Json body = Json::parse(req.body, nullptr, false);
+    if (!IsValidUtf8(req.body) || body.is_discarded() || !body.is_object()) {
+      SendError(res, RequestError(400, "the request body must be a JSON object", "",
+                                  "invalid_json"));
+      return;
+    }
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    const ModelInfo& m = gen->info();
+    Json info{{"general.architecture", m.family},
+              {"general.name", m.name},
+              {m.family + ".context_length", m.context_length}};
+    res.set_content(Dump(Json{{"license", ""},
+                              {"modelfile", ""},
+                              {"parameters", "num_ctx " + std::to_string(m.slot_context)},
+                              {"template", "(Gemma 4 chat template, built in)"},
+                              {"details", details(m)},
+                              {"model_info", info},
+                              {"capabilities", Json::array({"completion", "tools", "thinking"})},
+                              {"modified_at", Rfc3339Now()}}),
+                    "application/json");
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGenerate(Api::kChat, req, res);
+  });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGenerate(Api::kCompletion, req, res);
+  });
+  http.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGenerate(Api::kOllamaChat, req, res);
+  });
+  http.Post("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGenerate(Api::kOllamaGenerate, req, res);
+  });
+  if (!opt.cors_origin.empty()) {
+    http.Options(".*", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  }
+
+  // Auth and CORS for every request, before routing.
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!opt.cors_origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", opt.cors_origin);
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "600");
+      if (opt.cors_origin != "*") res.set_header("Vary", "Origin");
+      if (req.method == "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
+    }
+    // The page and the health check are public; everything that touches the model is not.
+    if (opt.api_key.empty() || req.path == "/" || req.path == "/health") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string want = "Bearer " + opt.api_key;
+    // Constant-time comparison: the key must not leak through timing.
+    unsigned diff = auth.size() != want.size() ? 1u : 0u;
+    for (size_t i = 0; i < want.size(); ++i) {
+      diff |= static_cast<unsigned>(static_cast<unsigned char>(i < auth.size() ? auth[i] : 0) ^
+                                    static_cast<unsigned char>(want[i]));
+    }
+    if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Bearer");
+    res.set_content(ErrorBody(RequestError(401, "missing or wrong API key (send 'Authorization: "
+                                                "Bearer <key>')", "", "invalid_api_key",
+                                           "authentication_error")),
+                    "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Statuses httplib makes itself (404, 413, 400 for a broken request line...) get a JSON body.
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = "request failed";
+    std::string code;
+    if (res.status == 404) {
+      message = "no such endpoint: " + req.method + " " + req.path;
+      code = "not_found";
+    } else if (res.status == 413) {
+      message = "the request body is too large";
+      code = "body_too_large";
+    } else if (res.status == 400) {
+      message = "malformed HTTP request";
+      code = "bad_request";
+    }
+    res.set_content(ErrorBody(RequestError(res.status, message, "", code)), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(ErrorBody(RequestError(500, what, "", "internal_error", "server_error")),
+                    "application/json");
+  });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics.CountRequest(EndpointLabel(req.path), res.status);
+  });
+}
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+  Impl& s = *impl_;
+  s.http.set_payload_max_length(s.opt.max_body);
+  s.http.set_read_timeout(s.opt.read_timeout_s, 0);
+  s.http.set_write_timeout(s.opt.write_timeout_s, 0);
+  s.http.set_keep_alive_timeout(5);
+  s.http.set_tcp_nodelay(true);
+  const size_t threads = s.opt.http_threads > 0 ? static_cast<size_t>(s.opt.http_threads)
+                                                : static_cast<size_t>(s.opt.max_queue + 24);
+  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.Routes();
+}
+
+Server::~Server() { Stop(); }
+
+int Server::Bind() {
+  Impl& s = *impl_;
+  int port = s.opt.port;
+  if (port == 0) {
+    port = s.http.bind_to_any_port(s.opt.host);
+    if (port < 0) port = 0;
+  } else if (!s.http.bind_to_port(s.opt.host, port)) {
+    port = 0;
+  }
+  if (port <= 0) {
+    throw Error(ErrorClass::kIo,
+                "cannot listen on " + s.opt.host + ":" + std::to_string(s.opt.port),
+                "is another server using the port? choose another with --port");
+  }
+  return port;
+}
+
+void Server::Listen() { impl_->http.listen_after_bind(); }
+
+void Server::Stop() {
+  Impl& s = *impl_;
+  s.stopping = true;
+  {
+    std::lock_guard lock(s.mu);
+    for (auto* flag : s.active) *flag = true;
+  }
+  s.http.stop();
+}
+
+void Server::SetGenerator(std::unique_ptr<Generator> generator) {
+  std::shared_ptr<Generator> g = std::move(generator);
+  impl_->queue.Reset(g->n_slots());
+  std::lock_guard lock(impl_->mu);
+  impl_->generator = std::move(g);
+}
+
+void Server::SetLoadError(const std::string& message) {
+  std::lock_guard lock(impl_->mu);
+  impl_->load_error = message;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,658 @@
+#include "server/request.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <set>
+
+namespace hearth::server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+[[noreturn]] void Bad(const std::string& message, const std::string& param,
+                      const std::string& code = "invalid_value") {
+  throw RequestError(400, message, param, code);
+}
+
+const char* TypeName(const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return "an integer";
+    case Json::value_t::number_float: return "a number";
+    default: return "an unsupported value";
+  }
+}
+
+[[noreturn]] void WrongType(const std::string& param, const char* want, const Json& v) {
+  Bad("'" + param + "' must be " + want + ", not " + TypeName(v), param, "invalid_type");
+}
+
+// Fields each API accepts; anything else is refused so that a typo or an unsupported feature is
+// never silently ignored. "ignored" fields are accepted and have no effect (documented).
+void CheckFields(const Json& obj, const std::string& where, std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : obj.items()) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || key == k;
+    if (!ok) {
+      const std::string param = where.empty() ? key : where + "." + key;
+      Bad("unknown or unsupported field '" + param + "'", param, "unknown_field");
+    }
+  }
+}
+
+const Json* Find(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+bool GetBool(const Json& obj, const char* key, const std::string& param, bool fallback) {
+  const Json* v = Find(obj, key);
+  if (v == nullptr) return fallback;
+  if (!v->is_boolean()) WrongType(param, "a boolean", *v);
+  return v->get<bool>();
+}
+
+double GetNumber(const Json& v, const std::string& param, double lo, double hi) {
+  if (!v.is_number()) WrongType(param, "a number", v);
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || d < lo || d > hi) {
+    Bad("'" + param + "' must be between " + Json(lo).dump() + " and " + Json(hi).dump(), param);
+  }
+  return d;
+}
+
+int64_t GetInt(const Json& v, const std::string& param, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer() && !v.is_number_unsigned()) {
+    // 5.0 is accepted as 5 (JavaScript clients cannot tell them apart).
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (std::isfinite(d) && d == std::floor(d) && d >= static_cast<double>(lo) &&
+          d <= static_cast<double>(hi)) {
+        return static_cast<int64_t>(d);
+      }
+    }
+    WrongType(param, "an integer", v);
+  }
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
+    Bad("'" + param + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
+        param);
+  }
+  const int64_t i = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
+                                           : v.get<int64_t>();
+  if (i < lo || i > hi) {
+    Bad("'" + param + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
+        param);
+  }
+  return i;
+}
+
+const std::string& GetString(const Json& v, const std::string& param) {
+  if (!v.is_string()) WrongType(param, "a string", v);
+  return v.get_ref<const std::string&>();
+}
+
+void ParseStop(const Json& v, const std::string& param, std::vector<std::string>& out) {
+  if (v.is_string()) {
+    if (!v.get_ref<const std::string&>().empty()) out.push_back(v.get<std::string>());
+    return;
+  }
+  if (!v.is_array()) WrongType(param, "a string or an array of strings", v);
+  if (v.size() > 16) Bad("'" + param + "' may hold at most 16 strings", param);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string& s = GetString(v[i], param + "[" + std::to_string(i) + "]");
+    if (!s.empty()) out.push_back(s);
+  }
+}
+
+// Message content: a string, or a list of text parts (images and audio are not supported by
+// hearth's engine yet, so they are refused rather than dropped).
+void CheckContent(const Json& content, const std::string& param) {
+  if (content.is_null() || content.is_string()) return;
+  if (!content.is_array()) WrongType(param, "a string or an array of content parts", content);
+  for (size_t i = 0; i < content.size(); ++i) {
+    const std::string p = param + "[" + std::to_string(i) + "]";
+    const Json& part = content[i];
+    if (!part.is_object()) WrongType(p, "an object", part);
+    const Json* type = Find(part, "type");
+    if (type == nullptr || !type->is_string()) Bad("'" + p + ".type' must be a string", p + ".type");
+    if (*type != "text") {
+      Bad("content part type '" + type->get<std::string>() +
+              "' is not supported (hearth serves text-only models for now)",
+          p + ".type", "unsupported_content");
+    }
+    const Json* text = Find(part, "text");
+    if (text == nullptr || !text->is_string()) Bad("'" + p + ".text' must be a string", p + ".text");
+  }
+}
+
+void CheckToolCalls(const Json& calls, const std::string& param, bool ollama) {
+  if (!calls.is_array()) WrongType(param, "an array", calls);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const std::string p = param + "[" + std::to_string(i) + "]";
+    const Json& c = calls[i];
+    if (!c.is_object()) WrongType(p, "an object", c);
+    const Json* fn = Find(c, "function");
+    if (fn == nullptr || !fn->is_object()) Bad("'" + p + ".function' must be an object", p + ".function");
+    const Json* name = Find(*fn, "name");
+    if (name == nullptr || !name->is_string()) {
+      Bad("'" + p + ".function.name' must be a string", p + ".function.name");
+    }
+    const Json* args = Find(*fn, "arguments");
+    if (args != nullptr && !args->is_string() && !args->is_object()) {
+      WrongType(p + ".function.arguments", ollama ? "an object" : "a JSON string", *args);
+    }
+    if (const Json* id = Find(c, "id"); id != nullptr && !id->is_string()) {
+      WrongType(p + ".id", "a string", *id);
+    }
+  }
+}
+
+// Validates messages and returns them in the shape RenderChat reads (OpenAI's, with Ollama's
+// `thinking` → `reasoning_content` and `tool_name` → `name`).
+Json ParseMessages(const Json& v, bool ollama) {
+  if (!v.is_array()) WrongType("messages", "an array", v);
+  if (v.empty()) Bad("'messages' must not be empty", "messages");
+  Json out = Json::array();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "messages[" + std::to_string(i) + "]";
+    const Json& m = v[i];
+    if (!m.is_object()) WrongType(p, "an object", m);
+    const Json* role = Find(m, "role");
+    if (role == nullptr || !role->is_string()) Bad("'" + p + ".role' must be a string", p + ".role");
+    const std::string& r = role->get_ref<const std::string&>();
+    if (r != "system" && r != "developer" && r != "user" && r != "assistant" && r != "tool") {
+      Bad("'" + p + ".role' must be system, developer, user, assistant or tool, not '" + r + "'",
+          p + ".role");
+    }
+    Json msg = Json::object();
+    msg["role"] = r == "developer" ? "system" : r;
+    for (const auto& [key, value] : m.items()) {
+      const std::string kp = p + "." + key;
+      if (key == "role") continue;
+      if (key == "content") {
+        CheckContent(value, kp);
+        msg["content"] = value;
+      } else if (key == "name" || key == "tool_call_id" || key == "tool_name") {
+        if (!value.is_null() && !value.is_string()) WrongType(kp, "a string", value);
+        if (!value.is_null()) msg[key == "tool_name" ? "name" : key] = value;
+      } else if (key == "tool_calls") {
+        if (value.is_null()) continue;
+        CheckToolCalls(value, kp, ollama);
+        msg["tool_calls"] = value;
+      } else if (key == "reasoning_content" || key == "reasoning" || key == "thinking") {
+        if (!value.is_null() && !value.is_string()) WrongType(kp, "a string", value);
+        if (!value.is_null()) msg["reasoning_content"] = value;
+      } else if (key == "images") {
+        if (!value.is_null() && !(value.is_array() && value.empty())) {
+          Bad("images are not supported (hearth serves text-only models for now)", kp,
+              "unsupported_content");
+        }
+      } else if (key == "refusal" || key == "audio" || key == "annotations") {
+        if (!value.is_null()) Bad("'" + kp + "' is not supported", kp, "unknown_field");
+      } else {
+        Bad("unknown or unsupported field '" + kp + "'", kp, "unknown_field");
+      }
+    }
+    if (!msg.contains("content") && !msg.contains("tool_calls")) {
+      Bad("'" + p + ".content' is required", p + ".content");
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+Json ParseTools(const Json& v) {
+  if (!v.is_array()) WrongType("tools", "an array", v);
+  if (v.size() > 128) Bad("'tools' may hold at most 128 tools", "tools");
+  Json out = Json::array();
+  std::set<std::string> names;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "tools[" + std::to_string(i) + "]";
+    const Json& t = v[i];
+    if (!t.is_object()) WrongType(p, "an object", t);
+    const Json* type = Find(t, "type");
+    if (type == nullptr || *type != "function") {
+      Bad("'" + p + ".type' must be \"function\"", p + ".type");
+    }
+    const Json* fn = Find(t, "function");
+    if (fn == nullptr || !fn->is_object()) Bad("'" + p + ".function' must be an object", p + ".function");
+    const Json* name = Find(*fn, "name");
+    if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+      Bad("'" + p + ".function.name' must be a non-empty string", p + ".function.name");
+    }
+    for (char c : name->get_ref<const std::string&>()) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+        Bad("'" + p + ".function.name' may only contain letters, digits, '_', '-' and '.'",
+            p + ".function.name");
+      }
+    }
+    if (!names.insert(name->get<std::string>()).second) {
+      Bad("tool '" + name->get<std::string>() + "' is declared twice", p + ".function.name");
+    }
+    if (const Json* d = Find(*fn, "description"); d != nullptr && !d->is_string()) {
+      WrongType(p + ".function.description", "a string", *d);
+    }
+    if (const Json* ps = Find(*fn, "parameters"); ps != nullptr && !ps->is_object()) {
+      WrongType(p + ".function.parameters", "an object (a JSON Schema)", *ps);
+    }
+    Json tool = Json::object();
+    tool["type"] = "function";
+    tool["function"] = Json::object();
+    for (const auto& [key, value] : fn->items()) {
+      if (key == "strict") continue;  // accepted: no schema enforcement either way (docs)
+      tool["function"][key] = value;
+    }
+    out.push_back(std::move(tool));
+  }
+  return out;
+}
+
+// tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name":N}}. A named
+// choice keeps only that tool and requires a call (the output parser then accepts only it).
+void ParseToolChoice(const Json& v, GenerationRequest& gen) {
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s == "none") {
+      gen.tool_choice = text::ToolChoice::kNone;
+    } else if (s == "auto") {
+      gen.tool_choice = text::ToolChoice::kAuto;
+    } else if (s == "required") {
+      gen.tool_choice = text::ToolChoice::kRequired;
+    } else {
+      Bad("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function",
+          "tool_choice");
+    }
+  } else if (v.is_object()) {
+    const Json* type = Find(v, "type");
+    const Json* fn = Find(v, "function");
+    const Json* name = fn != nullptr && fn->is_object() ? Find(*fn, "name") : nullptr;
+    if (type == nullptr || *type != "function" || name == nullptr || !name->is_string()) {
+      Bad("'tool_choice' object must be {\"type\":\"function\",\"function\":{\"name\":...}}",
+          "tool_choice");
+    }
+    Json kept = Json::array();
+    for (const Json& t : gen.tools) {
+      if (t["function"]["name"] == *name) kept.push_back(t);
+    }
+    if (kept.empty()) {
+      Bad("'tool_choice' names '" + name->get<std::string>() + "', which is not in 'tools'",
+          "tool_choice");
+    }
+    gen.tools = std::move(kept);
+    gen.tool_choice = text::ToolChoice::kRequired;
+  } else {
+    WrongType("tool_choice", "a string or an object", v);
+  }
+  if (gen.tool_choice == text::ToolChoice::kRequired && gen.tools.empty()) {
+    Bad("'tool_choice' requires a tool call but 'tools' is empty", "tool_choice");
+  }
+}
+
+// response_format / format: hearth cannot constrain decoding to a grammar yet, so asking for JSON
+// output is refused instead of being silently ignored.
+void ParseResponseFormat(const Json& v, const std::string& param) {
+  if (param == "format") {
+    if (v.is_string() && v.get_ref<const std::string&>().empty()) return;
+    Bad("'format' (JSON output) is not supported: hearth cannot constrain decoding to JSON yet",
+        param, "unsupported_parameter");
+  }
+  if (!v.is_object()) WrongType(param, "an object", v);
+  const Json* type = Find(v, "type");
+  if (type == nullptr || !type->is_string()) Bad("'" + param + ".type' must be a string", param + ".type");
+  const std::string& t = type->get_ref<const std::string&>();
+  if (t == "text") return;
+  if (t == "json_object" || t == "json_schema") {
+    Bad("response_format '" + t +
+            "' is not supported: hearth cannot constrain decoding to JSON yet (ask for JSON in "
+            "the prompt instead)",
+        param + ".type", "unsupported_parameter");
+  }
+  Bad("'" + param + ".type' must be \"text\", \"json_object\" or \"json_schema\"", param + ".type");
+}
+
+void ParseSeed(const Json& v, const std::string& param, GenerationRequest& gen) {
+  const int64_t seed = GetInt(v, param, std::numeric_limits<int64_t>::min(),
+                              std::numeric_limits<int64_t>::max());
+  gen.sampling.seed = static_cast<uint64_t>(seed);
+  gen.seed_given = true;
+}
+
+void ParseMaxTokens(const Json& v, const std::string& param, GenerationRequest& gen) {
+  gen.max_tokens = static_cast<int>(GetInt(v, param, 1, 1 << 24));
+}
+
+// OpenAI /v1/chat/completions and /v1/completions.
+void ParseOpenAI(const Json& body, ApiRequest& req) {
+  const bool chat = req.api == Api::kChat;
+  GenerationRequest& gen = req.gen;
+  if (chat) {
+    CheckFields(body, "",
+                {"model", "messages", "stream", "stream_options", "max_tokens",
+                 "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "stop",
+                 "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n",
+                 "frequency_penalty", "presence_penalty", "repeat_penalty", "user", "logprobs",
+                 "logit_bias", "reasoning_effort", "chat_template_kwargs", "metadata", "store",
+                 "service_tier"});
+  } else {
+    CheckFields(body, "",
+                {"model", "prompt", "stream", "stream_options", "max_tokens", "temperature",
+                 "top_p", "top_k", "min_p", "stop", "seed", "n", "best_of", "echo", "suffix",
+                 "frequency_penalty", "presence_penalty", "repeat_penalty", "user", "logprobs",
+                 "logit_bias"});
+    gen.max_tokens = 16;  // OpenAI's documented default for completions
+  }
+  for (const auto& [key, v] : body.items()) {
+    if (v.is_null()) continue;
+    if (key == "model") {
+      req.model = GetString(v, key);
+    } else if (key == "messages") {
+      gen.messages = ParseMessages(v, false);
+    } else if (key == "prompt") {
+      if (v.is_string()) {
+        gen.prompt = v.get<std::string>();
+      } else if (v.is_array() && v.size() == 1 && v[0].is_string()) {
+        gen.prompt = v[0].get<std::string>();
+      } else {
+        Bad("'prompt' must be a string (or an array of exactly one string)", "prompt");
+      }
+      gen.raw = true;
+    } else if (key == "stream") {
+      req.stream = GetBool(body, "stream", key, false);
+    } else if (key == "stream_options") {
+      if (!v.is_object()) WrongType(key, "an object", v);
+      CheckFields(v, key, {"include_usage"});
+      req.include_usage = GetBool(v, "include_usage", "stream_options.include_usage", false);
+    } else if (key == "max_tokens" || key == "max_completion_tokens") {
+      ParseMaxTokens(v, key, gen);
+    } else if (key == "temperature") {
+      gen.sampling.temperature = static_cast<float>(GetNumber(v, key, 0, 2));
+    } else if (key == "top_p") {
+      gen.sampling.top_p = static_cast<float>(GetNumber(v, key, 0, 1));
+    } else if (key == "top_k") {
+      gen.sampling.top_k = static_cast<int>(GetInt(v, key, 0, 1 << 20));
+    } else if (key == "min_p") {
+      gen.sampling.min_p = static_cast<float>(GetNumber(v, key, 0, 1));
+    } else if (key == "stop") {
+      ParseStop(v, key, gen.stop);
+    } else if (key == "seed") {
+      ParseSeed(v, key, gen);
+    } else if (key == "tools") {
+      gen.tools = ParseTools(v);
+    } else if (key == "parallel_tool_calls") {
+      gen.parallel_tool_calls = GetBool(body, "parallel_tool_calls", key, true);
+    } else if (key == "response_format") {
+      ParseResponseFormat(v, key);
+    } else if (key == "n" || key == "best_of") {
+      if (GetInt(v, key, 1, 1 << 20) != 1) {
+        Bad("'" + key + "' must be 1 (hearth returns one choice)", key, "unsupported_parameter");
+      }
+    } else if (key == "frequency_penalty") {
+      gen.sampling.frequency_penalty = static_cast<float>(GetNumber(v, key, -2, 2));
+    } else if (key == "presence_penalty") {
+      gen.sampling.presence_penalty = static_cast<float>(GetNumber(v, key, -2, 2));
+    } else if (key == "repeat_penalty") {
+      gen.sampling.repeat_penalty = static_cast<float>(GetNumber(v, key, 0, 10));
+    } else if (key == "user" || key == "service_tier") {
+      GetString(v, key);
+    } else if (key == "metadata") {
+      if (!v.is_object()) WrongType(key, "an object", v);
+    } else if (key == "store") {
+      GetBool(body, "store", key, false);
+    } else if (key == "logprobs") {
+      if ((v.is_boolean() && v.get<bool>()) || (!v.is_boolean() && !v.is_number())) {
+        Bad("'logprobs' is not supported", key, "unsupported_parameter");
+      }
+      if (v.is_number() && GetInt(v, key, 0, 20) != 0) {
+        Bad("'logprobs' is not supported", key, "unsupported_parameter");
+      }
+    } else if (key == "logit_bias") {
+      if (!v.is_object()) WrongType(key, "an object", v);
+      if (!v.empty()) Bad("'logit_bias' is not supported", key, "unsupported_parameter");
+    } else if (key == "echo") {
+      if (GetBool(body, "echo", key, false)) {
+        Bad("'echo' is not supported", key, "unsupported_parameter");
+      }
+    } else if (key == "suffix") {
+      if (!GetString(v, key).empty()) {
+        Bad("'suffix' (fill-in-the-middle) is not supported", key, "unsupported_parameter");
+      }
+    } else if (key == "reasoning_effort") {
+      const std::string& e = GetString(v, key);
+      if (e != "none" && e != "minimal" && e != "low" && e != "medium" && e != "high") {
+        Bad("'reasoning_effort' must be none, minimal, low, medium or high", key);
+      }
+      // Gemma 4 thinks or does not; any effort above "none"/"minimal" turns thinking on.
+      gen.think = e != "none" && e != "minimal";
+    } else if (key == "chat_template_kwargs") {
+      if (!v.is_object()) WrongType(key, "an object", v);
+      CheckFields(v, key, {"enable_thinking"});
+      gen.think = GetBool(v, "enable_thinking", "chat_template_kwargs.enable_thinking", gen.think);
+    }
+  }
+  if (chat && !body.contains("messages")) Bad("'messages' is required", "messages", "missing");
+  if (!chat && !gen.raw) Bad("'prompt' is required", "prompt", "missing");
+  if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
+    ParseToolChoice(body["tool_choice"], gen);
+  }
+}
+
+void ParseOllamaOptions(const Json& v, GenerationRequest& gen) {
+  if (!v.is_object()) WrongType("options", "an object", v);
+  // Options that only tune Ollama's runtime (GPU layers, batch, mmap...) are accepted and have
+  // no effect; the ones that change the output are honoured; anything else is refused.
+  CheckFields(v, "options",
+              {"num_ctx", "temperature", "top_p", "top_k", "min_p", "seed", "num_predict", "stop",
+               "repeat_penalty", "presence_penalty", "frequency_penalty", "repeat_last_n",
+               "num_thread", "num_gpu", "num_batch", "main_gpu", "use_mmap", "use_mlock",
+               "num_keep", "low_vram", "numa"});
+  for (const auto& [key, x] : v.items()) {
+    if (x.is_null()) continue;
+    const std::string p = "options." + key;
+    if (key == "num_ctx") {
+      gen.num_ctx = static_cast<int>(GetInt(x, p, 1, 1 << 24));
+    } else if (key == "temperature") {
+      gen.sampling.temperature = static_cast<float>(GetNumber(x, p, 0, 100));
+    } else if (key == "top_p") {
+      gen.sampling.top_p = static_cast<float>(GetNumber(x, p, 0, 1));
+    } else if (key == "top_k") {
+      gen.sampling.top_k = static_cast<int>(GetInt(x, p, 0, 1 << 20));
+    } else if (key == "min_p") {
+      gen.sampling.min_p = static_cast<float>(GetNumber(x, p, 0, 1));
+    } else if (key == "seed") {
+      ParseSeed(x, p, gen);
+    } else if (key == "num_predict") {
+      // Ollama: -1 = no limit, -2 = fill the context.
+      const int64_t n = GetInt(x, p, -2, 1 << 24);
+      gen.max_tokens = n <= 0 ? 0 : static_cast<int>(n);
+    } else if (key == "stop") {
+      ParseStop(x, p, gen.stop);
+    } else if (key == "repeat_penalty") {
+      gen.sampling.repeat_penalty = static_cast<float>(GetNumber(x, p, 0, 10));
+    } else if (key == "presence_penalty") {
+      gen.sampling.presence_penalty = static_cast<float>(GetNumber(x, p, -2, 2));
+    } else if (key == "frequency_penalty") {
+      gen.sampling.frequency_penalty = static_cast<float>(GetNumber(x, p, -2, 2));
+    } else if (key == "repeat_last_n") {
+      gen.sampling.penalty_last_n = static_cast<int>(GetInt(x, p, 0, 1 << 20));
+    }
+  }
+}
+
+// Ollama /api/chat and /api/generate.
+void ParseOllama(const Json& body, ApiRequest& req) {
+  const bool chat = req.api == Api::kOllamaChat;
+  GenerationRequest& gen = req.gen;
+  req.stream = true;  // Ollama streams unless told not to
+  if (chat) {
+    CheckFields(body, "", {"model", "messages", "tools", "stream", "think", "format", "options",
+                           "keep_alive"});
+  } else {
+    CheckFields(body, "", {"model", "prompt", "suffix", "system", "template", "context", "raw",
+                           "stream", "think", "format", "options", "keep_alive", "images"});
+  }
+  std::string system;
+  bool raw = false;
+  for (const auto& [key, v] : body.items()) {
+    if (v.is_null()) continue;
+    if (key == "model") {
+      req.model = GetString(v, key);
+    } else if (key == "messages") {
+      gen.messages = ParseMessages(v, true);
+    } else if (key == "tools") {
+      gen.tools = ParseTools(v);
+    } else if (key == "stream") {
+      req.stream = GetBool(body, "stream", key, true);
+    } else if (key == "think") {
+      // true/false, or an effort level ("low"/"medium"/"high"), as Ollama accepts.
+      if (v.is_boolean()) {
+        gen.think = v.get<bool>();
+      } else if (v.is_string() && (v == "low" || v == "medium" || v == "high")) {
+        gen.think = true;
+      } else {
+        WrongType(key, "a boolean (or \"low\", \"medium\", \"high\")", v);
+      }
+    } else if (key == "format") {
+      ParseResponseFormat(v, key);
+    } else if (key == "options") {
+      ParseOllamaOptions(v, gen);
+    } else if (key == "keep_alive") {
+      if (!v.is_string() && !v.is_number()) WrongType(key, "a duration", v);
+    } else if (key == "prompt") {
+      gen.prompt = GetString(v, key);
+    } else if (key == "system") {
+      system = GetString(v, key);
+    } else if (key == "raw") {
+      raw = GetBool(body, "raw", key, false);
+    } else if (key == "suffix" || key == "template") {
+      if (!GetString(v, key).empty()) {
+        Bad("'" + key + "' is not supported", key, "unsupported_parameter");
+      }
+    } else if (key == "context") {
+      if (!v.is_array()) WrongType(key, "an array", v);
+      if (!v.empty()) {
+        Bad("'context' is not supported (send the conversation to /api/chat instead)", key,
+            "unsupported_parameter");
+      }
+    } else if (key == "images") {
+      if (!v.is_array()) WrongType(key, "an array", v);
+      if (!v.empty()) Bad("images are not supported", key, "unsupported_content");
+    }
+  }
+  if (chat) {
+    if (!body.contains("messages")) Bad("'messages' is required", "messages", "missing");
+  } else {
+    if (!body.contains("prompt")) Bad("'prompt' is required", "prompt", "missing");
+    if (raw) {
+      gen.raw = true;
+    } else {
+      if (!system.empty()) gen.messages.push_back({{"role", "system"}, {"content", system}});
+      gen.messages.push_back({{"role", "user"}, {"content", gen.prompt}});
+    }
+  }
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(n)) return false;
+    for (int k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+ApiRequest ParseRequest(Api api, std::string_view body) {
+  if (body.empty()) throw RequestError(400, "the request body is empty (send a JSON object)", "", "empty_body");
+  if (!IsValidUtf8(body)) {
+    throw RequestError(400, "the request body is not valid UTF-8", "", "invalid_utf8");
+  }
+  Json json;
+  try {
+    // Depth is bounded by nlohmann's recursive parser only through the stack; refuse absurd
+    // nesting first so a hostile body cannot overflow it.
+    int depth = 0, max_depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : body) {
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '[' || c == '{') {
+        max_depth = std::max(max_depth, ++depth);
+      } else if (c == ']' || c == '}') {
+        --depth;
+      }
+    }
+    if (max_depth > 64) {
+      throw RequestError(400, "the request body nests deeper than 64 levels", "", "too_deep");
+    }
+    json = Json::parse(body);
+  } catch (const nlohmann::json::exception& e) {
+    throw RequestError(400, std::string("the request body is not valid JSON: ") + e.what(), "",
+                       "invalid_json");
+  }
+  if (!json.is_object()) {
+    throw RequestError(400, "the request body must be a JSON object", "", "invalid_json");
+  }
+  ApiRequest req;
+  req.api = api;
+  if (api == Api::kChat || api == Api::kCompletion) {
+    ParseOpenAI(json, req);
+  } else {
+    ParseOllama(json, req);
+  }
+  try {
+    req.gen.sampling.Validate();
+  } catch (const std::exception& e) {
+    throw RequestError(400, e.what(), "", "invalid_value");
+  }
+  return req;
+}
+
+std::string ErrorBody(const RequestError& e) {
+  nlohmann::json err = {{"message", e.what()},
+                        {"type", e.type},
+                        {"param", e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param)},
+                        {"code", e.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.code)}};
+  return nlohmann::json{{"error", err}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace hearth::server

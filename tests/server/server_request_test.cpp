@@ -1,0 +1,206 @@
+// The request parser/validator: what each API accepts, and that malformed input of every kind
+// becomes a 400 with the field named, never a crash.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server/request.h"
+
+namespace hearth::server {
+namespace {
+
+RequestError ErrorOf(Api api, const std::string& body) {
+  try {
+    ParseRequest(api, body);
+  } catch (const RequestError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "accepted: " << body;
+  return RequestError(0, "");
+}
+
+TEST(ServerRequest, ChatFieldsAreParsed) {
+  const ApiRequest r = ParseRequest(Api::kChat, R"({
+    "model": "m", "stream": true, "stream_options": {"include_usage": true},
+    "messages": [{"role": "developer", "content": "be brief"},
+                 {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                 {"role": "assistant", "content": null, "reasoning_content": "hm",
+                  "tool_calls": [{"id": "c1", "type": "function",
+                                  "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                 {"role": "tool", "tool_call_id": "c1", "content": "42"}],
+    "max_completion_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": ["x", "y"],
+    "seed": 5, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+    "tool_choice": "required", "response_format": {"type": "text"}})");
+  EXPECT_EQ(r.model, "m");
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+  EXPECT_EQ(r.gen.max_tokens, 7);
+  EXPECT_FLOAT_EQ(r.gen.sampling.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(r.gen.sampling.top_p, 0.9f);
+  EXPECT_EQ(r.gen.stop, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(r.gen.sampling.seed, 5u);
+  EXPECT_TRUE(r.gen.seed_given);
+  EXPECT_EQ(r.gen.tool_choice, text::ToolChoice::kRequired);
+  ASSERT_EQ(r.gen.messages.size(), 4u);
+  EXPECT_EQ(r.gen.messages[0]["role"], "system");  // developer is the system role
+  EXPECT_EQ(r.gen.messages[2]["reasoning_content"], "hm");
+  EXPECT_EQ(r.gen.messages[3]["tool_call_id"], "c1");
+  EXPECT_FALSE(r.gen.raw);
+}
+
+TEST(ServerRequest, NamedToolChoiceKeepsOnlyThatTool) {
+  const ApiRequest r = ParseRequest(Api::kChat, R"({"messages":[{"role":"user","content":"x"}],
+    "tools":[{"type":"function","function":{"name":"a"}},{"type":"function","function":{"name":"b"}}],
+    "tool_choice":{"type":"function","function":{"name":"b"}}})");
+  ASSERT_EQ(r.gen.tools.size(), 1u);
+  EXPECT_EQ(r.gen.tools[0]["function"]["name"], "b");
+  EXPECT_EQ(r.gen.tool_choice, text::ToolChoice::kRequired);
+  EXPECT_EQ(ErrorOf(Api::kChat, R"({"messages":[{"role":"user","content":"x"}],
+    "tools":[{"type":"function","function":{"name":"a"}}],
+    "tool_choice":{"type":"function","function":{"name":"zzz"}}})").param, "tool_choice");
+  EXPECT_EQ(ErrorOf(Api::kChat, R"({"messages":[{"role":"user","content":"x"}],
+    "tool_choice":"required"})").param, "tool_choice");
+}
+
+TEST(ServerRequest, CompletionDefaultsAndPrompt) {
+  const ApiRequest r = ParseRequest(Api::kCompletion, R"({"prompt":["abc"]})");
+  EXPECT_TRUE(r.gen.raw);
+  EXPECT_EQ(r.gen.prompt, "abc");
+  EXPECT_EQ(r.gen.max_tokens, 16);  // OpenAI's default for completions
+  EXPECT_EQ(ErrorOf(Api::kCompletion, R"({"prompt":["a","b"]})").param, "prompt");
+  EXPECT_EQ(ErrorOf(Api::kCompletion, R"({"max_tokens":3})").param, "prompt");
+}
+
+TEST(ServerRequest, OllamaChatAndOptions) {
+  const ApiRequest r = ParseRequest(Api::kOllamaChat, R"({"model":"m","think":true,
+    "messages":[{"role":"user","content":"hi"},
+                {"role":"assistant","content":"","thinking":"t",
+                 "tool_calls":[{"function":{"name":"f","arguments":{"x":1}}}]},
+                {"role":"tool","tool_name":"f","content":"1"}],
+    "options":{"num_ctx":2048,"temperature":0,"top_k":5,"seed":9,"num_predict":12,"stop":"\n",
+               "num_gpu":99}})");
+  EXPECT_TRUE(r.stream);  // Ollama's default
+  EXPECT_TRUE(r.gen.think);
+  EXPECT_EQ(r.gen.num_ctx, 2048);
+  EXPECT_EQ(r.gen.sampling.top_k, 5);
+  EXPECT_EQ(r.gen.max_tokens, 12);
+  EXPECT_EQ(r.gen.stop, (std::vector<std::string>{"\n"}));
+  EXPECT_EQ(r.gen.messages[1]["reasoning_content"], "t");
+  EXPECT_EQ(r.gen.messages[2]["name"], "f");
+  const ApiRequest g = ParseRequest(Api::kOllamaGenerate,
+                                    R"({"prompt":"p","system":"s","stream":false})");
+  EXPECT_FALSE(g.stream);
+  ASSERT_EQ(g.gen.messages.size(), 2u);
+  EXPECT_EQ(g.gen.messages[0]["content"], "s");
+  EXPECT_EQ(g.gen.messages[1]["content"], "p");
+  EXPECT_TRUE(ParseRequest(Api::kOllamaGenerate, R"({"prompt":"p","raw":true})").gen.raw);
+}
+
+struct BadCase {
+  Api api;
+  const char* body;
+  const char* param;  // expected param ("" = none)
+  const char* code;
+};
+
+TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
+  const BadCase cases[] = {
+      {Api::kChat, "", "", "empty_body"},
+      {Api::kChat, "{", "", "invalid_json"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}])", "", "invalid_json"},
+      {Api::kChat, "[]", "", "invalid_json"},
+      {Api::kChat, "null", "", "invalid_json"},
+      {Api::kChat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", "",
+       "invalid_utf8"},
+      {Api::kChat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xed\xa0\x80\"}]}", "",
+       "invalid_utf8"},  // a UTF-16 surrogate
+      {Api::kChat, R"({})", "messages", "missing"},
+      {Api::kChat, R"({"messages":[]})", "messages", "invalid_value"},
+      {Api::kChat, R"({"messages":"hi"})", "messages", "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"wizard","content":"x"}]})", "messages[0].role",
+       "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user"}]})", "messages[0].content", "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":5}]})", "messages[0].content",
+       "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+       "messages[0].content[0].type", "unsupported_content"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x","colour":1}]})",
+       "messages[0].colour", "unknown_field"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
+       "temperature", "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"temperature":3})",
+       "temperature", "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":0})",
+       "max_tokens", "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})",
+       "max_tokens", "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream",
+       "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n",
+       "unsupported_parameter"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"frobnicate":true})",
+       "frobnicate", "unknown_field"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})",
+       "response_format.type", "unsupported_parameter"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
+       "tools[0].function", "invalid_value"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"a b"}}]})",
+       "tools[0].function.name", "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop[0]",
+       "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})", "logprobs",
+       "unsupported_parameter"},
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"options":{"mirostat":1}})",
+       "options.mirostat", "unknown_field"},
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"options":{"num_ctx":0}})",
+       "options.num_ctx", "invalid_value"},
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"format":"json"})",
+       "format", "unsupported_parameter"},
+      {Api::kOllamaChat,
+       R"({"messages":[{"role":"user","content":"x","images":["aGk="]}]})",
+       "messages[0].images", "unsupported_content"},
+      {Api::kOllamaGenerate, R"({"prompt":"x","context":[1,2]})", "context",
+       "unsupported_parameter"},
+      {Api::kOllamaGenerate, R"({"prompt":7})", "prompt", "invalid_type"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.body);
+    const RequestError e = ErrorOf(c.api, c.body);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, c.param);
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_EQ(e.type, "invalid_request_error");
+    EXPECT_FALSE(std::string(e.what()).empty());
+  }
+}
+
+TEST(ServerRequest, DeepNestingIsRefusedWithoutRecursion) {
+  const std::string deep = "{\"messages\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(ErrorOf(Api::kChat, deep).code, "too_deep");
+}
+
+TEST(ServerRequest, ErrorBodyHasOpenAIShape) {
+  const auto j = nlohmann::json::parse(ErrorBody(RequestError(400, "bad \xff", "p", "c")));
+  EXPECT_EQ(j["error"]["message"], "bad \xef\xbf\xbd");  // invalid UTF-8 replaced, not thrown
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "p");
+  EXPECT_EQ(j["error"]["code"], "c");
+  const auto k = nlohmann::json::parse(ErrorBody(RequestError(400, "m")));
+  EXPECT_TRUE(k["error"]["param"].is_null());
+  EXPECT_TRUE(k["error"]["code"].is_null());
+}
+
+TEST(ServerRequest, Utf8Validation) {
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_FALSE(IsValidUtf8("\xc3"));                   // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));               // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));       // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));               // truncated at the end
+  EXPECT_FALSE(IsValidUtf8("\x80"));                   // stray continuation byte
+}
+
+}  // namespace
+}  // namespace hearth::server

@@ -31,8 +31,10 @@ std::string ReadInputFile(const std::string& path) {
 // Tool names from an OpenAI-style tools list ([{type, function:{name}}] or [{name}]), or an
 // object holding one under "tools".
 std::vector<std::string> ToolNames(const std::string& path) {
-  nlohmann::json doc = nlohmann::json::parse(ReadInputFile(path), nullptr, false);
-  if (doc.is_object() && doc.contains("tools")) doc = nlohmann::json(doc["tools"]);
+  const nlohmann::json parsed = nlohmann::json::parse(ReadInputFile(path), nullptr, false);
+  // Referenced, not copied: copying a hostile, deeply nested value would recurse.
+  const nlohmann::json& doc =
+      parsed.is_object() && parsed.contains("tools") ? parsed["tools"] : parsed;
   if (!doc.is_array()) {
     ThrowInvalidInput("'" + path + "' is not a JSON list of tools",
                       "give [{\"type\":\"function\",\"function\":{\"name\":...}}, ...]");

@@ -32,9 +32,11 @@ void RunRenderChat(const RenderChatOptions& opt) {
                       "give an object with messages, tools, add_generation_prompt, "
                       "enable_thinking, bos_token");
   }
-  // A whole fixture file ({name, template, inputs, ...}) is accepted too.
+  // A whole fixture file ({name, template, inputs, ...}) is accepted too. (Referenced, not
+  // copied: copying a hostile, deeply nested value would recurse.)
+  const nlohmann::ordered_json* chat = &inputs;
   if (inputs.is_object() && !inputs.contains("messages") && inputs.contains("inputs")) {
-    inputs = nlohmann::ordered_json(inputs["inputs"]);
+    chat = &inputs["inputs"];
   }
   // The model file must be a Gemma 4 GGUF: the prompt format is Gemma 4's.
   gguf::File model = gguf::File::Open(opt.model_path);
@@ -44,7 +46,7 @@ void RunRenderChat(const RenderChatOptions& opt) {
                           std::string(tokenizer_model.value_or("")) + "')",
                       "use a Gemma 4 GGUF file");
   }
-  std::string prompt = text::RenderChat(inputs, tmpl);
+  std::string prompt = text::RenderChat(*chat, tmpl);
   std::cout.write(prompt.data(), static_cast<std::streamsize>(prompt.size()));
   std::cout.flush();
 }

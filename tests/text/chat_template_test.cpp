@@ -161,12 +161,12 @@ TEST(ChatTemplate, MalformedInputs) {
   ExpectBad(in, "tools[0].function");
   in["tools"] = Json::parse(R"({"a":1})");
   ExpectBad(in, "tools");
-  // Deeply nested arguments are refused before the renderer recurses into them.
-  Json deep = Inputs(R"([{"role":"user","content":"x"}])");
-  Json args = Json::array();
-  for (int i = 0; i < 100000; ++i) args = Json::array({std::move(args)});
-  deep["messages"].push_back({{"role", "assistant"},
-                              {"tool_calls", {{{"function", {{"name", "f"}, {"arguments", {{"a", args}}}}}}}}});
+  // Deeply nested arguments are refused before the renderer recurses into them. Built from text
+  // because nlohmann's parser is iterative while copying a deep value would recurse.
+  const int depth = 100000;
+  Json deep = Json::parse(R"({"messages":[{"role":"user","content":"x"},{"role":"assistant",)"
+                          R"("tool_calls":[{"function":{"name":"f","arguments":{"a":)" +
+                          std::string(depth, '[') + std::string(depth, ']') + "}}}]}]}");
   ExpectBad(deep, "nested");
 }
 

@@ -2,7 +2,6 @@
 // one or several tool calls, malformed calls), and the remote backend against a local scripted
 // HTTP server.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <deque>
 #include <thread>
@@ -11,6 +10,7 @@
 #include "agent_test_util.h"
 #include "base/error.h"
 #include "index/index.h"
+#include "scripted_server.h"
 
 namespace hearth::agent {
 namespace {
@@ -18,6 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Read;
+using testing::ScriptedServer;
 using testing::TempRepo;
 using testing::Write;
 
@@ -238,40 +239,6 @@ TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
 
 // ---------------------------------------------------------------- remote backend
 
-class ScriptedServer {
- public:
-  explicit ScriptedServer(std::vector<std::string> replies, std::string path) : replies_(replies.begin(), replies.end()) {
-    server_.Post(path, [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      requests.push_back(json::parse(req.body));
-      if (replies_.empty()) {
-        res.status = 500;
-        return;
-      }
-      res.set_content(replies_.front(), "application/json");
-      replies_.pop_front();
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~ScriptedServer() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url(const std::string& path = "") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::vector<json> requests;
-
- private:
-  httplib::Server server_;
-  std::deque<std::string> replies_;
-  std::mutex mu_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
 TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
   json call = {{"choices",
                 {{{"message",
@@ -296,11 +263,11 @@ TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
   TurnResult r = agent.Ask("where?", opt, Callbacks());
   EXPECT_EQ(r.answer, "In auth.py.");
   EXPECT_EQ(content_, "In auth.py.");
-  ASSERT_EQ(server.requests.size(), 2u);
-  EXPECT_EQ(server.requests[0]["model"], "gemma4");
-  EXPECT_EQ(server.requests[0]["stream"], false);
-  EXPECT_EQ(server.requests[0]["tools"][0]["function"]["name"], "read_file");
-  const json& msgs = server.requests[1]["messages"];
+  ASSERT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(server.requests()[0]["model"], "gemma4");
+  EXPECT_EQ(server.requests()[0]["stream"], false);
+  EXPECT_EQ(server.requests()[0]["tools"][0]["function"]["name"], "read_file");
+  const json msgs = server.requests()[1]["messages"];
   ASSERT_EQ(msgs.size(), 4u);
   EXPECT_EQ(msgs[2]["tool_calls"][0]["function"]["name"], "read_file");
   EXPECT_EQ(msgs[3]["role"], "tool");
@@ -323,8 +290,8 @@ TEST_F(LoopTest, RemoteOllamaBackend) {
   TurnResult r = agent.Ask("what is here?", opt, Callbacks());
   EXPECT_EQ(r.answer, "Two files.");
   EXPECT_EQ(reasoning_, "hmm");
-  ASSERT_EQ(server.requests.size(), 2u);
-  const json& msgs = server.requests[1]["messages"];
+  ASSERT_EQ(server.requests().size(), 2u);
+  const json msgs = server.requests()[1]["messages"];
   EXPECT_TRUE(msgs[2]["tool_calls"][0]["function"]["arguments"].is_object());
   EXPECT_EQ(msgs[3]["tool_name"], "list_dir");
   EXPECT_EQ(msgs[3]["content"], "AGENTS.md\nsrc/\n");

@@ -1,0 +1,169 @@
+// `hearth ask` and `hearth undo` as a user meets them (through HEARTH_BINARY), with a local
+// scripted server as the remote backend and the tiny fixture model for the local engine.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "agent_test_util.h"
+#include "scripted_server.h"
+
+namespace hearth::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::Read;
+using testing::ScriptedServer;
+using testing::TempRepo;
+using testing::Write;
+
+struct Result {
+  int code = -1;
+  std::string out;
+};
+
+// Runs hearth in `dir` with stdin from /dev/null (never a terminal), stdout+stderr captured.
+Result Hearth(const fs::path& dir, const std::string& args) {
+  std::string cmd = "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args +
+                    " </dev/null 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string EditCall() {
+  json args = {{"path", "src/app.py"}, {"old_text", "return 1"}, {"new_text", "return 2"}};
+  return json({{"choices",
+                {{{"message",
+                   {{"role", "assistant"},
+                    {"content", ""},
+                    {"tool_calls",
+                     {{{"id", "c1"},
+                       {"type", "function"},
+                       {"function", {{"name", "edit_file"}, {"arguments", args.dump()}}}}}}}},
+                  {"finish_reason", "tool_calls"}}}}})
+      .dump();
+}
+
+std::string Answer(const std::string& text) {
+  return json({{"choices", {{{"message", {{"role", "assistant"}, {"content", text}}},
+                             {"finish_reason", "stop"}}}}})
+      .dump();
+}
+
+TEST(AgentCliTest, Help) {
+  TempRepo repo;
+  Result r = Hearth(repo.path(), "ask --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--permissions"), std::string::npos);
+  EXPECT_NE(r.out.find("--explain-context"), std::string::npos);
+  r = Hearth(repo.path(), "undo --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("journal"), std::string::npos);
+}
+
+TEST(AgentCliTest, UsageErrors) {
+  TempRepo repo;
+  Result r = Hearth(repo.path(), "ask 'what?'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("hearth: error: no model to ask"), std::string::npos) << r.out;
+  r = Hearth(repo.path(), "ask --backend ftp://x 'what?'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = Hearth(repo.path(), "ask --permissions sometimes --backend http://127.0.0.1:9 'what?'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  Write(repo.path() / ".hearth/config.toml", "[run]\nallowed = 3\n");
+  r = Hearth(repo.path(), "ask --backend http://127.0.0.1:9 'what?'");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("run.allowed"), std::string::npos) << r.out;
+  r = Hearth(repo.path(), "undo");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("nothing to undo"), std::string::npos);
+}
+
+// Permission prompt with stdin not a terminal: answered no, nothing hangs, the file is unchanged.
+// Then with --permissions auto the edit happens, and `hearth undo` restores it.
+TEST(AgentCliTest, RemoteBackendEditAskAutoUndo) {
+  TempRepo repo;
+  Write(repo.path() / "src/app.py", "def f():\n    return 1\n");
+  {
+    ScriptedServer server({EditCall(), Answer("I could not edit it.")}, "/v1/chat/completions");
+    Result r = Hearth(repo.path(), "ask --no-index --backend " + server.url() + " 'make f return 2'");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("not allowed: edit src/app.py (stdin is not a terminal"),
+              std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("I could not edit it."), std::string::npos) << r.out;
+    EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 1\n");
+    EXPECT_NE(server.requests()[1].dump().find("did not allow"), std::string::npos);
+  }
+  {
+    ScriptedServer server({EditCall(), Answer("Done.")}, "/v1/chat/completions");
+    Result r = Hearth(repo.path(), "ask --permissions auto --explain-context --backend " +
+                                       server.url("/v1") + " 'make f return 2'");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("context budget:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("src/app.py"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Done."), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hearth: changed: src/app.py"), std::string::npos) << r.out;
+    EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 2\n");
+  }
+  // From a subdirectory: the workspace root is found upwards.
+  Result r = Hearth(repo.path() / "src", "undo");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("undid change set 000001 (make f return 2)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("restored src/app.py"), std::string::npos) << r.out;
+  EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 1\n");
+}
+
+TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
+  TempRepo repo;
+  Write(repo.path() / ".hearth/config.toml", "[run]\nallowed = [\"echo ran > out.txt\"]\n");
+  auto run_call = [](const std::string& command) {
+    json args = {{"command", command}};
+    return json({{"choices",
+                  {{{"message",
+                     {{"role", "assistant"},
+                      {"tool_calls",
+                       {{{"id", "c1"},
+                         {"type", "function"},
+                         {"function", {{"name", "run"}, {"arguments", args.dump()}}}}}}}}}}}})
+        .dump();
+  };
+  ScriptedServer server({run_call("rm -rf ."), run_call("echo ran > out.txt"), Answer("ok")},
+                        "/v1/chat/completions");
+  Result r = Hearth(repo.path(), "ask --no-index --permissions auto --backend " + server.url() +
+                                     " 'run it'");
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_NE(reqs[1].dump().find("is not an allowed command"), std::string::npos);
+  EXPECT_NE(reqs[2].dump().find("files changed by the command: added: out.txt"), std::string::npos)
+      << reqs[2].dump();
+  EXPECT_EQ(Read(repo.path() / "out.txt"), "ran\n");
+}
+
+// The local engine on the tiny random-weight fixture: only the mechanics are checked (it runs the
+// loop, terminates, prints something and exits 0).
+TEST(AgentCliTest, LocalEngineSmoke) {
+  TempRepo repo;
+  Write(repo.path() / "main.c", "int main(void) { return 0; }\n");
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  Result r = Hearth(repo.path(), "ask -m '" + model +
+                                     "' -n 24 --max-steps 2 -t 1 --permissions read-only "
+                                     "--explain-context 'what does main return?'");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("counted with the model's tokenizer"), std::string::npos) << r.out;
+  EXPECT_GT(r.out.size(), 100u);
+}
+
+}  // namespace
+}  // namespace hearth::agent

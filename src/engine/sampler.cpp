@@ -22,6 +22,10 @@ void SamplingParams::Validate() const {
   if (!std::isfinite(presence_penalty) || !std::isfinite(frequency_penalty)) {
     bad("presence/frequency penalties must be finite");
   }
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0) bad("logit bias for a negative token id");
+    if (std::isnan(bias) || bias == INFINITY) bad("logit bias must be a number or -infinity");
+  }
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
@@ -62,6 +66,9 @@ int Sampler::Sample(std::span<const float> logits) {
   std::vector<Candidate>& c = candidates_;
   c.resize(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) c[i] = {static_cast<int>(i), logits[i], 0.0f};
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (id >= 0 && static_cast<size_t>(id) < c.size()) c[static_cast<size_t>(id)].logit += bias;
+  }
   ApplyPenalties(c);
 
   auto by_logit = [](const Candidate& a, const Candidate& b) {

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hearth::engine {
@@ -23,6 +24,8 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
   int penalty_last_n = 64;
   uint64_t seed = 0xC0FFEE;
+  // Added to a token's logit before anything else (OpenAI's logit_bias; -INFINITY bans a token).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 
   // Throws Error(kUsage) naming the parameter when a value is out of range.
   void Validate() const;

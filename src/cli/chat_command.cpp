@@ -1,0 +1,282 @@
+// `hearth chat -m MODEL.gguf [--think] [--system TEXT] [-c CTX] [-t N] [sampling flags]`: an
+// interactive chat with the official Gemma 4 template. Replies stream as they are generated;
+// thoughts are shown dimmed on a terminal. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or
+// /exit, or Ctrl-D) quits. With stdin not a terminal it reads one message per line until EOF.
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "cli/generation_flags.h"
+#include "engine/chat.h"
+#include "engine/session.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+
+namespace hearth::cli {
+namespace {
+
+struct ChatOptions {
+  std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();
+  bool think = false;
+  std::string system;
+  int n_predict = 0;  // 0: until the turn ends or the context is full
+  std::string chat_template = "official";
+};
+
+// Set by SIGINT. During a reply it stops generation; at the prompt the reader sees it.
+std::atomic<bool> g_interrupted{false};
+
+void ChatOnSigint(int) { g_interrupted.store(true); }
+
+constexpr const char* kDim = "\x1b[2m";
+constexpr const char* kReset = "\x1b[0m";
+
+const char* kHelp =
+    "Commands:\n"
+    "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
+    "  /clear         forget the conversation (the system prompt stays)\n"
+    "  /help          this list\n"
+    "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
+    "Ctrl-C while the model is answering stops the answer.\n";
+
+// Reads one line: GNU readline (line editing, history) on a terminal, getline otherwise.
+// nullopt at end of input or when the user asked to quit.
+class LineReader {
+ public:
+  explicit LineReader(bool tty) : tty_(tty) {
+    if (tty_) {
+      // Readline's own signal handlers would fight ours; its callback interface lets a Ctrl-C
+      // interrupt select() so the prompt can react to it.
+      rl_catch_signals = 0;
+      rl_catch_sigwinch = 1;
+    }
+  }
+
+  std::optional<std::string> Read(const std::string& prompt) {
+    return tty_ ? ReadTty(prompt) : ReadPlain();
+  }
+
+ private:
+  static void OnLine(char* line) {
+    line_done_ = true;
+    line_eof_ = line == nullptr;
+    line_ = line ? line : "";
+    std::free(line);
+    rl_callback_handler_remove();
+  }
+
+  std::optional<std::string> ReadTty(const std::string& prompt) {
+    line_done_ = false;
+    int interrupts = 0;
+    rl_callback_handler_install(prompt.c_str(), &LineReader::OnLine);
+    while (!line_done_) {
+      fd_set fds;
+      FD_ZERO(&fds);
+      FD_SET(fileno(rl_instream ? rl_instream : stdin), &fds);
+      const int r = select(FD_SETSIZE, &fds, nullptr, nullptr, nullptr);
+      if (r < 0 && errno == EINTR) {
+        if (!g_interrupted.exchange(false)) continue;
+        if (++interrupts >= 2) {
+          rl_callback_handler_remove();
+          std::cout << "\n";
+          return std::nullopt;
+        }
+        // First Ctrl-C: drop the line being typed and say how to quit.
+        rl_replace_line("", 0);
+        std::cout << "^C (Ctrl-C again or /exit to quit)\n";
+        rl_on_new_line();
+        rl_redisplay();
+        continue;
+      }
+      if (r < 0) {
+        rl_callback_handler_remove();
+        return std::nullopt;
+      }
+      interrupts = 0;
+      rl_callback_read_char();
+    }
+    if (line_eof_) {
+      std::cout << "\n";
+      return std::nullopt;
+    }
+    if (!line_.empty()) add_history(line_.c_str());
+    return line_;
+  }
+
+  std::optional<std::string> ReadPlain() {
+    std::string line;
+    if (!std::getline(std::cin, line) || g_interrupted.load()) return std::nullopt;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
+
+  bool tty_;
+  static inline bool line_done_ = false;
+  static inline bool line_eof_ = false;
+  static inline std::string line_;
+};
+
+// Streams one reply: thoughts dimmed (on a terminal) or between <think> markers, then the answer.
+class ReplyPrinter {
+ public:
+  explicit ReplyPrinter(bool tty) : tty_(tty) {}
+  void Reasoning(std::string_view text) {
+    if (!in_thought_) {
+      std::cout << (tty_ ? kDim : "<think>\n");
+      in_thought_ = true;
+    }
+    std::cout << text << std::flush;
+  }
+  void Content(std::string_view text) {
+    CloseThought();
+    std::cout << text << std::flush;
+  }
+  void End() {
+    CloseThought();
+    std::cout << "\n" << std::flush;
+  }
+
+ private:
+  void CloseThought() {
+    if (!in_thought_) return;
+    std::cout << (tty_ ? kReset : "\n</think>") << "\n";
+    in_thought_ = false;
+  }
+  bool tty_;
+  bool in_thought_ = false;
+};
+
+void RunChat(ChatOptions& opt) {
+  GenerationFlags& gen = *opt.gen;
+  if (opt.n_predict < 0) ThrowUsage("-n must be >= 0", "0 means until the reply ends");
+  const text::ChatTemplate tmpl = text::ParseChatTemplate(opt.chat_template);
+  engine::GenerateOptions gopt;
+  gopt.sampling = gen.Sampling();
+  gopt.max_tokens = opt.n_predict;
+  gopt.cancel = &g_interrupted;
+
+  auto model = model::Model::Load(gen.model_path);
+  const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
+  engine::Session session(*model, tokenizer, gen.ContextFor(model->config()));
+  engine::ChatSession chat(session, tmpl);
+  chat.set_system(opt.system);
+  chat.set_thinking(opt.think);
+
+  const bool in_tty = isatty(STDIN_FILENO) == 1;
+  const bool out_tty = isatty(STDOUT_FILENO) == 1;
+  // No SA_RESTART: a Ctrl-C must interrupt a blocking read or select at the prompt.
+  struct sigaction sa = {};
+  sa.sa_handler = ChatOnSigint;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old = {};
+  sigaction(SIGINT, &sa, &old);
+
+  if (in_tty) {
+    std::cout << "hearth chat: " << gen.model_path << " (context " << session.n_ctx()
+              << " tokens, thinking " << (chat.thinking() ? "on" : "off")
+              << "). /help for commands.\n";
+  }
+  LineReader reader(in_tty);
+  while (true) {
+    std::optional<std::string> line = reader.Read("> ");
+    if (!line) break;
+    g_interrupted.store(false);
+    if (line->empty()) continue;
+    if ((*line)[0] == '/') {
+      const std::string cmd = *line;
+      if (cmd == "/exit" || cmd == "/quit") break;
+      if (cmd == "/help") {
+        std::cout << kHelp;
+      } else if (cmd == "/clear") {
+        chat.Clear();
+        std::cout << "(conversation cleared)\n";
+      } else if (cmd == "/think on" || cmd == "/think off") {
+        chat.set_thinking(cmd == "/think on");
+        std::cout << "(thinking " << (chat.thinking() ? "on" : "off") << ")\n";
+      } else if (cmd == "/think") {
+        std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
+                  << "; /think on or /think off)\n";
+      } else {
+        std::cout << "unknown command " << cmd << "; /help lists the commands\n";
+      }
+      std::cout << std::flush;
+      continue;
+    }
+
+    chat.AddUser(*line);
+    ReplyPrinter printer(out_tty);
+    engine::ChatCallbacks cb;
+    cb.on_reasoning = [&](std::string_view t) { printer.Reasoning(t); };
+    cb.on_content = [&](std::string_view t) { printer.Content(t); };
+    try {
+      const engine::ChatReply reply = chat.Respond(gopt, cb);
+      printer.End();
+      // Notes go to stderr so that piped output holds only the replies.
+      if (reply.stats.stop_reason == engine::StopReason::kCancelled) {
+        std::cerr << "(stopped)\n";
+      } else if (reply.stats.stop_reason == engine::StopReason::kContextFull ||
+                 reply.stats.stop_reason == engine::StopReason::kMaxTokens) {
+        std::cerr << "(reply cut at " << reply.stats.generated_tokens << " tokens: "
+                  << (reply.stats.stop_reason == engine::StopReason::kContextFull
+                          ? "the context is full; /clear to start over"
+                          : "the -n limit")
+                  << ")\n";
+      }
+      if (gen.verbose) std::cerr << "hearth chat: " << reply.stats.Summary() << "\n";
+    } catch (const Error& e) {
+      // The turn did not fit (or similar): drop the message. On a terminal the session goes
+      // on; a script gets the error and its exit code.
+      chat.PopMessage();
+      printer.End();
+      if (!in_tty) {
+        sigaction(SIGINT, &old, nullptr);
+        throw;
+      }
+      std::cout << std::flush;
+      std::cerr << "hearth: error: " << e.Describe() << "\n";
+    }
+    std::cout << std::flush;
+    g_interrupted.store(false);
+  }
+  sigaction(SIGINT, &old, nullptr);
+}
+
+}  // namespace
+
+void RegisterChatCommand(CLI::App& app);
+HEARTH_COMMAND(chat, RegisterChatCommand);
+
+void RegisterChatCommand(CLI::App& app) {
+  auto opt = std::make_shared<ChatOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "chat",
+      "Chat with a Gemma 4 model (instruction-tuned) in the terminal. Replies stream as they are\n"
+      "generated; with --think the model reasons first and its thoughts are shown dimmed (they\n"
+      "are not kept in the conversation). Line editing and history on a terminal; with stdin\n"
+      "not a terminal, each input line is one message and it ends at end of input.\n"
+      "Commands: /think on|off, /clear, /help, /exit. Ctrl-C stops a reply; Ctrl-C twice at\n"
+      "the prompt (or Ctrl-D) quits.");
+  AddGenerationFlags(cmd, opt->gen);
+  cmd->add_flag("--think", opt->think, "Start with thinking mode on (/think on|off changes it)");
+  cmd->add_option("--system", opt->system, "A system prompt for the whole conversation");
+  cmd->add_option("-n,--n-predict", opt->n_predict,
+                  "New tokens per reply at most (default 0: until the reply ends or the "
+                  "context is full)");
+  cmd->add_option("--chat-template", opt->chat_template, "official (default) or interleaved");
+  cmd->callback([opt] { RunChat(*opt); });
+}
+
+}  // namespace hearth::cli

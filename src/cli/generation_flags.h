@@ -1,0 +1,82 @@
+// Command-line flags shared by the commands that generate text (run, chat): model, context size,
+// threads and the sampling chain. Header-only so each command file stays self-contained.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "base/error.h"
+#include "engine/sampler.h"
+#include "model/model.h"
+
+namespace hearth::cli {
+
+struct GenerationFlags {
+  std::string model_path;
+  int n_ctx = 0;    // 0: min(4096, the model's maximum)
+  int threads = 0;  // 0: all cores, at most 16
+  bool seed_given = false;
+  uint64_t seed = 0;
+  engine::SamplingParams sampling;
+  bool verbose = false;
+
+  // Fills in the defaults that depend on the model and checks the ranges.
+  model::ContextOptions ContextFor(const model::ModelConfig& c) {
+    if (n_ctx == 0) n_ctx = std::min(4096, c.n_ctx_train);
+    if (n_ctx < 1 || n_ctx > c.n_ctx_train) {
+      ThrowUsage(
+          "-c " + std::to_string(n_ctx) + " is out of range",
+          "this model supports contexts of 1 to " + std::to_string(c.n_ctx_train) + " tokens");
+    }
+    model::ContextOptions o;
+    o.n_ctx = n_ctx;
+    o.n_threads = threads > 0
+                      ? threads
+                      : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+    return o;
+  }
+  // The sampling parameters with the seed resolved (random unless --seed), validated.
+  engine::SamplingParams Sampling() {
+    if (!seed_given) {
+      seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+      seed_given = true;
+    }
+    sampling.seed = seed;
+    sampling.Validate();
+    return sampling;
+  }
+};
+
+inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
+  cmd->add_option("-m,--model", f->model_path, "Path to a Gemma 4 .gguf file")->required();
+  cmd->add_option("-c,--ctx-size", f->n_ctx,
+                  "Context size in tokens (default 4096, or the model's maximum if smaller)");
+  cmd->add_option("-t,--threads", f->threads, "Worker threads (default: all cores, at most 16)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--temp", f->sampling.temperature,
+                  "Sampling temperature; 0 = greedy, always the most likely token (default 0.8)");
+  cmd->add_option("--top-k", f->sampling.top_k, "Keep the K most likely tokens; 0 = off (40)");
+  cmd->add_option("--top-p", f->sampling.top_p,
+                  "Keep the most likely tokens up to this probability mass; 1 = off (0.95)");
+  cmd->add_option("--min-p", f->sampling.min_p,
+                  "Drop tokens below this fraction of the top probability; 0 = off (0.05)");
+  cmd->add_option("--repeat-penalty", f->sampling.repeat_penalty,
+                  "Penalty for tokens among the last --repeat-last-n; 1 = off (1.0)");
+  cmd->add_option("--repeat-last-n", f->sampling.penalty_last_n,
+                  "How many recent tokens the penalties look at (64)");
+  cmd->add_option("--presence-penalty", f->sampling.presence_penalty,
+                  "Subtracted from every token seen recently; 0 = off (0)");
+  cmd->add_option("--frequency-penalty", f->sampling.frequency_penalty,
+                  "Subtracted per recent occurrence; 0 = off (0)");
+  cmd->add_option("--seed", f->seed,
+                  "Random seed; the same seed, prompt and flags give the same output "
+                  "(default: random)")
+      ->each([f](const std::string&) { f->seed_given = true; });
+  cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,122 @@
+// `hearth run -m MODEL.gguf -p PROMPT [-n N] [sampling flags] [--stop S]...`: a raw completion of
+// PROMPT (no chat template), streamed to stdout; a one-line summary goes to stderr.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "cli/generation_flags.h"
+#include "engine/session.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+
+namespace hearth::cli {
+namespace {
+
+struct RunOptions {
+  std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();
+  std::string prompt;
+  int n_predict = 256;
+  std::vector<std::string> stop;
+  bool no_display_prompt = false;
+  bool ignore_eos = false;
+};
+
+std::atomic<bool> g_cancel{false};
+
+void RunOnSigint(int) { g_cancel.store(true); }
+
+void RunRun(RunOptions& opt) {
+  GenerationFlags& gen = *opt.gen;
+  if (opt.n_predict < 1) ThrowUsage("-n must be at least 1", "give the number of new tokens");
+  const engine::SamplingParams sampling = gen.Sampling();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto model = model::Model::Load(gen.model_path);
+  const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
+  const model::ContextOptions copt = gen.ContextFor(model->config());
+  // Gemma 4 always starts with BOS (tokenizer.ggml.add_bos_token is true; llama.cpp adds it).
+  // Control-token text in the prompt ("<|turn>") becomes those tokens, as in llama.cpp.
+  const std::vector<int32_t> prompt = tokenizer.Encode(opt.prompt, /*add_bos=*/true);
+
+  engine::GenerateOptions gopt;
+  gopt.max_tokens = opt.n_predict;
+  gopt.sampling = sampling;
+  gopt.stop = opt.stop;
+  gopt.stop_at_eog = !opt.ignore_eos;
+  gopt.cancel = &g_cancel;
+  gopt.on_text = [](std::string_view piece) {
+    std::cout << piece << std::flush;
+    return static_cast<bool>(std::cout);
+  };
+  if (static_cast<int64_t>(prompt.size()) + opt.n_predict > copt.n_ctx) {
+    // Same check as Session::Generate, before the KV cache is allocated.
+    throw Error(ErrorClass::kResource,
+                "the prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
+                    std::to_string(opt.n_predict) + " new tokens do not fit in the context of " +
+                    std::to_string(copt.n_ctx) + " tokens",
+                "raise -c (this model allows " + std::to_string(model->config().n_ctx_train) +
+                    ") or lower -n");
+  }
+  engine::Session session(*model, tokenizer, copt);
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  struct sigaction sa = {};
+  sa.sa_handler = RunOnSigint;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old = {};
+  sigaction(SIGINT, &sa, &old);
+  if (!opt.no_display_prompt) std::cout << opt.prompt << std::flush;
+  engine::GenerateResult r;
+  try {
+    r = session.Generate(prompt, gopt);
+  } catch (...) {
+    sigaction(SIGINT, &old, nullptr);
+    throw;
+  }
+  sigaction(SIGINT, &old, nullptr);
+  std::cout << "\n" << std::flush;
+  if (gen.verbose) {
+    std::cerr << "hearth run: model " << gen.model_path << ", context " << copt.n_ctx << ", "
+              << copt.n_threads << " threads, seed " << sampling.seed << ", loaded in "
+              << static_cast<int>(load_s * 1000) << " ms\n";
+  }
+  std::cerr << "hearth run: " << r.stats.Summary() << "\n";
+}
+
+}  // namespace
+
+void RegisterRunCommand(CLI::App& app);
+HEARTH_COMMAND(run, RegisterRunCommand);
+
+void RegisterRunCommand(CLI::App& app) {
+  auto opt = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Complete a prompt with a Gemma 4 model: raw text in, the continuation streamed to stdout\n"
+      "(no chat template; use 'hearth chat' to talk to an instruction-tuned model). A summary\n"
+      "(tokens, speed, why it stopped) goes to stderr. Ctrl-C stops generation.");
+  AddGenerationFlags(cmd, opt->gen);
+  cmd->add_option("-p,--prompt", opt->prompt,
+                  "The text to continue (BOS is added; control-token text such as <|turn> "
+                  "becomes that token)")
+      ->required();
+  cmd->add_option("-n,--n-predict", opt->n_predict, "New tokens at most (default 256)");
+  cmd->add_option("--stop", opt->stop,
+                  "Stop when this text appears (not printed); repeat for several");
+  cmd->add_flag("--no-display-prompt", opt->no_display_prompt,
+                "Print only the continuation, not the prompt before it");
+  cmd->add_flag("--ignore-eos", opt->ignore_eos,
+                "Keep going past end-of-generation tokens (<eos>, <turn|>, <|tool_response>)");
+  cmd->callback([opt] { RunRun(*opt); });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,123 @@
+// A generation session: one model Context (its KV cache), the tokenizer, and the loop that turns
+// a prompt into streamed text.
+//
+//   engine::Session session(*model, tokenizer, {.n_ctx = 4096});
+//   engine::GenerateOptions opt;
+//   opt.max_tokens = 128;
+//   opt.on_text = [](std::string_view piece) { std::cout << piece; return true; };
+//   engine::GenerateResult r = session.Generate(tokenizer.Encode(prompt, true), opt);
+//
+// The session remembers which tokens its KV cache holds. A new prompt that starts with some of
+// them (the next chat turn, the same system prompt and tools) reuses that prefix and only decodes
+// the rest, so turn 2 costs what it adds, not the whole conversation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "model/model.h"
+
+namespace hearth::text {
+class Tokenizer;
+}
+
+namespace hearth::engine {
+
+enum class StopReason {
+  kMaxTokens,        // generated max_tokens tokens
+  kEndOfGeneration,  // sampled <eos>, <turn|> or <|tool_response>
+  kStopString,       // a stop string appeared in the text
+  kCallback,         // on_text returned false
+  kCancelled,        // the cancel flag was set
+  kContextFull,      // no room left in the context (only when max_tokens <= 0)
+};
+// "length", "eog", "stop", "callback", "cancelled", "context" (stable: the server reports them).
+const char* StopReasonName(StopReason reason);
+
+struct GenerateOptions {
+  // New tokens at most. <= 0: until the context is full. The prompt plus max_tokens must fit in
+  // the context, or Generate throws before doing any work.
+  int max_tokens = 256;
+  SamplingParams sampling;
+  // Stop strings: generation ends when one appears; it and anything after it are never emitted.
+  std::vector<std::string> stop;
+  // Stop on the tokenizer's end-of-generation set (<eos>, <turn|>, <|tool_response>).
+  bool stop_at_eog = true;
+  // Receives the text as soon as it is final: whole UTF-8 sequences, never a part of a stop
+  // string. Return false to stop (StopReason::kCallback). May be empty.
+  std::function<bool(std::string_view)> on_text;
+  // Checked between forward steps (prefill chunks and every generated token); set it from a
+  // signal handler or another thread to stop promptly. Not reset by Generate. May be null.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct GenerateStats {
+  int prompt_tokens = 0;     // tokens of the prompt
+  int reused_tokens = 0;     // of those, already in the KV cache (not decoded again)
+  int generated_tokens = 0;  // sampled tokens (an end-of-generation token counts)
+  double prompt_seconds = 0;
+  double generate_seconds = 0;  // from the first sampled token to the end
+  StopReason stop_reason = StopReason::kMaxTokens;
+  int32_t eog_token = -1;  // the end-of-generation token that stopped it, if any
+
+  double prompt_tokens_per_second() const;    // decoded (not reused) prompt tokens / second
+  double generate_tokens_per_second() const;  // generated tokens / second
+  // "12 prompt tokens (8 reused) at 512.3 t/s, 32 generated at 41.0 t/s, stop: eog"
+  std::string Summary() const;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // sampled ids, an end-of-generation token excluded
+  std::string text;             // exactly what on_text received
+  GenerateStats stats;
+};
+
+class Session {
+ public:
+  // `model` and `tokenizer` must outlive the session. Allocates the KV cache (see
+  // model::Context: Error(kUsage) for a bad n_ctx, Error(kResource) without memory).
+  Session(const model::Model& model, const text::Tokenizer& tokenizer,
+          model::ContextOptions options);
+
+  // Generates a continuation of `prompt` (ids, BOS included when wanted). Throws
+  // Error(kResource) before any work when prompt + max_tokens exceed the context, and
+  // Error(kUsage) for an empty prompt or invalid sampling parameters.
+  GenerateResult Generate(std::span<const int32_t> prompt, const GenerateOptions& options);
+
+  // Makes the KV cache hold exactly `tokens`, reusing the longest prefix it already holds (at
+  // least the last token is always decoded again, for its logits), and returns the last token's
+  // logits (valid until the next call). Stops between batches when `cancel` is set (then the
+  // returned span is empty and tokens() says what the cache holds).
+  std::span<const float> Prefill(std::span<const int32_t> tokens,
+                                 const std::atomic<bool>* cancel = nullptr);
+  // Appends one token and returns its logits.
+  std::span<const float> Feed(int32_t token);
+  // Forgets the KV cache contents.
+  void Reset();
+  // Whether a prompt may reuse a prefix shorter than what the cache holds (the model layer can
+  // roll the cache back); without it only the append case is reused.
+  static bool SupportsRollBack();
+
+  // The tokens whose keys and values the cache holds, in order.
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int n_reused() const { return n_reused_; }  // prefix tokens the last Prefill kept
+  int n_ctx() const { return ctx_.n_ctx(); }
+  const model::Model& model() const { return model_; }
+  const text::Tokenizer& tokenizer() const { return tokenizer_; }
+
+ private:
+  const model::Model& model_;
+  const text::Tokenizer& tokenizer_;
+  model::Context ctx_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> logits_;
+  int n_reused_ = 0;
+};
+
+}  // namespace hearth::engine

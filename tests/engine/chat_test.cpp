@@ -1,0 +1,169 @@
+// ChatSession on a tiny fixture model: the prompt is the official template's rendering, the reply
+// is the greedy continuation parsed by the output parser (both computed here independently of
+// ChatSession), history keeps no thoughts, and the next turn reuses the KV prefix.
+#include "engine/chat.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "model/model.h"
+#include "text/chat_template.h"
+#include "text/output_parser.h"
+#include "text/tokenizer.h"
+
+namespace hearth::engine {
+namespace {
+
+using Json = nlohmann::ordered_json;
+const std::string kModel = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+
+model::ContextOptions Options(int n_ctx) {
+  model::ContextOptions o;
+  o.n_ctx = n_ctx;
+  o.n_threads = 2;
+  return o;
+}
+
+GenerateOptions Greedy(int n) {
+  GenerateOptions o;
+  o.max_tokens = n;
+  o.sampling.temperature = 0;
+  return o;
+}
+
+TEST(ChatSession, ReplyIsTheParsedGreedyContinuationOfTheRenderedPrompt) {
+  auto model = model::Model::Load(kModel);
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+
+  // Reference: render, tokenize, argmax chain until an end token, decode, parse.
+  const Json inputs = {{"messages", Json::array({Json{{"role", "system"}, {"content", "Be brief."}},
+                                                 Json{{"role", "user"}, {"content", "Hello"}}})},
+                       {"add_generation_prompt", true},
+                       {"enable_thinking", false}};
+  const std::string prompt = text::RenderChat(inputs);
+  ASSERT_EQ(prompt.rfind("<|turn>model\n<|channel>thought\n<channel|>"),
+            prompt.size() - std::string("<|turn>model\n<|channel>thought\n<channel|>").size());
+  std::vector<int32_t> ids = tok.Encode(prompt, false, true);
+  ASSERT_EQ(ids.front(), tok.bos_id());
+  std::vector<int32_t> gen;
+  {
+    model::Context ctx(*model, Options(256));
+    std::vector<float> logits(static_cast<size_t>(model->config().n_vocab));
+    ctx.Decode(ids, logits.data(), false);
+    for (int i = 0; i < 12; ++i) {
+      const int32_t best =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      if (tok.IsEndOfGeneration(best)) break;
+      gen.push_back(best);
+      ctx.Decode(std::span<const int32_t>(&best, 1), logits.data(), false);
+    }
+  }
+  text::ParserConfig pc;
+  pc.generation_prompt = "<|turn>model\n<|channel>thought\n<channel|>";
+  const text::ParsedOutput expected = text::ParseOutput(tok.Decode(gen), pc, false);
+
+  Session session(*model, tok, Options(256));
+  ChatSession chat(session);
+  chat.set_system("Be brief.");
+  chat.AddUser("Hello");
+  EXPECT_EQ(chat.RenderPrompt(), prompt);
+  std::string content, reasoning;
+  ChatCallbacks cb;
+  cb.on_content = [&](std::string_view t) { content += t; };
+  cb.on_reasoning = [&](std::string_view t) { reasoning += t; };
+  const ChatReply reply = chat.Respond(Greedy(12), cb);
+  EXPECT_EQ(reply.raw, tok.Decode(gen));
+  EXPECT_EQ(reply.parsed.content, expected.content);
+  EXPECT_EQ(reply.parsed.reasoning, expected.reasoning);
+  EXPECT_EQ(content, expected.content);
+  EXPECT_EQ(reasoning, expected.reasoning);
+  ASSERT_EQ(chat.messages().size(), 2u);
+  EXPECT_EQ(chat.messages()[1]["role"], "assistant");
+  EXPECT_EQ(chat.messages()[1]["content"], expected.content);
+
+  // Turn 2 reuses at least the first turn's rendered history (the empty thought block of the
+  // generation prompt is not part of history, so reuse ends there).
+  chat.AddUser("And now?");
+  const std::string first_turn = text::RenderChat(
+      {{"messages", Json::array({Json{{"role", "system"}, {"content", "Be brief."}},
+                                 Json{{"role", "user"}, {"content", "Hello"}}})},
+       {"add_generation_prompt", false}});
+  const int history_tokens = static_cast<int>(tok.Encode(first_turn, false, true).size());
+  const ChatReply second = chat.Respond(Greedy(4), {});
+  if (Session::SupportsRollBack()) {
+    EXPECT_GE(second.stats.reused_tokens, history_tokens);
+  }
+  EXPECT_EQ(chat.messages().size(), 4u);
+}
+
+TEST(ChatSession, ThoughtsStreamButStayOutOfHistory) {
+  auto model = model::Model::Load(kModel);
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+  Session session(*model, tok, Options(256));
+  ChatSession chat(session);
+  chat.set_thinking(true);
+  chat.AddUser("Go");
+  ASSERT_EQ(chat.RenderPrompt().substr(chat.RenderPrompt().size() - 13), "<|turn>model\n");
+  // Random weights: the output starts with a channel opener (forced by a logit bias; a presence
+  // penalty then lets other tokens follow). The parse must be the parser's own reading of the
+  // raw text with thinking mode's generation prompt, streamed to the callbacks, and whatever the
+  // thought channel held must not reach the history.
+  GenerateOptions opt = Greedy(8);
+  opt.sampling.presence_penalty = 2000;
+  opt.sampling.logit_bias = {{100, 1000.0f}, {335, 500.0f}, {101, 250.0f}, {336, 120.0f}};
+  std::string reasoning, content;
+  ChatCallbacks cb;
+  cb.on_reasoning = [&](std::string_view t) { reasoning += t; };
+  cb.on_content = [&](std::string_view t) { content += t; };
+  const ChatReply reply = chat.Respond(opt, cb);
+  EXPECT_EQ(reply.raw.rfind("<|channel>a<channel|>b", 0), 0u) << reply.raw;
+  text::ParserConfig pc;
+  pc.generation_prompt = "<|turn>model\n";
+  const text::ParsedOutput expected = text::ParseOutput(reply.raw, pc, false);
+  EXPECT_EQ(reply.parsed.content, expected.content);
+  EXPECT_EQ(reply.parsed.reasoning, expected.reasoning);
+  EXPECT_EQ(reasoning, expected.reasoning);
+  EXPECT_EQ(content, expected.content);
+  const Json& last = chat.messages().back();
+  EXPECT_EQ(last["content"], expected.content);
+  EXPECT_FALSE(last.contains("reasoning"));
+  // A hand-written earlier turn with reasoning: the template drops it as well.
+  chat.AddUser("Again");
+  chat.AddMessage({{"role", "assistant"}, {"content", "fine"}, {"reasoning", "secret idea"}});
+  chat.AddUser("Next");
+  const std::string next = chat.RenderPrompt();
+  EXPECT_EQ(next.find("secret idea"), std::string::npos) << next;
+  EXPECT_EQ(next.find("<|channel>"), std::string::npos) << next;
+  EXPECT_NE(next.find("<|think|>"), std::string::npos) << next;
+  EXPECT_NE(next.find("fine"), std::string::npos) << next;
+}
+
+TEST(ChatSession, ATurnThatDoesNotFitLeavesHistoryUnchanged) {
+  auto model = model::Model::Load(kModel);
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+  Session session(*model, tok, Options(32));
+  ChatSession chat(session);
+  std::string long_text;
+  for (int i = 0; i < 60; ++i) long_text += std::to_string(i * 7919 % 1000).insert(0, 1, ' ');
+  chat.AddUser(long_text);
+  try {
+    chat.Respond(Greedy(4), {});
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.error_class(), ErrorClass::kResource);
+  }
+  EXPECT_EQ(chat.messages().size(), 1u);
+  chat.PopMessage();
+  chat.AddUser("Hi");
+  EXPECT_NO_THROW(chat.Respond(Greedy(2), {}));
+  EXPECT_EQ(chat.messages().size(), 2u);
+  chat.Clear();
+  EXPECT_TRUE(chat.messages().empty());
+}
+
+}  // namespace
+}  // namespace hearth::engine

@@ -179,9 +179,12 @@ struct Tokenizer::Impl {
     return std::string_view(piece_arena)
         .substr(piece_offset[id], piece_offset[id + 1] - piece_offset[id]);
   }
-  std::optional<TokenId> Lookup(std::string_view s) const {
+  std::optional<TokenId> Lookup(std::string_view s) const { return Lookup(s, HashBytes(s)); }
+  void Prefetch(uint64_t hash) const {
+    __builtin_prefetch(&id_table[hash & (id_table.size() - 1)]);
+  }
+  std::optional<TokenId> Lookup(std::string_view s, uint64_t h) const {
     size_t mask = id_table.size() - 1;
-    uint64_t h = HashBytes(s);
     uint64_t tag = h >> 32;
     for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
       uint64_t e = id_table[slot];
@@ -387,35 +390,65 @@ Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
 
   // Merges: rank = index. Every part and every result must be a token, so the BPE can work on
   // ids; a file where that does not hold is not a Gemma 4 vocabulary.
+  // Two passes: resolve every merge to ids, then insert with the slot of a later entry
+  // prefetched — the table is far larger than the caches and the inserts are random.
+  std::vector<MergeEntry> resolved(merges->size());
+  {
+    // In blocks: hash and prefetch first, look up second, so the table misses overlap.
+    constexpr size_t kBlock = 32;
+    std::array<std::string, kBlock> joined;
+    std::array<std::string_view, 3 * kBlock> parts;
+    std::array<uint64_t, 3 * kBlock> hashes;
+    for (size_t base = 0; base < merges->size(); base += kBlock) {
+      const size_t count = std::min(kBlock, merges->size() - base);
+      for (size_t k = 0; k < count; ++k) {
+        const size_t r = base + k;
+        std::string_view m = (*merges)[r];
+        size_t space = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
+        if (space == std::string_view::npos) {
+          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
+                              "') in 'tokenizer.ggml.merges' has no space separating two tokens");
+        }
+        joined[k].assign(m.substr(0, space));
+        joined[k].append(m.substr(space + 1));
+        parts[3 * k] = m.substr(0, space);
+        parts[3 * k + 1] = m.substr(space + 1);
+        parts[3 * k + 2] = joined[k];
+        for (int p = 0; p < 3; ++p) {
+          hashes[3 * k + p] = HashBytes(parts[3 * k + p]);
+          t.Prefetch(hashes[3 * k + p]);
+        }
+      }
+      for (size_t k = 0; k < count; ++k) {
+        const size_t r = base + k;
+        auto l = t.Lookup(parts[3 * k], hashes[3 * k]);
+        auto rt = t.Lookup(parts[3 * k + 1], hashes[3 * k + 1]);
+        auto res = t.Lookup(parts[3 * k + 2], hashes[3 * k + 2]);
+        if (!l || !rt || !res) {
+          std::string_view m = (*merges)[r];
+          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
+                              "') in 'tokenizer.ggml.merges' names a token that is not in the "
+                              "vocabulary");
+        }
+        resolved[r] = MergeEntry{(static_cast<uint64_t>(static_cast<uint32_t>(*l)) << 32) |
+                                     static_cast<uint32_t>(*rt),
+                                 static_cast<int32_t>(r), *res};
+      }
+    }
+  }
   t.merges.assign(TableSize(merges->size()), MergeEntry{});
   {
-    size_t mask = t.merges.size() - 1;
-    std::string joined;
-    for (size_t r = 0; r < merges->size(); ++r) {
-      std::string_view m = (*merges)[r];
-      size_t space = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
-      if (space == std::string_view::npos) {
-        Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
-                            "') in 'tokenizer.ggml.merges' has no space separating two tokens");
+    const size_t mask = t.merges.size() - 1;
+    constexpr size_t kAhead = 16;
+    for (size_t r = 0; r < resolved.size(); ++r) {
+      if (r + kAhead < resolved.size()) {
+        __builtin_prefetch(&t.merges[HashPair(resolved[r + kAhead].key) & mask], 1);
       }
-      std::string_view left = m.substr(0, space);
-      std::string_view right = m.substr(space + 1);
-      joined.assign(left);
-      joined.append(right);
-      auto l = t.Lookup(left);
-      auto rt = t.Lookup(right);
-      auto res = t.Lookup(joined);
-      if (!l || !rt || !res) {
-        Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
-                            "') in 'tokenizer.ggml.merges' names a token that is not in the "
-                            "vocabulary");
-      }
-      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(*l)) << 32) |
-                     static_cast<uint32_t>(*rt);
-      size_t slot = HashPair(key) & mask;
-      while (t.merges[slot].key != ~0ull && t.merges[slot].key != key) slot = (slot + 1) & mask;
-      if (t.merges[slot].key == key) continue;  // the first (lowest) rank wins
-      t.merges[slot] = MergeEntry{key, static_cast<int32_t>(r), *res};
+      const MergeEntry& e = resolved[r];
+      size_t slot = HashPair(e.key) & mask;
+      while (t.merges[slot].key != ~0ull && t.merges[slot].key != e.key) slot = (slot + 1) & mask;
+      if (t.merges[slot].key == e.key) continue;  // the first (lowest) rank wins
+      t.merges[slot] = e;
     }
   }
 

@@ -62,7 +62,8 @@ class ChatSession {
   std::string RenderPrompt() const;
   // Generates the assistant turn for the conversation so far and appends it to the history.
   // `options.on_text` is replaced (the callbacks get the parsed pieces instead); stop_at_eog is
-  // forced on. Errors (the conversation does not fit, …) leave the history unchanged.
+  // forced on. Errors (the conversation does not fit, …) leave the history unchanged; a reply
+  // stopped early (cancel flag, limit) is kept as far as it got.
   ChatReply Respond(GenerateOptions options, const ChatCallbacks& callbacks);
 
  private:

@@ -112,6 +112,33 @@ TEST(RunCommand, SeedReproducesAndStopStringCuts) {
   }
 }
 
+TEST(RunCommand, CtrlCStopsGenerationPromptly) {
+  // Start a long generation, wait until it has printed the prompt (the SIGINT handler is in
+  // place by then), send SIGINT, and expect a clean end with the reason on stderr.
+  const std::string base = ::testing::TempDir() + "engine_cli_sigint_" + std::to_string(::getpid());
+  const std::string out = base + ".out", err = base + ".err", script = base + ".sh";
+  std::ofstream(script) << HEARTH_BINARY << " run -m " << kModels
+                        << "tiny-e.Q8_0.gguf -p Hello -n 8000 -c 8192 --ignore-eos -t 1 >" << out
+                        << " 2>" << err << " </dev/null &\n"
+                        << "p=$!\n"
+                        << "i=0; while [ ! -s " << out
+                        << " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
+                        << "sleep 0.2; kill -INT $p; wait $p\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = std::system(("sh " + script).c_str());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string e = ReadFile(err);
+  ASSERT_TRUE(WIFEXITED(status)) << e;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << e;
+  EXPECT_NE(e.find("stop: cancelled"), std::string::npos) << e;
+  EXPECT_EQ(ReadFile(out).rfind("Hello", 0), 0u);
+  EXPECT_LT(seconds, 60);
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  std::remove(script.c_str());
+}
+
 TEST(RunCommand, ErrorsAreClear) {
   const std::string m = kModels + "tiny-moe.Q4_0.gguf";
   // Prompt + new tokens beyond the context: resource error before any work.

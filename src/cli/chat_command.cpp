@@ -235,6 +235,9 @@ void RunChat(ChatOptions& opt) {
                           : "the -n limit")
                   << ")\n";
       }
+      if (reply.parsed.error) {
+        std::cerr << "(the reply is not in Gemma 4's output format; shown as it came)\n";
+      }
       if (gen.verbose) std::cerr << "hearth chat: " << reply.stats.Summary() << "\n";
     } catch (const Error& e) {
       // The turn did not fit (or similar): drop the message. On a terminal the session goes

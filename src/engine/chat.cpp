@@ -69,8 +69,10 @@ ChatReply ChatSession::Respond(GenerateOptions options, const ChatCallbacks& cal
   if (ids.empty() || ids.front() != tokenizer.bos_id()) ids.insert(ids.begin(), tokenizer.bos_id());
 
   text::OutputParser parser(config);
+  std::string streamed;  // content already handed to on_content
   auto deliver = [&](const text::ParseDelta& d) {
     if (!d.reasoning.empty() && callbacks.on_reasoning) callbacks.on_reasoning(d.reasoning);
+    streamed += d.content;
     if (!d.content.empty() && callbacks.on_content) callbacks.on_content(d.content);
     if (callbacks.on_tool_call) {
       for (const text::ToolCallDelta& c : d.tool_calls) callbacks.on_tool_call(c);
@@ -86,6 +88,15 @@ ChatReply ChatSession::Respond(GenerateOptions options, const ChatCallbacks& cal
   text::ParseDelta last;
   reply.parsed = parser.Finish(&last);
   deliver(last);
+  if (reply.parsed.error) {
+    reply.parsed.content = r.text;
+    reply.parsed.reasoning.clear();
+    reply.parsed.tool_calls.clear();
+    const bool prefix = r.text.compare(0, streamed.size(), streamed) == 0;
+    if (callbacks.on_content && r.text.size() > (prefix ? streamed.size() : 0)) {
+      callbacks.on_content(std::string_view(r.text).substr(prefix ? streamed.size() : 0));
+    }
+  }
   reply.raw = r.text;
   reply.stats = r.stats;
 

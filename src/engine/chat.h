@@ -31,8 +31,11 @@ struct ChatCallbacks {
 };
 
 struct ChatReply {
-  text::ParsedOutput parsed;  // the final parse of the model's output
-  std::string raw;            // the model's output text as generated (stop token excluded)
+  // The final parse of the model's output. When the output does not match Gemma 4's format
+  // (parsed.error; llama.cpp fails the request there) the raw text is the content instead, so
+  // the user sees what the model said.
+  text::ParsedOutput parsed;
+  std::string raw;  // the model's output text as generated (stop token excluded)
   GenerateStats stats;
 };
 

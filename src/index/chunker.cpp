@@ -139,10 +139,11 @@ struct CompiledQueries {
 
 const CompiledQueries& QueriesFor(const LangSpec& spec) {
   static std::mutex mu;
-  static std::unordered_map<std::string, CompiledQueries> cache;
+  // Never destroyed: the queries live as long as the process (and stay reachable for LSan).
+  static auto* cache = new std::unordered_map<std::string, CompiledQueries>();
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(spec.id);
-  if (it != cache.end()) return it->second;
+  auto it = cache->find(spec.id);
+  if (it != cache->end()) return it->second;
   CompiledQueries cq;
   const TSLanguage* lang = spec.grammar();
   auto compile = [&](const std::string& src) -> TSQuery* {
@@ -191,7 +192,7 @@ const CompiledQueries& QueriesFor(const LangSpec& spec) {
       }
     }
   }
-  return cache.emplace(spec.id, std::move(cq)).first->second;
+  return cache->emplace(spec.id, std::move(cq)).first->second;
 }
 
 int Row(TSPoint p) { return static_cast<int>(p.row); }

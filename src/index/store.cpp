@@ -120,11 +120,21 @@ Db::Db(const fs::path& db_path, Mode mode) : path_(db_path) {
                                    : SQLITE_OPEN_READONLY;
   flags |= SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(db_path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    Fail(db_ ? sqlite3_errmsg(db_) : "out of memory");
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    Fail(msg);
   }
   sqlite3_busy_timeout(db_, 10000);
   sqlite3_extended_result_codes(db_, 0);
-  CheckOrCreateSchema(mode == Mode::kWrite);
+  try {
+    CheckOrCreateSchema(mode == Mode::kWrite);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
+  }
 }
 
 Db::~Db() {

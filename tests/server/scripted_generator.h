@@ -42,6 +42,8 @@ class ScriptedGenerator : public Generator {
   // When set, replaces `script` and `finish`: the deltas for this request (a finish of
   // kToolCalls is reported when they contain a tool call).
   std::function<std::vector<text::ParseDelta>(const GenerationRequest&)> responder;
+  // When set, the delay between deltas for this request (instead of `delay`).
+  std::function<std::chrono::milliseconds(const GenerationRequest&)> delay_for;
 
   const ModelInfo& info() const override { return info_; }
   int n_slots() const override { return slots_; }
@@ -80,8 +82,9 @@ class ScriptedGenerator : public Generator {
         if (!d.tool_calls.empty()) end = FinishReason::kToolCalls;
       }
     }
+    const std::chrono::milliseconds pause = delay_for ? delay_for(r) : delay;
     for (const auto& d : deltas) {
-      if (delay.count() > 0) std::this_thread::sleep_for(delay);
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
       if (cancel) {
         result.finish = FinishReason::kCancelled;
         break;

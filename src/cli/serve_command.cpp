@@ -1,0 +1,131 @@
+// `hearth serve -m MODEL.gguf [--host H] [--port P] [--api-key KEY] [--cors ORIGIN]
+// [--parallel N] [-c CTX] [-t THREADS] [--max-body BYTES]`: the OpenAI- and Ollama-compatible
+// HTTP API and the web chat page (src/server/).
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "server/server.h"
+
+namespace hearth::cli {
+namespace {
+
+struct ServeOptions {
+  std::string model_path;
+  server::ServerOptions server;
+  int parallel = 1;
+  int n_ctx = 0;
+  int threads = 0;
+  int io_timeout = 30;
+};
+
+server::Server* g_server = nullptr;
+
+void OnSignal(int) {
+  // Server::Stop only sets flags and shuts the listening socket down: safe enough here, and the
+  // only way to let a Ctrl-C finish running responses cleanly.
+  if (g_server != nullptr) g_server->Stop();
+}
+
+void RunServe(ServeOptions opt) {
+  if (opt.server.api_key.empty()) {
+    if (const char* key = std::getenv("HEARTH_API_KEY"); key != nullptr) opt.server.api_key = key;
+  }
+  if (opt.server.host != "127.0.0.1" && opt.server.host != "localhost" &&
+      opt.server.host != "::1" && opt.server.api_key.empty()) {
+    std::cerr << "hearth: warning: listening on " << opt.server.host
+              << " without --api-key: anyone who can reach this address can use the model\n";
+  }
+  opt.server.read_timeout_s = opt.server.write_timeout_s = opt.io_timeout;
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  server::Server srv(opt.server);
+  const int port = srv.Bind();
+  g_server = &srv;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::cerr << "hearth: listening on http://" << opt.server.host << ":" << port
+            << " (loading " << opt.model_path << ")\n";
+
+  std::string load_error;
+  ErrorClass load_class = ErrorClass::kInternal;
+  std::string load_hint;
+  std::thread loader([&] {
+    try {
+      server::EngineOptions eopt;
+      eopt.model_path = opt.model_path;
+      eopt.n_slots = opt.parallel;
+      eopt.n_ctx = opt.n_ctx;
+      eopt.n_threads = opt.threads;
+      srv.SetGenerator(server::MakeEngineGenerator(eopt));
+      std::cerr << "hearth: model loaded, " << opt.parallel << " slot(s); ready\n";
+    } catch (const Error& e) {
+      load_error = e.what();
+      load_hint = e.hint();
+      load_class = e.error_class();
+      srv.SetLoadError(e.Describe());
+      srv.Stop();  // a server without its model is of no use: exit with the error
+    } catch (const std::exception& e) {
+      load_error = e.what();
+      srv.SetLoadError(e.what());
+      srv.Stop();
+    }
+  });
+  srv.Listen();
+  loader.join();
+  g_server = nullptr;
+  if (!load_error.empty()) throw Error(load_class, load_error, load_hint);
+  std::cerr << "hearth: stopped\n";
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app);
+HEARTH_COMMAND(serve, RegisterServeCommand);
+
+void RegisterServeCommand(CLI::App& app) {
+  auto opt = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve a model over OpenAI- and Ollama-compatible HTTP APIs, with a web chat page at /");
+  cmd->footer(
+      "Endpoints: POST /v1/chat/completions, /v1/completions, /api/chat, /api/generate,\n"
+      "/api/show; GET /v1/models, /api/tags, /api/version, /health (503 while loading),\n"
+      "/metrics (Prometheus), / (chat page). Binds to loopback unless --host says otherwise.\n"
+      "The API key may also come from the HEARTH_API_KEY environment variable.");
+  cmd->add_option("-m,--model", opt->model_path, "Path to a Gemma 4 .gguf file")->required();
+  cmd->add_option("--host", opt->server.host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", opt->server.port, "Port (default 8080; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", opt->server.api_key,
+                  "Require 'Authorization: Bearer KEY' on every API request");
+  cmd->add_option("--cors", opt->server.cors_origin,
+                  "Allow browser pages from ORIGIN (e.g. http://localhost:3000, or *)");
+  cmd->add_option("--parallel", opt->parallel,
+                  "Requests generated at once, each in its own slot with its own KV cache "
+                  "(default 1); others wait in a FIFO queue")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("-c,--ctx-size", opt->n_ctx,
+                  "Context size per slot in tokens (default 4096, or the model's maximum)");
+  cmd->add_option("-t,--threads", opt->threads,
+                  "Threads per slot (default: all cores / --parallel, max 16)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
+      ->check(CLI::Range(1024, 1 << 30));
+  cmd->add_option("--timeout", opt->server.request_timeout_s,
+                  "Seconds a generation may run before it is cut (default 600)")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--io-timeout", opt->io_timeout,
+                  "Seconds a client may stay silent while sending or reading (default 30)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-queue", opt->server.max_queue,
+                  "Requests that may wait for a slot; more get 503 (default 64)")
+      ->check(CLI::Range(1, 4096));
+  cmd->callback([opt] { RunServe(*opt); });
+}
+
+}  // namespace hearth::cli

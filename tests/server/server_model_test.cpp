@@ -1,0 +1,141 @@
+// `hearth serve` over the real engine with the tiny fixture model (random weights: these tests
+// check mechanics — shapes, limits, prefix reuse, determinism — not the meaning of the text).
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <future>
+
+#include "server_test_util.h"
+#include "text/tokenizer.h"
+
+namespace hearth::server::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::string kModel = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+
+class ServerModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::signal(SIGPIPE, SIG_IGN);
+    server_ = new TestServer();
+    EngineOptions eo;
+    eo.model_path = kModel;
+    eo.n_slots = 2;
+    eo.n_ctx = 256;
+    eo.n_threads = 1;
+    server_->server().SetGenerator(MakeEngineGenerator(eo));
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static json PostJson(const std::string& path, const json& body, int want_status = 200) {
+    auto r = server_->Client().Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, want_status) << r->body;
+    return json::parse(r->body);
+  }
+  static TestServer* server_;
+};
+TestServer* ServerModel::server_ = nullptr;
+
+json Chat(const std::string& text, int max_tokens) {
+  return json{{"messages", json::array({{{"role", "user"}, {"content", text}}})},
+              {"max_tokens", max_tokens},
+              {"temperature", 0}};
+}
+
+TEST_F(ServerModel, ChatCompletionRespectsMaxTokens) {
+  const json j = PostJson("/v1/chat/completions", Chat("Hello there", 6));
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 6);
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 3);
+  const std::string finish = j["choices"][0]["finish_reason"];
+  EXPECT_TRUE(finish == "length" || finish == "stop" || finish == "tool_calls") << finish;
+  if (j["usage"]["completion_tokens"] == 6) {
+    EXPECT_EQ(finish, "length");
+  }
+}
+
+TEST_F(ServerModel, GreedyIsDeterministicAndPrefixIsReused) {
+  const json a = PostJson("/v1/chat/completions", Chat("Same question", 5));
+  const json b = PostJson("/v1/chat/completions", Chat("Same question", 5));
+  EXPECT_EQ(a["choices"][0]["message"], b["choices"][0]["message"]);
+  // The second request found its prompt in a slot's KV cache (all but the last token).
+  EXPECT_EQ(b["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(),
+            b["usage"]["prompt_tokens"].get<int>() - 1);
+}
+
+TEST_F(ServerModel, SeededSamplingRepeats) {
+  json body = Chat("Tell me", 8);
+  body["temperature"] = 1.0;
+  body["seed"] = 1234;
+  const json a = PostJson("/v1/chat/completions", body);
+  const json b = PostJson("/v1/chat/completions", body);
+  EXPECT_EQ(a["choices"][0]["message"], b["choices"][0]["message"]);
+}
+
+TEST_F(ServerModel, StreamingMatchesTokenCount) {
+  json body = Chat("Stream please", 6);
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  auto r = server_->Client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_EQ(r->status, 200);
+  const auto data = SseData(r->body);
+  ASSERT_GE(data.size(), 3u);
+  EXPECT_EQ(data.back(), "[DONE]");
+  const json usage = json::parse(data[data.size() - 2]);
+  EXPECT_LE(usage["usage"]["completion_tokens"].get<int>(), 6);
+}
+
+TEST_F(ServerModel, RawCompletionAndOllamaGenerate) {
+  json j = PostJson("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 4}, {"temperature", 0}});
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 4);
+  j = PostJson("/api/generate", {{"prompt", "Once upon"}, {"raw", true}, {"stream", false},
+                                 {"options", {{"num_predict", 3}, {"temperature", 0}}}});
+  EXPECT_TRUE(j["done"].get<bool>());
+  EXPECT_LE(j["eval_count"].get<int>(), 3);
+  // raw: the prompt as the tokenizer encodes it, BOS first, nothing else around it.
+  const auto tokens = text::Tokenizer::Load(kModel).Encode("Once upon", /*add_bos=*/true);
+  EXPECT_EQ(j["prompt_eval_count"].get<size_t>(), tokens.size());
+}
+
+TEST_F(ServerModel, NumCtxIsHonouredNeverTruncated) {
+  // Larger than the slot's context: refused, with the way out.
+  json j = PostJson("/api/chat",
+                    {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
+                     {"options", {{"num_ctx", 4096}}}},
+                    400);
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("-c 4096"), std::string::npos);
+  // A prompt longer than num_ctx: refused, not cut.
+  j = PostJson("/api/chat",
+               {{"messages", json::array({{{"role", "user"}, {"content", "a b c d e f g h i j"}}})},
+                {"options", {{"num_ctx", 8}}}},
+               400);
+  EXPECT_EQ(j["error"]["code"], "context_length_exceeded");
+  // Generation stops at num_ctx: prompt + output never exceed it.
+  j = PostJson("/api/chat", {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
+                             {"stream", false},
+                             {"options", {{"num_ctx", 40}, {"temperature", 0}}}});
+  EXPECT_LE(j["prompt_eval_count"].get<int>() + j["eval_count"].get<int>(), 40);
+}
+
+TEST_F(ServerModel, TwoConcurrentClientsBothFinish) {
+  auto run = [](const std::string& text) {
+    json body = Chat(text, 5);
+    body["stream"] = true;
+    auto r = server_->Client().Post("/v1/chat/completions", body.dump(), "application/json");
+    return r && r->status == 200 && r->body.find("data: [DONE]") != std::string::npos;
+  };
+  auto a = std::async(std::launch::async, run, "first client");
+  auto b = std::async(std::launch::async, run, "second client");
+  EXPECT_TRUE(a.get());
+  EXPECT_TRUE(b.get());
+}
+
+}  // namespace
+}  // namespace hearth::server::testing

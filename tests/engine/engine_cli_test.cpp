@@ -78,7 +78,7 @@ TEST(RunCommand, GreedyCompletionStreamsToStdout) {
   ASSERT_EQ(ids.front(), tok.bos_id());
   const std::string expected = GreedyText(file, ids, 12);
   const Result r = RunHearth("run -m " + kModels + file + " -p '" + prompt +
-                             "' -n 12 --temp 0 --ignore-eos -t 2");
+                             "' -n 12 --temp 0 --ignore-eos -t 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, prompt + expected + "\n");
   // One summary line on stderr.
@@ -87,13 +87,13 @@ TEST(RunCommand, GreedyCompletionStreamsToStdout) {
   EXPECT_NE(r.err.find("stop: length"), std::string::npos) << r.err;
 
   const Result bare = RunHearth("run -m " + kModels + file + " -p '" + prompt +
-                                "' -n 12 --temp 0 --ignore-eos --no-display-prompt -t 2");
+                                "' -n 12 --temp 0 --ignore-eos --no-display-prompt -t 1");
   ASSERT_EQ(bare.exit_code, 0) << bare.err;
   EXPECT_EQ(bare.out, expected + "\n");
 }
 
 TEST(RunCommand, SeedReproducesAndStopStringCuts) {
-  const std::string m = "run -m " + kModels + "tiny-dense.Q4_K_M.gguf -p 'Once upon' -t 2 ";
+  const std::string m = "run -m " + kModels + "tiny-dense.Q4_K_M.gguf -p 'Once upon' -t 1 ";
   const Result a = RunHearth(m + "-n 16 --seed 3 --temp 1.2 --ignore-eos --no-display-prompt");
   const Result b = RunHearth(m + "-n 16 --seed 3 --temp 1.2 --ignore-eos --no-display-prompt");
   ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -202,7 +202,7 @@ TEST(ChatCommand, PipedConversationWithCommands) {
   const std::string file = "tiny-e.Q8_0.gguf";
   const std::string first = ExpectedChatReply(file, "Hello", 8);
   const std::string after_clear = ExpectedChatReply(file, "Hi", 8);
-  const Result r = RunHearth("chat -m " + kModels + file + " -n 8 --temp 0 -t 2 --verbose",
+  const Result r = RunHearth("chat -m " + kModels + file + " -n 8 --temp 0 -t 1 --verbose",
                              "Hello\n/think on\n/think off\n/clear\n/help\nHi\n/exit\nignored\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind(first, 0), 0u) << r.out;
@@ -218,7 +218,7 @@ TEST(ChatCommand, PipedConversationWithCommands) {
 
 TEST(ChatCommand, SecondTurnReusesThePrefixAndEofEnds) {
   const std::string m = kModels + "tiny-moe.Q8_0.gguf";
-  const Result r = RunHearth("chat -m " + m + " -n 4 --temp 0 -t 2 --verbose --system 'Be brief.'",
+  const Result r = RunHearth("chat -m " + m + " -n 4 --temp 0 -t 1 --verbose --system 'Be brief.'",
                              "Hello there\nAnd then?\n");  // no /exit: end of input ends the chat
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(CountLines(r.err, "hearth chat: "), 2) << r.err;

@@ -39,7 +39,7 @@ model::ContextOptions Options(int n_ctx, int n_ubatch = 256) {
   model::ContextOptions o;
   o.n_ctx = n_ctx;
   o.n_ubatch = n_ubatch;
-  o.n_threads = 2;
+  o.n_threads = 1;  // a busy machine makes waiting for pool workers the slow part
   return o;
 }
 

@@ -31,13 +31,16 @@ ChatReply GemmaBackend::Chat(const ChatRequest& request) {
   for (const auto& t : request.tools) config.tool_names.push_back(t["function"]["name"]);
   text::OutputParser parser(config);
 
+  std::string streamed, raw_text;
   auto emit = [&](const text::ParseDelta& d) {
     if (!d.reasoning.empty() && request.on_reasoning) request.on_reasoning(d.reasoning);
     if (!d.content.empty() && request.on_content) request.on_content(d.content);
+    streamed += d.content;
   };
   RawResult raw = Generate(
       prompt, request.max_tokens,
       [&](std::string_view piece) {
+        raw_text += piece;
         emit(parser.Push(piece));
         return true;
       },
@@ -45,6 +48,25 @@ ChatReply GemmaBackend::Chat(const ChatRequest& request) {
   text::ParseDelta last;
   text::ParsedOutput out = parser.Finish(&last);
   emit(last);
+  // With tools declared the parser drops what does not match the format (llama.cpp's lenient
+  // end) instead of failing; output that yielded nothing at all counts as malformed as well.
+  const bool blank = raw_text.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (!out.error && !blank && out.content.empty() && out.reasoning.empty() &&
+      out.tool_calls.empty()) {
+    out.error = true;
+  }
+  if (out.error) {
+    // Output that is not in Gemma 4's format is shown as it is (as the engine's ChatSession
+    // does) rather than lost; the rest of what was streamed is delivered now.
+    out.content = raw_text;
+    out.reasoning.clear();
+    out.tool_calls.clear();
+    const bool prefix = raw_text.compare(0, streamed.size(), streamed) == 0;
+    const size_t from = prefix ? streamed.size() : 0;
+    if (request.on_content && raw_text.size() > from) {
+      request.on_content(std::string_view(raw_text).substr(from));
+    }
+  }
 
   ChatReply reply;
   reply.content = out.content;

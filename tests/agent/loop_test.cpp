@@ -221,6 +221,24 @@ TEST_F(LoopTest, ContextIsBudgetedAndExplained) {
   EXPECT_NE(p.find("Repository map"), std::string::npos);
 }
 
+// Output that is not in Gemma 4's format (an unknown channel, spec parse case
+// non_thought_channel_is_error; with tools declared the parser drops it silently) is shown as it
+// is, not lost.
+TEST_F(LoopTest, MalformedOutputIsShownRaw) {
+  ScriptedBackend backend({"<|channel>analysis\nfoo<channel|>bar"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  opt.think = true;
+  TurnResult r = agent.Ask("hi", opt, Callbacks());
+  EXPECT_EQ(r.answer, "<|channel>analysis\nfoo<channel|>bar");
+  EXPECT_EQ(content_, r.answer);
+  EXPECT_EQ(r.tool_calls, 0);
+  ASSERT_EQ(notes_.size(), 1u);
+  EXPECT_NE(notes_[0].find("did not follow"), std::string::npos);
+}
+
 TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
   ScriptedBackend backend({"first answer", "second answer"});
   ToolBox tools = Tools(PermissionMode::kReadOnly);

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
 #include "engine/session.h"
+#include "gguf/gguf.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
 
@@ -42,9 +43,12 @@ void RunRun(RunOptions& opt) {
   auto model = model::Model::Load(gen.model_path);
   const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
   const model::ContextOptions copt = gen.ContextFor(model->config());
-  // Gemma 4 always starts with BOS (tokenizer.ggml.add_bos_token is true; llama.cpp adds it).
-  // Control-token text in the prompt ("<|turn>") becomes those tokens, as in llama.cpp.
-  const std::vector<int32_t> prompt = tokenizer.Encode(opt.prompt, /*add_bos=*/true);
+  // BOS as the file says (tokenizer.ggml.add_bos_token; true for Gemma 4, and llama.cpp's
+  // default when the key is missing). Control-token text in the prompt ("<|turn>") becomes those
+  // tokens, as in llama.cpp.
+  const bool add_bos =
+      gguf::File::Open(gen.model_path).GetBool("tokenizer.ggml.add_bos_token").value_or(true);
+  const std::vector<int32_t> prompt = tokenizer.Encode(opt.prompt, add_bos);
 
   engine::GenerateOptions gopt;
   gopt.max_tokens = opt.n_predict;

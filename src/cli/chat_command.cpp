@@ -2,16 +2,9 @@
 // interactive chat with the official Gemma 4 template. Replies stream as they are generated;
 // thoughts are shown dimmed on a terminal. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or
 // /exit, or Ctrl-D) quits. With stdin not a terminal it reads one message per line until EOF.
-#include <readline/history.h>
-#include <readline/readline.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -20,6 +13,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/terminal.h"
 #include "engine/chat.h"
 #include "engine/session.h"
 #include "model/model.h"
@@ -36,14 +30,6 @@ struct ChatOptions {
   std::string chat_template = "official";
 };
 
-// Set by SIGINT. During a reply it stops generation; at the prompt the reader sees it.
-std::atomic<bool> g_interrupted{false};
-
-void ChatOnSigint(int) { g_interrupted.store(true); }
-
-constexpr const char* kDim = "\x1b[2m";
-constexpr const char* kReset = "\x1b[0m";
-
 const char* kHelp =
     "Commands:\n"
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
@@ -51,113 +37,6 @@ const char* kHelp =
     "  /help          this list\n"
     "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
     "Ctrl-C while the model is answering stops the answer.\n";
-
-// Reads one line: GNU readline (line editing, history) on a terminal, getline otherwise.
-// nullopt at end of input or when the user asked to quit.
-class LineReader {
- public:
-  explicit LineReader(bool tty) : tty_(tty) {
-    if (tty_) {
-      // Readline's own signal handlers would fight ours; its callback interface lets a Ctrl-C
-      // interrupt select() so the prompt can react to it.
-      rl_catch_signals = 0;
-      rl_catch_sigwinch = 1;
-    }
-  }
-
-  std::optional<std::string> Read(const std::string& prompt) {
-    return tty_ ? ReadTty(prompt) : ReadPlain();
-  }
-
- private:
-  static void OnLine(char* line) {
-    line_done_ = true;
-    line_eof_ = line == nullptr;
-    line_ = line ? line : "";
-    std::free(line);
-    rl_callback_handler_remove();
-  }
-
-  std::optional<std::string> ReadTty(const std::string& prompt) {
-    line_done_ = false;
-    int interrupts = 0;
-    rl_callback_handler_install(prompt.c_str(), &LineReader::OnLine);
-    while (!line_done_) {
-      fd_set fds;
-      FD_ZERO(&fds);
-      FD_SET(fileno(rl_instream ? rl_instream : stdin), &fds);
-      const int r = select(FD_SETSIZE, &fds, nullptr, nullptr, nullptr);
-      if (r < 0 && errno == EINTR) {
-        if (!g_interrupted.exchange(false)) continue;
-        if (++interrupts >= 2) {
-          rl_callback_handler_remove();
-          std::cout << "\n";
-          return std::nullopt;
-        }
-        // First Ctrl-C: drop the line being typed and say how to quit.
-        rl_replace_line("", 0);
-        std::cout << "^C (Ctrl-C again or /exit to quit)\n";
-        rl_on_new_line();
-        rl_redisplay();
-        continue;
-      }
-      if (r < 0) {
-        rl_callback_handler_remove();
-        return std::nullopt;
-      }
-      interrupts = 0;
-      rl_callback_read_char();
-    }
-    if (line_eof_) {
-      std::cout << "\n";
-      return std::nullopt;
-    }
-    if (!line_.empty()) add_history(line_.c_str());
-    return line_;
-  }
-
-  std::optional<std::string> ReadPlain() {
-    std::string line;
-    if (!std::getline(std::cin, line) || g_interrupted.load()) return std::nullopt;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return line;
-  }
-
-  bool tty_;
-  static inline bool line_done_ = false;
-  static inline bool line_eof_ = false;
-  static inline std::string line_;
-};
-
-// Streams one reply: thoughts dimmed (on a terminal) or between <think> markers, then the answer.
-class ReplyPrinter {
- public:
-  explicit ReplyPrinter(bool tty) : tty_(tty) {}
-  void Reasoning(std::string_view text) {
-    if (!in_thought_) {
-      std::cout << (tty_ ? kDim : "<think>\n");
-      in_thought_ = true;
-    }
-    std::cout << text << std::flush;
-  }
-  void Content(std::string_view text) {
-    CloseThought();
-    std::cout << text << std::flush;
-  }
-  void End() {
-    CloseThought();
-    std::cout << "\n" << std::flush;
-  }
-
- private:
-  void CloseThought() {
-    if (!in_thought_) return;
-    std::cout << (tty_ ? kReset : "\n</think>") << "\n";
-    in_thought_ = false;
-  }
-  bool tty_;
-  bool in_thought_ = false;
-};
 
 void RunChat(ChatOptions& opt) {
   GenerationFlags& gen = *opt.gen;
@@ -177,12 +56,7 @@ void RunChat(ChatOptions& opt) {
 
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
-  // No SA_RESTART: a Ctrl-C must interrupt a blocking read or select at the prompt.
-  struct sigaction sa = {};
-  sa.sa_handler = ChatOnSigint;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old = {};
-  sigaction(SIGINT, &sa, &old);
+  const ScopedSigint sigint;
 
   if (in_tty) {
     std::cout << "hearth chat: " << gen.model_path << " (context " << session.n_ctx()
@@ -244,17 +118,13 @@ void RunChat(ChatOptions& opt) {
       // on; a script gets the error and its exit code.
       chat.PopMessage();
       printer.End();
-      if (!in_tty) {
-        sigaction(SIGINT, &old, nullptr);
-        throw;
-      }
+      if (!in_tty) throw;
       std::cout << std::flush;
       std::cerr << "hearth: error: " << e.Describe() << "\n";
     }
     std::cout << std::flush;
     g_interrupted.store(false);
   }
-  sigaction(SIGINT, &old, nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,156 @@
+// Terminal helpers for interactive commands (chat, and the assistant's chat later): a Ctrl-C flag
+// set by a SIGINT handler, a line reader (GNU readline with line editing and history on a
+// terminal, getline otherwise) and a printer that shows streamed thoughts dimmed. Header-only
+// because src/cli builds only main.cpp, commands.cpp and *_command.cpp.
+#pragma once
+
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hearth::cli {
+
+// Set by SIGINT while a ScopedSigint is alive. During generation it is the cancel flag; at the
+// prompt LineReader sees it.
+inline std::atomic<bool> g_interrupted{false};
+
+// Installs the SIGINT handler (without SA_RESTART, so that a Ctrl-C interrupts a blocking read or
+// select) and restores the previous one on destruction.
+class ScopedSigint {
+ public:
+  ScopedSigint() {
+    struct sigaction sa = {};
+    sa.sa_handler = [](int) { g_interrupted.store(true); };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~ScopedSigint() { sigaction(SIGINT, &old_, nullptr); }
+  ScopedSigint(const ScopedSigint&) = delete;
+  ScopedSigint& operator=(const ScopedSigint&) = delete;
+
+ private:
+  struct sigaction old_ = {};
+};
+
+constexpr const char* kDim = "\x1b[2m";
+constexpr const char* kReset = "\x1b[0m";
+
+// Reads one line: GNU readline (line editing, history) on a terminal, getline otherwise.
+// nullopt at end of input or when the user asked to quit (Ctrl-C twice at the prompt).
+class LineReader {
+ public:
+  explicit LineReader(bool tty) : tty_(tty) {
+    if (tty_) {
+      // Readline's own signal handlers would fight ours; its callback interface lets a Ctrl-C
+      // interrupt select() so the prompt can react to it.
+      rl_catch_signals = 0;
+      rl_catch_sigwinch = 1;
+    }
+  }
+
+  std::optional<std::string> Read(const std::string& prompt) {
+    return tty_ ? ReadTty(prompt) : ReadPlain();
+  }
+
+ private:
+  static void OnLine(char* line) {
+    line_done_ = true;
+    line_eof_ = line == nullptr;
+    line_ = line ? line : "";
+    std::free(line);
+    rl_callback_handler_remove();
+  }
+
+  std::optional<std::string> ReadTty(const std::string& prompt) {
+    line_done_ = false;
+    int interrupts = 0;
+    rl_callback_handler_install(prompt.c_str(), &LineReader::OnLine);
+    while (!line_done_) {
+      fd_set fds;
+      FD_ZERO(&fds);
+      FD_SET(fileno(rl_instream ? rl_instream : stdin), &fds);
+      const int r = select(FD_SETSIZE, &fds, nullptr, nullptr, nullptr);
+      if (r < 0 && errno == EINTR) {
+        if (!g_interrupted.exchange(false)) continue;
+        if (++interrupts >= 2) {
+          rl_callback_handler_remove();
+          std::cout << "\n";
+          return std::nullopt;
+        }
+        // First Ctrl-C: drop the line being typed and say how to quit.
+        rl_replace_line("", 0);
+        std::cout << "^C (Ctrl-C again or /exit to quit)\n";
+        rl_on_new_line();
+        rl_redisplay();
+        continue;
+      }
+      if (r < 0) {
+        rl_callback_handler_remove();
+        return std::nullopt;
+      }
+      interrupts = 0;
+      rl_callback_read_char();
+    }
+    if (line_eof_) {
+      std::cout << "\n";
+      return std::nullopt;
+    }
+    if (!line_.empty()) add_history(line_.c_str());
+    return line_;
+  }
+
+  std::optional<std::string> ReadPlain() {
+    std::string line;
+    if (!std::getline(std::cin, line) || g_interrupted.load()) return std::nullopt;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
+
+  bool tty_;
+  static inline bool line_done_ = false;
+  static inline bool line_eof_ = false;
+  static inline std::string line_;
+};
+
+// Streams one reply: thoughts dimmed (on a terminal) or between <think> markers, then the answer.
+class ReplyPrinter {
+ public:
+  explicit ReplyPrinter(bool tty) : tty_(tty) {}
+  void Reasoning(std::string_view text) {
+    if (!in_thought_) {
+      std::cout << (tty_ ? kDim : "<think>\n");
+      in_thought_ = true;
+    }
+    std::cout << text << std::flush;
+  }
+  void Content(std::string_view text) {
+    CloseThought();
+    std::cout << text << std::flush;
+  }
+  void End() {
+    CloseThought();
+    std::cout << "\n" << std::flush;
+  }
+
+ private:
+  void CloseThought() {
+    if (!in_thought_) return;
+    std::cout << (tty_ ? kReset : "\n</think>") << "\n";
+    in_thought_ = false;
+  }
+  bool tty_;
+  bool in_thought_ = false;
+};
+
+}  // namespace hearth::cli

@@ -250,6 +250,20 @@ Context::~Context() = default;
 
 uint64_t Context::kv_bytes() const { return kv_->bytes; }
 
+bool Context::Truncate(int n) {
+  if (n < 0 || n > n_past_) return false;
+  const ModelConfig& c = model_.config();
+  for (int l = 0; l < c.n_layer; ++l) {
+    if (!c.layers[l].owns_kv || !c.layers[l].sliding) continue;
+    // Position n sees n - W + 1 ..; the newest written position n_past - 1 has overwritten
+    // every position q with q + capacity <= n_past - 1.
+    const int oldest_needed = std::max(0, n - c.sliding_window + 1);
+    if (n > 0 && oldest_needed + kv_->layers[l].capacity <= n_past_ - 1) return false;
+  }
+  n_past_ = n;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decode: validation up front, then forward steps of at most n_ubatch tokens.
 
@@ -345,6 +359,9 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
   RopeTables(n, pos0, c.rope_dim_full, c.rope_base_full, w.rope_freqs, s.rope_cos_full.data(),
              s.rope_sin_full.data());
 
+  // Rows r0 .. r0 + nr - 1 of the batch are live in the layer loop (all of them until the
+  // KV-shared layers, see 3a); row t of the buffers is batch token r0 + t.
+  int r0 = 0, nr = n;
   for (int l = 0; l < L; ++l) {
     const LayerConfig& lc = c.layers[l];
     const LayerWeights& lw = w.layers[l];
@@ -354,37 +371,47 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     const float* rcos = lc.sliding ? s.rope_cos_swa.data() : s.rope_cos_full.data();
     const float* rsin = lc.sliding ? s.rope_sin_swa.data() : s.rope_sin_full.data();
 
+    // 3a. KV-shared layers write no cache, so their activations of a token reach nothing but
+    // that token's logits (§3.7, pitfall 23): run them only for the rows whose logits are
+    // wanted — none, or the last one — which makes prefill of E2B/E4B much cheaper.
+    if (!lc.owns_kv && !all_logits && nr > 1) {
+      r0 = n - 1;
+      std::memmove(s.x.data(), &s.x[static_cast<size_t>(r0) * H], sizeof(float) * H);
+      nr = 1;
+    }
+    if (!lc.owns_kv && !logits) break;
+
     // 3. Attention input norm and projections (§3.3).
-    for (int t = 0; t < n; ++t) {
+    for (int t = 0; t < nr; ++t) {
       RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.attn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
     }
     const bool want_kv = lc.owns_kv;
     if (lw.attn_qkv.present()) {
       const int width = nq_w + 2 * nkv_w;
-      matmul(lw.attn_qkv, s.h.data(), n, s.qkv.data());
-      for (int t = 0; t < n; ++t) {
+      matmul(lw.attn_qkv, s.h.data(), nr, s.qkv.data());
+      for (int t = 0; t < nr; ++t) {
         const float* row = &s.qkv[static_cast<size_t>(t) * width];
         std::memcpy(&s.q[static_cast<size_t>(t) * nq_w], row, sizeof(float) * nq_w);
         std::memcpy(&s.k[static_cast<size_t>(t) * nkv_w], row + nq_w, sizeof(float) * nkv_w);
         std::memcpy(&s.v[static_cast<size_t>(t) * nkv_w], row + nq_w + nkv_w, sizeof(float) * nkv_w);
       }
     } else {
-      matmul(lw.attn_q, s.h.data(), n, s.q.data());
+      matmul(lw.attn_q, s.h.data(), nr, s.q.data());
       if (want_kv) {
-        matmul(lw.attn_k, s.h.data(), n, s.k.data());
+        matmul(lw.attn_k, s.h.data(), nr, s.k.data());
         if (lw.attn_v.present()) {
-          matmul(lw.attn_v, s.h.data(), n, s.v.data());
+          matmul(lw.attn_v, s.h.data(), nr, s.v.data());
         } else {
           // k = v attention: V is the raw K projection, before k_norm (pitfall 8).
-          std::memcpy(s.v.data(), s.k.data(), sizeof(float) * n * nkv_w);
+          std::memcpy(s.v.data(), s.k.data(), sizeof(float) * nr * nkv_w);
         }
       }
     }
 
     // 4. Q: per-head RMSNorm with weight, then rope. K: same with k_norm. V: weightless norm.
-    for (int t = 0; t < n; ++t) {
-      const float* cs = rcos + static_cast<size_t>(t) * (rot / 2);
-      const float* sn = rsin + static_cast<size_t>(t) * (rot / 2);
+    for (int t = 0; t < nr; ++t) {
+      const float* cs = rcos + static_cast<size_t>(r0 + t) * (rot / 2);
+      const float* sn = rsin + static_cast<size_t>(r0 + t) * (rot / 2);
       for (int h = 0; h < nh; ++h) {
         float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
         RmsNorm(qh, lw.attn_q_norm, hd, eps, qh);
@@ -404,18 +431,16 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     const LayerKv& cache = kv_->layers[lc.kv_source];
     if (want_kv) {
       LayerKv& own = kv_->layers[l];
-      for (int t = 0; t < n; ++t) {
-        const size_t cell = static_cast<size_t>((pos0 + t) % own.capacity) * own.row;
+      for (int t = 0; t < nr; ++t) {
+        const size_t cell = static_cast<size_t>((pos0 + r0 + t) % own.capacity) * own.row;
         const float* kt = &s.k[static_cast<size_t>(t) * nkv_w];
         const float* vt = &s.v[static_cast<size_t>(t) * nkv_w];
         if (kv_->f32) {
           std::memcpy(&own.k32[cell], kt, sizeof(float) * nkv_w);
           std::memcpy(&own.v32[cell], vt, sizeof(float) * nkv_w);
         } else {
-          for (int i = 0; i < nkv_w; ++i) {
-            own.k16[cell + i] = tensor::Fp32ToFp16(kt[i]);
-            own.v16[cell + i] = tensor::Fp32ToFp16(vt[i]);
-          }
+          tensor::Fp32ToFp16Row(kt, &own.k16[cell], nkv_w);
+          tensor::Fp32ToFp16Row(vt, &own.v16[cell], nkv_w);
         }
       }
     }
@@ -425,37 +450,34 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     // their source layer's cache with their own (identical) window.
     const int window = lc.sliding ? c.sliding_window : 0;
     const bool f32_cache = kv_->f32;
-    const int group = nh / nkv;
-    pool->ParallelFor(static_cast<int64_t>(n) * nh, [&](int64_t begin, int64_t end) {
+    const int group = nh / nkv;  // query heads per KV head (§3.4)
+    pool->ParallelFor(static_cast<int64_t>(nr) * nh, [&](int64_t begin, int64_t end) {
       thread_local std::vector<float> scores;
-      thread_local std::vector<float> qbuf;
-      if (qbuf.size() < static_cast<size_t>(hd)) qbuf.resize(hd);
+      thread_local std::vector<uint16_t> q16;
+      if (q16.size() < static_cast<size_t>(hd)) q16.resize(hd);
       for (int64_t job = begin; job < end; ++job) {
         const int t = static_cast<int>(job / nh), h = static_cast<int>(job % nh);
-        const int pos = pos0 + t;
+        const int pos = pos0 + r0 + t;
         const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
         const int count = pos - first + 1;
         if (scores.size() < static_cast<size_t>(count)) scores.resize(count);
         const float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
-        const int g = h / group;
+        const size_t head_off = static_cast<size_t>(h / group) * hd;
+        auto cell = [&](int j) {
+          return static_cast<size_t>((first + j) % cache.capacity) * cache.row + head_off;
+        };
         float maxv = -INFINITY;
         if (f32_cache) {
           for (int j = 0; j < count; ++j) {
-            const float* kj = &cache.k32[static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd];
-            float dot = 0;
-            for (int d = 0; d < hd; ++d) dot += qh[d] * kj[d];
-            scores[j] = dot;
-            maxv = std::max(maxv, dot);
+            scores[j] = tensor::DotF32(qh, &cache.k32[cell(j)], hd);
+            maxv = std::max(maxv, scores[j]);
           }
         } else {
           // As llama.cpp with an F16 cache, Q meets K in F16 precision.
-          for (int d = 0; d < hd; ++d) qbuf[d] = tensor::Fp16ToFp32(tensor::Fp32ToFp16(qh[d]));
+          tensor::Fp32ToFp16Row(qh, q16.data(), hd);
           for (int j = 0; j < count; ++j) {
-            const uint16_t* kj = &cache.k16[static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd];
-            float dot = 0;
-            for (int d = 0; d < hd; ++d) dot += qbuf[d] * tensor::Fp16ToFp32(kj[d]);
-            scores[j] = dot;
-            maxv = std::max(maxv, dot);
+            scores[j] = tensor::DotF16(q16.data(), &cache.k16[cell(j)], hd);
+            maxv = std::max(maxv, scores[j]);
           }
         }
         double sum = 0;
@@ -468,21 +490,19 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
         std::fill(out, out + hd, 0.0f);
         for (int j = 0; j < count; ++j) {
           const float p = scores[j] * inv;
-          const size_t base = static_cast<size_t>((first + j) % cache.capacity) * cache.row + g * hd;
           if (f32_cache) {
-            const float* vj = &cache.v32[base];
+            const float* vj = &cache.v32[cell(j)];
             for (int d = 0; d < hd; ++d) out[d] += p * vj[d];
           } else {
-            const uint16_t* vj = &cache.v16[base];
-            for (int d = 0; d < hd; ++d) out[d] += p * tensor::Fp16ToFp32(vj[d]);
+            tensor::AxpyF16(p, &cache.v16[cell(j)], out, hd);
           }
         }
       }
     });
 
     // 7. Output projection, post-attention norm, residual.
-    matmul(lw.attn_output, s.attn.data(), n, s.o.data());
-    for (int t = 0; t < n; ++t) {
+    matmul(lw.attn_output, s.attn.data(), nr, s.o.data());
+    for (int t = 0; t < nr; ++t) {
       float* x = &s.x[static_cast<size_t>(t) * H];
       float* o = &s.o[static_cast<size_t>(t) * H];
       RmsNorm(o, lw.post_attention_norm, H, eps, o);
@@ -491,29 +511,29 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
 
     // 8. Feed-forward: GeGLU MLP (§3.8); in MoE models plus the routed experts (§3.9).
     const int ff = lc.n_ff;
-    for (int t = 0; t < n; ++t) {
+    for (int t = 0; t < nr; ++t) {
       RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.ffn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
     }
-    matmul(lw.ffn_gate, s.h.data(), n, s.gate.data());
-    matmul(lw.ffn_up, s.h.data(), n, s.up.data());
-    GeGlu(s.gate.data(), s.up.data(), static_cast<size_t>(n) * ff, precise);
-    matmul(lw.ffn_down, s.gate.data(), n, s.f.data());
+    matmul(lw.ffn_gate, s.h.data(), nr, s.gate.data());
+    matmul(lw.ffn_up, s.h.data(), nr, s.up.data());
+    GeGlu(s.gate.data(), s.up.data(), static_cast<size_t>(nr) * ff, precise);
+    matmul(lw.ffn_down, s.gate.data(), nr, s.f.data());
 
     if (c.is_moe()) {
-      RmsNormRows(s.f.data(), lw.post_ffw_norm_1, n, H, eps);
+      RmsNormRows(s.f.data(), lw.post_ffw_norm_1, nr, H, eps);
       const int E = c.n_expert, K = c.n_expert_used, Fe = c.n_ff_exp;
       // Router: weightless norm of the residual, times 1/sqrt(H) and the learned input scale;
       // softmax over all experts, top-K, weights renormalised to sum 1.
       const float inv_sqrt_h = 1.0f / std::sqrt(static_cast<float>(H));
-      for (int t = 0; t < n; ++t) {
+      for (int t = 0; t < nr; ++t) {
         const float* x = &s.x[static_cast<size_t>(t) * H];
         float* r = &s.h[static_cast<size_t>(t) * H];
         RmsNorm(x, nullptr, H, eps, r);
         for (int i = 0; i < H; ++i) r[i] = r[i] * inv_sqrt_h * lw.ffn_gate_inp_scale[i];
         RmsNorm(x, lw.pre_ffw_norm_2, H, eps, &s.moe_in[static_cast<size_t>(t) * H]);
       }
-      matmul(lw.ffn_gate_inp, s.h.data(), n, s.router.data());
-      for (int t = 0; t < n; ++t) {
+      matmul(lw.ffn_gate_inp, s.h.data(), nr, s.router.data());
+      for (int t = 0; t < nr; ++t) {
         float* lg = &s.router[static_cast<size_t>(t) * E];
         const float mx = *std::max_element(lg, lg + E);
         double sum = 0;
@@ -539,10 +559,10 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
       }
       // Experts: gather the tokens routed to each expert, run its GeGLU as one batched matmul,
       // scatter-add the weighted, per-expert-scaled output.
-      std::fill(s.moe_out.begin(), s.moe_out.begin() + static_cast<size_t>(n) * H, 0.0f);
+      std::fill(s.moe_out.begin(), s.moe_out.begin() + static_cast<size_t>(nr) * H, 0.0f);
       for (int e = 0; e < E; ++e) {
         int m = 0;
-        for (int t = 0; t < n; ++t) {
+        for (int t = 0; t < nr; ++t) {
           for (int k = 0; k < K; ++k) {
             if (s.top_ids[static_cast<size_t>(t) * K + k] == e) {
               s.exp_tokens[m] = t;
@@ -582,10 +602,10 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
           for (int j = 0; j < H; ++j) acc[j] += wgt * y[j];
         }
       }
-      RmsNormRows(s.moe_out.data(), lw.post_ffw_norm_2, n, H, eps);
-      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) s.f[i] += s.moe_out[i];
+      RmsNormRows(s.moe_out.data(), lw.post_ffw_norm_2, nr, H, eps);
+      for (size_t i = 0; i < static_cast<size_t>(nr) * H; ++i) s.f[i] += s.moe_out[i];
     }
-    for (int t = 0; t < n; ++t) {
+    for (int t = 0; t < nr; ++t) {
       float* x = &s.x[static_cast<size_t>(t) * H];
       float* f = &s.f[static_cast<size_t>(t) * H];
       RmsNorm(f, lw.post_ffw_norm, H, eps, f);
@@ -594,15 +614,15 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
 
     // 9. Per-layer embedding injection (§3.3): x += norm(proj(gelu(inp_gate x) * ple[l])).
     if (P > 0) {
-      matmul(lw.inp_gate, s.x.data(), n, s.gate.data());
-      GeGlu(s.gate.data(), nullptr, static_cast<size_t>(n) * P, precise);
-      for (int t = 0; t < n; ++t) {
+      matmul(lw.inp_gate, s.x.data(), nr, s.gate.data());
+      GeGlu(s.gate.data(), nullptr, static_cast<size_t>(nr) * P, precise);
+      for (int t = 0; t < nr; ++t) {
         float* g = &s.gate[static_cast<size_t>(t) * P];
-        const float* pl = &s.ple[t * LP + static_cast<size_t>(l) * P];
+        const float* pl = &s.ple[(r0 + t) * LP + static_cast<size_t>(l) * P];
         for (int j = 0; j < P; ++j) g[j] *= pl[j];
       }
-      matmul(lw.proj, s.gate.data(), n, s.o.data());
-      for (int t = 0; t < n; ++t) {
+      matmul(lw.proj, s.gate.data(), nr, s.o.data());
+      for (int t = 0; t < nr; ++t) {
         float* x = &s.x[static_cast<size_t>(t) * H];
         float* o = &s.o[static_cast<size_t>(t) * H];
         RmsNorm(o, lw.post_norm, H, eps, o);
@@ -612,16 +632,16 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
 
     // 10. The layer scalar multiplies the whole residual stream.
     if (lw.output_scale != 1.0f) {
-      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) s.x[i] *= lw.output_scale;
+      for (size_t i = 0; i < static_cast<size_t>(nr) * H; ++i) s.x[i] *= lw.output_scale;
     }
   }
   n_past_ += n;
   if (!logits) return;
 
   // 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
-  const int first_row = all_logits ? 0 : n - 1;
-  const int rows = n - first_row;
-  for (int t = first_row; t < n; ++t) {
+  const int first_row = all_logits ? 0 : nr - 1;
+  const int rows = nr - first_row;
+  for (int t = first_row; t < nr; ++t) {
     RmsNorm(&s.x[static_cast<size_t>(t) * H], w.output_norm, H, eps,
             &s.h[static_cast<size_t>(t - first_row) * H]);
   }

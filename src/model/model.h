@@ -75,6 +75,10 @@ class Context {
   const ContextOptions& options() const { return options_; }
   // Forgets everything (positions restart at 0); keeps the memory.
   void Reset() { n_past_ = 0; }
+  // Forgets positions >= n (0 <= n <= n_past()), so decoding continues at position n and the
+  // prefix stays reusable. Returns false and changes nothing when a sliding layer's ring has
+  // already overwritten a position that position n still sees; then Reset() and re-feed.
+  bool Truncate(int n);
   // Bytes of the KV cache.
   uint64_t kv_bytes() const;
 

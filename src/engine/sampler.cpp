@@ -118,11 +118,14 @@ int Sampler::Sample(std::span<const float> logits) {
   // Draw with 53 random bits: the same seed gives the same choice on every platform.
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
   double acc = 0;
+  int last = c.front().id;  // rounding can leave acc just below u: fall back to a possible token
   for (const Candidate& x : c) {
+    if (x.p <= 0.0f) continue;  // never draw a banned (-inf) token
     acc += x.p;
+    last = x.id;
     if (u < acc) return x.id;
   }
-  return c.back().id;
+  return last;
 }
 
 StopStringMatcher::StopStringMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {

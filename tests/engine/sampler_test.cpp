@@ -161,6 +161,41 @@ TEST(Sampler, RejectsNonsenseParameters) {
   EXPECT_THROW(Sampler{p}, Error);
 }
 
+TEST(Sampler, LogitBiasAddsBeforePenaltiesAndCanBan) {
+  SamplingParams p = Greedy();
+  p.logit_bias = {{2, 1.5f}, {1, -INFINITY}, {99, 10.0f}};  // an id past the vocabulary: ignored
+  Sampler s(p);
+  // [1, 3, 0.6] + bias → [1, -inf, 2.1]: token 2.
+  EXPECT_EQ(s.Sample(std::vector<float>{1.0f, 3.0f, 0.6f}), 2);
+  // Penalties see the biased logit: 2.1 / 4 = 0.525 < 1, so token 0 wins once 2 was seen.
+  p.repeat_penalty = 4.0f;
+  Sampler t(p);
+  t.Accept(2);
+  EXPECT_EQ(t.Sample(std::vector<float>{1.0f, 3.0f, 0.6f}), 0);
+  // With temperature the banned token is never drawn.
+  p.repeat_penalty = 1.0f;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  const std::vector<double> f = Frequencies(p, {1.0f, 3.0f, 0.6f}, 2000);
+  EXPECT_EQ(f[1], 0.0);
+  // softmax([1, 2.1]) = [0.250, 0.750]
+  EXPECT_NEAR(f[2], 0.750, 0.04);
+}
+
+TEST(Sampler, RejectsBadLogitBias) {
+  SamplingParams p;
+  p.logit_bias = {{-1, 1.0f}};
+  EXPECT_THROW(p.Validate(), Error);
+  p.logit_bias = {{3, INFINITY}};
+  EXPECT_THROW(p.Validate(), Error);
+  p.logit_bias = {{3, NAN}};
+  EXPECT_THROW(p.Validate(), Error);
+  p.logit_bias = {{3, -INFINITY}};
+  EXPECT_NO_THROW(p.Validate());
+}
+
 TEST(StopStringMatcher, HoldsBackPossiblePrefixesAndCutsAtTheStop) {
   StopStringMatcher m({"world!"});
   EXPECT_EQ(m.Feed("Hello wor"), "Hello ");

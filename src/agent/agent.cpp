@@ -259,6 +259,7 @@ TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
     req.messages = messages_;
     ChatReply reply = backend_.Chat(req);
     ++result.steps;
+    if (cb.on_step) cb.on_step(result.steps, reply);
     result.finish_reason = reply.finish_reason;
     if (reply.tool_calls.empty() || reply.finish_reason == "cancelled") {
       result.answer = reply.content;

@@ -61,6 +61,9 @@ struct AgentCallbacks {
   std::function<void(const ToolCall&)> on_tool_call;
   std::function<void(const ToolCall&, const ToolResult&)> on_tool_result;
   std::function<void(const std::string&)> on_note;  // context left out, step limit, ...
+  // After each model call: its 1-based number and the reply (token counts: prompt, reused from
+  // the KV cache, generated).
+  std::function<void(int, const ChatReply&)> on_step;
 };
 
 struct TurnResult {

@@ -35,6 +35,7 @@ struct AskCliOptions {
   bool think = false;
   bool explain = false;
   bool no_index = false;
+  bool verbose = false;
 };
 
 void RunAsk(const AskCliOptions& o) {
@@ -143,6 +144,14 @@ void RunAsk(const AskCliOptions& o) {
     std::cerr << "[tool] " << (r.ok ? "ok: " : "failed: ") << first.substr(0, 200) << "\n";
   };
   cb.on_note = [&](const std::string& n) { std::cerr << "hearth: " << n << "\n"; };
+  if (o.verbose) {
+    cb.on_step = [&](int step, const agent::ChatReply& r) {
+      end_thought();
+      std::cerr << "\nhearth: step " << step << ": " << r.prompt_tokens << " prompt tokens ("
+                << r.reused_tokens << " reused from the KV cache), " << r.completion_tokens
+                << " generated, finish: " << r.finish_reason << "\n";
+    };
+  }
 
   agent::TurnResult r;
   try {
@@ -204,6 +213,8 @@ void RegisterAskCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context positions for the local engine");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)");
   cmd->add_flag("--no-index", o->no_index, "Do not build/use the index (no map, no retrieval)");
+  cmd->add_flag("-v,--verbose", o->verbose,
+                "After each model step, print its token counts (prompt, reused, generated)");
   cmd->callback([o] { RunAsk(*o); });
 }
 HEARTH_COMMAND(ask, RegisterAskCommand);

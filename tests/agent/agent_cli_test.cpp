@@ -159,8 +159,10 @@ TEST(AgentCliTest, LocalEngineSmoke) {
   const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
   Result r = Hearth(repo.path(), "ask -m '" + model +
                                      "' -n 24 --max-steps 2 -t 1 --permissions read-only "
-                                     "--explain-context 'what does main return?'");
+                                     "--explain-context -v 'what does main return?'");
   EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("hearth: step 1: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" prompt tokens (0 reused from the KV cache)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("counted with the model's tokenizer"), std::string::npos) << r.out;
   EXPECT_GT(r.out.size(), 100u);
 }

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "index/index.h"
 #include "scripted_server.h"
+#include "text/chat_template.h"
 
 namespace hearth::agent {
 namespace {
@@ -336,6 +337,40 @@ TEST(RemoteBackendTest, ErrorsAreClear) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("HTTP 500"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace hearth::agent
+
+namespace hearth::agent {
+namespace {
+
+// The local engine on the tiny random-weight fixture: the second request, which extends the
+// first conversation, decodes only what is new (its system turn and first user turn come from
+// the KV cache).
+TEST(LocalBackendTest, ReusesThePromptPrefix) {
+  auto backend = MakeLocalBackend(
+      std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf", {.n_ctx = 1024, .n_threads = 1});
+  EXPECT_TRUE(backend->exact_tokens());
+  EXPECT_EQ(backend->context_size(), 1024);
+  ChatRequest req;
+  req.max_tokens = 4;
+  req.messages = {{{"role", "system"}, {"content", "You are hearth, a coding assistant."}},
+                  {{"role", "user"}, {"content", "What is in main.c?"}}};
+  // The turns before the first generation prompt, which the second prompt repeats exactly.
+  const int shared = backend->CountTokens(
+      text::RenderChat({{"messages", req.messages}, {"add_generation_prompt", false}}));
+  ChatReply first = backend->Chat(req);
+  EXPECT_EQ(first.reused_tokens, 0);
+  EXPECT_GT(first.prompt_tokens, 10);
+  EXPECT_LE(first.completion_tokens, 4);
+  req.messages.push_back({{"role", "assistant"}, {"content", "A main function."}});
+  req.messages.push_back({{"role", "user"}, {"content", "And in util.c?"}});
+  ChatReply second = backend->Chat(req);
+  EXPECT_GT(second.prompt_tokens, first.prompt_tokens);
+  // Everything up to the first generation prompt is shared: at least the system and user turns.
+  EXPECT_GE(second.reused_tokens, shared - 1);  // the last shared token may be decoded again
+  EXPECT_LT(second.reused_tokens, second.prompt_tokens);
 }
 
 }  // namespace

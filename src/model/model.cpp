@@ -14,8 +14,12 @@ Model::Model() = default;
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::Load(const std::string& path) {
+  return FromFile(gguf::File::Open(path));
+}
+
+std::unique_ptr<Model> Model::FromFile(gguf::File file) {
   std::unique_ptr<Model> m(new Model());
-  m->file_ = std::make_unique<FileHolder>(FileHolder{gguf::File::Open(path)});
+  m->file_ = std::make_unique<FileHolder>(FileHolder{std::move(file)});
   m->config_ = ReadConfig(m->file_->file);
   m->weights_ = std::make_unique<Weights>(BindWeights(m->file_->file, m->config_));
   return m;

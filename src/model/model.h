@@ -18,6 +18,10 @@
 
 #include "model/config.h"
 
+namespace hearth::gguf {
+class File;
+}
+
 namespace hearth::model {
 
 struct Weights;  // weights.h (internal): tensor views into the mapped file
@@ -28,6 +32,8 @@ class Model {
  public:
   // Opens, validates and binds `path`. Throws Error naming the file and the key or tensor at fault.
   static std::unique_ptr<Model> Load(const std::string& path);
+  // Same, for a file already opened or parsed (tests, fuzzing); the Model keeps it.
+  static std::unique_ptr<Model> FromFile(gguf::File file);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

@@ -2,6 +2,7 @@
 // configuration, and kept as a pointer into the mapped file.
 #include "model/weights.h"
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -38,6 +39,12 @@ class Binder {
     if (t->shape != shape) {
       Fail("tensor '" + name + "' has shape " + ShapeText(t->shape) + ", expected " +
            ShapeText(shape));
+    }
+    // Weights are read in place as floats and halves: a file whose alignment breaks that is
+    // refused rather than read misaligned.
+    if (reinterpret_cast<uintptr_t>(t->data) % 4 != 0) {
+      Fail("tensor '" + name + "' is not 4-byte aligned in the file (general.alignment " +
+           std::to_string(file_.alignment()) + ")");
     }
     if (!tensor::IsSupportedType(t->type_id)) {
       Fail("tensor '" + name + "' has type " + gguf::TensorTypeName(t->type_id) +

@@ -112,14 +112,19 @@ TEST(Index, SearchReportsChunksSignalsAndFilters) {
   so.limit = 10;
   auto hits = Search(t.path(), so);
   ASSERT_GE(hits.size(), 3u);
-  EXPECT_EQ(hits[0].path, "util/strings.py");  // defines it: symbol signal on top of bm25
+  EXPECT_EQ(hits[0].path, "util/strings.py");  // defines it: the symbol column weighs double
   ASSERT_FALSE(hits[0].chunks.empty());
   EXPECT_EQ(hits[0].chunks[0].symbol, "camel_to_snake");
   EXPECT_EQ(hits[0].chunks[0].start_line, 1);
   EXPECT_EQ(hits[0].chunks[0].end_line, 7);
-  bool has_symbol_signal = false;
-  for (const auto& s : hits[0].chunks[0].signals) has_symbol_signal |= s.signal == "symbol";
-  EXPECT_TRUE(has_symbol_signal);
+  ASSERT_FALSE(hits[0].chunks[0].signals.empty());
+  EXPECT_EQ(hits[0].chunks[0].signals[0].signal, "bm25");
+  EXPECT_EQ(hits[0].chunks[0].signals[0].rank, 1);
+  // --explain's file-level view: the fused lexical list ranks it first.
+  ASSERT_FALSE(hits[0].file_signals.empty());
+  EXPECT_EQ(hits[0].file_signals[0].signal, "bm25");
+  EXPECT_EQ(hits[0].file_signals[0].rank, 1);
+  EXPECT_GT(hits[0].file_signals[0].contribution, 0);
 
   so.language = "c";
   for (const auto& h : Search(t.path(), so)) EXPECT_EQ(h.language, "c");
@@ -128,6 +133,41 @@ TEST(Index, SearchReportsChunksSignalsAndFilters) {
   auto app = Search(t.path(), so);
   ASSERT_EQ(app.size(), 2u);
   for (const auto& h : app) EXPECT_EQ(h.path.rfind("app/", 0), 0u);
+}
+
+// Issue texts are mostly prose around a few identifiers; the identifier written as code must
+// decide, not the prose words that a chatty file repeats.
+TEST(Index, IdentifierInIssueTextOutweighsProse) {
+  TempDir t;
+  WriteFile(t.path() / "docs_gen.c",
+            "/* The queue may be empty when the worker wakes up; an empty queue is fine. Data\n"
+            " * is lost only when the worker crashes. Lost data, empty queue, worker crashes. */\n"
+            "int worker_wake(int q) {\n  /* empty queue: worker sleeps, no data lost */\n"
+            "  return q;\n}\n");
+  WriteFile(t.path() / "ring.c",
+            "static int ring_pop_locked(int *r) {\n  return r[0];\n}\n"
+            "int tail(int x) {\n  return x + 1;\n}\n");
+  Index(t.path());
+  auto top = TopPaths(t.path(),
+                      "Data is lost when the worker wakes up on an empty queue: "
+                      "ring_pop_locked() returns a stale slot");
+  ASSERT_FALSE(top.empty());
+  EXPECT_EQ(top[0], "ring.c");
+}
+
+// A function whose name is the query identifier beats one that merely calls it several times.
+TEST(Index, DefinitionByNameBeatsRepeatedCalls) {
+  TempDir t;
+  WriteFile(t.path() / "caller.py",
+            "def run_all(jobs):\n    flush_pending(jobs)\n    flush_pending(jobs)\n"
+            "    flush_pending(jobs)\n    return jobs\n");
+  WriteFile(t.path() / "store.py",
+            "def flush_pending(jobs):\n    for j in jobs:\n        j.write()\n"
+            "    jobs.clear()\n");
+  Index(t.path());
+  auto top = TopPaths(t.path(), "flush_pending drops jobs");
+  ASSERT_FALSE(top.empty());
+  EXPECT_EQ(top[0], "store.py");
 }
 
 TEST(Index, QueriesWithFts5SyntaxNeverFail) {

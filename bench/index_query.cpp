@@ -1,0 +1,52 @@
+// index_query: runs many `hearth search` queries in one process, for the retrieval benchmark
+// (bench/retrieval/run_hearth.py --query-tool) and for search latency without process start.
+//
+//   index_query LIMIT < queries.tsv > results.tsv
+//
+// Each input line is "ROOT<TAB>QUERY" (tabs and newlines inside the query replaced by spaces).
+// Each output line is "CPU_MS<TAB>WALL_MS<TAB>PATH1<TAB>PATH2..." in rank order: the same
+// Search() call and options as `hearth search --limit LIMIT`, so the ranking is the CLI's.
+#include <ctime>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "base/error.h"
+#include "index/index.h"
+
+namespace {
+double CpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int limit = argc > 1 ? std::atoi(argv[1]) : 100;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    size_t tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    hearth::index::SearchOptions opt;
+    opt.query = line.substr(tab + 1);
+    opt.limit = limit;
+    double c0 = CpuMs();
+    auto w0 = std::chrono::steady_clock::now();
+    std::string out;
+    try {
+      for (const auto& hit : hearth::index::Search(line.substr(0, tab), opt)) {
+        out += '\t' + hit.path;
+      }
+    } catch (const hearth::Error& e) {
+      std::cerr << "index_query: " << e.what() << "\n";
+    }
+    double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0)
+                      .count();
+    std::printf("%.3f\t%.3f%s\n", CpuMs() - c0, wall, out.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -116,39 +116,55 @@ std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const Params& p) {
 // hearth_rank(fts, k1, b, column weights..., term weights...): BM25 with one weight per query
 // phrase (the caller folds the IDF in) and one per column, as FTS5's bm25() but with the
 // phrase weights it lacks. Document length is the row's total token count.
+struct RankArgs {
+  double k1 = 0, b = 0, avgdl = 1;
+  std::vector<double> column, phrase;
+};
+
 void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx, int n_val,
                   sqlite3_value** val) {
-  const int n_col = api->xColumnCount(fts);
-  const int n_phrase = api->xPhraseCount(fts);
-  if (n_val < 2 + n_col + n_phrase) {
-    sqlite3_result_error(ctx, "hearth_rank: wrong number of arguments", -1);
-    return;
-  }
-  const double k1 = sqlite3_value_double(val[0]);
-  const double b = sqlite3_value_double(val[1]);
-  double avgdl = 1;
-  {
+  // The arguments and corpus statistics are the same for every row: decode them once per query.
+  auto* args = static_cast<RankArgs*>(api->xGetAuxdata(fts, 0));
+  if (args == nullptr) {
+    const int n_col = api->xColumnCount(fts);
+    const int n_phrase = api->xPhraseCount(fts);
+    if (n_val < 2 + n_col + n_phrase) {
+      sqlite3_result_error(ctx, "hearth_rank: wrong number of arguments", -1);
+      return;
+    }
+    args = new RankArgs;
+    args->k1 = sqlite3_value_double(val[0]);
+    args->b = sqlite3_value_double(val[1]);
+    for (int c = 0; c < n_col; ++c) args->column.push_back(sqlite3_value_double(val[2 + c]));
+    for (int k = 0; k < n_phrase; ++k)
+      args->phrase.push_back(sqlite3_value_double(val[2 + n_col + k]));
     sqlite3_int64 rows = 0, total = 0;
-    if (api->xRowCount(fts, &rows) == SQLITE_OK && api->xColumnTotalSize(fts, -1, &total) ==
-                                                       SQLITE_OK && rows > 0)
-      avgdl = std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+    if (api->xRowCount(fts, &rows) == SQLITE_OK &&
+        api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
+      args->avgdl = std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+    if (api->xSetAuxdata(fts, args, [](void* p) { delete static_cast<RankArgs*>(p); }) !=
+        SQLITE_OK) {
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
   }
   int dl = 0;
   api->xColumnSize(fts, -1, &dl);
-  double freq[64] = {0};
-  const int n = std::min(n_phrase, 64);
-  int n_inst = 0;
-  api->xInstCount(fts, &n_inst);
-  for (int k = 0; k < n_inst; ++k) {
-    int phrase = 0, col = 0, off = 0;
-    if (api->xInst(fts, k, &phrase, &col, &off) != SQLITE_OK) break;
-    if (phrase < n && col < n_col) freq[phrase] += sqlite3_value_double(val[2 + col]);
-  }
-  const double norm = k1 * (1 - b + b * dl / avgdl);
+  const double norm = args->k1 * (1 - args->b + args->b * dl / args->avgdl);
   double score = 0;
-  for (int k = 0; k < n; ++k) {
-    if (freq[k] <= 0) continue;
-    score += sqlite3_value_double(val[2 + n_col + k]) * freq[k] * (k1 + 1) / (freq[k] + norm);
+  // Each phrase's own position list (xPhraseFirst), not xInst: xInst merges every phrase's
+  // instances into one sorted array first, which dominated the cost of 50-term queries.
+  const int n_col = static_cast<int>(args->column.size());
+  for (size_t k = 0; k < args->phrase.size(); ++k) {
+    Fts5PhraseIter it;
+    int col = 0, off = 0;
+    double f = 0;
+    if (api->xPhraseFirst(fts, static_cast<int>(k), &it, &col, &off) != SQLITE_OK) continue;
+    while (col >= 0) {
+      if (col < n_col) f += args->column[col];
+      api->xPhraseNext(fts, &it, &col, &off);
+    }
+    if (f > 0) score += args->phrase[k] * f * (args->k1 + 1) / (f + norm);
   }
   sqlite3_result_double(ctx, score);
 }

@@ -48,8 +48,8 @@ void RunServe(ServeOptions opt) {
   g_server = &srv;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  std::cerr << "hearth: listening on http://" << opt.server.host << ":" << port
-            << " (loading " << opt.model_path << ")\n";
+  std::cerr << "hearth: listening on http://" << opt.server.host << ":" << port << " (loading "
+            << opt.model_path << ")\n";
 
   std::string load_error;
   ErrorClass load_class = ErrorClass::kInternal;

@@ -90,12 +90,12 @@ class EngineGenerator final : public Generator {
     p.context_limit = slot_ctx;
     if (r.num_ctx > 0) {
       if (r.num_ctx > slot_ctx) {
-        throw Error(ErrorClass::kResource,
-                    "options.num_ctx " + std::to_string(r.num_ctx) +
-                        " is larger than the server's context of " + std::to_string(slot_ctx) +
-                        " positions per slot",
-                    "restart hearth serve with -c " + std::to_string(r.num_ctx) +
-                        " or ask for less");
+        throw Error(
+            ErrorClass::kResource,
+            "options.num_ctx " + std::to_string(r.num_ctx) +
+                " is larger than the server's context of " + std::to_string(slot_ctx) +
+                " positions per slot",
+            "restart hearth serve with -c " + std::to_string(r.num_ctx) + " or ask for less");
       }
       p.context_limit = r.num_ctx;
     }

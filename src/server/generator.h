@@ -19,18 +19,18 @@ namespace hearth::server {
 
 // One generation as the APIs ask for it, after validation (request.h).
 struct GenerationRequest {
-  bool raw = false;          // true: `prompt` is the model input as is (no chat template)
-  std::string prompt;        // raw only
+  bool raw = false;    // true: `prompt` is the model input as is (no chat template)
+  std::string prompt;  // raw only
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // OpenAI-style
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();     // OpenAI-style
   text::ToolChoice tool_choice = text::ToolChoice::kAuto;
   bool parallel_tool_calls = true;
-  bool think = false;        // enable the thought channel
+  bool think = false;  // enable the thought channel
   engine::SamplingParams sampling;
-  bool seed_given = false;   // false: the server picks a random seed
-  int max_tokens = 0;        // new tokens at most; 0: until the context is full
+  bool seed_given = false;  // false: the server picks a random seed
+  int max_tokens = 0;       // new tokens at most; 0: until the context is full
   std::vector<std::string> stop;
-  int num_ctx = 0;           // Ollama options.num_ctx: prompt + output must fit; 0: the slot's
+  int num_ctx = 0;  // Ollama options.num_ctx: prompt + output must fit; 0: the slot's
 };
 
 // The prompt a request turns into; made by Prepare before the request waits for a slot.
@@ -55,14 +55,14 @@ struct GenerationResult {
 };
 
 struct ModelInfo {
-  std::string name;          // the id clients use ("gemma-4-e2b-it-q4_k_m")
+  std::string name;  // the id clients use ("gemma-4-e2b-it-q4_k_m")
   std::string family = "gemma4";
-  std::string parameter_size;     // "2.3B"
-  std::string quantization;       // "Q4_K_M"
+  std::string parameter_size;  // "2.3B"
+  std::string quantization;    // "Q4_K_M"
   uint64_t size_bytes = 0;
-  int context_length = 0;         // the model's trained maximum
-  int slot_context = 0;           // positions per slot (-c)
-  std::string digest;             // stable id of the file (size + mtime based)
+  int context_length = 0;  // the model's trained maximum
+  int slot_context = 0;    // positions per slot (-c)
+  std::string digest;      // stable id of the file (size + mtime based)
 };
 
 class Generator {

@@ -28,9 +28,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -44,8 +42,9 @@ std::string Rfc3339Now() {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[96];
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch())
-                      .count() % 1000000;
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+      1000000;
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(us));
   return buf;
@@ -61,10 +60,14 @@ std::string RandomId(size_t n) {
 
 const char* FinishName(FinishReason f) {
   switch (f) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kToolCalls: return "tool_calls";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kToolCalls:
+      return "tool_calls";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "stop";
 }
@@ -103,8 +106,7 @@ class Metrics {
       << "# TYPE hearth_prompt_tokens_total counter\nhearth_prompt_tokens_total " << tokens_in_
       << "\n# HELP hearth_prompt_tokens_cached_total Prompt tokens reused from a slot's cache.\n"
       << "# TYPE hearth_prompt_tokens_cached_total counter\nhearth_prompt_tokens_cached_total "
-      << tokens_cached_
-      << "\n# HELP hearth_completion_tokens_total Generated tokens.\n"
+      << tokens_cached_ << "\n# HELP hearth_completion_tokens_total Generated tokens.\n"
       << "# TYPE hearth_completion_tokens_total counter\nhearth_completion_tokens_total "
       << tokens_out_
       << "\n# HELP hearth_generations_cancelled_total Generations stopped by a client going away "
@@ -113,8 +115,8 @@ class Metrics {
       << "\n# HELP hearth_generation_seconds Time from taking a slot to the last token.\n"
       << "# TYPE hearth_generation_seconds histogram\n";
     for (size_t i = 0; i < std::size(kBuckets); ++i) {
-      o << "hearth_generation_seconds_bucket{le=\"" << kBuckets[i] << "\"} "
-        << latency_buckets_[i] << "\n";
+      o << "hearth_generation_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << latency_buckets_[i]
+        << "\n";
     }
     o << "hearth_generation_seconds_bucket{le=\"+Inf\"} " << latency_count_ << "\n"
       << "hearth_generation_seconds_sum " << latency_sum_ << "\n"
@@ -208,10 +210,17 @@ class SlotQueue {
 };
 
 std::string EndpointLabel(const std::string& path) {
-  static const char* kKnown[] = {"/",           "/health",          "/metrics",
-                                 "/v1/models",  "/v1/chat/completions", "/v1/completions",
-                                 "/api/chat",   "/api/generate",    "/api/tags",
-                                 "/api/show",   "/api/version"};
+  static const char* kKnown[] = {"/",
+                                 "/health",
+                                 "/metrics",
+                                 "/v1/models",
+                                 "/v1/chat/completions",
+                                 "/v1/completions",
+                                 "/api/chat",
+                                 "/api/generate",
+                                 "/api/tags",
+                                 "/api/show",
+                                 "/api/version"};
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
@@ -371,10 +380,8 @@ class JobWriter {
       case Api::kCompletion: {
         if (d.content.empty()) break;
         Json j = ChunkBase();
-        j["choices"] = Json::array({Json{{"text", d.content},
-                                         {"index", 0},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", nullptr}}});
+        j["choices"] = Json::array({Json{
+            {"text", d.content}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
         Event(j);
         break;
       }
@@ -438,8 +445,8 @@ class JobWriter {
           Write("data: [DONE]\n\n");
         } else {
           Json msg{{"role", "assistant"}};
-          msg["content"] = r.content.empty() && !r.tool_calls.empty() ? Json(nullptr)
-                                                                      : Json(r.content);
+          msg["content"] =
+              r.content.empty() && !r.tool_calls.empty() ? Json(nullptr) : Json(r.content);
           if (!r.reasoning.empty()) msg["reasoning_content"] = r.reasoning;
           if (!r.tool_calls.empty()) msg["tool_calls"] = ToolCallsOpenAI(r);
           Json j{{"id", job_.id},
@@ -459,8 +466,8 @@ class JobWriter {
       case Api::kCompletion: {
         if (job_.request.stream) {
           Json j = ChunkBase();
-          j["choices"] = Json::array({Json{
-              {"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}});
+          j["choices"] = Json::array(
+              {Json{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}});
           if (job_.request.include_usage) j["usage"] = Usage(r);
           Event(j);
           Write("data: [DONE]\n\n");
@@ -484,14 +491,15 @@ class JobWriter {
         const bool chat = job_.api == Api::kOllamaChat;
         Json calls = Json::array();
         for (const auto& tc : r.tool_calls) {
-          calls.push_back(Json{{"function", Json{{"name", tc.name},
-                                                 {"arguments", ArgumentsObject(tc.arguments)}}}});
+          calls.push_back(Json{
+              {"function", Json{{"name", tc.name}, {"arguments", ArgumentsObject(tc.arguments)}}}});
         }
         if (job_.request.stream && chat && !calls.empty()) {
-          Event(Json{{"model", job_.model},
-                     {"created_at", Rfc3339Now()},
-                     {"message", Json{{"role", "assistant"}, {"content", ""}, {"tool_calls", calls}}},
-                     {"done", false}});
+          Event(
+              Json{{"model", job_.model},
+                   {"created_at", Rfc3339Now()},
+                   {"message", Json{{"role", "assistant"}, {"content", ""}, {"tool_calls", calls}}},
+                   {"done", false}});
         }
         Json j{{"model", job_.model}, {"created_at", Rfc3339Now()}};
         if (chat) {
@@ -505,8 +513,8 @@ class JobWriter {
         }
         j["done"] = true;
         j["done_reason"] = r.finish == FinishReason::kLength ? "length" : "stop";
-        j["total_duration"] = ns(std::chrono::duration<double, std::milli>(
-                                     Clock::now() - job_.received).count());
+        j["total_duration"] =
+            ns(std::chrono::duration<double, std::milli>(Clock::now() - job_.received).count());
         j["load_duration"] = 0;
         j["prompt_eval_count"] = r.prompt_tokens;
         j["prompt_eval_duration"] = ns(r.prompt_ms);
@@ -561,12 +569,13 @@ class JobWriter {
     bool ok = true;
     std::string error;
     try {
-      result = job_.gen->Generate(slot, job_.request.gen, job_.prompt,
-                                  [&](const text::ParseDelta& d) {
-                                    if (Clock::now() > deadline) job_.cancel = true;
-                                    OnDelta(d);
-                                  },
-                                  job_.cancel);
+      result = job_.gen->Generate(
+          slot, job_.request.gen, job_.prompt,
+          [&](const text::ParseDelta& d) {
+            if (Clock::now() > deadline) job_.cancel = true;
+            OnDelta(d);
+          },
+          job_.cancel);
     } catch (const std::exception& e) {
       ok = false;
       error = e.what();
@@ -589,8 +598,9 @@ class JobWriter {
     if (result.finish == FinishReason::kCancelled) {
       if (failed_ || s_.stopping) return false;  // the client is gone (or we are stopping)
       // Cut by the request timeout: say so, and end the stream cleanly.
-      StreamError(RequestError(504, "the request took longer than the server's limit of " +
-                                        std::to_string(s_.opt.request_timeout_s) + " s",
+      StreamError(RequestError(504,
+                               "the request took longer than the server's limit of " +
+                                   std::to_string(s_.opt.request_timeout_s) + " s",
                                "", "timeout", "server_error"));
       sink_.done();
       return true;
@@ -627,7 +637,8 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
   GenerationRequest& g = job->request.gen;
   if (!g.seed_given) {
     // No seed given: a fresh one, as the APIs specify (the default would repeat answers).
-    g.sampling.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
+    g.sampling.seed =
+        std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
   }
   try {
     job->prompt = job->gen->Prepare(g);
@@ -681,8 +692,12 @@ void Server::Impl::Routes() {
     const auto gen = RequireModel(res);
     if (!gen) return;
     const ModelInfo& m = gen->info();
-    Json model{{"id", m.name}, {"object", "model"}, {"created", UnixNow()}, {"owned_by", "hearth"},
-               {"meta", Json{{"n_ctx_train", m.context_length}, {"n_ctx", m.slot_context},
+    Json model{{"id", m.name},
+               {"object", "model"},
+               {"created", UnixNow()},
+               {"owned_by", "hearth"},
+               {"meta", Json{{"n_ctx_train", m.context_length},
+                             {"n_ctx", m.slot_context},
                              {"size", m.size_bytes}}}};
     res.set_content(Dump(Json{{"object", "list"}, {"data", Json::array({model})}}),
                     "application/json");
@@ -699,15 +714,15 @@ void Server::Impl::Routes() {
     const auto gen = RequireModel(res);
     if (!gen) return;
     const ModelInfo& m = gen->info();
-    Json model{{"name", m.name},         {"model", m.name},   {"modified_at", Rfc3339Now()},
-               {"size", m.size_bytes},   {"digest", m.digest}, {"details", details(m)}};
+    Json model{{"name", m.name},       {"model", m.name},    {"modified_at", Rfc3339Now()},
+               {"size", m.size_bytes}, {"digest", m.digest}, {"details", details(m)}};
     res.set_content(Dump(Json{{"models", Json::array({model})}}), "application/json");
   });
   http.Post("/api/show", [this, details](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
     if (!IsValidUtf8(req.body) || body.is_discarded() || !body.is_object()) {
-      SendError(res, RequestError(400, "the request body must be a JSON object", "",
-                                  "invalid_json"));
+      SendError(res,
+                RequestError(400, "the request body must be a JSON object", "", "invalid_json"));
       return;
     }
     const auto gen = RequireModel(res);
@@ -767,44 +782,45 @@ void Server::Impl::Routes() {
     if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");
-    res.set_content(ErrorBody(RequestError(401, "missing or wrong API key (send 'Authorization: "
-                                                "Bearer <key>')", "", "invalid_api_key",
-                                           "authentication_error")),
+    res.set_content(ErrorBody(RequestError(401,
+                                           "missing or wrong API key (send 'Authorization: "
+                                           "Bearer <key>')",
+                                           "", "invalid_api_key", "authentication_error")),
                     "application/json");
     return httplib::Server::HandlerResponse::Handled;
   });
   // Statuses httplib makes itself (404, 413, 400 for a broken request line...) get a JSON body.
-  http.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string message = "request failed";
-    std::string code;
-    if (res.status == 404) {
-      message = "no such endpoint: " + req.method + " " + req.path;
-      code = "not_found";
-    } else if (res.status == 413) {
-      message = "the request body is too large";
-      code = "body_too_large";
-    } else if (res.status == 400) {
-      message = "malformed HTTP request";
-      code = "bad_request";
-    }
-    res.set_content(ErrorBody(RequestError(res.status, message, "", code)), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    res.status = 500;
-    res.set_content(ErrorBody(RequestError(500, what, "", "internal_error", "server_error")),
-                    "application/json");
-  });
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message = "request failed";
+        std::string code;
+        if (res.status == 404) {
+          message = "no such endpoint: " + req.method + " " + req.path;
+          code = "not_found";
+        } else if (res.status == 413) {
+          message = "the request body is too large";
+          code = "body_too_large";
+        } else if (res.status == 400) {
+          message = "malformed HTTP request";
+          code = "bad_request";
+        }
+        res.set_content(ErrorBody(RequestError(res.status, message, "", code)), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        res.status = 500;
+        res.set_content(ErrorBody(RequestError(500, what, "", "internal_error", "server_error")),
+                        "application/json");
+      });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics.CountRequest(EndpointLabel(req.path), res.status);
   });

@@ -19,15 +19,23 @@ using Json = nlohmann::ordered_json;
 
 const char* TypeName(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::object: return "an object";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "an integer";
-    case Json::value_t::number_float: return "a number";
-    default: return "an unsupported value";
+    case Json::value_t::number_unsigned:
+      return "an integer";
+    case Json::value_t::number_float:
+      return "a number";
+    default:
+      return "an unsupported value";
   }
 }
 
@@ -37,7 +45,8 @@ const char* TypeName(const Json& v) {
 
 // Fields each API accepts; anything else is refused so that a typo or an unsupported feature is
 // never silently ignored. "ignored" fields are accepted and have no effect (documented).
-void CheckFields(const Json& obj, const std::string& where, std::initializer_list<const char*> known) {
+void CheckFields(const Json& obj, const std::string& where,
+                 std::initializer_list<const char*> known) {
   for (const auto& [key, value] : obj.items()) {
     bool ok = false;
     for (const char* k : known) ok = ok || key == k;
@@ -85,8 +94,8 @@ int64_t GetInt(const Json& v, const std::string& param, int64_t lo, int64_t hi) 
     Bad("'" + param + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
         param);
   }
-  const int64_t i = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
-                                           : v.get<int64_t>();
+  const int64_t i =
+      v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>()) : v.get<int64_t>();
   if (i < lo || i > hi) {
     Bad("'" + param + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
         param);
@@ -122,14 +131,16 @@ void CheckContent(const Json& content, const std::string& param) {
     const Json& part = content[i];
     if (!part.is_object()) WrongType(p, "an object", part);
     const Json* type = Find(part, "type");
-    if (type == nullptr || !type->is_string()) Bad("'" + p + ".type' must be a string", p + ".type");
+    if (type == nullptr || !type->is_string())
+      Bad("'" + p + ".type' must be a string", p + ".type");
     if (*type != "text") {
       Bad("content part type '" + type->get<std::string>() +
               "' is not supported (hearth serves text-only models for now)",
           p + ".type", "unsupported_content");
     }
     const Json* text = Find(part, "text");
-    if (text == nullptr || !text->is_string()) Bad("'" + p + ".text' must be a string", p + ".text");
+    if (text == nullptr || !text->is_string())
+      Bad("'" + p + ".text' must be a string", p + ".text");
   }
 }
 
@@ -140,7 +151,8 @@ void CheckToolCalls(const Json& calls, const std::string& param, bool ollama) {
     const Json& c = calls[i];
     if (!c.is_object()) WrongType(p, "an object", c);
     const Json* fn = Find(c, "function");
-    if (fn == nullptr || !fn->is_object()) Bad("'" + p + ".function' must be an object", p + ".function");
+    if (fn == nullptr || !fn->is_object())
+      Bad("'" + p + ".function' must be an object", p + ".function");
     const Json* name = Find(*fn, "name");
     if (name == nullptr || !name->is_string()) {
       Bad("'" + p + ".function.name' must be a string", p + ".function.name");
@@ -166,7 +178,8 @@ Json ParseMessages(const Json& v, bool ollama) {
     const Json& m = v[i];
     if (!m.is_object()) WrongType(p, "an object", m);
     const Json* role = Find(m, "role");
-    if (role == nullptr || !role->is_string()) Bad("'" + p + ".role' must be a string", p + ".role");
+    if (role == nullptr || !role->is_string())
+      Bad("'" + p + ".role' must be a string", p + ".role");
     const std::string& r = role->get_ref<const std::string&>();
     if (r != "system" && r != "developer" && r != "user" && r != "assistant" && r != "tool") {
       Bad("'" + p + ".role' must be system, developer, user, assistant or tool, not '" + r + "'",
@@ -223,7 +236,8 @@ Json ParseTools(const Json& v) {
       Bad("'" + p + ".type' must be \"function\"", p + ".type");
     }
     const Json* fn = Find(t, "function");
-    if (fn == nullptr || !fn->is_object()) Bad("'" + p + ".function' must be an object", p + ".function");
+    if (fn == nullptr || !fn->is_object())
+      Bad("'" + p + ".function' must be an object", p + ".function");
     const Json* name = Find(*fn, "name");
     if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty()) {
       Bad("'" + p + ".function.name' must be a non-empty string", p + ".function.name");
@@ -306,7 +320,8 @@ void ParseResponseFormat(const Json& v, const std::string& param) {
   }
   if (!v.is_object()) WrongType(param, "an object", v);
   const Json* type = Find(v, "type");
-  if (type == nullptr || !type->is_string()) Bad("'" + param + ".type' must be a string", param + ".type");
+  if (type == nullptr || !type->is_string())
+    Bad("'" + param + ".type' must be a string", param + ".type");
   const std::string& t = type->get_ref<const std::string&>();
   if (t == "text") return;
   if (t == "json_object" || t == "json_schema") {
@@ -319,8 +334,8 @@ void ParseResponseFormat(const Json& v, const std::string& param) {
 }
 
 void ParseSeed(const Json& v, const std::string& param, GenerationRequest& gen) {
-  const int64_t seed = GetInt(v, param, std::numeric_limits<int64_t>::min(),
-                              std::numeric_limits<int64_t>::max());
+  const int64_t seed =
+      GetInt(v, param, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
   gen.sampling.seed = static_cast<uint64_t>(seed);
   gen.seed_given = true;
 }
@@ -335,17 +350,56 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
   GenerationRequest& gen = req.gen;
   if (chat) {
     CheckFields(body, "",
-                {"model", "messages", "stream", "stream_options", "max_tokens",
-                 "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "stop",
-                 "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n",
-                 "frequency_penalty", "presence_penalty", "repeat_penalty", "user", "logprobs",
-                 "logit_bias", "reasoning_effort", "chat_template_kwargs", "metadata", "store",
+                {"model",
+                 "messages",
+                 "stream",
+                 "stream_options",
+                 "max_tokens",
+                 "max_completion_tokens",
+                 "temperature",
+                 "top_p",
+                 "top_k",
+                 "min_p",
+                 "stop",
+                 "seed",
+                 "tools",
+                 "tool_choice",
+                 "parallel_tool_calls",
+                 "response_format",
+                 "n",
+                 "frequency_penalty",
+                 "presence_penalty",
+                 "repeat_penalty",
+                 "user",
+                 "logprobs",
+                 "logit_bias",
+                 "reasoning_effort",
+                 "chat_template_kwargs",
+                 "metadata",
+                 "store",
                  "service_tier"});
   } else {
     CheckFields(body, "",
-                {"model", "prompt", "stream", "stream_options", "max_tokens", "temperature",
-                 "top_p", "top_k", "min_p", "stop", "seed", "n", "best_of", "echo", "suffix",
-                 "frequency_penalty", "presence_penalty", "repeat_penalty", "user", "logprobs",
+                {"model",
+                 "prompt",
+                 "stream",
+                 "stream_options",
+                 "max_tokens",
+                 "temperature",
+                 "top_p",
+                 "top_k",
+                 "min_p",
+                 "stop",
+                 "seed",
+                 "n",
+                 "best_of",
+                 "echo",
+                 "suffix",
+                 "frequency_penalty",
+                 "presence_penalty",
+                 "repeat_penalty",
+                 "user",
+                 "logprobs",
                  "logit_bias"});
     gen.max_tokens = 16;  // OpenAI's documented default for completions
   }
@@ -449,10 +503,27 @@ void ParseOllamaOptions(const Json& v, GenerationRequest& gen) {
   // Options that only tune Ollama's runtime (GPU layers, batch, mmap...) are accepted and have
   // no effect; the ones that change the output are honoured; anything else is refused.
   CheckFields(v, "options",
-              {"num_ctx", "temperature", "top_p", "top_k", "min_p", "seed", "num_predict", "stop",
-               "repeat_penalty", "presence_penalty", "frequency_penalty", "repeat_last_n",
-               "num_thread", "num_gpu", "num_batch", "main_gpu", "use_mmap", "use_mlock",
-               "num_keep", "low_vram", "numa"});
+              {"num_ctx",
+               "temperature",
+               "top_p",
+               "top_k",
+               "min_p",
+               "seed",
+               "num_predict",
+               "stop",
+               "repeat_penalty",
+               "presence_penalty",
+               "frequency_penalty",
+               "repeat_last_n",
+               "num_thread",
+               "num_gpu",
+               "num_batch",
+               "main_gpu",
+               "use_mmap",
+               "use_mlock",
+               "num_keep",
+               "low_vram",
+               "numa"});
   for (const auto& [key, x] : v.items()) {
     if (x.is_null()) continue;
     const std::string p = "options." + key;
@@ -492,11 +563,13 @@ void ParseOllama(const Json& body, ApiRequest& req) {
   GenerationRequest& gen = req.gen;
   req.stream = true;  // Ollama streams unless told not to
   if (chat) {
-    CheckFields(body, "", {"model", "messages", "tools", "stream", "think", "format", "options",
-                           "keep_alive"});
+    CheckFields(
+        body, "",
+        {"model", "messages", "tools", "stream", "think", "format", "options", "keep_alive"});
   } else {
-    CheckFields(body, "", {"model", "prompt", "suffix", "system", "template", "context", "raw",
-                           "stream", "think", "format", "options", "keep_alive", "images"});
+    CheckFields(body, "",
+                {"model", "prompt", "suffix", "system", "template", "context", "raw", "stream",
+                 "think", "format", "options", "keep_alive", "images"});
   }
   std::string system;
   bool raw = false;
@@ -598,7 +671,8 @@ bool IsValidUtf8(std::string_view s) {
 }
 
 ApiRequest ParseRequest(Api api, std::string_view body) {
-  if (body.empty()) throw RequestError(400, "the request body is empty (send a JSON object)", "", "empty_body");
+  if (body.empty())
+    throw RequestError(400, "the request body is empty (send a JSON object)", "", "empty_body");
   if (!IsValidUtf8(body)) {
     throw RequestError(400, "the request body is not valid UTF-8", "", "invalid_utf8");
   }
@@ -610,9 +684,12 @@ ApiRequest ParseRequest(Api api, std::string_view body) {
     bool in_string = false, escaped = false;
     for (char c : body) {
       if (in_string) {
-        if (escaped) escaped = false;
-        else if (c == '\\') escaped = true;
-        else if (c == '"') in_string = false;
+        if (escaped)
+          escaped = false;
+        else if (c == '\\')
+          escaped = true;
+        else if (c == '"')
+          in_string = false;
       } else if (c == '"') {
         in_string = true;
       } else if (c == '[' || c == '{') {
@@ -648,11 +725,13 @@ ApiRequest ParseRequest(Api api, std::string_view body) {
 }
 
 std::string ErrorBody(const RequestError& e) {
-  nlohmann::json err = {{"message", e.what()},
-                        {"type", e.type},
-                        {"param", e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param)},
-                        {"code", e.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.code)}};
-  return nlohmann::json{{"error", err}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json err = {
+      {"message", e.what()},
+      {"type", e.type},
+      {"param", e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param)},
+      {"code", e.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.code)}};
+  return nlohmann::json{{"error", err}}.dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace hearth::server

@@ -23,8 +23,8 @@ struct ApiRequest {
 
 // An OpenAI-style error: {"error":{"message","type","param","code"}} with an HTTP status.
 struct RequestError : std::runtime_error {
-  RequestError(int status_, std::string message, std::string param_ = {},
-               std::string code_ = {}, std::string type_ = "invalid_request_error")
+  RequestError(int status_, std::string message, std::string param_ = {}, std::string code_ = {},
+               std::string type_ = "invalid_request_error")
       : std::runtime_error(std::move(message)),
         status(status_),
         param(std::move(param_)),

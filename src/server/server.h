@@ -20,16 +20,16 @@ namespace hearth::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;               // 0: any free port (Bind returns it)
-  std::string api_key;           // non-empty: `Authorization: Bearer <key>` required
-  std::string cors_origin;       // non-empty: CORS headers for this origin ("*" for any)
-  size_t max_body = 8u << 20;    // bytes; larger bodies get 413
-  int read_timeout_s = 30;       // a client that sends nothing for this long is dropped
-  int write_timeout_s = 30;      // a client that reads nothing for this long is dropped
-  int request_timeout_s = 600;   // generation (after the queue) is cut at this
-  int queue_timeout_s = 300;     // waiting for a slot longer than this gives 503
-  int max_queue = 64;            // waiting requests beyond this get 503 at once
-  int http_threads = 0;          // 0: max_queue + slots + 8
+  int port = 8080;              // 0: any free port (Bind returns it)
+  std::string api_key;          // non-empty: `Authorization: Bearer <key>` required
+  std::string cors_origin;      // non-empty: CORS headers for this origin ("*" for any)
+  size_t max_body = 8u << 20;   // bytes; larger bodies get 413
+  int read_timeout_s = 30;      // a client that sends nothing for this long is dropped
+  int write_timeout_s = 30;     // a client that reads nothing for this long is dropped
+  int request_timeout_s = 600;  // generation (after the queue) is cut at this
+  int queue_timeout_s = 300;    // waiting for a slot longer than this gives 503
+  int max_queue = 64;           // waiting requests beyond this get 503 at once
+  int http_threads = 0;         // 0: max_queue + slots + 8
 };
 
 class Server {

@@ -3,7 +3,8 @@
 // tool). Usage: scripted_server [--port P]. Prints "listening on http://127.0.0.1:PORT" to
 // stderr and serves until killed. Behaviour: with tools and no tool result yet, it calls
 // get_weather {"city":"Paris"}; after a tool result R, it answers "The weather in Paris is R.";
-// asked for something "long", 500 words slowly; asked for "code", it answers with a C++ block; otherwise it says "Hello from the scripted generator." (with a thought when asked to think).
+// asked for something "long", 500 words slowly; asked for "code", it answers with a C++ block;
+// otherwise it says "Hello from the scripted generator." (with a thought when asked to think).
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -36,8 +37,8 @@ int main(int argc, char** argv) {
     std::vector<ParseDelta> out;
     const auto& last = r.messages.empty() ? nlohmann::ordered_json() : r.messages.back();
     if (!last.is_null() && last.value("role", "") == "tool") {
-      const std::string result = last["content"].is_string() ? last["content"].get<std::string>()
-                                                              : last["content"].dump();
+      const std::string result =
+          last["content"].is_string() ? last["content"].get<std::string>() : last["content"].dump();
       for (const char* piece : {"The weather ", "in Paris ", "is "}) out.push_back(Text(piece));
       out.push_back(Text(result + "."));
       return out;
@@ -58,7 +59,8 @@ int main(int argc, char** argv) {
       return out;
     }
     if (asked.find("code") != std::string::npos) {
-      for (const char* piece : {"Here:\n```cpp\n", "int main() {\n  return 0;", "  // done\n}\n```\n"}) {
+      for (const char* piece :
+           {"Here:\n```cpp\n", "int main() {\n  return 0;", "  // done\n}\n```\n"}) {
         out.push_back(Text(piece));
       }
       return out;

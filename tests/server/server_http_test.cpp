@@ -1,12 +1,12 @@
 // HTTP mechanics of `hearth serve` with the scripted generator: every endpoint's shape, SSE and
 // NDJSON streaming, tool calls, errors, auth, CORS, body limits, disconnect cancellation and the
 // FIFO slot queue.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <csignal>
 #include <future>
 
@@ -243,8 +243,8 @@ TEST_F(ServerHttp, ToolCallsInOpenAIShape) {
   gen->finish = FinishReason::kStop;
   json next = json::parse(body);
   next["messages"].push_back(msg);
-  next["messages"].push_back({{"role", "tool"}, {"tool_call_id", msg["tool_calls"][0]["id"]},
-                              {"content", "sunny"}});
+  next["messages"].push_back(
+      {{"role", "tool"}, {"tool_call_id", msg["tool_calls"][0]["id"]}, {"content", "sunny"}});
   r = Post("/v1/chat/completions", next.dump());
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(json::parse(r->body)["choices"][0]["message"]["content"], "It is sunny.");
@@ -319,8 +319,8 @@ TEST_F(ServerHttp, OllamaGenerateNonStreamingAndNumCtx) {
   // A context the server does not have, or a prompt that does not fit: a clear 400.
   ExpectError(Post("/api/generate", R"({"prompt":"hi","options":{"num_ctx":5000}})"), 400,
               "context_length_exceeded");
-  ExpectError(Post("/api/generate", "{\"prompt\":\"" + std::string(100, 'x') +
-                                        "\",\"options\":{\"num_ctx\":10}}"),
+  ExpectError(Post("/api/generate",
+                   "{\"prompt\":\"" + std::string(100, 'x') + "\",\"options\":{\"num_ctx\":10}}"),
               400, "context_length_exceeded");
   ExpectError(Post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"" +
                                                std::string(5000, 'x') + "\"}]}"),
@@ -332,10 +332,12 @@ TEST_F(ServerHttp, MalformedRequestsGet4xxJson) {
   opt.max_body = 4096;
   Start(opt);
   ExpectError(Post("/v1/chat/completions", "{\"messages\":"), 400, "invalid_json");
-  ExpectError(Post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\"}]}"),
-              400, "invalid_utf8");
-  ExpectError(Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"bogus":1})"),
-              400, "unknown_field");
+  ExpectError(
+      Post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\"}]}"),
+      400, "invalid_utf8");
+  ExpectError(
+      Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"bogus":1})"),
+      400, "unknown_field");
   ExpectError(Post("/api/chat", R"({"messages":[{"role":"user","content":1}]})"), 400,
               "invalid_type");
   ExpectError(Post("/v1/chat/completions", std::string(10000, ' ')), 413, "body_too_large");
@@ -392,8 +394,8 @@ TEST_F(ServerHttp, CorsHeadersOnlyWhenAsked) {
   auto c = server_->Client();
   r = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
   EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
-  r = c.Options("/v1/chat/completions", {{"Origin", "http://localhost:3000"},
-                                         {"Access-Control-Request-Method", "POST"}});
+  r = c.Options("/v1/chat/completions",
+                {{"Origin", "http://localhost:3000"}, {"Access-Control-Request-Method", "POST"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 204);
   EXPECT_NE(r->get_header_value("Access-Control-Allow-Headers").find("Authorization"),
@@ -411,8 +413,10 @@ TEST_F(ServerHttp, ClientDisconnectCancelsGeneration) {
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/chat/completions";
-    req.body = json{{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
-                    {"stream", stream}}.dump();
+    req.body = json{
+        {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
+        {"stream",
+         stream}}.dump();
     req.set_header("Content-Type", "application/json");
     size_t received = 0;
     req.content_receiver = [&](const char*, size_t n, uint64_t, uint64_t) {
@@ -422,8 +426,7 @@ TEST_F(ServerHttp, ClientDisconnectCancelsGeneration) {
     const auto start = std::chrono::steady_clock::now();
     c.send(req);
     // The generation (400 × 10 ms = 4 s if it ran to the end) stops soon after the hang-up.
-    while (gen->calls().size() == before &&
-           std::chrono::steady_clock::now() - start < 10s) {
+    while (gen->calls().size() == before && std::chrono::steady_clock::now() - start < 10s) {
       std::this_thread::sleep_for(10ms);
     }
     ASSERT_EQ(gen->calls().size(), before + 1);
@@ -489,7 +492,8 @@ TEST_F(ServerHttp, MetricsCountRequestsAndTokens) {
   const std::string m =
       MetricsWith("hearth_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"} 1");
   EXPECT_NE(m.find("hearth_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1"),
-            std::string::npos) << m;
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("hearth_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"} 1"),
             std::string::npos);
   EXPECT_NE(m.find("hearth_completion_tokens_total 3"), std::string::npos);

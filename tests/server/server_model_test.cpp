@@ -92,10 +92,13 @@ TEST_F(ServerModel, StreamingMatchesTokenCount) {
 }
 
 TEST_F(ServerModel, RawCompletionAndOllamaGenerate) {
-  json j = PostJson("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 4}, {"temperature", 0}});
+  json j =
+      PostJson("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 4}, {"temperature", 0}});
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 4);
-  j = PostJson("/api/generate", {{"prompt", "Once upon"}, {"raw", true}, {"stream", false},
+  j = PostJson("/api/generate", {{"prompt", "Once upon"},
+                                 {"raw", true},
+                                 {"stream", false},
                                  {"options", {{"num_predict", 3}, {"temperature", 0}}}});
   EXPECT_TRUE(j["done"].get<bool>());
   EXPECT_LE(j["eval_count"].get<int>(), 3);

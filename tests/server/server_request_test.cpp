@@ -57,9 +57,13 @@ TEST(ServerRequest, NamedToolChoiceKeepsOnlyThatTool) {
   EXPECT_EQ(r.gen.tool_choice, text::ToolChoice::kRequired);
   EXPECT_EQ(ErrorOf(Api::kChat, R"({"messages":[{"role":"user","content":"x"}],
     "tools":[{"type":"function","function":{"name":"a"}}],
-    "tool_choice":{"type":"function","function":{"name":"zzz"}}})").param, "tool_choice");
+    "tool_choice":{"type":"function","function":{"name":"zzz"}}})")
+                .param,
+            "tool_choice");
   EXPECT_EQ(ErrorOf(Api::kChat, R"({"messages":[{"role":"user","content":"x"}],
-    "tool_choice":"required"})").param, "tool_choice");
+    "tool_choice":"required"})")
+                .param,
+            "tool_choice");
 }
 
 TEST(ServerRequest, CompletionDefaultsAndPrompt) {
@@ -87,8 +91,8 @@ TEST(ServerRequest, OllamaChatAndOptions) {
   EXPECT_EQ(r.gen.stop, (std::vector<std::string>{"\n"}));
   EXPECT_EQ(r.gen.messages[1]["reasoning_content"], "t");
   EXPECT_EQ(r.gen.messages[2]["name"], "f");
-  const ApiRequest g = ParseRequest(Api::kOllamaGenerate,
-                                    R"({"prompt":"p","system":"s","stream":false})");
+  const ApiRequest g =
+      ParseRequest(Api::kOllamaGenerate, R"({"prompt":"p","system":"s","stream":false})");
   EXPECT_FALSE(g.stream);
   ASSERT_EQ(g.gen.messages.size(), 2u);
   EXPECT_EQ(g.gen.messages[0]["content"], "s");
@@ -110,8 +114,7 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}])", "", "invalid_json"},
       {Api::kChat, "[]", "", "invalid_json"},
       {Api::kChat, "null", "", "invalid_json"},
-      {Api::kChat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", "",
-       "invalid_utf8"},
+      {Api::kChat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", "", "invalid_utf8"},
       {Api::kChat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xed\xa0\x80\"}]}", "",
        "invalid_utf8"},  // a UTF-16 surrogate
       {Api::kChat, R"({})", "messages", "missing"},
@@ -128,12 +131,12 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
        "messages[0].colour", "unknown_field"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
        "temperature", "invalid_type"},
-      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"temperature":3})",
-       "temperature", "invalid_value"},
-      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":0})",
-       "max_tokens", "invalid_value"},
-      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})",
-       "max_tokens", "invalid_type"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature",
+       "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens",
+       "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})", "max_tokens",
+       "invalid_type"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream",
        "invalid_type"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n",
@@ -158,8 +161,7 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
        "options.num_ctx", "invalid_value"},
       {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"format":"json"})",
        "format", "unsupported_parameter"},
-      {Api::kOllamaChat,
-       R"({"messages":[{"role":"user","content":"x","images":["aGk="]}]})",
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x","images":["aGk="]}]})",
        "messages[0].images", "unsupported_content"},
       {Api::kOllamaGenerate, R"({"prompt":"x","context":[1,2]})", "context",
        "unsupported_parameter"},
@@ -177,7 +179,8 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
 }
 
 TEST(ServerRequest, DeepNestingIsRefusedWithoutRecursion) {
-  const std::string deep = "{\"messages\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string deep =
+      "{\"messages\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_EQ(ErrorOf(Api::kChat, deep).code, "too_deep");
 }
 
@@ -195,11 +198,11 @@ TEST(ServerRequest, ErrorBodyHasOpenAIShape) {
 TEST(ServerRequest, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8("plain ascii"));
   EXPECT_TRUE(IsValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));  // é € 😀
-  EXPECT_FALSE(IsValidUtf8("\xc3"));                   // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));               // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));       // above U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));               // truncated at the end
-  EXPECT_FALSE(IsValidUtf8("\x80"));                   // stray continuation byte
+  EXPECT_FALSE(IsValidUtf8("\xc3"));                                 // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));                             // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));                     // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));                             // truncated at the end
+  EXPECT_FALSE(IsValidUtf8("\x80"));                                 // stray continuation byte
 }
 
 }  // namespace

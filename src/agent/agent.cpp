@@ -134,8 +134,8 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   ordered_json decls = tools.Declarations();
   ordered_json with = {{"messages", {{{"role", "system"}, {"content", "x"}}}}, {"tools", decls}};
   ordered_json without = {{"messages", {{{"role", "system"}, {"content", "x"}}}}};
-  int tool_tokens = backend.CountTokens(text::RenderChat(with)) -
-                    backend.CountTokens(text::RenderChat(without));
+  int tool_tokens =
+      backend.CountTokens(text::RenderChat(with)) - backend.CountTokens(text::RenderChat(without));
   add({"tools", std::to_string(decls.size()) + " tool declarations", "always", tool_tokens}, true);
   add({"question", "the question", "always", backend.CountTokens(question)}, true);
 
@@ -152,8 +152,8 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   std::string user_context;
   for (const auto& f : options.files) {
     std::string text = ws.ReadFile(f);  // a bad --file is the user's error: let it throw
-    std::string block = "File " + f + ":\n```\n" + text + (text.ends_with('\n') ? "" : "\n") +
-                        "```\n\n";
+    std::string block =
+        "File " + f + ":\n```\n" + text + (text.ends_with('\n') ? "" : "\n") + "```\n\n";
     if (add({"file", f, "--file", backend.CountTokens(block)}, false)) user_context += block;
   }
 
@@ -166,10 +166,13 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
         mo.focus = FocusWords(question);
         std::string map = index::RepoMap(ws.root(), mo);
         if (!map.empty()) {
-          std::string block = "\n\nRepository map (files ranked by how central they are, with "
-                              "their main definitions):\n" + map;
+          std::string block =
+              "\n\nRepository map (files ranked by how central they are, with "
+              "their main definitions):\n" +
+              map;
           if (add({"repo map", "index repo map", "PageRank over definitions/references",
-                   backend.CountTokens(block)}, false)) {
+                   backend.CountTokens(block)},
+                  false)) {
             p.system += block;
           }
         }
@@ -191,11 +194,11 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
           continue;  // deleted since it was indexed
         }
         for (const auto& c : file.chunks) {
-          std::string src = file.path + ":" + std::to_string(c.start_line) + "-" +
-                            std::to_string(c.end_line);
+          std::string src =
+              file.path + ":" + std::to_string(c.start_line) + "-" + std::to_string(c.end_line);
           if (!c.symbol.empty()) src += " (" + c.kind + " " + c.symbol + ")";
-          std::string block = "From " + src + ":\n```\n" +
-                              Lines(text, c.start_line, c.end_line) + "```\n\n";
+          std::string block =
+              "From " + src + ":\n```\n" + Lines(text, c.start_line, c.end_line) + "```\n\n";
           std::vector<index::SignalScore> signals = c.signals;
           signals.insert(signals.end(), file.file_signals.begin(), file.file_signals.end());
           if (add({"chunk", src, SignalsText(signals), backend.CountTokens(block)}, false)) {
@@ -282,8 +285,10 @@ TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
       ToolResult tr;
       if (cb.on_tool_call) cb.on_tool_call(call);
       if (!call.complete || !ParseArgsForHistory(call.arguments, &args).empty()) {
-        tr = {false, "error: the call to " + call.name +
-                         " was malformed or cut off; write the arguments again completely", {}};
+        tr = {false,
+              "error: the call to " + call.name +
+                  " was malformed or cut off; write the arguments again completely",
+              {}};
       } else {
         tr = tools_.Call(call.name, call.arguments);
       }

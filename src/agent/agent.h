@@ -38,7 +38,7 @@ struct ContextReport {
   std::vector<ContextItem> items;
   int budget = 0;  // tokens the initial context may take
   int used = 0;
-  bool exact = true;  // counted with the model's tokenizer (false: estimated)
+  bool exact = true;             // counted with the model's tokenizer (false: estimated)
   std::string Describe() const;  // a table for --explain-context and /context
   std::vector<std::string> LeftOut() const;  // one line per item left out
 };
@@ -46,9 +46,9 @@ struct ContextReport {
 struct AskOptions {
   std::vector<std::string> files;  // --file paths, included whole or not at all
   bool think = false;
-  int max_tokens = 2048;    // per model step
-  int max_steps = 12;       // model steps (tool rounds) per question
-  int context_budget = 0;   // tokens for the initial context; 0: context - max_tokens - 1/4
+  int max_tokens = 2048;     // per model step
+  int max_steps = 12;        // model steps (tool rounds) per question
+  int context_budget = 0;    // tokens for the initial context; 0: context - max_tokens - 1/4
   int retrieved_chunks = 8;  // search results considered
   int map_tokens = 1024;     // repo map budget at most
   bool use_index = true;     // false: no repo map, no retrieval

@@ -170,9 +170,9 @@ class RemoteBackend : public Backend {
     try {
       r = json::parse(response);
     } catch (const json::exception&) {
-      ThrowInvalidInput("the backend " + endpoint_ + " did not answer JSON: " +
-                            response.substr(0, 200),
-                        "check that the URL points at an OpenAI or Ollama chat endpoint");
+      ThrowInvalidInput(
+          "the backend " + endpoint_ + " did not answer JSON: " + response.substr(0, 200),
+          "check that the URL points at an OpenAI or Ollama chat endpoint");
     }
     ChatReply reply;
     try {
@@ -186,7 +186,7 @@ class RemoteBackend : public Backend {
         for (const auto& c : msg["tool_calls"]) {
           ToolCall call;
           call.id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>()
-                                                           : "call_" + std::to_string(n + 1);
+                                                            : "call_" + std::to_string(n + 1);
           ++n;
           const json& f = c.at("function");
           call.name = f.at("name").get<std::string>();

@@ -76,14 +76,15 @@ class GemmaBackend : public Backend {
 // The in-process engine on a GGUF model. `n_ctx` 0: min(8192, the model's trained context).
 struct LocalOptions {
   int n_ctx = 0;
-  int n_threads = 0;  // 0: hardware concurrency
+  int n_threads = 0;         // 0: hardware concurrency
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
 };
-std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path, const LocalOptions& options);
+std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
+                                          const LocalOptions& options);
 
 struct RemoteOptions {
-  std::string model;      // the server's model name ("" is sent as "default")
+  std::string model;  // the server's model name ("" is sent as "default")
   int timeout_seconds = 600;
   int context_size = 8192;  // assumed; remote servers do not report it
 };

@@ -65,11 +65,17 @@ class LocalBackend : public GemmaBackend {
     result.completion_tokens = g.stats.generated_tokens;
     switch (g.stats.stop_reason) {
       case engine::StopReason::kEndOfGeneration:
-      case engine::StopReason::kStopString: result.finish_reason = "stop"; break;
+      case engine::StopReason::kStopString:
+        result.finish_reason = "stop";
+        break;
       case engine::StopReason::kCallback:
-      case engine::StopReason::kCancelled: result.finish_reason = "cancelled"; break;
+      case engine::StopReason::kCancelled:
+        result.finish_reason = "cancelled";
+        break;
       case engine::StopReason::kMaxTokens:
-      case engine::StopReason::kContextFull: result.finish_reason = "length"; break;
+      case engine::StopReason::kContextFull:
+        result.finish_reason = "length";
+        break;
     }
     return result;
   }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +16,6 @@
 #include <iostream>
 #include <regex>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "base/error.h"
 #include "index/index.h"
@@ -52,8 +52,10 @@ double Similarity(std::string_view a, std::string_view b) {
   if (a == b) return 1.0;
   if (a.size() < 2 || b.size() < 2) return 0.0;
   std::vector<uint16_t> ba, bb;
-  for (size_t i = 0; i + 1 < a.size(); ++i) ba.push_back(uint16_t(uint8_t(a[i]) << 8 | uint8_t(a[i + 1])));
-  for (size_t i = 0; i + 1 < b.size(); ++i) bb.push_back(uint16_t(uint8_t(b[i]) << 8 | uint8_t(b[i + 1])));
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    ba.push_back(uint16_t(uint8_t(a[i]) << 8 | uint8_t(a[i + 1])));
+  for (size_t i = 0; i + 1 < b.size(); ++i)
+    bb.push_back(uint16_t(uint8_t(b[i]) << 8 | uint8_t(b[i + 1])));
   std::sort(ba.begin(), ba.end());
   std::sort(bb.begin(), bb.end());
   size_t common = 0, i = 0, j = 0;
@@ -138,15 +140,17 @@ PermissionMode ParsePermissionMode(std::string_view name) {
   if (name == "read-only") return PermissionMode::kReadOnly;
   if (name == "ask") return PermissionMode::kAsk;
   if (name == "auto") return PermissionMode::kAuto;
-  ThrowUsage("unknown permission mode '" + std::string(name) + "'",
-             "use read-only, ask or auto");
+  ThrowUsage("unknown permission mode '" + std::string(name) + "'", "use read-only, ask or auto");
 }
 
 const char* PermissionModeName(PermissionMode mode) {
   switch (mode) {
-    case PermissionMode::kReadOnly: return "read-only";
-    case PermissionMode::kAsk: return "ask";
-    case PermissionMode::kAuto: return "auto";
+    case PermissionMode::kReadOnly:
+      return "read-only";
+    case PermissionMode::kAsk:
+      return "ask";
+    case PermissionMode::kAuto:
+      return "auto";
   }
   return "?";
 }
@@ -311,7 +315,8 @@ CommandResult RunCommand(const std::string& command, const fs::path& cwd, int ti
   char buf[8192];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now()).count();
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
     if (left <= 0 && !result.timed_out) {
       result.timed_out = true;
       ::kill(-pid, SIGKILL);
@@ -396,13 +401,14 @@ ordered_json ToolBox::Declarations() const {
                            {{"command", Prop("string", "One of the allowed commands")}},
                            {"command"}));
     }
-    tools.push_back(Tool("edit_file",
-                         "Replace one exact, unique occurrence of old_text in a file by new_text. "
-                         "old_text must match the file byte for byte, including indentation.",
-                         {{"path", Prop("string", "File relative to the root")},
-                          {"old_text", Prop("string", "Exact text to replace (unique in the file)")},
-                          {"new_text", Prop("string", "Replacement text")}},
-                         {"path", "old_text", "new_text"}));
+    tools.push_back(
+        Tool("edit_file",
+             "Replace one exact, unique occurrence of old_text in a file by new_text. "
+             "old_text must match the file byte for byte, including indentation.",
+             {{"path", Prop("string", "File relative to the root")},
+              {"old_text", Prop("string", "Exact text to replace (unique in the file)")},
+              {"new_text", Prop("string", "Replacement text")}},
+             {"path", "old_text", "new_text"}));
     tools.push_back(Tool("write_file", "Create a file or replace its whole content.",
                          {{"path", Prop("string", "File relative to the root")},
                           {"content", Prop("string", "The complete new content")}},
@@ -430,9 +436,12 @@ std::string ToolBox::Bound(std::string text) const {
 
 bool ToolBox::Allow(const std::string& summary, const std::string& details) {
   switch (options_.mode) {
-    case PermissionMode::kReadOnly: return false;
-    case PermissionMode::kAuto: return true;
-    case PermissionMode::kAsk: return options_.confirm(summary, details);
+    case PermissionMode::kReadOnly:
+      return false;
+    case PermissionMode::kAuto:
+      return true;
+    case PermissionMode::kAsk:
+      return options_.confirm(summary, details);
   }
   return false;
 }
@@ -442,10 +451,12 @@ ToolResult ToolBox::Call(const std::string& name, const std::string& arguments) 
   try {
     args = arguments.empty() ? json::object() : json::parse(arguments);
   } catch (const json::exception&) {
-    return {false, "error: the arguments of " + name + " are not valid JSON: " +
-                       arguments.substr(0, 200), {}};
+    return {false,
+            "error: the arguments of " + name + " are not valid JSON: " + arguments.substr(0, 200),
+            {}};
   }
-  if (!args.is_object()) return {false, "error: the arguments of " + name + " must be an object", {}};
+  if (!args.is_object())
+    return {false, "error: the arguments of " + name + " must be an object", {}};
   try {
     ToolResult r = Dispatch(name, args);
     r.text = Bound(std::move(r.text));
@@ -467,8 +478,10 @@ ToolResult ToolBox::Dispatch(const std::string& name, const json& args) {
   if (name == "grep") return Grep(args);
   const bool writes = name == "run" || name == "edit_file" || name == "write_file";
   if (writes && options_.mode == PermissionMode::kReadOnly) {
-    return {false, "refused: this session is read-only (" + name +
-                       " is not available); describe the change instead", {}};
+    return {false,
+            "refused: this session is read-only (" + name +
+                " is not available); describe the change instead",
+            {}};
   }
   if (name == "run") return Run(args);
   if (name == "edit_file") return EditFile(args);
@@ -488,8 +501,10 @@ ToolResult ToolBox::ReadFileTool(const json& args) {
   int to = std::min(n, GetInt(args, "end_line").value_or(n));
   if (n == 0) return {true, path + " is empty", {}};
   if (from > n) {
-    return {false, "error: start_line " + std::to_string(from) + " is past the end of " + path +
-                       " (" + std::to_string(n) + " lines)", {}};
+    return {false,
+            "error: start_line " + std::to_string(from) + " is past the end of " + path + " (" +
+                std::to_string(n) + " lines)",
+            {}};
   }
   std::string out;
   if (from != 1 || to != n) {
@@ -527,7 +542,8 @@ ToolResult ToolBox::ListDir(const json& args) {
   std::string out;
   const size_t kMax = 500;
   for (size_t i = 0; i < entries.size() && i < kMax; ++i) out += entries[i] + "\n";
-  if (entries.size() > kMax) out += "[" + std::to_string(entries.size() - kMax) + " more entries]\n";
+  if (entries.size() > kMax)
+    out += "[" + std::to_string(entries.size() - kMax) + " more entries]\n";
   if (entries.empty()) out = "(empty directory)\n";
   return {true, out, {}};
 }
@@ -617,18 +633,18 @@ ToolResult ToolBox::Run(const json& args) {
       config_.allowed_commands.end()) {
     std::string allowed;
     for (const auto& c : config_.allowed_commands) allowed += (allowed.empty() ? "" : ", ") + c;
-    return {false, "refused: '" + command + "' is not an allowed command" +
-                       (allowed.empty() ? std::string(" (none are allowed)")
-                                        : "; allowed: " + allowed) +
-                       ". The user can allow commands in .hearth/config.toml under [run] allowed.",
+    return {false,
+            "refused: '" + command + "' is not an allowed command" +
+                (allowed.empty() ? std::string(" (none are allowed)") : "; allowed: " + allowed) +
+                ". The user can allow commands in .hearth/config.toml under [run] allowed.",
             {}};
   }
   if (!Allow("run `" + command + "`", "$ " + command)) {
     return {false, "refused: the user did not allow running `" + command + "`", {}};
   }
   Snapshot before = TakeSnapshot(ws_);
-  CommandResult r = RunCommand(command, ws_.root(), config_.run_timeout_seconds,
-                               options_.max_output_chars);
+  CommandResult r =
+      RunCommand(command, ws_.root(), config_.run_timeout_seconds, options_.max_output_chars);
   SnapshotDiff diff = Compare(before, TakeSnapshot(ws_));
   ToolResult result;
   result.ok = !r.timed_out && r.exit_code == 0;
@@ -653,7 +669,8 @@ ToolResult ToolBox::EditFile(const json& args) {
   std::string old_text = GetString(args, "old_text");
   std::string new_text = GetString(args, "new_text");
   if (old_text.empty()) {
-    return {false, "error: old_text is empty; use write_file to create or replace a whole file", {}};
+    return {
+        false, "error: old_text is empty; use write_file to create or replace a whole file", {}};
   }
   std::string content = ws_.ReadFile(path);
   std::vector<size_t> at;
@@ -662,9 +679,11 @@ ToolResult ToolBox::EditFile(const json& args) {
     at.push_back(pos);
   }
   if (at.empty()) {
-    return {false, "error: old_text was not found in " + path +
-                       " (it must match exactly, including whitespace). " +
-                       ClosestRegion(content, old_text), {}};
+    return {false,
+            "error: old_text was not found in " + path +
+                " (it must match exactly, including whitespace). " +
+                ClosestRegion(content, old_text),
+            {}};
   }
   if (at.size() > 1) {
     std::string where;
@@ -672,11 +691,13 @@ ToolResult ToolBox::EditFile(const json& args) {
       size_t line = 1 + std::count(content.begin(), content.begin() + at[i], '\n');
       where += (i ? ", " : "") + std::to_string(line);
     }
-    return {false, "error: old_text occurs " + std::to_string(at.size()) + " times in " + path +
-                       " (at lines " + where +
-                       "); include more surrounding lines so that it is unique", {}};
+    return {false,
+            "error: old_text occurs " + std::to_string(at.size()) + " times in " + path +
+                " (at lines " + where + "); include more surrounding lines so that it is unique",
+            {}};
   }
-  std::string updated = content.substr(0, at[0]) + new_text + content.substr(at[0] + old_text.size());
+  std::string updated =
+      content.substr(0, at[0]) + new_text + content.substr(at[0] + old_text.size());
   if (!Allow("edit " + path, LineDiff(content, updated, path))) {
     return {false, "refused: the user did not allow this edit of " + path, {}};
   }
@@ -696,8 +717,10 @@ ToolResult ToolBox::WriteFileTool(const json& args) {
     return {false, "refused: the user did not allow writing " + path, {}};
   }
   ws_.WriteFile(path, content, options_.journal);
-  return {true, (existed ? "replaced " : "created ") + path + " (" +
-                    std::to_string(content.size()) + " bytes)", {path}};
+  return {true,
+          (existed ? "replaced " : "created ") + path + " (" + std::to_string(content.size()) +
+              " bytes)",
+          {path}};
 }
 
 }  // namespace hearth::agent

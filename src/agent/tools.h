@@ -7,8 +7,8 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,14 +48,14 @@ Confirmer TerminalConfirmer();
 
 struct ToolOptions {
   PermissionMode mode = PermissionMode::kAsk;
-  Confirmer confirm;              // empty: TerminalConfirmer()
-  Journal* journal = nullptr;     // where edits are journaled (required for edits)
+  Confirmer confirm;                // empty: TerminalConfirmer()
+  Journal* journal = nullptr;       // where edits are journaled (required for edits)
   size_t max_output_chars = 16000;  // tool results are cut here, with a note
 };
 
 struct ToolResult {
-  bool ok = true;        // false: the call failed or was refused (the text says why)
-  std::string text;      // what the model sees
+  bool ok = true;    // false: the call failed or was refused (the text says why)
+  std::string text;  // what the model sees
   std::vector<std::string> changed_files;  // written by the tool or seen changed after `run`
 };
 
@@ -97,9 +97,9 @@ class ToolBox {
 
 // Exposed for tests and the prompts.
 struct CommandResult {
-  int exit_code = -1;    // -1 when killed
+  int exit_code = -1;  // -1 when killed
   bool timed_out = false;
-  std::string output;    // stdout and stderr interleaved, cut at max_output with a note
+  std::string output;  // stdout and stderr interleaved, cut at max_output with a note
 };
 // Runs `command` with /bin/sh -c in `cwd`, its own process group, stdin from /dev/null; kills
 // the group after `timeout_seconds`.

@@ -171,7 +171,8 @@ void WriteFileDurably(const fs::path& path, std::string_view content) {
   mode_t mode = 0644;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-  fs::path tmp = dir / ("." + path.filename().string() + ".hearth-tmp-" + std::to_string(::getpid()));
+  fs::path tmp =
+      dir / ("." + path.filename().string() + ".hearth-tmp-" + std::to_string(::getpid()));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) ThrowIo("cannot create '" + tmp.string() + "': " + ErrnoText(errno));
   size_t done = 0;
@@ -200,8 +201,7 @@ void WriteFileDurably(const fs::path& path, std::string_view content) {
   FsyncPath(dir, true);
 }
 
-void Workspace::WriteFile(std::string_view path, std::string_view content,
-                          Journal* journal) const {
+void Workspace::WriteFile(std::string_view path, std::string_view content, Journal* journal) const {
   fs::path p = Resolve(path, /*for_write=*/true);
   std::error_code ec;
   if (fs::is_directory(p, ec)) {
@@ -326,8 +326,9 @@ UndoResult UndoLast(const Workspace& ws) {
     // The same file may be listed twice if it was restored by two entries; report it once.
     auto dedupe = [](std::vector<std::string>& v) {
       std::set<std::string> seen;
-      v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& s) { return !seen.insert(s).second; }),
-              v.end());
+      v.erase(
+          std::remove_if(v.begin(), v.end(), [&](const auto& s) { return !seen.insert(s).second; }),
+          v.end());
     };
     dedupe(result.restored);
     dedupe(result.removed);
@@ -341,8 +342,7 @@ UndoResult UndoLast(const Workspace& ws) {
 Snapshot TakeSnapshot(const Workspace& ws, size_t max_files) {
   Snapshot snap;
   std::error_code ec;
-  fs::recursive_directory_iterator it(ws.root(), fs::directory_options::skip_permission_denied,
-                                      ec);
+  fs::recursive_directory_iterator it(ws.root(), fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::path& p = it->path();
     std::string name = p.filename().string();

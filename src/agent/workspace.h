@@ -84,10 +84,10 @@ class Journal {
 };
 
 struct UndoResult {
-  bool undone = false;          // false: no change set to undo
-  std::string change_set;       // its directory name
+  bool undone = false;     // false: no change set to undo
+  std::string change_set;  // its directory name
   std::string title;
-  bool was_complete = true;     // false: it was interrupted (crash) before its end
+  bool was_complete = true;           // false: it was interrupted (crash) before its end
   std::vector<std::string> restored;  // files given back their previous content
   std::vector<std::string> removed;   // files that did not exist before and were deleted
 };

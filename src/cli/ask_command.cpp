@@ -78,8 +78,8 @@ void RunAsk(const AskCliOptions& o) {
       bo.threads = o.threads;
       index::BuildStats s = index::BuildIndex(bo);
       if (s.files_indexed > 0) {
-        std::cerr << "hearth: indexed " << s.files_indexed << " changed files of "
-                  << s.files_seen << "\n";
+        std::cerr << "hearth: indexed " << s.files_indexed << " changed files of " << s.files_seen
+                  << "\n";
       }
     } catch (const Error& e) {
       std::cerr << "hearth: warning: no index, so no repo map or retrieval: " << e.Describe()
@@ -103,15 +103,15 @@ void RunAsk(const AskCliOptions& o) {
   ao.use_index = use_index;
   ao.cancel = &g_cancel;
   if (o.explain) {
-    std::cerr << "backend: " << backend->Describe() << "; permissions: "
-              << agent::PermissionModeName(mode) << "\n"
+    std::cerr << "backend: " << backend->Describe()
+              << "; permissions: " << agent::PermissionModeName(mode) << "\n"
               << assistant.PlanContext(question, ao).Describe() << std::flush;
   }
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnSigint;
   sigemptyset(&sa.sa_mask);
-  struct sigaction old{};
+  struct sigaction old {};
   ::sigaction(SIGINT, &sa, &old);
 
   // Thoughts: dimmed on a terminal; when stdout is redirected they go to stderr, so stdout holds

@@ -1,8 +1,7 @@
 // `hearth ask` and `hearth undo` as a user meets them (through HEARTH_BINARY), with a local
 // scripted server as the remote backend and the tiny fixture model for the local engine.
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -28,8 +27,8 @@ struct Result {
 
 // Runs hearth in `dir` with stdin from /dev/null (never a terminal), stdout+stderr captured.
 Result Hearth(const fs::path& dir, const std::string& args) {
-  std::string cmd = "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args +
-                    " </dev/null 2>&1";
+  std::string cmd =
+      "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args + " </dev/null 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -56,8 +55,9 @@ std::string EditCall() {
 }
 
 std::string Answer(const std::string& text) {
-  return json({{"choices", {{{"message", {{"role", "assistant"}, {"content", text}}},
-                             {"finish_reason", "stop"}}}}})
+  return json({{"choices",
+                {{{"message", {{"role", "assistant"}, {"content", text}}},
+                  {"finish_reason", "stop"}}}}})
       .dump();
 }
 
@@ -97,10 +97,12 @@ TEST(AgentCliTest, RemoteBackendEditAskAutoUndo) {
   Write(repo.path() / "src/app.py", "def f():\n    return 1\n");
   {
     ScriptedServer server({EditCall(), Answer("I could not edit it.")}, "/v1/chat/completions");
-    Result r = Hearth(repo.path(), "ask --no-index --backend " + server.url() + " 'make f return 2'");
+    Result r =
+        Hearth(repo.path(), "ask --no-index --backend " + server.url() + " 'make f return 2'");
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("not allowed: edit src/app.py (stdin is not a terminal"),
-              std::string::npos) << r.out;
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("I could not edit it."), std::string::npos) << r.out;
     EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 1\n");
     EXPECT_NE(server.requests()[1].dump().find("did not allow"), std::string::npos);
@@ -140,8 +142,8 @@ TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
   };
   ScriptedServer server({run_call("rm -rf ."), run_call("echo ran > out.txt"), Answer("ok")},
                         "/v1/chat/completions");
-  Result r = Hearth(repo.path(), "ask --no-index --permissions auto --backend " + server.url() +
-                                     " 'run it'");
+  Result r = Hearth(repo.path(),
+                    "ask --no-index --permissions auto --backend " + server.url() + " 'run it'");
   EXPECT_EQ(r.code, 0) << r.out;
   auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 3u);

@@ -29,7 +29,8 @@ const std::string Q = "<|\"|>";  // Gemma 4's string quote token
 // every rendered prompt. Tokens are counted as bytes / 4 (no tokenizer needed).
 class ScriptedBackend : public GemmaBackend {
  public:
-  explicit ScriptedBackend(std::vector<std::string> outputs) : outputs_(outputs.begin(), outputs.end()) {}
+  explicit ScriptedBackend(std::vector<std::string> outputs)
+      : outputs_(outputs.begin(), outputs.end()) {}
   std::string Describe() const override { return "scripted"; }
   int CountTokens(std::string_view text) const override { return int(text.size() + 3) / 4; }
   bool exact_tokens() const override { return false; }
@@ -39,7 +40,8 @@ class ScriptedBackend : public GemmaBackend {
   int context_size_ = 8192;
 
  protected:
-  RawResult Generate(const std::string& prompt, int, const std::function<bool(std::string_view)>& on_piece,
+  RawResult Generate(const std::string& prompt, int,
+                     const std::function<bool(std::string_view)>& on_piece,
                      const std::atomic<bool>*) override {
     prompts.push_back(prompt);
     RawResult r;
@@ -109,17 +111,20 @@ TEST_F(LoopTest, ToolCallThenAnswer) {
   EXPECT_EQ(reasoning_, "I should read the file.");
   EXPECT_EQ(r.steps, 2);
   EXPECT_EQ(r.tool_calls, 1);
-  EXPECT_EQ(calls_, std::vector<std::string>{"read_file {\"path\":\"src/auth.py\",\"start_line\":2,\"end_line\":3}"});
+  EXPECT_EQ(calls_, std::vector<std::string>{
+                        "read_file {\"path\":\"src/auth.py\",\"start_line\":2,\"end_line\":3}"});
   ASSERT_EQ(backend.prompts.size(), 2u);
   // First prompt: system turn with thinking, instructions, AGENTS.md and tool declarations.
   EXPECT_EQ(backend.prompts[0].rfind("<bos><|turn>system\n<|think|>\nYou are hearth", 0), 0u);
   EXPECT_NE(backend.prompts[0].find("Always use type hints."), std::string::npos);
   EXPECT_NE(backend.prompts[0].find("<|tool>declaration:read_file{"), std::string::npos);
-  EXPECT_TRUE(backend.prompts[0].ends_with("<|turn>user\nwhere are tokens validated?<turn|>\n<|turn>model\n"));
+  EXPECT_TRUE(backend.prompts[0].ends_with(
+      "<|turn>user\nwhere are tokens validated?<turn|>\n<|turn>model\n"));
   // Second prompt: the call and its result in the template's format, the turn left open.
   EXPECT_TRUE(backend.prompts[1].ends_with(
       "<|turn>model\n<|channel>thought\nI should read the file.\n<channel|>"
-      "<|tool_call>call:read_file{end_line:3,path:" + Q + "src/auth.py" + Q +
+      "<|tool_call>call:read_file{end_line:3,path:" +
+      Q + "src/auth.py" + Q +
       ",start_line:2}<tool_call|><|tool_response>response:read_file{value:" + Q +
       "[src/auth.py lines 2-3 of 4]\n    if token.expired:\n        raise ValueError('expired')\n" +
       Q + "}<tool_response|>"))
@@ -140,8 +145,9 @@ TEST_F(LoopTest, EditWithPermissionThenUndo) {
   EXPECT_EQ(asked_, std::vector<std::string>{"edit src/auth.py"});
   EXPECT_EQ(r.changed_files, std::vector<std::string>{"src/auth.py"});
   EXPECT_NE(Read(repo_.path() / "src/auth.py").find("raise TokenExpired()"), std::string::npos);
-  EXPECT_NE(backend.prompts[1].find("response:edit_file{value:" + Q + "edited src/auth.py at line 3"),
-            std::string::npos);
+  EXPECT_NE(
+      backend.prompts[1].find("response:edit_file{value:" + Q + "edited src/auth.py at line 3"),
+      std::string::npos);
   EXPECT_TRUE(fs::exists(repo_.path() / ".hearth/journal/000001/complete"));
   UndoResult u = UndoLast(ws_);
   EXPECT_EQ(u.title, "raise TokenExpired instead");
@@ -165,7 +171,8 @@ TEST_F(LoopTest, RefusedAndMalformedAndParallelCalls) {
   opt.max_steps = 2;
   TurnResult r = agent.Ask("do things", opt, Callbacks());
   EXPECT_FALSE(fs::exists(repo_.path() / "a.txt"));
-  EXPECT_NE(backend.prompts[1].find("refused: the user did not allow writing a.txt"), std::string::npos);
+  EXPECT_NE(backend.prompts[1].find("refused: the user did not allow writing a.txt"),
+            std::string::npos);
   EXPECT_NE(backend.prompts[1].find("leaves the workspace"), std::string::npos);
   EXPECT_EQ(r.tool_calls, 3);
   EXPECT_TRUE(r.step_limit);
@@ -206,7 +213,8 @@ TEST_F(LoopTest, ContextIsBudgetedAndExplained) {
   EXPECT_NE(explained.find("included  file"), std::string::npos) << explained;
   EXPECT_NE(explained.find("left out  file"), std::string::npos) << explained;
   EXPECT_NE(explained.find("big.txt  [--file]  -- needs 1000"), std::string::npos) << explained;
-  EXPECT_NE(explained.find("src/auth.py:1-4 (function validate_token)"), std::string::npos) << explained;
+  EXPECT_NE(explained.find("src/auth.py:1-4 (function validate_token)"), std::string::npos)
+      << explained;
   EXPECT_NE(explained.find("[bm25 #1"), std::string::npos) << explained;
   EXPECT_NE(explained.find("included  rules"), std::string::npos) << explained;
   ASSERT_EQ(rep.LeftOut().size(), 1u);
@@ -253,7 +261,8 @@ TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
   std::string first = backend.prompts[0];
   first.erase(first.size() - std::string("<|turn>model\n<|channel>thought\n<channel|>").size());
   EXPECT_EQ(backend.prompts[1].rfind(first, 0), 0u);
-  EXPECT_NE(backend.prompts[1].find("first answer<turn|>\n<|turn>user\ntwo<turn|>"), std::string::npos);
+  EXPECT_NE(backend.prompts[1].find("first answer<turn|>\n<|turn>user\ntwo<turn|>"),
+            std::string::npos);
 }
 
 // ---------------------------------------------------------------- remote backend
@@ -266,11 +275,13 @@ TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
                     {"tool_calls",
                      {{{"id", "call_a"},
                        {"type", "function"},
-                       {"function", {{"name", "read_file"},
-                                     {"arguments", "{\"path\":\"src/auth.py\",\"end_line\":1}"}}}}}}}},
+                       {"function",
+                        {{"name", "read_file"},
+                         {"arguments", "{\"path\":\"src/auth.py\",\"end_line\":1}"}}}}}}}},
                   {"finish_reason", "tool_calls"}}}}};
-  json answer = {{"choices", {{{"message", {{"role", "assistant"}, {"content", "In auth.py."}}},
-                               {"finish_reason", "stop"}}}},
+  json answer = {{"choices",
+                  {{{"message", {{"role", "assistant"}, {"content", "In auth.py."}}},
+                    {"finish_reason", "stop"}}}},
                  {"usage", {{"prompt_tokens", 50}, {"completion_tokens", 4}}}};
   ScriptedServer server({call.dump(), answer.dump()}, "/v1/chat/completions");
   auto backend = MakeRemoteBackend(server.url(), {.model = "gemma4"});
@@ -295,11 +306,16 @@ TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
 }
 
 TEST_F(LoopTest, RemoteOllamaBackend) {
-  json call = {{"message", {{"role", "assistant"}, {"content", ""},
-                            {"tool_calls", {{{"function", {{"name", "list_dir"}, {"arguments", json::object()}}}}}}}},
-               {"done", true}};
-  json answer = {{"message", {{"role", "assistant"}, {"content", "Two files."}, {"thinking", "hmm"}}},
-                 {"done", true}, {"done_reason", "stop"}};
+  json call = {
+      {"message",
+       {{"role", "assistant"},
+        {"content", ""},
+        {"tool_calls", {{{"function", {{"name", "list_dir"}, {"arguments", json::object()}}}}}}}},
+      {"done", true}};
+  json answer = {
+      {"message", {{"role", "assistant"}, {"content", "Two files."}, {"thinking", "hmm"}}},
+      {"done", true},
+      {"done_reason", "stop"}};
   ScriptedServer server({call.dump(), answer.dump()}, "/api/chat");
   auto backend = MakeRemoteBackend(server.url("/api/chat"), {.model = "gemma4:e2b"});
   ToolBox tools = Tools(PermissionMode::kReadOnly);
@@ -349,8 +365,9 @@ namespace {
 // first conversation, decodes only what is new (its system turn and first user turn come from
 // the KV cache).
 TEST(LocalBackendTest, ReusesThePromptPrefix) {
-  auto backend = MakeLocalBackend(
-      std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf", {.n_ctx = 1024, .n_threads = 1});
+  auto backend =
+      MakeLocalBackend(std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf",
+                       {.n_ctx = 1024, .n_threads = 1});
   EXPECT_TRUE(backend->exact_tokens());
   EXPECT_EQ(backend->context_size(), 1024);
   ChatRequest req;

@@ -1,9 +1,10 @@
 // Each tool on a scratch repository, permissions, the run allowlist, timeouts and truncation.
+#include "agent/tools.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "agent/tools.h"
 #include "agent_test_util.h"
 #include "base/error.h"
 #include "index/index.h"
@@ -79,8 +80,9 @@ TEST_F(ToolsTest, ReadFileWholeAndRange) {
   ASSERT_TRUE(r.ok) << r.text;
   EXPECT_EQ(r.text, Read(repo_.path() / "src/auth.py"));
   r = t.Call("read_file", Args({{"path", "src/auth.py"}, {"start_line", 2}, {"end_line", 3}}));
-  EXPECT_EQ(r.text,
-            "[src/auth.py lines 2-3 of 4]\n    if token.expired:\n        raise ValueError('expired')\n");
+  EXPECT_EQ(
+      r.text,
+      "[src/auth.py lines 2-3 of 4]\n    if token.expired:\n        raise ValueError('expired')\n");
   r = t.Call("read_file", Args({{"path", "src/auth.py"}, {"start_line", 9}}));
   EXPECT_FALSE(r.ok);
   r = t.Call("read_file", Args({{"path", "../etc/passwd"}}));
@@ -164,8 +166,8 @@ TEST_F(ToolsTest, EditFileExactUniqueMatch) {
   ASSERT_TRUE(UndoLast(ws_).undone);
   EXPECT_NE(Read(repo_.path() / "src/auth.py").find("ValueError"), std::string::npos);
 
-  r = t.Call("edit_file", Args({{"path", "src/main.py"}, {"old_text", "validate_token"},
-                                {"new_text", "x"}}));
+  r = t.Call("edit_file",
+             Args({{"path", "src/main.py"}, {"old_text", "validate_token"}, {"new_text", "x"}}));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.text.find("occurs 2 times"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("lines 1, 4"), std::string::npos) << r.text;
@@ -175,9 +177,10 @@ TEST_F(ToolsTest, EditFileFailureShowsClosestRegion) {
   ToolBox t = Make(PermissionMode::kAuto);
   std::string before = Read(repo_.path() / "src/auth.py");
   // Wrong indentation and quote style: no exact match; lines 2-3 are the closest.
-  ToolResult r = t.Call("edit_file", Args({{"path", "src/auth.py"},
-                                           {"old_text", "  if token.expired:\n    raise ValueError(\"expired\")"},
-                                           {"new_text", "x"}}));
+  ToolResult r = t.Call(
+      "edit_file", Args({{"path", "src/auth.py"},
+                         {"old_text", "  if token.expired:\n    raise ValueError(\"expired\")"},
+                         {"new_text", "x"}}));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.text.find("was not found in src/auth.py"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("closest region, lines 2-3"), std::string::npos) << r.text;
@@ -191,7 +194,8 @@ TEST_F(ToolsTest, ClosestRegionPicksBestWindow) {
   std::string text = "alpha\nbeta\ngamma\ndelta\nepsilon\n";
   EXPECT_EQ(ClosestRegion(text, "gamma\ndelta"),
             "closest region, lines 3-4 (similarity 1.00):\n3| gamma\n4| delta\n");
-  EXPECT_EQ(ClosestRegion(text, "delt"), "closest region, lines 4-4 (similarity 0.86):\n4| delta\n");
+  EXPECT_EQ(ClosestRegion(text, "delt"),
+            "closest region, lines 4-4 (similarity 0.86):\n4| delta\n");
 }
 
 TEST_F(ToolsTest, WriteFileCreatesAndIsJournaled) {
@@ -212,8 +216,8 @@ TEST_F(ToolsTest, ReadOnlyRefusesWrites) {
   config.allowed_commands = {"touch made.txt"};
   ToolBox t = Make(PermissionMode::kReadOnly, config);
   std::string before = Read(repo_.path() / "src/auth.py");
-  ToolResult r = t.Call("edit_file", Args({{"path", "src/auth.py"}, {"old_text", "True"},
-                                           {"new_text", "False"}}));
+  ToolResult r = t.Call(
+      "edit_file", Args({{"path", "src/auth.py"}, {"old_text", "True"}, {"new_text", "False"}}));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.text.find("read-only"), std::string::npos);
   EXPECT_FALSE(t.Call("write_file", Args({{"path", "x.txt"}, {"content", "x"}})).ok);
@@ -228,8 +232,9 @@ TEST_F(ToolsTest, AskModeShowsDiffAndHonoursNo) {
   ToolBox t = Make(PermissionMode::kAsk);
   answer_ = false;
   std::string before = Read(repo_.path() / "src/auth.py");
-  ToolResult r = t.Call("edit_file", Args({{"path", "src/auth.py"}, {"old_text", "return True"},
-                                           {"new_text", "return False"}}));
+  ToolResult r = t.Call(
+      "edit_file",
+      Args({{"path", "src/auth.py"}, {"old_text", "return True"}, {"new_text", "return False"}}));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.text.find("did not allow"), std::string::npos);
   ASSERT_EQ(asked_, std::vector<std::string>{"edit src/auth.py"});
@@ -237,8 +242,10 @@ TEST_F(ToolsTest, AskModeShowsDiffAndHonoursNo) {
       << last_details_;
   EXPECT_EQ(Read(repo_.path() / "src/auth.py"), before);
   answer_ = true;
-  EXPECT_TRUE(t.Call("edit_file", Args({{"path", "src/auth.py"}, {"old_text", "return True"},
-                                        {"new_text", "return False"}})).ok);
+  EXPECT_TRUE(t.Call("edit_file", Args({{"path", "src/auth.py"},
+                                        {"old_text", "return True"},
+                                        {"new_text", "return False"}}))
+                  .ok);
 }
 
 TEST(TerminalConfirmerTest, NonTtyStdinAnswersNo) {
@@ -271,7 +278,8 @@ TEST_F(ToolsTest, RunOnlyAllowedCommands) {
 TEST(RunCommandTest, TimeoutKillsTheProcessGroup) {
   TempRepo repo;
   auto start = std::chrono::steady_clock::now();
-  CommandResult r = RunCommand("echo before; sleep 30 & sleep 30; echo after", repo.path(), 1, 1000);
+  CommandResult r =
+      RunCommand("echo before; sleep 30 & sleep 30; echo after", repo.path(), 1, 1000);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.exit_code, -1);

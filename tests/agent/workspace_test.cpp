@@ -1,10 +1,11 @@
 // Workspace confinement, the edit journal and undo (including interrupted change sets), and
 // snapshots.
+#include "agent/workspace.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "agent/workspace.h"
 #include "agent_test_util.h"
 #include "base/error.h"
 

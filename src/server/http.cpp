@@ -651,6 +651,14 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
     SendError(res, RequestError(400, e.what(), "", "invalid_value"));
     return;
   }
+  // A full queue is answered with a real 503 status while that is still possible (the queue
+  // checks again when the request joins it, after the headers have gone out).
+  if (queue.depth() >= opt.max_queue) {
+    SendError(res, RequestError(503, "too many requests are waiting; retry later", "",
+                                "server_busy", "server_error"));
+    res.set_header("Retry-After", "1");
+    return;
+  }
   job->model = job->gen->info().name;
   job->created = UnixNow();
   job->id = (api == Api::kChat ? "chatcmpl-" : "cmpl-") + RandomId(24);
@@ -832,7 +840,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   s.http.set_payload_max_length(s.opt.max_body);
   s.http.set_read_timeout(s.opt.read_timeout_s, 0);
   s.http.set_write_timeout(s.opt.write_timeout_s, 0);
-  s.http.set_keep_alive_timeout(5);
+  s.http.set_keep_alive_timeout(std::min(5, s.opt.read_timeout_s));
   s.http.set_tcp_nodelay(true);
   const size_t threads = s.opt.http_threads > 0 ? static_cast<size_t>(s.opt.http_threads)
                                                 : static_cast<size_t>(s.opt.max_queue + 24);

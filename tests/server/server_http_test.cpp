@@ -468,6 +468,65 @@ TEST_F(ServerHttp, TwoClientsAreQueuedFifoOnOneSlot) {
   EXPECT_GE(calls[1].start, calls[0].end);  // never both in the one slot
 }
 
+TEST_F(ServerHttp, FullQueueGets503) {
+  ServerOptions opt;
+  opt.max_queue = 1;
+  ScriptedGenerator* gen = Start(opt, /*slots=*/1);
+  gen->script.assign(40, Content("x"));
+  gen->delay = 10ms;
+  auto run = [&] {
+    return server_->Client().Post("/v1/chat/completions", kChat, "application/json")->status;
+  };
+  auto running = std::async(std::launch::async, run);
+  std::this_thread::sleep_for(100ms);
+  auto waiting = std::async(std::launch::async, run);
+  const std::string m = MetricsWith("hearth_queue_depth 1");
+  ASSERT_NE(m.find("hearth_queue_depth 1"), std::string::npos);
+  ExpectError(Post("/v1/chat/completions", kChat), 503, "server_busy");
+  EXPECT_EQ(running.get(), 200);
+  EXPECT_EQ(waiting.get(), 200);
+}
+
+TEST_F(ServerHttp, RequestTimeoutEndsTheStreamWithAnError) {
+  ServerOptions opt;
+  opt.request_timeout_s = 1;
+  ScriptedGenerator* gen = Start(opt);
+  gen->script.assign(300, Content("x"));
+  gen->delay = 10ms;
+  auto r = Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],
+                                            "stream":true})");
+  ASSERT_TRUE(r);
+  const auto data = SseData(r->body);
+  ASSERT_FALSE(data.empty());
+  const json last = json::parse(data.back());
+  EXPECT_EQ(last["error"]["code"], "timeout");
+  ASSERT_EQ(gen->calls().size(), 1u);
+  EXPECT_TRUE(gen->calls()[0].cancelled);
+  EXPECT_LT(gen->calls()[0].end - gen->calls()[0].start, 2s);
+}
+
+TEST_F(ServerHttp, SilentClientIsDropped) {
+  ServerOptions opt;
+  opt.read_timeout_s = 1;
+  Start(opt);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  // Then nothing: the server gives up after its read timeout and closes the connection.
+  const auto start = std::chrono::steady_clock::now();
+  char buf[256];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+  // Keep-alive wait (capped at the read timeout) plus the read timeout, with some slack.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+  close(fd);
+}
+
 TEST_F(ServerHttp, TwoSlotsRunConcurrently) {
   ScriptedGenerator* gen = Start({}, /*slots=*/2);
   gen->script.assign(30, Content("x"));

@@ -2,8 +2,10 @@
 // check mechanics — shapes, limits, prefix reuse, determinism — not the meaning of the text).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <future>
+#include <thread>
 
 #include "server_test_util.h"
 #include "text/tokenizer.h"
@@ -125,6 +127,34 @@ TEST_F(ServerModel, NumCtxIsHonouredNeverTruncated) {
                              {"stream", false},
                              {"options", {{"num_ctx", 40}, {"temperature", 0}}}});
   EXPECT_LE(j["prompt_eval_count"].get<int>() + j["eval_count"].get<int>(), 40);
+}
+
+TEST_F(ServerModel, HangingUpCancelsTheEngine) {
+  auto metric = [] {
+    auto r = server_->Client().Get("/metrics");
+    const std::string key = "\nhearth_generations_cancelled_total ";
+    const size_t at = r ? r->body.find(key) : std::string::npos;
+    return at == std::string::npos ? -1 : std::stoi(r->body.substr(at + key.size()));
+  };
+  const int before = metric();
+  json body = Chat("Write a long story", 200);
+  body["stream"] = true;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };
+  server_->Client().send(req);  // hangs up at the first bytes (the role chunk)
+  int after = before;
+  for (int i = 0; i < 200 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = metric();
+  }
+  EXPECT_EQ(after, before + 1);
+  // The slot is free again and its cache usable: a normal request still works.
+  const json j = PostJson("/v1/chat/completions", Chat("Hello there", 4));
+  EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 4);
 }
 
 TEST_F(ServerModel, TwoConcurrentClientsBothFinish) {

@@ -16,23 +16,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Rolls the context back to `n` positions. model::Context::Truncate is new in the model layer;
-// without it only the append case (n == n_past) is possible, so the session still works (with
-// less reuse) against a model layer that lacks it.
-template <typename Ctx>
-bool RollBack(Ctx& ctx, int n) {
-  if constexpr (requires { ctx.Truncate(n); }) {
-    return ctx.Truncate(n);
-  } else {
-    return n == ctx.n_past();
-  }
-}
-
-template <typename Ctx>
-constexpr bool kCanRollBack = requires(Ctx& c) {
-  c.Truncate(0);
-};
-
 bool Cancelled(const std::atomic<bool>* cancel) {
   return cancel != nullptr && cancel->load(std::memory_order_relaxed);
 }
@@ -82,8 +65,6 @@ Session::Session(const model::Model& model, const text::Tokenizer& tokenizer,
       ctx_(model, options),
       logits_(static_cast<size_t>(model.config().n_vocab)) {}
 
-bool Session::SupportsRollBack() { return kCanRollBack<model::Context>; }
-
 void Session::Reset() {
   ctx_.Reset();
   tokens_.clear();
@@ -103,9 +84,8 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
   size_t keep = 0;
   const size_t limit = std::min(tokens_.size(), tokens.size() - 1);
   while (keep < limit && tokens_[keep] == tokens[keep]) ++keep;
-  if (!RollBack(ctx_, static_cast<int>(keep))) {
-    // A sliding layer's ring has already overwritten what position `keep` needs (or the
-    // context cannot roll back at all): start over.
+  if (!ctx_.Truncate(static_cast<int>(keep))) {
+    // A sliding layer's ring has already overwritten what position `keep` needs: start over.
     ctx_.Reset();
     keep = 0;
   }

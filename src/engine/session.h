@@ -100,9 +100,6 @@ class Session {
   std::span<const float> Feed(int32_t token);
   // Forgets the KV cache contents.
   void Reset();
-  // Whether a prompt may reuse a prefix shorter than what the cache holds (the model layer can
-  // roll the cache back); without it only the append case is reused.
-  static bool SupportsRollBack();
 
   // The tokens whose keys and values the cache holds, in order.
   const std::vector<int32_t>& tokens() const { return tokens_; }

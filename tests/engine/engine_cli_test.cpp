@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/session.h"
 #include "model/model.h"
 #include "text/chat_template.h"
 #include "text/output_parser.h"
@@ -224,9 +223,7 @@ TEST(ChatCommand, SecondTurnReusesThePrefixAndEofEnds) {
   ASSERT_EQ(CountLines(r.err, "hearth chat: "), 2) << r.err;
   const size_t second = r.err.rfind("hearth chat: ");
   EXPECT_NE(r.err.find("(0 reused)"), std::string::npos) << r.err;  // turn 1: nothing cached
-  if (hearth::engine::Session::SupportsRollBack()) {
-    EXPECT_EQ(r.err.find("(0 reused)", second), std::string::npos) << r.err;
-  }
+  EXPECT_EQ(r.err.find("(0 reused)", second), std::string::npos) << r.err;
 
   const Result empty = RunHearth("chat -m " + m, "");
   EXPECT_EQ(empty.exit_code, 0) << empty.err;

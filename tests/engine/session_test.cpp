@@ -150,7 +150,6 @@ TEST(Session, SameSeedSameOutput) {
 }
 
 TEST(Session, PrefixReuseGivesSameLogits) {
-  if (!Session::SupportsRollBack()) GTEST_SKIP() << "model::Context has no Truncate yet";
   Loaded l("tiny-e.Q8_0");
   std::vector<int32_t> a(60), b;
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int32_t>(5 + (i * 53) % 4000);
@@ -174,7 +173,6 @@ TEST(Session, PrefixReuseGivesSameLogits) {
 }
 
 TEST(Session, PrefixBeyondTheSlidingRingIsDecodedAgain) {
-  if (!Session::SupportsRollBack()) GTEST_SKIP() << "model::Context has no Truncate yet";
   // tiny-e has a sliding window of 32; with n_ubatch 16 its ring holds 47 positions. After 150
   // tokens, going back to position 10 needs cells the ring has overwritten: the session must
   // start over (reusing nothing) and still give a fresh context's logits.

@@ -31,12 +31,19 @@ struct Planned {
   ContextReport report;
 };
 
-std::string SignalsText(const std::vector<index::SignalScore>& signals) {
+// "bm25 #1, file bm25 #1, file path #3": the chunk's own ranks, then its file's.
+std::string SignalsText(const std::vector<index::SignalScore>& chunk_signals,
+                        const std::vector<index::SignalScore>& file_signals = {}) {
   std::string out;
-  for (const auto& s : signals) {
-    if (s.rank <= 0) continue;
-    out += (out.empty() ? "" : ", ") + s.signal + " #" + std::to_string(s.rank);
-  }
+  auto append = [&out](const std::vector<index::SignalScore>& signals, const char* prefix) {
+    for (const auto& s : signals) {
+      if (s.rank <= 0) continue;
+      out += (out.empty() ? "" : ", ") + std::string(prefix) + s.signal + " #" +
+             std::to_string(s.rank);
+    }
+  };
+  append(chunk_signals, "");
+  append(file_signals, "file ");
   return out.empty() ? "search" : out;
 }
 
@@ -199,9 +206,9 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
           if (!c.symbol.empty()) src += " (" + c.kind + " " + c.symbol + ")";
           std::string block =
               "From " + src + ":\n```\n" + Lines(text, c.start_line, c.end_line) + "```\n\n";
-          std::vector<index::SignalScore> signals = c.signals;
-          signals.insert(signals.end(), file.file_signals.begin(), file.file_signals.end());
-          if (add({"chunk", src, SignalsText(signals), backend.CountTokens(block)}, false)) {
+          if (add({"chunk", src, SignalsText(c.signals, file.file_signals),
+                   backend.CountTokens(block)},
+                  false)) {
             chunks += block;
           }
         }

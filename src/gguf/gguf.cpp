@@ -692,7 +692,9 @@ void Writer::AddTensor(std::string name, std::vector<int64_t> shape, uint32_t ty
   auto bytes = std::make_shared<std::vector<uint8_t>>(data.begin(), data.end());
   uint64_t n = bytes->size();
   AddLazyTensor(std::move(name), std::move(shape), type_id, n,
-                [bytes](std::span<uint8_t> out) { std::memcpy(out.data(), bytes->data(), out.size()); });
+                [bytes](std::span<uint8_t> out) {
+                  if (!out.empty()) std::memcpy(out.data(), bytes->data(), out.size());
+                });
 }
 
 void Writer::AddLazyTensor(std::string name, std::vector<int64_t> shape, uint32_t type_id,

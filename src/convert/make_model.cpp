@@ -295,11 +295,11 @@ void MakeModel(const MakeModelOptions& options) {
   w.SetUint32(a + "attention.shared_kv_layers", static_cast<uint32_t>(v->shared_kv_layers));
   w.SetUint32(a + "embedding_length_per_layer_input", static_cast<uint32_t>(v->per_layer_input));
   {
-    std::vector<bool> pattern;
-    for (int l = 0; l < v->n_layer; ++l) pattern.push_back(!planner.IsFull(l));
-    std::unique_ptr<bool[]> flat(new bool[pattern.size()]);
-    for (size_t i = 0; i < pattern.size(); ++i) flat[i] = pattern[i];
-    w.SetBoolArray(a + "attention.sliding_window_pattern", {flat.get(), pattern.size()});
+    // std::vector<bool> has no contiguous storage to hand out as a span.
+    const auto n = static_cast<size_t>(v->n_layer);
+    std::unique_ptr<bool[]> sliding(new bool[n]);
+    for (size_t l = 0; l < n; ++l) sliding[l] = !planner.IsFull(static_cast<int>(l));
+    w.SetBoolArray(a + "attention.sliding_window_pattern", {sliding.get(), n});
   }
   w.SetUint32(a + "rope.dimension_count", static_cast<uint32_t>(v->head_dim_full));
   w.SetUint32(a + "rope.dimension_count_swa", static_cast<uint32_t>(v->head_dim_sliding));
@@ -322,10 +322,9 @@ void MakeModel(const MakeModelOptions& options) {
     if (IsQuantizable(role)) {
       type = ChooseType(*options.preset, role);
     } else if (t->name.find("per_layer_model_proj") != std::string::npos) {
-      // Never quantized by llama-quantize; real quantized files keep it BF16.
-      type = options.preset->default_type == tensor::kF32   ? tensor::kF32
-             : options.preset->default_type == tensor::kF16 ? tensor::kF16
-                                                             : tensor::kBF16;
+      // Never quantized by llama-quantize: it keeps the float type (BF16 in quantized files).
+      const uint32_t d = options.preset->default_type;
+      type = d == tensor::kF32 || d == tensor::kF16 ? d : tensor::kBF16;
     }
     const int64_t row_length = t->shape[0];
     int64_t rows = 1;

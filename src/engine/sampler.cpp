@@ -61,7 +61,38 @@ void Sampler::ApplyPenalties(std::vector<Candidate>& candidates) const {
   }
 }
 
-int Sampler::Sample(std::span<const float> logits) {
+namespace {
+
+struct ByLogit {
+  template <typename C>
+  bool operator()(const C& a, const C& b) const {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+
+}  // namespace
+
+int Sampler::BestAllowed(std::vector<Candidate>& all, TokenFilter& filter) {
+  // Sort lazily: the best allowed token is almost always among the first few.
+  size_t done = 0;
+  size_t chunk = 64;
+  while (done < all.size()) {
+    const size_t end = std::min(all.size(), done + chunk);
+    std::partial_sort(all.begin() + static_cast<long>(done), all.begin() + static_cast<long>(end),
+                      all.end(), ByLogit());
+    for (size_t i = done; i < end; ++i) {
+      if (all[i].logit == -INFINITY || std::isnan(all[i].logit)) return -1;  // banned from here
+      if (filter.Allowed(all[i].id)) return all[i].id;
+    }
+    done = end;
+    chunk *= 8;
+  }
+  return -1;
+}
+
+int Sampler::Sample(std::span<const float> logits) { return Sample(logits, nullptr); }
+
+int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
   if (logits.empty()) ThrowUsage("cannot sample from an empty vocabulary");
   std::vector<Candidate>& c = candidates_;
   c.resize(logits.size());
@@ -71,61 +102,90 @@ int Sampler::Sample(std::span<const float> logits) {
   }
   ApplyPenalties(c);
 
-  auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
+  const ByLogit by_logit;
   if (params_.temperature <= 0.0f) {
+    if (filter != nullptr) return BestAllowed(c, *filter);
     return std::min_element(c.begin(), c.end(), by_logit)->id;
   }
 
-  // top-k: keep the k best, sorted by logit.
+  // top-k: keep the k best, sorted by logit. The survivors are c[0, n); the rest stays for the
+  // constrained fallback.
   size_t keep = c.size();
   if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
   std::partial_sort(c.begin(), c.begin() + static_cast<long>(keep), c.end(), by_logit);
-  c.resize(keep);
+  size_t n = keep;
 
   // Softmax over the survivors (before temperature, as llama.cpp's top-p/min-p see them).
   auto softmax = [&](float temperature) {
     const float max_logit = c.front().logit;
     double sum = 0;
-    for (Candidate& x : c) {
-      x.p = std::exp((x.logit - max_logit) / temperature);
-      sum += x.p;
+    for (size_t i = 0; i < n; ++i) {
+      c[i].p = std::exp((c[i].logit - max_logit) / temperature);
+      sum += c[i].p;
     }
-    for (Candidate& x : c) x.p = static_cast<float>(x.p / sum);
+    for (size_t i = 0; i < n; ++i) c[i].p = static_cast<float>(c[i].p / sum);
   };
   softmax(1.0f);
 
   // top-p: the smallest prefix whose probability mass reaches p.
   if (params_.top_p < 1.0f) {
     double mass = 0;
-    size_t n = 0;
-    while (n < c.size()) {
-      mass += c[n++].p;
+    size_t m = 0;
+    while (m < n) {
+      mass += c[m++].p;
       if (mass >= params_.top_p) break;
     }
-    c.resize(std::max<size_t>(n, 1));
+    n = std::max<size_t>(m, 1);
   }
   // min-p: drop tokens less likely than min_p × the best one.
   if (params_.min_p > 0.0f) {
     const float floor = params_.min_p * c.front().p;
-    size_t n = 1;
-    while (n < c.size() && c[n].p >= floor) ++n;
-    c.resize(n);
+    size_t m = 1;
+    while (m < n && c[m].p >= floor) ++m;
+    n = m;
   }
 
   softmax(params_.temperature);
-  // Draw with 53 random bits: the same seed gives the same choice on every platform.
-  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-  double acc = 0;
-  int last = c.front().id;  // rounding can leave acc just below u: fall back to a possible token
-  for (const Candidate& x : c) {
-    if (x.p <= 0.0f) continue;  // never draw a banned (-inf) token
-    acc += x.p;
-    last = x.id;
-    if (u < acc) return x.id;
+  // Draw with 53 random bits: the same seed gives the same choice on every platform. `total` is
+  // the mass still drawable (rejected tokens are removed from it, which renormalises).
+  auto draw = [&](double total) {
+    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+    double acc = 0;
+    int last = -1;  // rounding can leave acc just below u: fall back to a possible token
+    size_t last_i = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (c[i].p <= 0.0f) continue;  // never draw a banned (-inf) or rejected token
+      acc += c[i].p;
+      last = c[i].id;
+      last_i = i;
+      if (u < acc) return std::pair<int, size_t>(c[i].id, i);
+    }
+    return std::pair<int, size_t>(last, last_i);
+  };
+  if (filter == nullptr) {
+    const int id = draw(1.0).first;
+    return id >= 0 ? id : c.front().id;
   }
-  return last;
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += c[i].p;
+  // A few rejections are cheap; after that, test every survivor once and draw among the allowed.
+  for (int tries = 0; tries < 32 && total > 0; ++tries) {
+    const auto [id, i] = draw(total);
+    if (id < 0) break;
+    if (filter->Allowed(id)) return id;
+    total -= c[i].p;
+    c[i].p = 0.0f;
+  }
+  total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (c[i].p > 0.0f && !filter->Allowed(c[i].id)) c[i].p = 0.0f;
+    total += c[i].p;
+  }
+  if (total > 0) {
+    const int id = draw(total).first;
+    if (id >= 0) return id;
+  }
+  return BestAllowed(c, *filter);
 }
 
 StopStringMatcher::StopStringMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {

@@ -31,6 +31,14 @@ struct SamplingParams {
   void Validate() const;
 };
 
+// Which tokens may be sampled next (constrained decoding, json_constraint.h). Sample asks only
+// about the candidates it needs, in logit order, so a filter is cheap even over a 262k vocabulary.
+class TokenFilter {
+ public:
+  virtual ~TokenFilter() = default;
+  virtual bool Allowed(int token) = 0;
+};
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
@@ -38,6 +46,12 @@ class Sampler {
   // Picks a token id from `logits` (one score per vocabulary entry). Does not record it: call
   // Accept with the token actually fed back (which may differ, e.g. a forced end token).
   int Sample(std::span<const float> logits);
+  // The same, drawing only among tokens `filter` allows: greedy takes the best allowed token;
+  // sampling runs the chain, then draws among the survivors renormalised over the allowed ones
+  // (rejected draws are removed and the draw repeated), and falls back to the best allowed
+  // token of the whole vocabulary when no survivor is allowed. Returns -1 when no token at all
+  // is allowed. `filter` may be null (= Sample(logits)).
+  int Sample(std::span<const float> logits, TokenFilter* filter);
   // Records a generated or prompt token for the repetition penalties.
   void Accept(int token);
   // Forgets history and restarts the random stream from the seed.
@@ -52,6 +66,8 @@ class Sampler {
     float p;
   };
   void ApplyPenalties(std::vector<Candidate>& candidates) const;
+  // The best allowed token of `all` (sorted lazily, in growing chunks), or -1.
+  static int BestAllowed(std::vector<Candidate>& all, TokenFilter& filter);
 
   SamplingParams params_;
   std::mt19937_64 rng_;

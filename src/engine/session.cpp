@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "base/error.h"
 #include "text/tokenizer.h"
@@ -21,6 +22,42 @@ bool Cancelled(const std::atomic<bool>* cancel) {
 }
 
 }  // namespace
+
+struct Session::TokenTable {
+  enum Kind : uint8_t { kText, kForbidden, kEog, kGemmaQuote };
+  std::string bytes;               // every token's text, back to back
+  std::vector<uint32_t> offsets;   // token i: bytes[offsets[i], offsets[i + 1])
+  std::vector<uint8_t> kind;
+
+  explicit TokenTable(const text::Tokenizer& tok) {
+    const int32_t n = tok.size();
+    offsets.reserve(static_cast<size_t>(n) + 1);
+    kind.reserve(static_cast<size_t>(n));
+    for (int32_t id = 0; id < n; ++id) {
+      offsets.push_back(static_cast<uint32_t>(bytes.size()));
+      const text::TokenType type = tok.Type(id);
+      uint8_t k = kText;
+      if (tok.IsEndOfGeneration(id)) {
+        k = kEog;
+      } else if (type == text::TokenType::kNormal || type == text::TokenType::kByte) {
+        const std::string_view piece = tok.Piece(id);
+        if (piece.empty()) k = kForbidden;  // no progress: could repeat forever
+        bytes.append(piece);
+      } else if (type == text::TokenType::kUserDefined && tok.Piece(id) == "<|\"|>") {
+        k = kGemmaQuote;  // the string marker of Gemma's tool-call notation
+        bytes.append(tok.Piece(id));
+      } else {
+        k = kForbidden;  // control and other special tokens never appear in constrained output
+      }
+      kind.push_back(k);
+    }
+    offsets.push_back(static_cast<uint32_t>(bytes.size()));
+  }
+  std::string_view Text(int id) const {
+    const size_t i = static_cast<size_t>(id);
+    return std::string_view(bytes).substr(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+};
 
 const char* StopReasonName(StopReason reason) {
   switch (reason) {
@@ -145,6 +182,50 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
   }
   text::StreamDecoder decoder(tokenizer_);
   StopStringMatcher matcher(options.stop);
+
+  // Constrained decoding: the acceptor follows the output; the filter tries a token's text on a
+  // scratch copy of it.
+  std::optional<JsonAcceptor> acceptor;
+  if (options.constraint) {
+    if (!token_table_) token_table_ = std::make_shared<const TokenTable>(tokenizer_);
+    acceptor.emplace(options.constraint);
+  }
+  class Filter final : public TokenFilter {
+   public:
+    Filter(const TokenTable& table, const JsonAcceptor& acceptor, JsonDialect dialect,
+           int64_t* checks)
+        : table_(table), acceptor_(acceptor), scratch_(acceptor), dialect_(dialect),
+          checks_(checks) {}
+    bool Allowed(int id) override {
+      if (id < 0 || static_cast<size_t>(id) >= table_.kind.size()) return false;
+      ++*checks_;
+      switch (table_.kind[static_cast<size_t>(id)]) {
+        case TokenTable::kEog:
+          return acceptor_.complete();
+        case TokenTable::kForbidden:
+          return false;
+        case TokenTable::kGemmaQuote:
+          if (dialect_ != JsonDialect::kGemmaToolArgs) return false;
+          break;
+        default:
+          break;
+      }
+      scratch_ = acceptor_;
+      return scratch_.Push(table_.Text(id));
+    }
+
+   private:
+    const TokenTable& table_;
+    const JsonAcceptor& acceptor_;
+    JsonAcceptor scratch_;
+    JsonDialect dialect_;
+    int64_t* checks_;
+  };
+  std::optional<Filter> filter;
+  if (acceptor) {
+    filter.emplace(*token_table_, *acceptor, options.constraint->dialect(),
+                   &stats.constraint_checks);
+  }
   bool caller_stopped = false;
   auto emit = [&](const std::string& piece) {
     if (piece.empty() || caller_stopped) return;
@@ -159,7 +240,12 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       reason = StopReason::kCancelled;
       break;
     }
-    const int32_t token = sampler.Sample(logits);
+    const int32_t token = sampler.Sample(logits, filter ? &*filter : nullptr);
+    if (token < 0) {
+      throw Error(ErrorClass::kInvalidInput,
+                  "no token of the vocabulary can continue the constrained (JSON) output",
+                  "check the schema, or leave out response_format/format");
+    }
     sampler.Accept(token);
     ++stats.generated_tokens;
     if (options.stop_at_eog && tokenizer_.IsEndOfGeneration(token)) {
@@ -168,6 +254,9 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       break;
     }
     result.tokens.push_back(token);
+    if (acceptor && !acceptor->Push(token_table_->Text(token))) {
+      throw Error(ErrorClass::kInternal, "constrained decoding sampled a token it does not accept");
+    }
     emit(matcher.Feed(decoder.Push(token)));
     if (matcher.stopped()) {
       reason = StopReason::kStopString;
@@ -175,6 +264,10 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
     }
     if (caller_stopped) {
       reason = StopReason::kCallback;
+      break;
+    }
+    if (acceptor && acceptor->complete() && !acceptor->can_continue()) {
+      reason = StopReason::kEndOfGeneration;  // the value is whole: nothing may follow it
       break;
     }
     if (static_cast<int>(result.tokens.size()) >= max_tokens) {

@@ -15,11 +15,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/json_constraint.h"
 #include "engine/sampler.h"
 #include "model/model.h"
 
@@ -55,6 +57,11 @@ struct GenerateOptions {
   // Checked between forward steps (prefill chunks and every generated token); set it from a
   // signal handler or another thread to stop promptly. Not reset by Generate. May be null.
   const std::atomic<bool>* cancel = nullptr;
+  // Constrained decoding: when set, every sampled token keeps the output a prefix of a value the
+  // constraint accepts; special tokens are never sampled, end-of-generation only after a
+  // complete value, and generation stops (kEndOfGeneration, eog_token -1) as soon as the value
+  // cannot be extended. Hitting max_tokens first leaves the value unfinished (kMaxTokens).
+  std::shared_ptr<const JsonConstraint> constraint;
 };
 
 struct GenerateStats {
@@ -65,6 +72,7 @@ struct GenerateStats {
   double generate_seconds = 0;  // from the first sampled token to the end
   StopReason stop_reason = StopReason::kMaxTokens;
   int32_t eog_token = -1;  // the end-of-generation token that stopped it, if any
+  int64_t constraint_checks = 0;  // tokens tested against the constraint (0 when unconstrained)
 
   double prompt_tokens_per_second() const;    // decoded (not reused) prompt tokens / second
   double generate_tokens_per_second() const;  // generated tokens / second
@@ -115,6 +123,9 @@ class Session {
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
   int n_reused_ = 0;
+  // Every token's bytes and kind, built on the first constrained Generate.
+  struct TokenTable;
+  std::shared_ptr<const TokenTable> token_table_;
 };
 
 }  // namespace hearth::engine

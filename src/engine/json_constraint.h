@@ -1,0 +1,144 @@
+// Constrained decoding to JSON: a compiled JSON schema (a useful subset) and an incremental
+// acceptor — a pushdown automaton over output bytes — that says whether a piece of text can
+// continue a valid output. The session uses it to mask tokens (sampler.h TokenFilter) so that
+// the generated text is always a prefix of a valid value, and stops right after a complete one.
+//
+//   auto c = std::make_shared<JsonConstraint>(JsonConstraint::ForSchema(schema_json));
+//   engine::GenerateOptions opt;
+//   opt.constraint = c;   // the output is now a JSON value that validates against the schema
+//
+// Two dialects: standard JSON, and Gemma 4's tool-call argument notation (spec §3.1.3/§3.2:
+// unquoted keys, strings between <|"|> markers, no spaces), used to force a tool call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::engine {
+
+enum class JsonDialect { kJson, kGemmaToolArgs };
+
+// What the output must be. Immutable once built; shared by every acceptor that uses it.
+class JsonConstraint {
+ public:
+  // Bits of SchemaNode::types.
+  enum : uint8_t {
+    kObject = 1,
+    kArray = 2,
+    kString = 4,
+    kNumber = 8,
+    kInteger = 16,
+    kBoolean = 32,
+    kNull = 64,
+    kAnyType = 127,
+  };
+  struct Property {
+    std::string name;
+    std::string key;  // as it appears between the quotes (JSON-escaped) or unquoted (Gemma)
+    int node = -1;
+  };
+  struct SchemaNode {
+    uint8_t types = kAnyType;
+    std::vector<std::string> literals;  // enum/const: the allowed values, serialised; empty: none
+    bool has_enum = false;
+    std::vector<Property> properties;  // at most 64
+    uint64_t required = 0;             // bit i: properties[i] is required
+    bool additional = true;            // keys other than `properties` allowed
+    int additional_node = -1;          // their schema (-1: any value)
+    int items = -1;                    // array items' schema (-1: any value)
+  };
+  // One way the output may start: `prefix` literally, then a value for `root` (-1: any value
+  // of the root types).
+  struct Alternative {
+    std::string prefix;
+    int root = -1;
+  };
+
+  // Any JSON object ({"type":"json_object"}, Ollama "json").
+  static JsonConstraint AnyObject(JsonDialect dialect = JsonDialect::kJson);
+  // A value valid against `schema`. Supported: type (one or a list), properties, required,
+  // additionalProperties (bool or schema), items, enum, const; annotations (description, title,
+  // default, examples, $schema, $id, $comment) are ignored. Anything else throws
+  // Error(kInvalidInput) naming the keyword and its path — it is never silently ignored.
+  static JsonConstraint ForSchema(const nlohmann::json& schema,
+                                  JsonDialect dialect = JsonDialect::kJson);
+  // Gemma tool-call arguments for one of `tools` (name, parameters schema or null): the output is
+  // NAME followed by the arguments object (after a "<|tool_call>call:" the caller wrote). A tool
+  // whose schema uses unsupported keywords gets "any object" arguments.
+  static JsonConstraint ForToolCall(
+      const std::vector<std::pair<std::string, nlohmann::json>>& tools);
+
+  JsonDialect dialect() const { return dialect_; }
+  const std::vector<SchemaNode>& nodes() const { return nodes_; }
+  const std::vector<Alternative>& alternatives() const { return alternatives_; }
+  const SchemaNode& node(int index) const;
+
+ private:
+  int Compile(const nlohmann::json& schema, const std::string& path);
+  JsonDialect dialect_ = JsonDialect::kJson;
+  std::vector<SchemaNode> nodes_;
+  std::vector<Alternative> alternatives_;
+};
+
+// The incremental acceptor. Cheap to copy (a small stack), so candidates are tried on a copy.
+class JsonAcceptor {
+ public:
+  // Limits that keep a model from looping where JSON allows repetition of nothing useful.
+  static constexpr int kMaxWhitespaceRun = 24;  // consecutive whitespace bytes
+  static constexpr int kMaxDepth = 64;          // nested objects/arrays
+  static constexpr int kMaxNumberLength = 40;   // bytes of one number
+
+  explicit JsonAcceptor(std::shared_ptr<const JsonConstraint> constraint);
+
+  // Feeds one byte / a piece of text. On false the text cannot continue a valid output and the
+  // acceptor is left in an unspecified state (try on a copy: CanAccept).
+  bool Push(uint8_t byte);
+  bool Push(std::string_view text);
+  // Whether `text` would be accepted, without changing this acceptor.
+  bool CanAccept(std::string_view text) const;
+
+  // A whole value has been produced (end of output allowed here).
+  bool complete() const;
+  // More bytes could still extend the output (false once an object/array/string root is closed;
+  // true while a root number could take more digits).
+  bool can_continue() const { return !stack_.empty(); }
+
+ private:
+  enum class Kind : uint8_t { kValue, kObject, kArray, kString, kNumber, kLiteral, kPrefix };
+  struct Frame {
+    Kind kind = Kind::kValue;
+    uint8_t state = 0;
+    int node = -1;
+    // kObject: which properties were written, and the one whose key/value is being written.
+    uint64_t seen = 0;
+    int current = -1;
+    // String scanning (kString, object keys): escapes, \u digits, UTF-8 continuation bytes.
+    uint8_t esc = 0;
+    uint8_t utf8_left = 0;
+    uint8_t utf8_lo = 0x80, utf8_hi = 0xBF;
+    uint16_t code = 0;
+    bool want_low = false;  // after a \u high surrogate
+    std::string text;       // key, literal or number so far
+    bool is_key = false;
+  };
+  bool Step(uint8_t c);
+  bool StartValue(uint8_t c, int node);
+  bool StringByte(Frame& f, uint8_t c, bool* closed);
+  bool Whitespace(uint8_t c);
+  bool KeyPrefixOk(const Frame& obj, const std::string& key, bool exact, int* prop) const;
+  bool MoreKeysPossible(const Frame& obj) const;
+  bool RequiredDone(const Frame& obj) const;
+  const std::vector<std::string>& Literals(const Frame& f) const;
+  static bool NumberTerminal(uint8_t state);
+
+  std::shared_ptr<const JsonConstraint> c_;
+  std::vector<Frame> stack_;
+  int ws_run_ = 0;
+  bool done_ = false;  // the root value is closed
+};
+
+}  // namespace hearth::engine

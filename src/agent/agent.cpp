@@ -237,6 +237,19 @@ ContextReport Agent::PlanContext(const std::string& question, const AskOptions& 
 
 TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
                       const AgentCallbacks& cb) {
+  // A turn that fails (transport error, context full) leaves the conversation as it was, so the
+  // next turn does not follow an unanswered user message.
+  const size_t before = messages_.size();
+  try {
+    return Turn(question, options, cb);
+  } catch (...) {
+    while (messages_.size() > before) messages_.erase(messages_.size() - 1);
+    throw;
+  }
+}
+
+TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
+                       const AgentCallbacks& cb) {
   TurnResult result;
   Planned plan = Plan(backend_, tools_, question, options);
   result.context = plan.report;

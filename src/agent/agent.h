@@ -86,7 +86,8 @@ class Agent {
   // Builds the context for `question` without asking anything (also what Ask uses).
   ContextReport PlanContext(const std::string& question, const AskOptions& options);
 
-  // One user turn. Edits made during the turn form one change set in the journal.
+  // One user turn. Edits made during the turn form one change set in the journal. When it
+  // throws, the conversation is left as it was before the call.
   TurnResult Ask(const std::string& question, const AskOptions& options,
                  const AgentCallbacks& callbacks);
 
@@ -96,6 +97,8 @@ class Agent {
  private:
   std::string BuildSystem(const std::string& question, const AskOptions& options,
                           ContextReport* report, std::string* user_context);
+  TurnResult Turn(const std::string& question, const AskOptions& options,
+                  const AgentCallbacks& callbacks);
 
   Backend& backend_;
   ToolBox& tools_;

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 
+#include <map>
 #include <mutex>
 
 #include "base/error.h"
@@ -75,6 +76,8 @@ ChatReply GemmaBackend::Chat(const ChatRequest& request) {
   reply.prompt_tokens = raw.prompt_tokens;
   reply.reused_tokens = raw.reused_tokens;
   reply.completion_tokens = raw.completion_tokens;
+  reply.prompt_seconds = raw.prompt_seconds;
+  reply.generate_seconds = raw.generate_seconds;
   int n = 0;
   for (const auto& c : out.tool_calls) {
     reply.tool_calls.push_back({"call_" + std::to_string(++n), c.name, c.arguments, c.complete});
@@ -116,11 +119,194 @@ Url ParseUrl(const std::string& url) {
   return u;
 }
 
-size_t Collect(char* data, size_t size, size_t n, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  if (out->size() > (64u << 20)) return 0;  // a reply past 64 MiB is not a chat reply
-  out->append(data, size * n);
-  return size * n;
+// Reads a streamed reply as it arrives: OpenAI's server-sent events ("data: {chunk}" lines, then
+// "data: [DONE]") or Ollama's NDJSON (one JSON object a line), delivering content and thoughts
+// through the request's callbacks and accumulating tool calls. A server that ignores "stream"
+// and answers one JSON document is handled too (Finish parses what was collected).
+class StreamReader {
+ public:
+  StreamReader(bool ollama, const ChatRequest& request, std::string endpoint)
+      : ollama_(ollama), request_(request), endpoint_(std::move(endpoint)) {}
+
+  // Bytes from the wire; false stops the transfer (cancelled, or a reply past 64 MiB).
+  bool Push(std::string_view data) {
+    if (raw_.size() > (64u << 20)) return false;
+    raw_.append(data);
+    if (!http_ok_) return true;  // an error body: kept whole for the message
+    pending_.append(data);
+    size_t start = 0;
+    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Line(std::string_view(pending_).substr(start, nl - start));
+    }
+    pending_.erase(0, start);
+    return !(request_.cancel && request_.cancel->load());
+  }
+  void set_http_ok(bool ok) { http_ok_ = ok; }
+  const std::string& raw() const { return raw_; }
+
+  // After the transfer: the whole reply. `cancelled`: the transfer was stopped by the user.
+  ChatReply Finish(bool cancelled) {
+    if (!pending_.empty()) Line(pending_);
+    pending_.clear();
+    if (!streamed_) {
+      if (cancelled) {
+        reply_.finish_reason = "cancelled";
+        return reply_;
+      }
+      ParseWhole();
+    }
+    for (auto& [index, call] : calls_) {
+      if (call.id.empty()) call.id = "call_" + std::to_string(index + 1);
+      call.complete = json::accept(call.arguments);
+      reply_.tool_calls.push_back(std::move(call));
+    }
+    if (cancelled) {
+      reply_.finish_reason = "cancelled";
+    } else if (!reply_.tool_calls.empty()) {
+      reply_.finish_reason = "tool_calls";
+    } else if (reply_.finish_reason.empty()) {
+      reply_.finish_reason = "stop";
+    }
+    return reply_;
+  }
+
+ private:
+  [[noreturn]] void Unexpected(const std::string& what) const {
+    ThrowInvalidInput("unexpected reply from " + endpoint_ + ": " + what,
+                      "check that the URL points at an OpenAI or Ollama chat endpoint");
+  }
+
+  void Line(std::string_view line) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) return;
+    if (!ollama_) {
+      if (!line.starts_with("data:")) return;  // event:, id:, ": keep-alive" comments
+      line.remove_prefix(5);
+      while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+      streamed_ = true;
+      if (line == "[DONE]") return;
+    } else if (line.front() != '{') {
+      return;
+    }
+    json chunk = json::parse(line, nullptr, false);
+    if (chunk.is_discarded() || !chunk.is_object()) {
+      if (ollama_ && !streamed_) return;  // maybe one pretty-printed document: ParseWhole
+      Unexpected("a streamed piece is not JSON: " + std::string(line.substr(0, 200)));
+    }
+    if (chunk.contains("error")) Unexpected("the server reported an error: " + chunk.dump());
+    if (ollama_) {
+      streamed_ = true;
+      Message(chunk.value("message", json::object()), /*delta=*/false);
+      if (chunk.value("done", false)) Totals(chunk);
+    } else {
+      OpenAiChunk(chunk);
+    }
+  }
+
+  void OpenAiChunk(const json& chunk) {
+    if (chunk.contains("usage") && chunk["usage"].is_object()) Totals(chunk);
+    if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) {
+      return;  // the usage-only chunk at the end
+    }
+    const json& choice = chunk["choices"][0];
+    if (choice.contains("delta") && choice["delta"].is_object()) {
+      Message(choice["delta"], /*delta=*/true);
+    } else if (choice.contains("message") && choice["message"].is_object()) {
+      Message(choice["message"], /*delta=*/false);
+    }
+    if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+      reply_.finish_reason = choice["finish_reason"];
+    }
+  }
+
+  // A message (or an OpenAI delta) of the reply: text pieces go out at once; tool calls are
+  // accumulated by index (OpenAI sends the id and name first, then the arguments in pieces).
+  void Message(const json& msg, bool delta) {
+    for (const char* key : {"reasoning_content", "reasoning", "thinking"}) {
+      if (msg.contains(key) && msg[key].is_string()) {
+        const std::string& s = msg[key].get_ref<const std::string&>();
+        reply_.reasoning += s;
+        if (!s.empty() && request_.on_reasoning) request_.on_reasoning(s);
+      }
+    }
+    if (msg.contains("content") && msg["content"].is_string()) {
+      const std::string& s = msg["content"].get_ref<const std::string&>();
+      reply_.content += s;
+      if (!s.empty() && request_.on_content) request_.on_content(s);
+    }
+    if (!msg.contains("tool_calls") || !msg["tool_calls"].is_array()) return;
+    for (const auto& c : msg["tool_calls"]) {
+      if (!c.is_object()) Unexpected("a tool call is not an object");
+      const int index = delta && c.contains("index") && c["index"].is_number_integer()
+                            ? c["index"].get<int>()
+                            : static_cast<int>(calls_.size());
+      ToolCall& call = calls_[index];
+      if (c.contains("id") && c["id"].is_string()) call.id = c["id"];
+      if (!c.contains("function") || !c["function"].is_object()) continue;
+      const json& f = c["function"];
+      if (f.contains("name") && f["name"].is_string()) call.name += f["name"].get<std::string>();
+      if (f.contains("arguments")) {
+        const json& a = f["arguments"];
+        call.arguments += a.is_string() ? a.get<std::string>() : a.dump();
+      } else if (!delta && call.arguments.empty()) {
+        call.arguments = "{}";
+      }
+    }
+  }
+
+  void Totals(const json& r) {
+    if (ollama_) {
+      if (r.contains("done_reason") && r["done_reason"].is_string()) {
+        reply_.finish_reason = r["done_reason"];
+      }
+      reply_.prompt_tokens = r.value("prompt_eval_count", 0);
+      reply_.completion_tokens = r.value("eval_count", 0);
+    } else {
+      reply_.prompt_tokens = r["usage"].value("prompt_tokens", 0);
+      reply_.completion_tokens = r["usage"].value("completion_tokens", 0);
+    }
+  }
+
+  // A reply that was not streamed: one JSON document.
+  void ParseWhole() {
+    json r = json::parse(raw_, nullptr, false);
+    if (r.is_discarded()) {
+      ThrowInvalidInput("the backend " + endpoint_ + " did not answer JSON: " + raw_.substr(0, 200),
+                        "check that the URL points at an OpenAI or Ollama chat endpoint");
+    }
+    if (!r.is_object()) Unexpected("not a JSON object");
+    if (r.contains("error")) Unexpected("the server reported an error: " + r.dump());
+    if (ollama_) {
+      if (!r.contains("message") || !r["message"].is_object()) Unexpected("no message");
+      Message(r["message"], /*delta=*/false);
+      Totals(r);
+    } else {
+      if (!r.contains("choices") || !r["choices"].is_array() || r["choices"].empty() ||
+          !r["choices"][0].is_object() || !r["choices"][0].contains("message")) {
+        Unexpected("no choices[0].message");
+      }
+      OpenAiChunk(r);
+    }
+  }
+
+  bool ollama_;
+  const ChatRequest& request_;
+  std::string endpoint_;
+  std::string raw_, pending_;
+  bool http_ok_ = true;
+  bool streamed_ = false;
+  ChatReply reply_;
+  std::map<int, ToolCall> calls_;
+};
+
+size_t OnBytes(char* data, size_t size, size_t n, void* user) {
+  auto* reader = static_cast<StreamReader*>(user);
+  return reader->Push(std::string_view(data, size * n)) ? size * n : 0;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+  return cancel && cancel->load() ? 1 : 0;  // non-zero aborts a transfer still waiting
 }
 
 class RemoteBackend : public Backend {
@@ -157,70 +343,18 @@ class RemoteBackend : public Backend {
     body["model"] = options_.model.empty() ? "default" : options_.model;
     body["messages"] = ollama_ ? ToOllama(request.messages) : request.messages;
     if (!request.tools.empty()) body["tools"] = request.tools;
-    body["stream"] = false;
+    body["stream"] = true;  // pieces are shown as they arrive
     if (ollama_) {
       body["options"] = {{"num_predict", request.max_tokens}};
       body["think"] = request.think;
     } else {
       body["max_tokens"] = request.max_tokens;
+      body["stream_options"] = {{"include_usage", true}};
       if (request.think) body["chat_template_kwargs"] = {{"enable_thinking", true}};
     }
-    std::string response = Post(body.dump());
-    json r;
-    try {
-      r = json::parse(response);
-    } catch (const json::exception&) {
-      ThrowInvalidInput(
-          "the backend " + endpoint_ + " did not answer JSON: " + response.substr(0, 200),
-          "check that the URL points at an OpenAI or Ollama chat endpoint");
-    }
-    ChatReply reply;
-    try {
-      const json& msg = ollama_ ? r.at("message") : r.at("choices").at(0).at("message");
-      if (msg.contains("content") && msg["content"].is_string()) reply.content = msg["content"];
-      for (const char* key : {"reasoning_content", "reasoning", "thinking"}) {
-        if (msg.contains(key) && msg[key].is_string()) reply.reasoning = msg[key];
-      }
-      if (msg.contains("tool_calls") && msg["tool_calls"].is_array()) {
-        int n = 0;
-        for (const auto& c : msg["tool_calls"]) {
-          ToolCall call;
-          call.id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>()
-                                                            : "call_" + std::to_string(n + 1);
-          ++n;
-          const json& f = c.at("function");
-          call.name = f.at("name").get<std::string>();
-          const json& a = f.contains("arguments") ? f["arguments"] : json::object();
-          if (a.is_string()) {
-            call.arguments = a.get<std::string>();
-            call.complete = json::accept(call.arguments);
-          } else {
-            call.arguments = a.dump();
-          }
-          reply.tool_calls.push_back(std::move(call));
-        }
-      }
-      if (ollama_) {
-        reply.finish_reason = r.value("done_reason", "stop");
-        reply.prompt_tokens = r.value("prompt_eval_count", 0);
-        reply.completion_tokens = r.value("eval_count", 0);
-      } else {
-        const json& choice = r["choices"][0];
-        if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-          reply.finish_reason = choice["finish_reason"];
-        }
-        if (r.contains("usage") && r["usage"].is_object()) {
-          reply.prompt_tokens = r["usage"].value("prompt_tokens", 0);
-          reply.completion_tokens = r["usage"].value("completion_tokens", 0);
-        }
-      }
-    } catch (const json::exception& e) {
-      ThrowInvalidInput("unexpected reply from " + endpoint_ + ": " + e.what(),
-                        "check that the URL points at an OpenAI or Ollama chat endpoint");
-    }
-    if (!reply.tool_calls.empty()) reply.finish_reason = "tool_calls";
-    if (!reply.reasoning.empty() && request.on_reasoning) request.on_reasoning(reply.reasoning);
-    if (!reply.content.empty() && request.on_content) request.on_content(reply.content);
+    StreamReader reader(ollama_, request, endpoint_);
+    const bool cancelled = Post(body.dump(), reader, request.cancel);
+    ChatReply reply = reader.Finish(cancelled);
     return reply;
   }
 
@@ -240,17 +374,24 @@ class RemoteBackend : public Backend {
     return out;
   }
 
-  std::string Post(const std::string& body) {
+  // POSTs `body`, feeding the reply to `reader` as it arrives. Returns true when the user
+  // cancelled (what arrived until then stays in the reader).
+  bool Post(const std::string& body, StreamReader& reader, const std::atomic<bool>* cancel) {
     CURL* curl = curl_easy_init();
     if (!curl) throw Error(ErrorClass::kInternal, "libcurl could not be initialised");
-    std::string response;
     curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
     curl_easy_setopt(curl, CURLOPT_URL, endpoint_.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBytes);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reader);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reader);
+    // Ctrl-C also while the server is still thinking about the first byte.
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, cancel);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(options_.timeout_seconds));
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -264,16 +405,33 @@ class RemoteBackend : public Backend {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
+    const bool cancelled = cancel && cancel->load();
+    if (cancelled &&
+        (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OK)) {
+      return true;
+    }
     if (rc != CURLE_OK) {
       ThrowIo("cannot reach the backend " + endpoint_ + ": " + curl_easy_strerror(rc),
               "check that the server is running and the URL is right");
     }
     if (status < 200 || status >= 300) {
       ThrowIo("the backend " + endpoint_ + " answered HTTP " + std::to_string(status) + ": " +
-                  response.substr(0, 300),
+                  reader.raw().substr(0, 300),
               "check the model name (-m) and the server's log");
     }
-    return response;
+    return false;
+  }
+
+  // The status line of each response (a 100 Continue comes first): a non-2xx reply is collected
+  // whole for the error message instead of being read as a stream.
+  static size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+    std::string_view line(data, size * n);
+    if (line.starts_with("HTTP/")) {
+      size_t sp = line.find(' ');
+      bool ok = sp != std::string_view::npos && sp + 1 < line.size() && line[sp + 1] == '2';
+      static_cast<StreamReader*>(user)->set_http_ok(ok);
+    }
+    return size * n;
   }
 
   RemoteOptions options_;

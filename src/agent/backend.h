@@ -41,6 +41,8 @@ struct ChatReply {
   std::string finish_reason;  // "stop", "length", "tool_calls", "cancelled", ...
   bool malformed = false;     // the output did not follow the format (parser error)
   int prompt_tokens = 0, reused_tokens = 0, completion_tokens = 0;
+  // Local engine only: seconds spent decoding the prompt (until the first token) and generating.
+  double prompt_seconds = 0, generate_seconds = 0;
 };
 
 class Backend {
@@ -65,6 +67,7 @@ class GemmaBackend : public Backend {
   struct RawResult {
     std::string finish_reason;  // "stop" (end of turn or tool call), "length", "cancelled"
     int prompt_tokens = 0, reused_tokens = 0, completion_tokens = 0;
+    double prompt_seconds = 0, generate_seconds = 0;
   };
   // Continues the rendered `prompt`, calling `on_piece` with each piece of decoded text (return
   // false to stop). Stops at the end-of-generation tokens (<turn|>, <|tool_response>, <eos>).

@@ -63,6 +63,8 @@ class LocalBackend : public GemmaBackend {
     result.prompt_tokens = g.stats.prompt_tokens;
     result.reused_tokens = g.stats.reused_tokens;
     result.completion_tokens = g.stats.generated_tokens;
+    result.prompt_seconds = g.stats.prompt_seconds;
+    result.generate_seconds = g.stats.generate_seconds;
     switch (g.stats.stop_reason) {
       case engine::StopReason::kEndOfGeneration:
       case engine::StopReason::kStopString:

@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "base/error.h"
+#include "index/walker.h"
 
 namespace hearth::agent {
 namespace fs = std::filesystem;
@@ -340,27 +342,19 @@ UndoResult UndoLast(const Workspace& ws) {
 // ---------------------------------------------------------------- snapshots
 
 Snapshot TakeSnapshot(const Workspace& ws, size_t max_files) {
+  // The index walker's view of the tree: .gitignore (nested), .git/info/exclude, the global
+  // excludes and .hearthignore are honoured, so build outputs a command writes are not reported
+  // as changed source files; .git and .hearth are never entered.
+  index::WalkOptions wo;
+  wo.max_file_size = std::numeric_limits<uint64_t>::max();  // big files change too
+  index::WalkResult walk = index::Walk(ws.root(), wo);
   Snapshot snap;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(ws.root(), fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const fs::path& p = it->path();
-    std::string name = p.filename().string();
-    if (it->is_directory(ec) && !it->is_symlink(ec)) {
-      if (name == ".git" || name == ".hearth" || name == "node_modules") {
-        it.disable_recursion_pending();
-      }
-      continue;
-    }
-    struct stat st;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+  for (const auto& e : walk.files) {
     if (snap.files.size() >= max_files) {
       snap.truncated = true;
       break;
     }
-    snap.files[ws.Relative(p)] = {
-        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-        static_cast<uint64_t>(st.st_size)};
+    snap.files[e.rel_path] = {e.mtime_ns, e.size};
   }
   return snap;
 }

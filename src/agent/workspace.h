@@ -96,8 +96,9 @@ struct UndoResult {
 // undoable).
 UndoResult UndoLast(const Workspace& workspace);
 
-// A cheap picture of the workspace's files (relative path -> mtime, size), skipping .git,
-// .hearth and ignored build folders, at most `max_files` entries. Compared before and after a
+// A cheap picture of the workspace's files (relative path -> mtime, size) as the index walker
+// sees them: .git, .hearth and everything .gitignore / .hearthignore exclude are skipped (build
+// outputs are not source changes); at most `max_files` entries. Compared before and after a
 // command to report what it changed.
 struct FileStamp {
   int64_t mtime_ns = 0;

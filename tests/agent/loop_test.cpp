@@ -295,7 +295,7 @@ TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
   EXPECT_EQ(content_, "In auth.py.");
   ASSERT_EQ(server.requests().size(), 2u);
   EXPECT_EQ(server.requests()[0]["model"], "gemma4");
-  EXPECT_EQ(server.requests()[0]["stream"], false);
+  EXPECT_EQ(server.requests()[0]["stream"], true);
   EXPECT_EQ(server.requests()[0]["tools"][0]["function"]["name"], "read_file");
   const json msgs = server.requests()[1]["messages"];
   ASSERT_EQ(msgs.size(), 4u);
@@ -330,6 +330,149 @@ TEST_F(LoopTest, RemoteOllamaBackend) {
   EXPECT_TRUE(msgs[2]["tool_calls"][0]["function"]["arguments"].is_object());
   EXPECT_EQ(msgs[3]["tool_name"], "list_dir");
   EXPECT_EQ(msgs[3]["content"], "AGENTS.md\nsrc/\n");
+}
+
+// OpenAI streaming (SSE): thoughts and content arrive in pieces and are delivered as they come;
+// two tool calls come as deltas by index, the first one's arguments split over three deltas and
+// interleaved with the second's.
+TEST_F(LoopTest, RemoteOpenAiStreamingWithSplitToolCalls) {
+  auto sse = [](const std::vector<json>& chunks) {
+    std::string out;
+    for (const auto& c : chunks) out += "data: " + c.dump() + "\n\n";
+    return out + ": keep-alive comment\n\ndata: [DONE]\n\n";
+  };
+  auto delta = [](json d, json finish = nullptr) {
+    return json{{"choices", {{{"index", 0}, {"delta", d}, {"finish_reason", finish}}}}};
+  };
+  auto call_piece = [](int index, json fields) {
+    fields["index"] = index;
+    return json{{"tool_calls", {fields}}};
+  };
+  const std::string calls = sse({
+      delta({{"role", "assistant"}, {"reasoning_content", "Let me "}}),
+      delta({{"reasoning_content", "look."}}),
+      delta(call_piece(0, {{"id", "call_x"},
+                           {"type", "function"},
+                           {"function", {{"name", "read_file"}, {"arguments", ""}}}})),
+      delta(call_piece(0, {{"function", {{"arguments", "{\"path\":\"src/"}}}})),
+      delta(call_piece(1, {{"id", "call_y"},
+                           {"type", "function"},
+                           {"function", {{"name", "list_dir"}, {"arguments", "{}"}}}})),
+      delta(call_piece(0, {{"function", {{"arguments", "auth.py\",\"end_line\":1}"}}}})),
+      delta(json::object(), "tool_calls"),
+      {{"choices", json::array()}, {"usage", {{"prompt_tokens", 40}, {"completion_tokens", 9}}}},
+  });
+  const std::string answer = sse({
+      delta({{"role", "assistant"}, {"content", "It is "}}),
+      delta({{"content", "in auth.py."}}),
+      delta(json::object(), "stop"),
+  });
+  ScriptedServer server({calls, answer}, "/v1/chat/completions");
+  auto backend = MakeRemoteBackend(server.url(), {.model = "gemma4"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  std::vector<std::string> pieces, steps;
+  AgentCallbacks cb = Callbacks();
+  cb.on_content = [&](std::string_view p) {
+    pieces.emplace_back(p);
+    content_ += p;
+  };
+  cb.on_step = [&](int, const ChatReply& r) {
+    steps.push_back(r.finish_reason + " " + std::to_string(r.prompt_tokens) + "/" +
+                    std::to_string(r.completion_tokens));
+  };
+  TurnResult r = agent.Ask("where?", opt, cb);
+  EXPECT_EQ(r.answer, "It is in auth.py.");
+  EXPECT_EQ(pieces, (std::vector<std::string>{"It is ", "in auth.py."}));
+  EXPECT_EQ(reasoning_, "Let me look.");
+  EXPECT_EQ(steps, (std::vector<std::string>{"tool_calls 40/9", "stop 0/0"}));
+  EXPECT_EQ(calls_, (std::vector<std::string>{"read_file {\"path\":\"src/auth.py\",\"end_line\":1}",
+                                              "list_dir {}"}));
+  ASSERT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(server.requests()[0]["stream"], true);
+  const json msgs = server.requests()[1]["messages"];
+  ASSERT_EQ(msgs.size(), 5u);
+  EXPECT_EQ(msgs[2]["tool_calls"][0]["id"], "call_x");
+  EXPECT_EQ(msgs[2]["tool_calls"][1]["function"]["name"], "list_dir");
+  EXPECT_EQ(msgs[3]["tool_call_id"], "call_x");
+  EXPECT_EQ(msgs[3]["content"], "[src/auth.py lines 1-1 of 4]\ndef validate_token(token):\n");
+  EXPECT_EQ(msgs[4]["tool_call_id"], "call_y");
+}
+
+// A streamed call whose arguments never became a complete JSON object is marked incomplete and
+// the model is told to write it again.
+TEST_F(LoopTest, RemoteStreamedCallCutOff) {
+  json piece = {{"choices",
+                 {{{"delta",
+                    {{"tool_calls",
+                      {{{"index", 0},
+                        {"id", "c"},
+                        {"function", {{"name", "read_file"}, {"arguments", "{\"path\":"}}}}}}}},
+                   {"finish_reason", "length"}}}}};
+  json done = {{"choices", {{{"delta", {{"content", "ok"}}}, {"finish_reason", "stop"}}}}};
+  ScriptedServer server({"data: " + piece.dump() + "\n\ndata: [DONE]\n\n",
+                         "data: " + done.dump() + "\n\ndata: [DONE]\n\n"},
+                        "/v1/chat/completions");
+  auto backend = MakeRemoteBackend(server.url(), {});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  TurnResult r = agent.Ask("where?", opt, Callbacks());
+  EXPECT_EQ(r.answer, "ok");
+  ASSERT_EQ(server.requests().size(), 2u);
+  EXPECT_NE(server.requests()[1]["messages"][3]["content"].get<std::string>().find(
+                "was malformed or cut off"),
+            std::string::npos);
+}
+
+// Ollama streaming (NDJSON): one object a line; thinking and content pieces, then done.
+TEST_F(LoopTest, RemoteOllamaStreaming) {
+  auto line = [](json message, bool done = false) {
+    json j = {{"model", "gemma4"}, {"message", message}, {"done", done}};
+    if (done) {
+      j["done_reason"] = "stop";
+      j["prompt_eval_count"] = 31;
+      j["eval_count"] = 5;
+    }
+    return j.dump() + "\n";
+  };
+  const std::string reply = line({{"role", "assistant"}, {"content", ""}, {"thinking", "Two "}}) +
+                            line({{"role", "assistant"}, {"content", ""}, {"thinking", "files?"}}) +
+                            line({{"role", "assistant"}, {"content", "Two "}}) +
+                            line({{"role", "assistant"}, {"content", "files."}}) +
+                            line({{"role", "assistant"}, {"content", ""}}, true);
+  ScriptedServer server({reply}, "/api/chat");
+  auto backend = MakeRemoteBackend(server.url("/api/chat"), {.model = "gemma4:e2b"});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  std::vector<std::string> pieces;
+  int prompt_tokens = 0;
+  AgentCallbacks cb = Callbacks();
+  cb.on_content = [&](std::string_view p) { pieces.emplace_back(p); };
+  cb.on_step = [&](int, const ChatReply& r) { prompt_tokens = r.prompt_tokens; };
+  TurnResult r = agent.Ask("what is here?", opt, cb);
+  EXPECT_EQ(r.answer, "Two files.");
+  EXPECT_EQ(pieces, (std::vector<std::string>{"Two ", "files."}));
+  EXPECT_EQ(reasoning_, "Two files?");
+  EXPECT_EQ(prompt_tokens, 31);
+  EXPECT_EQ(server.requests()[0]["stream"], true);
+}
+
+// A failed turn (the server errs) leaves the conversation as it was.
+TEST_F(LoopTest, FailedTurnLeavesTheConversation) {
+  ScriptedServer server({}, "/v1/chat/completions");  // every request: HTTP 500
+  auto backend = MakeRemoteBackend(server.url(), {});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  EXPECT_THROW(agent.Ask("where?", opt, Callbacks()), Error);
+  EXPECT_TRUE(agent.messages().empty());
 }
 
 TEST(RemoteBackendTest, ErrorsAreClear) {

@@ -1,12 +1,15 @@
 // A local HTTP server on 127.0.0.1 (ephemeral port) that answers POSTs to one path with scripted
-// replies, in order, and records the request bodies. The only address the remote-backend tests
-// ever talk to.
+// replies, in order, and records the request bodies. A reply starting with "data:" is sent as a
+// server-sent-event stream and one of several "{...}" lines as NDJSON, both chunked in pieces of
+// 5 bytes so that lines and JSON arrive split; anything else as one JSON document. The only address
+// the remote-backend tests ever talk to.
 #pragma once
 
 #include <httplib.h>
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,8 +29,24 @@ class ScriptedServer {
         res.status = 500;
         return;
       }
-      res.set_content(replies_.front(), "application/json");
+      auto body = std::make_shared<std::string>(replies_.front());
       replies_.pop_front();
+      const bool sse = body->starts_with("data:");
+      const bool ndjson = !sse && body->starts_with("{") && body->find("}\n{") != std::string::npos;
+      if (!sse && !ndjson) {
+        res.set_content(*body, "application/json");
+        return;
+      }
+      res.set_chunked_content_provider(sse ? "text/event-stream" : "application/x-ndjson",
+                                       [body](size_t offset, httplib::DataSink& sink) {
+                                         if (offset >= body->size()) {
+                                           sink.done();
+                                           return true;
+                                         }
+                                         const size_t n =
+                                             std::min<size_t>(5, body->size() - offset);
+                                         return sink.write(body->data() + offset, n);
+                                       });
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });

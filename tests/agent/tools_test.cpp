@@ -275,6 +275,21 @@ TEST_F(ToolsTest, RunOnlyAllowedCommands) {
   EXPECT_EQ(r.text.rfind("[exit code 3]", 0), 0u);
 }
 
+// A build command's outputs in git-ignored folders are not reported as changed files.
+TEST_F(ToolsTest, RunIgnoresGitIgnoredOutputs) {
+  Write(repo_.path() / ".gitignore", "out/\n");
+  AgentConfig config;
+  config.allowed_commands = {"mkdir -p out && touch out/app.o && touch built.txt"};
+  ToolBox t = Make(PermissionMode::kAuto, config);
+  ToolResult r =
+      t.Call("run", Args({{"command", "mkdir -p out && touch out/app.o && touch built.txt"}}));
+  ASSERT_TRUE(r.ok) << r.text;
+  EXPECT_TRUE(fs::exists(repo_.path() / "out/app.o"));
+  EXPECT_NE(r.text.find("[files changed by the command: added: built.txt]"), std::string::npos)
+      << r.text;
+  EXPECT_EQ(r.changed_files, std::vector<std::string>{"built.txt"});
+}
+
 TEST(RunCommandTest, TimeoutKillsTheProcessGroup) {
   TempRepo repo;
   auto start = std::chrono::steady_clock::now();

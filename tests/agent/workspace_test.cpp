@@ -196,5 +196,29 @@ TEST(SnapshotTest, DetectsAddedRemovedModified) {
   EXPECT_TRUE(small.truncated);
 }
 
+// What a command writes into ignored places (build folders, objects) is not a source change: the
+// snapshot honours .gitignore (nested, with '!' re-includes) and .hearthignore as the index does.
+TEST(SnapshotTest, HonoursIgnoreFiles) {
+  TempRepo repo;
+  Write(repo.path() / ".gitignore", "build/\n*.o\n!keep.o\n");
+  Write(repo.path() / "src/.gitignore", "gen_*.c\n");
+  Write(repo.path() / ".hearthignore", "vendor/\n");
+  Write(repo.path() / "src/a.c", "int a;\n");
+  Workspace ws = Workspace::AtRoot(repo.path());
+  Snapshot before = TakeSnapshot(ws);
+  EXPECT_EQ(before.files.count("src/a.c"), 1u);
+  Write(repo.path() / "build/CMakeCache.txt", "x");
+  Write(repo.path() / "src/a.o", "obj");
+  Write(repo.path() / "src/gen_table.c", "int t;\n");
+  Write(repo.path() / "vendor/lib.c", "int v;\n");
+  Write(repo.path() / "keep.o", "kept");
+  Write(repo.path() / "gen_top.c", "int g;\n");  // src/.gitignore does not reach the root
+  Write(repo.path() / "src/a.c", "int a = 2;\n");
+  SnapshotDiff d = Compare(before, TakeSnapshot(ws));
+  EXPECT_EQ(d.added, (std::vector<std::string>{"gen_top.c", "keep.o"}));
+  EXPECT_EQ(d.modified, std::vector<std::string>{"src/a.c"});
+  EXPECT_TRUE(d.removed.empty());
+}
+
 }  // namespace
 }  // namespace hearth::agent

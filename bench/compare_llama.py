@@ -165,12 +165,17 @@ def main():
                 row[engine] = {
                     "pp": statistics.median(pps) if pps else None,
                     "tg": statistics.median(tgs) if tgs else None,
+                    "pp_all": pps,  # every repetition, for the spread
+                    "tg_all": tgs,
                     "rss": max(r[2] for r in rs),
                 }
             if threads in bw:
                 row["bandwidth"] = bw[threads]
             results.append(row)
-            print(f"# {row}", file=sys.stderr)
+            print(f"# {row}", file=sys.stderr, flush=True)
+            if args.json:  # after every row, so an interrupted run keeps what it measured
+                with open(args.json, "w") as f:
+                    json.dump(results, f, indent=1)
 
     def fmt(x, spec="{:.2f}"):
         return "–" if x is None else spec.format(x)
@@ -190,9 +195,6 @@ def main():
               f"{fmt(pp_ratio, '{:.2f}x')} | {fmt(l['tg'])} | {fmt(h['tg'])} | "
               f"{fmt(tg_ratio, '{:.2f}x')} | {fmt(roof, '{:.0f}')} | {l['rss'] / 2**20:.0f} | "
               f"{h['rss'] / 2**20:.0f} | {h['rss'] / l['rss']:.2f}x |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

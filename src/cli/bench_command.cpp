@@ -9,11 +9,10 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/version.h"
@@ -77,14 +76,16 @@ void RunBench(const BenchArgs& args) {
   if (args.n_prompt < 0 || args.n_gen < 0 || args.depth < 0 || args.reps < 1) {
     ThrowUsage("token counts must be ≥ 0 and repetitions ≥ 1", "see 'hearth bench --help'");
   }
-  const int threads = args.threads > 0 ? args.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads =
+      args.threads > 0 ? args.threads : std::max(1u, std::thread::hardware_concurrency());
   auto load_start = Clock::now();
   auto model = model::Model::Load(args.model_path);
   model::ContextOptions options;
   options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
   options.n_ctx = std::min(options.n_ctx, model->config().n_ctx_train);
   options.n_threads = threads;
-  options.n_ubatch = std::max(1, std::min(args.n_prompt, 512));
+  // The depth is filled in batches too (as llama-bench does), even when -p 0 skips the pp test.
+  options.n_ubatch = std::max(1, std::min(std::max(args.n_prompt, args.depth), 512));
   model::Context ctx(*model, options);
   const double load_s = Seconds(load_start);
   const int n_vocab = model->config().n_vocab;
@@ -105,8 +106,8 @@ void RunBench(const BenchArgs& args) {
       auto start = Clock::now();
       ctx.Decode(prompt, logits.data(), false);
       double pp = Seconds(start);
-      std::vector<int32_t> next = {static_cast<int32_t>(
-          std::max_element(logits.begin(), logits.end()) - logits.begin())};
+      std::vector<int32_t> next = {
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
       ctx.Decode(next, logits.data(), false);
       ttft.push_back(Seconds(start));
       pp_rates.push_back(args.n_prompt / pp);
@@ -119,7 +120,8 @@ void RunBench(const BenchArgs& args) {
       }
       auto gen = RandomTokens(args.n_gen, n_vocab, 300 + static_cast<uint32_t>(rep));
       auto start = Clock::now();
-      for (int i = 0; i < args.n_gen; ++i) ctx.Decode({&gen[static_cast<size_t>(i)], 1}, logits.data(), false);
+      for (int i = 0; i < args.n_gen; ++i)
+        ctx.Decode({&gen[static_cast<size_t>(i)], 1}, logits.data(), false);
       tg_rates.push_back(args.n_gen / Seconds(start));
     }
   }

@@ -29,9 +29,9 @@ using tensor::Precision;
 
 struct LayerKv {
   int capacity = 0;
-  int row = 0;  // values per cell
-  std::vector<float> k32, v32;       // precise mode
-  std::vector<uint16_t> k16, v16;    // default: F16, as llama.cpp
+  int row = 0;                     // values per cell
+  std::vector<float> k32, v32;     // precise mode
+  std::vector<uint16_t> k16, v16;  // default: F16, as llama.cpp
 };
 
 struct KvCache {
@@ -43,14 +43,15 @@ struct KvCache {
 // Work buffers for one forward step of up to n_ubatch tokens, allocated once per context.
 struct Scratch {
   std::vector<float> x, h, q, k, v, qkv, attn, o, gate, up, f, f2;
-  std::vector<float> ple, ple_tok;            // per-layer embeddings [n][L*P]
+  std::vector<float> ple, ple_tok;  // per-layer embeddings [n][L*P]
   std::vector<float> router, moe_in, moe_out, exp_in, exp_gu, exp_act, exp_out;
   std::vector<int> exp_tokens;
   std::vector<float> exp_weights;
-  std::vector<int> top_ids;                   // [n][K]
-  std::vector<float> top_w;                   // [n][K]
+  std::vector<int> top_ids;                                                     // [n][K]
+  std::vector<float> top_w;                                                     // [n][K]
   std::vector<float> rope_cos_full, rope_sin_full, rope_cos_swa, rope_sin_swa;  // [n][rot/2]
-  std::vector<float> logits;                  // [V], when the caller wants only the last row
+  std::vector<float> logits;        // [V], when the caller wants only the last row
+  std::vector<float> attn_partial;  // per-slice softmax partials (see Attend)
 };
 
 struct Context::Pool {
@@ -78,7 +79,8 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* y) {
 
 // RmsNorm over each of `rows` rows of `n` values, in place.
 void RmsNormRows(float* x, const float* w, int rows, int n, float eps) {
-  for (int r = 0; r < rows; ++r) RmsNorm(x + static_cast<size_t>(r) * n, w, n, eps, x + static_cast<size_t>(r) * n);
+  for (int r = 0; r < rows; ++r)
+    RmsNorm(x + static_cast<size_t>(r) * n, w, n, eps, x + static_cast<size_t>(r) * n);
 }
 
 float GeluTanh(float x) {
@@ -94,8 +96,9 @@ const std::vector<uint16_t>& GeluTable() {
     std::vector<uint16_t> t(65536);
     for (int i = 0; i < 65536; ++i) {
       const float f = tensor::Fp16ToFp32(static_cast<uint16_t>(i));
-      const float g = 0.5f * f * (1.0f + std::tanh(0.79788456080286535587989211986876f * f *
-                                                   (1.0f + 0.044715f * f * f)));
+      const float g =
+          0.5f * f *
+          (1.0f + std::tanh(0.79788456080286535587989211986876f * f * (1.0f + 0.044715f * f * f)));
       t[i] = tensor::Fp32ToFp16(g);
     }
     return t;
@@ -154,6 +157,154 @@ void Resize(std::vector<T>& v, size_t n) {
   v.assign(n, T{});
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention (§3.6): `nr` query rows at positions pos_row0 .. pos_row0 + nr - 1 over one layer's
+// cache, written to attn [nr][nh * hd].
+//
+// Work items are (row, KV head, slice of positions). The query heads that share a KV head (GQA;
+// E2B has 8 on 1) are scored together, so each cached K/V row is read from memory once per
+// group instead of once per head. When there are fewer (row, KV head) pairs than threads —
+// decode — long ranges are split into slices that run on different threads and are merged
+// through their softmax maxima afterwards (flash-decoding), so one KV head still keeps every
+// thread busy at depth.
+constexpr int kMinSlicePositions = 256;
+
+void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
+            int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
+            float* attn) {
+  const int group = nh / nkv;
+  const int nq_w = nh * hd;
+  const int last_pos = pos_row0 + nr - 1;
+  const int max_count = window > 0 ? std::min(window, last_pos + 1) : last_pos + 1;
+  const int64_t pairs = static_cast<int64_t>(nr) * nkv;
+  const int threads = pool->size();
+  int slices = 1;
+  if (pairs < 2 * threads) {
+    const int wanted = static_cast<int>((2 * threads + pairs - 1) / pairs);
+    slices = std::clamp(max_count / kMinSlicePositions, 1, wanted);
+  }
+  const size_t part_stride = static_cast<size_t>(hd) + 2;  // max, sum, unnormalised output
+  const size_t partial_size = static_cast<size_t>(pairs) * slices * group * part_stride;
+  if (slices > 1 && partial.size() < partial_size) partial.resize(partial_size);
+
+  pool->ParallelFor(pairs * slices, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores, acc, maxv, sums;
+    thread_local std::vector<uint16_t> q16;
+    if (maxv.size() < static_cast<size_t>(group)) {
+      maxv.resize(static_cast<size_t>(group));
+      sums.resize(static_cast<size_t>(group));
+    }
+    if (acc.size() < static_cast<size_t>(group) * hd) acc.resize(static_cast<size_t>(group) * hd);
+    if (q16.size() < static_cast<size_t>(group) * hd) q16.resize(static_cast<size_t>(group) * hd);
+    for (int64_t job = begin; job < end; ++job) {
+      const int t = static_cast<int>(job / (static_cast<int64_t>(nkv) * slices));
+      const int g = static_cast<int>(job / slices % nkv);
+      const int slice = static_cast<int>(job % slices);
+      const int pos = pos_row0 + t;
+      const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
+      const int count = pos - first + 1;
+      const int j0 = static_cast<int>(static_cast<int64_t>(count) * slice / slices);
+      const int j1 = static_cast<int>(static_cast<int64_t>(count) * (slice + 1) / slices);
+      const int len = j1 - j0;
+      if (scores.size() < static_cast<size_t>(group) * len) {
+        scores.resize(static_cast<size_t>(group) * len);
+      }
+      const float* qg = q + static_cast<size_t>(t) * nq_w + static_cast<size_t>(g) * group * hd;
+      const size_t head_off = static_cast<size_t>(g) * hd;
+      auto cell = [&](int j) {
+        return static_cast<size_t>((first + j) % cache.capacity) * cache.row + head_off;
+      };
+      // Scores: each K row once, against every query head of the group.
+      if (f32_cache) {
+        for (int j = j0; j < j1; ++j) {
+          const float* kj = &cache.k32[cell(j)];
+          for (int hh = 0; hh < group; ++hh) {
+            scores[static_cast<size_t>(hh) * len + (j - j0)] =
+                tensor::DotF32(qg + static_cast<size_t>(hh) * hd, kj, hd);
+          }
+        }
+      } else {
+        // As llama.cpp with an F16 cache, Q meets K in F16 precision.
+        tensor::Fp32ToFp16Row(qg, q16.data(), static_cast<int64_t>(group) * hd);
+        for (int j = j0; j < j1; ++j) {
+          const uint16_t* kj = &cache.k16[cell(j)];
+          for (int hh = 0; hh < group; ++hh) {
+            scores[static_cast<size_t>(hh) * len + (j - j0)] =
+                tensor::DotF16(&q16[static_cast<size_t>(hh) * hd], kj, hd);
+          }
+        }
+      }
+      for (int hh = 0; hh < group; ++hh) {
+        float* sc = &scores[static_cast<size_t>(hh) * len];
+        float m = -INFINITY;
+        for (int j = 0; j < len; ++j) m = std::max(m, sc[j]);
+        double sum = 0;
+        for (int j = 0; j < len; ++j) {
+          sc[j] = std::exp(sc[j] - m);
+          sum += sc[j];
+        }
+        maxv[hh] = m;
+        sums[hh] = static_cast<float>(sum);
+      }
+      // Values: each V row once, into every head's accumulator.
+      std::fill(acc.begin(), acc.begin() + static_cast<size_t>(group) * hd, 0.0f);
+      for (int j = j0; j < j1; ++j) {
+        for (int hh = 0; hh < group; ++hh) {
+          const float p = scores[static_cast<size_t>(hh) * len + (j - j0)];
+          float* out = &acc[static_cast<size_t>(hh) * hd];
+          if (f32_cache) {
+            const float* vj = &cache.v32[cell(j)];
+            for (int d = 0; d < hd; ++d) out[d] += p * vj[d];
+          } else {
+            tensor::AxpyF16(p, &cache.v16[cell(j)], out, hd);
+          }
+        }
+      }
+      for (int hh = 0; hh < group; ++hh) {
+        const float* a = &acc[static_cast<size_t>(hh) * hd];
+        if (slices == 1) {
+          float* out =
+              attn + static_cast<size_t>(t) * nq_w + static_cast<size_t>(g * group + hh) * hd;
+          const float inv = 1.0f / sums[hh];
+          for (int d = 0; d < hd; ++d) out[d] = a[d] * inv;
+        } else {
+          float* part = &partial[(static_cast<size_t>(job) * group + hh) * part_stride];
+          part[0] = len > 0 ? maxv[hh] : -INFINITY;
+          part[1] = len > 0 ? sums[hh] : 0.0f;
+          std::copy(a, a + hd, part + 2);
+        }
+      }
+    }
+  });
+  if (slices == 1) return;
+
+  // Merge the slices of each (row, head): rescale each by exp(its max - the overall max).
+  pool->ParallelFor(static_cast<int64_t>(nr) * nh, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int t = static_cast<int>(item / nh), h = static_cast<int>(item % nh);
+      const int g = h / group, hh = h % group;
+      auto part_of = [&](int slice) {
+        const int64_t job = (static_cast<int64_t>(t) * nkv + g) * slices + slice;
+        return &partial[(static_cast<size_t>(job) * group + hh) * part_stride];
+      };
+      float m = -INFINITY;
+      for (int sl = 0; sl < slices; ++sl) m = std::max(m, part_of(sl)[0]);
+      float* out = attn + static_cast<size_t>(t) * nq_w + static_cast<size_t>(h) * hd;
+      std::fill(out, out + hd, 0.0f);
+      double denom = 0;
+      for (int sl = 0; sl < slices; ++sl) {
+        const float* part = part_of(sl);
+        if (part[1] == 0.0f) continue;
+        const float scale = std::exp(part[0] - m);
+        denom += static_cast<double>(scale) * part[1];
+        for (int d = 0; d < hd; ++d) out[d] += scale * part[2 + d];
+      }
+      const float inv = static_cast<float>(1.0 / denom);
+      for (int d = 0; d < hd; ++d) out[d] *= inv;
+    }
+  });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -163,8 +314,8 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
   const ModelConfig& c = model.config();
   if (options_.n_ctx < 1 || options_.n_ctx > c.n_ctx_train) {
     throw Error(ErrorClass::kUsage,
-                "context size " + std::to_string(options_.n_ctx) + " is out of range: '" +
-                    c.path + "' supports 1 to " + std::to_string(c.n_ctx_train) + " positions",
+                "context size " + std::to_string(options_.n_ctx) + " is out of range: '" + c.path +
+                    "' supports 1 to " + std::to_string(c.n_ctx_train) + " positions",
                 "choose a smaller context size");
   }
   if (options_.n_threads < 1) options_.n_threads = 1;
@@ -179,7 +330,8 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
       const LayerConfig& lc = c.layers[l];
       if (!lc.owns_kv) continue;
       LayerKv& s = kv_->layers[l];
-      s.capacity = lc.sliding ? std::min(options_.n_ctx, c.sliding_window - 1 + nb) : options_.n_ctx;
+      s.capacity =
+          lc.sliding ? std::min(options_.n_ctx, c.sliding_window - 1 + nb) : options_.n_ctx;
       s.row = lc.n_head_kv * lc.head_dim;
       const size_t n = static_cast<size_t>(s.capacity) * s.row;
       if (kv_->f32) {
@@ -273,9 +425,9 @@ void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_lo
   if (n == 0) return;
   if (n_past_ + n > options_.n_ctx) {
     throw Error(ErrorClass::kResource,
-                std::to_string(n) + " tokens do not fit in the context: " +
-                    std::to_string(n_past_) + " of " + std::to_string(options_.n_ctx) +
-                    " positions are used",
+                std::to_string(n) +
+                    " tokens do not fit in the context: " + std::to_string(n_past_) + " of " +
+                    std::to_string(options_.n_ctx) + " positions are used",
                 "use a larger context size (at most " + std::to_string(c.n_ctx_train) +
                     ") or a shorter input");
   }
@@ -338,10 +490,10 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     const float tok_scale = std::sqrt(static_cast<float>(P));
     for (int t = 0; t < n; ++t) {
       float* pt = &s.ple_tok[t * LP];
-      tensor::DequantizeRow(w.per_layer_token_embd.type,
-                            static_cast<const uint8_t*>(w.per_layer_token_embd.data) +
-                                tokens[t] * ple_row,
-                            pt, static_cast<int64_t>(LP));
+      tensor::DequantizeRow(
+          w.per_layer_token_embd.type,
+          static_cast<const uint8_t*>(w.per_layer_token_embd.data) + tokens[t] * ple_row, pt,
+          static_cast<int64_t>(LP));
       for (size_t i = 0; i < LP; ++i) pt[i] *= tok_scale;
     }
     matmul(w.per_layer_model_proj, s.x.data(), n, s.ple.data());
@@ -383,7 +535,8 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
 
     // 3. Attention input norm and projections (§3.3).
     for (int t = 0; t < nr; ++t) {
-      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.attn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
+      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.attn_norm, H, eps,
+              &s.h[static_cast<size_t>(t) * H]);
     }
     const bool want_kv = lc.owns_kv;
     if (lw.attn_qkv.present()) {
@@ -393,7 +546,8 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
         const float* row = &s.qkv[static_cast<size_t>(t) * width];
         std::memcpy(&s.q[static_cast<size_t>(t) * nq_w], row, sizeof(float) * nq_w);
         std::memcpy(&s.k[static_cast<size_t>(t) * nkv_w], row + nq_w, sizeof(float) * nkv_w);
-        std::memcpy(&s.v[static_cast<size_t>(t) * nkv_w], row + nq_w + nkv_w, sizeof(float) * nkv_w);
+        std::memcpy(&s.v[static_cast<size_t>(t) * nkv_w], row + nq_w + nkv_w,
+                    sizeof(float) * nkv_w);
       }
     } else {
       matmul(lw.attn_q, s.h.data(), nr, s.q.data());
@@ -445,60 +599,11 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
       }
     }
 
-    // 6. Attention over the visible cached positions, one (token, head) pair per job. Scale 1.0,
-    // no softcap; sliding layers see positions p - W + 1 .. p (§3.6). KV-shared layers read
-    // their source layer's cache with their own (identical) window.
-    const int window = lc.sliding ? c.sliding_window : 0;
-    const bool f32_cache = kv_->f32;
-    const int group = nh / nkv;  // query heads per KV head (§3.4)
-    pool->ParallelFor(static_cast<int64_t>(nr) * nh, [&](int64_t begin, int64_t end) {
-      thread_local std::vector<float> scores;
-      thread_local std::vector<uint16_t> q16;
-      if (q16.size() < static_cast<size_t>(hd)) q16.resize(hd);
-      for (int64_t job = begin; job < end; ++job) {
-        const int t = static_cast<int>(job / nh), h = static_cast<int>(job % nh);
-        const int pos = pos0 + r0 + t;
-        const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
-        const int count = pos - first + 1;
-        if (scores.size() < static_cast<size_t>(count)) scores.resize(count);
-        const float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
-        const size_t head_off = static_cast<size_t>(h / group) * hd;
-        auto cell = [&](int j) {
-          return static_cast<size_t>((first + j) % cache.capacity) * cache.row + head_off;
-        };
-        float maxv = -INFINITY;
-        if (f32_cache) {
-          for (int j = 0; j < count; ++j) {
-            scores[j] = tensor::DotF32(qh, &cache.k32[cell(j)], hd);
-            maxv = std::max(maxv, scores[j]);
-          }
-        } else {
-          // As llama.cpp with an F16 cache, Q meets K in F16 precision.
-          tensor::Fp32ToFp16Row(qh, q16.data(), hd);
-          for (int j = 0; j < count; ++j) {
-            scores[j] = tensor::DotF16(q16.data(), &cache.k16[cell(j)], hd);
-            maxv = std::max(maxv, scores[j]);
-          }
-        }
-        double sum = 0;
-        for (int j = 0; j < count; ++j) {
-          scores[j] = std::exp(scores[j] - maxv);
-          sum += scores[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = &s.attn[static_cast<size_t>(t) * nq_w + h * hd];
-        std::fill(out, out + hd, 0.0f);
-        for (int j = 0; j < count; ++j) {
-          const float p = scores[j] * inv;
-          if (f32_cache) {
-            const float* vj = &cache.v32[cell(j)];
-            for (int d = 0; d < hd; ++d) out[d] += p * vj[d];
-          } else {
-            tensor::AxpyF16(p, &cache.v16[cell(j)], out, hd);
-          }
-        }
-      }
-    });
+    // 6. Attention over the visible cached positions. Scale 1.0, no softcap; sliding layers see
+    // positions p - W + 1 .. p (§3.6). KV-shared layers read their source layer's cache with
+    // their own (identical) window.
+    Attend(cache, kv_->f32, s.q.data(), nr, pos0 + r0, nh, nkv, hd,
+           lc.sliding ? c.sliding_window : 0, pool, s.attn_partial, s.attn.data());
 
     // 7. Output projection, post-attention norm, residual.
     matmul(lw.attn_output, s.attn.data(), nr, s.o.data());
@@ -512,7 +617,8 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     // 8. Feed-forward: GeGLU MLP (§3.8); in MoE models plus the routed experts (§3.9).
     const int ff = lc.n_ff;
     for (int t = 0; t < nr; ++t) {
-      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.ffn_norm, H, eps, &s.h[static_cast<size_t>(t) * H]);
+      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.ffn_norm, H, eps,
+              &s.h[static_cast<size_t>(t) * H]);
     }
     matmul(lw.ffn_gate, s.h.data(), nr, s.gate.data());
     matmul(lw.ffn_up, s.h.data(), nr, s.up.data());
@@ -567,14 +673,16 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
             if (s.top_ids[static_cast<size_t>(t) * K + k] == e) {
               s.exp_tokens[m] = t;
               s.exp_weights[m] = s.top_w[static_cast<size_t>(t) * K + k];
-              std::memcpy(&s.exp_in[static_cast<size_t>(m) * H], &s.moe_in[static_cast<size_t>(t) * H], sizeof(float) * H);
+              std::memcpy(&s.exp_in[static_cast<size_t>(m) * H],
+                          &s.moe_in[static_cast<size_t>(t) * H], sizeof(float) * H);
               ++m;
             }
           }
         }
         if (m == 0) continue;
         if (lw.gate_up_exps.present()) {
-          tensor::MatMul(lw.gate_up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec, pool);
+          tensor::MatMul(lw.gate_up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec,
+                         pool);
           for (int i = 0; i < m; ++i) {
             float* gu = &s.exp_gu[static_cast<size_t>(i) * 2 * Fe];
             const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;

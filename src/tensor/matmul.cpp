@@ -1,8 +1,10 @@
 // Runtime SIMD dispatch, the persistent thread pool and the blocked matrix multiplication.
 #include <cpuid.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -55,8 +57,9 @@ SimdLevel ChooseLevel() {
   } else if (std::strcmp(env, "avx512") == 0) {
     wanted = SimdLevel::kAvx512;
   } else {
-    std::fprintf(stderr, "hearth: warning: HEARTH_SIMD=%s is not scalar, avx2 or avx512; using %s\n",
-                 env, SimdLevelName(cpu));
+    std::fprintf(stderr,
+                 "hearth: warning: HEARTH_SIMD=%s is not scalar, avx2 or avx512; using %s\n", env,
+                 SimdLevelName(cpu));
     return cpu;
   }
   // Never above what the CPU supports.
@@ -65,9 +68,12 @@ SimdLevel ChooseLevel() {
 
 const internal::Kernels& KernelsFor(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kAvx512: return internal::Avx512Kernels();
-    case SimdLevel::kAvx2: return internal::Avx2Kernels();
-    default: return internal::ScalarKernels();
+    case SimdLevel::kAvx512:
+      return internal::Avx512Kernels();
+    case SimdLevel::kAvx2:
+      return internal::Avx2Kernels();
+    default:
+      return internal::ScalarKernels();
   }
 }
 
@@ -80,9 +86,12 @@ SimdLevel ActiveSimdLevel() {
 
 const char* SimdLevelName(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kScalar: return "scalar";
-    case SimdLevel::kAvx2: return "avx2";
-    case SimdLevel::kAvx512: return "avx512";
+    case SimdLevel::kScalar:
+      return "scalar";
+    case SimdLevel::kAvx2:
+      return "avx2";
+    case SimdLevel::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -93,13 +102,29 @@ bool SimdLevelAvailable(SimdLevel level) {
 
 uint32_t VecDotType(uint32_t type) {
   switch (type) {
-    case kF32: return kF32;
-    case kF16: return kF16;
-    case kBF16: return kBF16;
-    case kQ4_0: case kQ5_0: case kQ8_0: case kIQ4_NL: return kQ8_0;
-    case kQ4_1: case kQ5_1: return kQ8_1;
-    case kQ2_K: case kQ3_K: case kQ4_K: case kQ5_K: case kQ6_K: case kIQ4_XS: return kQ8_K;
-    default: return kF32;
+    case kF32:
+      return kF32;
+    case kF16:
+      return kF16;
+    case kBF16:
+      return kBF16;
+    case kQ4_0:
+    case kQ5_0:
+    case kQ8_0:
+    case kIQ4_NL:
+      return kQ8_0;
+    case kQ4_1:
+    case kQ5_1:
+      return kQ8_1;
+    case kQ2_K:
+    case kQ3_K:
+    case kQ4_K:
+    case kQ5_K:
+    case kQ6_K:
+    case kIQ4_XS:
+      return kQ8_K;
+    default:
+      return kF32;
   }
 }
 
@@ -111,14 +136,27 @@ namespace {
 thread_local bool t_inside_pool = false;
 }  // namespace
 
-struct ThreadPool::Impl {
-  // Decode issues hundreds of small ParallelFor calls per token: workers and the caller poll
-  // a few times, yielding the CPU between polls, before sleeping on the condition variable.
-  // Yielding rather than busy-spinning matters when threads outnumber free cores: measured on
-  // the 2-core dev machine under load, 20000 calls took 5.0 s with a pause-spin, 0.25 s with a
-  // plain condition variable, 0.12 s like this.
-  static constexpr int kSpin = 64;
+// Polls `ready` for up to kSpinMicros with the CPU's pause hint, then gives up (the caller then
+// sleeps on a condition variable). Why not sched_yield: decode issues hundreds of ParallelFor
+// calls per token, and on a machine with any other runnable process — even one at nice 19 — a
+// yield hands the core over for a whole scheduler tick (~4 ms), which made 2-thread decode 12x
+// slower than llama.cpp's under a background compile. Pausing keeps the core; the time bound
+// keeps an oversubscribed machine from wasting more than that per wait.
+constexpr int kSpinMicros = 200;
 
+template <typename Ready>
+bool SpinUntil(Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      _mm_pause();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
+
+struct ThreadPool::Impl {
   std::vector<std::thread> workers;
   std::mutex call_mu;  // one ParallelFor at a time per pool
   std::mutex mu;
@@ -148,12 +186,10 @@ struct ThreadPool::Impl {
     t_inside_pool = true;
     uint64_t seen = 0;
     for (;;) {
-      bool ready = false;
-      for (int spin = 0; spin < kSpin && !ready; ++spin) {
-        ready = generation.load(std::memory_order_acquire) != seen ||
-                stop.load(std::memory_order_acquire);
-        if (!ready) std::this_thread::yield();
-      }
+      const bool ready = SpinUntil([&] {
+        return generation.load(std::memory_order_acquire) != seen ||
+               stop.load(std::memory_order_acquire);
+      });
       if (!ready) {
         std::unique_lock<std::mutex> lock(mu);
         cv_work.wait(lock, [&] {
@@ -220,11 +256,7 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   t_inside_pool = true;
   p.RunChunk(0);
   t_inside_pool = false;
-  bool done = false;
-  for (int spin = 0; spin < Impl::kSpin && !done; ++spin) {
-    done = p.pending.load(std::memory_order_acquire) == 0;
-    if (!done) std::this_thread::yield();
-  }
+  const bool done = SpinUntil([&] { return p.pending.load(std::memory_order_acquire) == 0; });
   if (!done) {
     std::unique_lock<std::mutex> lock(p.mu);
     p.cv_done.wait(lock, [&] { return p.pending.load(std::memory_order_acquire) == 0; });
@@ -250,8 +282,8 @@ void Validate(const Matrix& w, const float* x, int64_t n_tokens, const float* y)
   }
   if (w.rows < 0 || w.cols < 0 || n_tokens < 0 || w.cols % BlockSize(w.type) != 0) {
     throw Error(ErrorClass::kInvalidInput,
-                "MatMul: bad shape rows=" + std::to_string(w.rows) + " cols=" +
-                    std::to_string(w.cols) + " n_tokens=" + std::to_string(n_tokens),
+                "MatMul: bad shape rows=" + std::to_string(w.rows) +
+                    " cols=" + std::to_string(w.cols) + " n_tokens=" + std::to_string(n_tokens),
                 "the row length must be a multiple of the weight type's block size");
   }
   if (w.rows > 0 && n_tokens > 0 && (w.data == nullptr || x == nullptr || y == nullptr)) {
@@ -348,10 +380,10 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
       for (int64_t t = 0; t < n_tokens; ++t) {
         const float* xt = x + t * cols;
         for (int64_t r = r0; r < r1; ++r) {
-          const float* wr = w.type == kF32
-                                ? reinterpret_cast<const float*>(wdata + static_cast<size_t>(r) *
-                                                                             row_bytes)
-                                : deq.data() + (r - r0) * cols;
+          const float* wr =
+              w.type == kF32
+                  ? reinterpret_cast<const float*>(wdata + static_cast<size_t>(r) * row_bytes)
+                  : deq.data() + (r - r0) * cols;
           y[t * rows + r] = k.dot_f32(cols, wr, xt);
         }
       }

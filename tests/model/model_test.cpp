@@ -1,7 +1,11 @@
 // Configuration, weight binding, context limits and the `hearth logits` command.
 // Independent references: the generator configs (fixtures/models/NAME.json), the README of
 // fixtures/refs, and hand-built broken GGUF files (one edit away from a real fixture).
+#include "model/model.h"
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,24 +15,23 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "gguf/gguf.h"
-#include "model/model.h"
 #include "model/weights.h"
 #include "ref_check.h"
-
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace hearth::model {
 namespace {
 
 using testing::FixturesDir;
 
-std::string ModelPath(const std::string& stem) { return FixturesDir() + "/models/" + stem + ".gguf"; }
+std::string ModelPath(const std::string& stem) {
+  return FixturesDir() + "/models/" + stem + ".gguf";
+}
 
 nlohmann::json GeneratorConfig(const std::string& name) {
   std::ifstream in(FixturesDir() + "/models/" + name + ".json");
@@ -89,8 +92,7 @@ TEST_P(ConfigTest, MatchesGeneratorConfig) {
   EXPECT_EQ(w.output.data, w.token_embd.data) << "tied LM head";
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ConfigTest,
-                         ::testing::Values("tiny-e", "tiny-moe", "tiny-dense"),
+INSTANTIATE_TEST_SUITE_P(Models, ConfigTest, ::testing::Values("tiny-e", "tiny-moe", "tiny-dense"),
                          [](const auto& param_info) {
                            std::string s = param_info.param;
                            for (char& ch : s) ch = ch == '-' ? '_' : ch;
@@ -178,11 +180,10 @@ TEST_P(MissingKeyTest, NamesFileAndKey) {
 INSTANTIATE_TEST_SUITE_P(
     Keys, MissingKeyTest,
     ::testing::Values("block_count", "embedding_length", "context_length", "feed_forward_length",
-                      "attention.head_count", "attention.key_length",
-                      "attention.key_length_swa", "attention.value_length",
-                      "attention.value_length_swa", "attention.layer_norm_rms_epsilon",
-                      "attention.sliding_window", "attention.sliding_window_pattern",
-                      "embedding_length_per_layer_input"),
+                      "attention.head_count", "attention.key_length", "attention.key_length_swa",
+                      "attention.value_length", "attention.value_length_swa",
+                      "attention.layer_norm_rms_epsilon", "attention.sliding_window",
+                      "attention.sliding_window_pattern", "embedding_length_per_layer_input"),
     [](const auto& param_info) {
       std::string s = param_info.param;
       for (char& ch : s) ch = ch == '.' ? '_' : ch;
@@ -334,6 +335,39 @@ TEST(Context, BatchSplitsAndResetAgree) {
   EXPECT_LT(worst, 1e-4);
 }
 
+TEST(Context, SlicedDecodeAttentionMatchesBatch) {
+  // Decode at depth splits a full layer's positions into slices on different threads and merges
+  // their softmax partials (flash-decoding); a batch step scores every position in one piece.
+  // Both must give the last token the same logits, in precise and fast mode, with 1 and 2
+  // threads (1200 positions: 4 slices of 300).
+  auto model = Model::Load(ModelPath("tiny-dense.Q8_0"));
+  const int V = model->config().n_vocab;
+  std::vector<int32_t> tokens(1200);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(5 + (i * 53) % 4000);
+  for (bool precise : {true, false}) {
+    for (int threads : {1, 2}) {
+      ContextOptions opt;
+      opt.n_ctx = 1280;
+      opt.n_ubatch = 1200;
+      opt.n_threads = threads;
+      opt.precise = precise;
+      Context ctx(*model, opt);
+      std::vector<float> batch(V), step(V);
+      ctx.Decode(tokens, batch.data(), false);
+      ctx.Reset();
+      ctx.Decode(std::span<const int32_t>(tokens).first(tokens.size() - 1), nullptr, false);
+      ctx.Decode(std::span<const int32_t>(tokens).last(1), step.data(), false);
+      double worst = 0, scale = 0;
+      for (int i = 0; i < V; ++i) {
+        worst = std::max(worst, double(std::abs(batch[i] - step[i])));
+        scale = std::max(scale, double(std::abs(batch[i])));
+      }
+      EXPECT_GT(scale, 0.1) << "degenerate logits";
+      EXPECT_LT(worst, precise ? 1e-4 : 2e-2) << "precise " << precise << " threads " << threads;
+    }
+  }
+}
+
 TEST(Context, TruncateKeepsThePrefix) {
   auto model = Model::Load(ModelPath("tiny-e.Q6_K"));
   const int V = model->config().n_vocab;  // sliding window 32
@@ -423,7 +457,9 @@ TEST(LogitsCommand, ErrorsAndExitCodes) {
   EXPECT_EQ(RunHearth("logits -m " + model + " --tokens 2,4096 --out " + out), 3);
   EXPECT_EQ(RunHearth("logits -m /nonexistent/model.gguf --tokens 2 --out " + out), 4);
   EXPECT_EQ(RunHearth("logits -m " + model + " --tokens 2 --out /nonexistent/dir/x.bin"), 4);
-  EXPECT_EQ(RunHearth("logits -m " + FixturesDir() + "/refs/tiny-dense.F32.ref.gguf --tokens 2 --out " + out), 3);
+  EXPECT_EQ(RunHearth("logits -m " + FixturesDir() +
+                      "/refs/tiny-dense.F32.ref.gguf --tokens 2 --out " + out),
+            3);
 }
 
 }  // namespace

@@ -1,16 +1,25 @@
-// `hearth chat -m MODEL.gguf [--think] [--system TEXT] [-c CTX] [-t N] [sampling flags]`: an
-// interactive chat with the official Gemma 4 template. Replies stream as they are generated;
-// thoughts are shown dimmed on a terminal. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or
-// /exit, or Ctrl-D) quits. With stdin not a terminal it reads one message per line until EOF.
+// `hearth chat`: the assistant, interactively. The same backends, flags and tools as `hearth ask`
+// (cli/assistant.h), one question per line, the conversation (tool calls and results included)
+// carried over the turns: a local engine keeps the conversation's KV state, so a turn decodes
+// only what it adds. Replies stream; thoughts are shown dimmed (between <think> lines when stdout
+// is not a terminal) and are not kept in the history beyond what the template allows. Commands:
+// /think on|off, /context, /undo, /clear, /help, /exit. Ctrl-C stops a reply; Ctrl-C twice at the
+// prompt (or Ctrl-D) quits. With stdin not a terminal it reads one message per line until EOF and
+// permission prompts are answered no; on a terminal they are read from the same line editor.
+//
+// `hearth chat --plain -m MODEL.gguf [--system TEXT] [sampling flags]`: a plain chat with the
+// model (official Gemma 4 template, no tools, no repository), as before the assistant existed.
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "base/error.h"
+#include "cli/assistant.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
 #include "cli/terminal.h"
@@ -23,12 +32,22 @@ namespace hearth::cli {
 namespace {
 
 struct ChatOptions {
-  std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();
-  bool think = false;
+  std::shared_ptr<AssistantFlags> flags = std::make_shared<AssistantFlags>();
+  std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();  // --plain
+  bool plain = false;
   std::string system;
-  int n_predict = 0;  // 0: until the turn ends or the context is full
   std::string chat_template = "official";
 };
+
+const char* kAssistantHelp =
+    "Commands:\n"
+    "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
+    "  /context       what the last question's context included, why, and what was left out\n"
+    "  /undo          restore the files of the last change set (as `hearth undo`)\n"
+    "  /clear         forget the conversation\n"
+    "  /help          this list\n"
+    "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
+    "Ctrl-C while the model is answering stops the answer.\n";
 
 const char* kHelp =
     "Commands:\n"
@@ -38,13 +57,23 @@ const char* kHelp =
     "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
     "Ctrl-C while the model is answering stops the answer.\n";
 
-void RunChat(ChatOptions& opt) {
+void RunPlainChat(ChatOptions& opt) {
+  const AssistantFlags& f = *opt.flags;
+  if (!f.backend.empty() || !f.files.empty() || !f.permissions.empty()) {
+    ThrowUsage("--plain chats with a local model only",
+               "drop --backend, --file and --permissions, or drop --plain for the assistant");
+  }
+  if (f.model.empty()) ThrowUsage("--plain needs -m MODEL.gguf", "hearth chat --plain -m m.gguf");
   GenerationFlags& gen = *opt.gen;
-  if (opt.n_predict < 0) ThrowUsage("-n must be >= 0", "0 means until the reply ends");
+  gen.model_path = f.model;
+  gen.n_ctx = f.n_ctx;
+  gen.threads = f.threads;
+  gen.verbose = f.verbose;
   const text::ChatTemplate tmpl = text::ParseChatTemplate(opt.chat_template);
   engine::GenerateOptions gopt;
   gopt.sampling = gen.Sampling();
-  gopt.max_tokens = opt.n_predict;
+  // Without -n: until the reply ends or the context is full.
+  gopt.max_tokens = f.max_tokens_option->count() > 0 ? f.max_tokens : 0;
   gopt.cancel = &g_interrupted;
 
   auto model = model::Model::Load(gen.model_path);
@@ -52,7 +81,7 @@ void RunChat(ChatOptions& opt) {
   engine::Session session(*model, tokenizer, gen.ContextFor(model->config()));
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
-  chat.set_thinking(opt.think);
+  chat.set_thinking(f.think);
 
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
@@ -127,6 +156,111 @@ void RunChat(ChatOptions& opt) {
   }
 }
 
+// Yes only for y / yes.
+bool IsYes(std::string a) {
+  while (!a.empty() && std::isspace(static_cast<unsigned char>(a.back()))) a.pop_back();
+  while (!a.empty() && std::isspace(static_cast<unsigned char>(a.front()))) a.erase(0, 1);
+  for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return a == "y" || a == "yes";
+}
+
+void RunAssistantChat(ChatOptions& opt) {
+  const AssistantFlags& f = *opt.flags;
+  if (!opt.system.empty() || opt.chat_template != "official") {
+    ThrowUsage("--system and --chat-template are for --plain",
+               "the assistant has its own system prompt; put repository instructions in "
+               "AGENTS.md or .hearth/rules.md");
+  }
+  const bool in_tty = isatty(STDIN_FILENO) == 1;
+  const bool out_tty = isatty(STDOUT_FILENO) == 1;
+  LineReader reader(in_tty);
+  // On a terminal, permission prompts are read by the same line editor as the conversation;
+  // otherwise the terminal confirmer answers no (a script never hangs on a prompt).
+  agent::Confirmer confirm = agent::TerminalConfirmer();
+  if (in_tty) {
+    confirm = [&reader](const std::string& summary, const std::string& details) {
+      std::cout << std::flush;
+      std::cerr << "\n" << details << (details.ends_with('\n') ? "" : "\n") << std::flush;
+      std::optional<std::string> a = reader.Read("Allow " + summary + "? [y/N] ", false);
+      g_interrupted.store(false);  // a Ctrl-C at the question means no, not "stop the turn"
+      return a && IsYes(*a);
+    };
+  }
+  AssistantSession s(f, confirm);
+  bool think = f.think;
+  std::optional<agent::ContextReport> last_context;
+  const ScopedSigint sigint;
+
+  if (in_tty) {
+    std::cout << "hearth chat: " << s.Describe() << "; workspace " << s.ws.root().string()
+              << "; thinking " << (think ? "on" : "off") << ". /help for commands.\n";
+  }
+  while (true) {
+    std::optional<std::string> line = reader.Read("> ");
+    if (!line) break;
+    g_interrupted.store(false);
+    if (line->find_first_not_of(" \t") == std::string::npos) continue;
+    if ((*line)[0] == '/') {
+      std::string cmd = *line;
+      while (!cmd.empty() && std::isspace(static_cast<unsigned char>(cmd.back()))) cmd.pop_back();
+      if (cmd == "/exit" || cmd == "/quit") break;
+      if (cmd == "/help") {
+        std::cout << kAssistantHelp;
+      } else if (cmd == "/clear") {
+        s.agent.Clear();
+        last_context.reset();
+        std::cout << "(conversation cleared)\n";
+      } else if (cmd == "/think on" || cmd == "/think off") {
+        think = cmd == "/think on";
+        std::cout << "(thinking " << (think ? "on" : "off") << ")\n";
+      } else if (cmd == "/think") {
+        std::cout << "(thinking is " << (think ? "on" : "off") << "; /think on or /think off)\n";
+      } else if (cmd == "/context") {
+        if (!last_context) {
+          std::cout << "(no question asked yet: /context shows the last question's context)\n";
+        } else {
+          std::cout << s.Describe() << "\n" << last_context->Describe();
+        }
+      } else if (cmd == "/undo") {
+        try {
+          PrintUndo(std::cout, agent::UndoLast(s.ws), s.ws.root());
+        } catch (const Error& e) {
+          if (!in_tty) throw;
+          std::cerr << "hearth: error: " << e.Describe() << "\n";
+        }
+      } else {
+        std::cout << "unknown command " << cmd << "; /help lists the commands\n";
+      }
+      std::cout << std::flush;
+      continue;
+    }
+
+    ReplyPrinter printer(out_tty);
+    agent::AgentCallbacks cb;
+    cb.on_reasoning = [&](std::string_view t) { printer.Reasoning(t); };
+    cb.on_content = [&](std::string_view t) { printer.Content(t); };
+    AddActivityLines(
+        cb, [&] { printer.Break(); }, f.verbose);
+    agent::AskOptions ao = s.Options(think);
+    ao.cancel = &g_interrupted;
+    try {
+      agent::TurnResult r = s.agent.Ask(*line, ao, cb);
+      printer.End();
+      last_context = r.context;
+      PrintTurnEnd(r, ao.max_tokens, "/undo");
+    } catch (const Error& e) {
+      // The turn failed (the backend is unreachable, the context is full...): the conversation
+      // is as before it. On a terminal the session goes on; a script gets the error and its
+      // exit code.
+      printer.End();
+      if (!in_tty) throw;
+      std::cerr << "hearth: error: " << e.Describe() << "\n";
+    }
+    std::cout << std::flush;
+    g_interrupted.store(false);
+  }
+}
+
 }  // namespace
 
 void RegisterChatCommand(CLI::App& app);
@@ -136,20 +270,25 @@ void RegisterChatCommand(CLI::App& app) {
   auto opt = std::make_shared<ChatOptions>();
   CLI::App* cmd = app.add_subcommand(
       "chat",
-      "Chat with a Gemma 4 model (instruction-tuned) in the terminal. Replies stream as they are\n"
-      "generated; with --think the model reasons first and its thoughts are shown dimmed (they\n"
-      "are not kept in the conversation). Line editing and history on a terminal; with stdin\n"
-      "not a terminal, each input line is one message and it ends at end of input.\n"
-      "Commands: /think on|off, /clear, /help, /exit. Ctrl-C stops a reply; Ctrl-C twice at\n"
-      "the prompt (or Ctrl-D) quits.");
-  AddGenerationFlags(cmd, opt->gen);
-  cmd->add_flag("--think", opt->think, "Start with thinking mode on (/think on|off changes it)");
-  cmd->add_option("--system", opt->system, "A system prompt for the whole conversation");
-  cmd->add_option("-n,--n-predict", opt->n_predict,
-                  "New tokens per reply at most (default 0: until the reply ends or the "
-                  "context is full)");
-  cmd->add_option("--chat-template", opt->chat_template, "official (default) or interleaved");
-  cmd->callback([opt] { RunChat(*opt); });
+      "Talk with the assistant about the repository: `hearth ask` as a conversation. Same\n"
+      "backends, flags, tools and permissions; the conversation (tool calls and results\n"
+      "included) carries over the questions. Replies stream; with --think the model reasons\n"
+      "first and its thoughts are shown dimmed (not kept in the conversation). Line editing\n"
+      "and history on a terminal; with stdin not a terminal each input line is one message,\n"
+      "permission prompts are answered no, and it ends at end of input.\n"
+      "Commands: /think on|off, /context (what the last question's context held and why),\n"
+      "/undo (restore the last change set), /clear, /help, /exit. Ctrl-C stops a reply;\n"
+      "Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
+      "--plain: a plain chat with the model instead (no tools, no repository; --system,\n"
+      "--chat-template and the sampling flags apply there; -n defaults to the reply's end).");
+  AddAssistantFlags(cmd, opt->flags);
+  cmd->add_flag("--plain", opt->plain,
+                "A plain chat with the local model (-m): no tools, no repository context");
+  cmd->add_option("--system", opt->system, "--plain: a system prompt for the whole conversation");
+  cmd->add_option("--chat-template", opt->chat_template,
+                  "--plain: official (default) or interleaved");
+  AddSamplingFlags(cmd, opt->gen);
+  cmd->callback([opt] { opt->plain ? RunPlainChat(*opt) : RunAssistantChat(*opt); });
 }
 
 }  // namespace hearth::cli

@@ -51,12 +51,20 @@ struct GenerationFlags {
   }
 };
 
+inline void AddSamplingFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f);
+
 inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
   cmd->add_option("-m,--model", f->model_path, "Path to a Gemma 4 .gguf file")->required();
   cmd->add_option("-c,--ctx-size", f->n_ctx,
                   "Context size in tokens (default 4096, or the model's maximum if smaller)");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: all cores, at most 16)")
       ->check(CLI::Range(1, 1024));
+  AddSamplingFlags(cmd, f);
+  cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
+}
+
+// The sampling chain and the seed alone (for commands with their own model flags).
+inline void AddSamplingFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
   cmd->add_option("--temp", f->sampling.temperature,
                   "Sampling temperature; 0 = greedy, always the most likely token (default 0.8)");
   cmd->add_option("--top-k", f->sampling.top_k, "Keep the K most likely tokens; 0 = off (40)");
@@ -76,7 +84,6 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
                   "Random seed; the same seed, prompt and flags give the same output "
                   "(default: random)")
       ->each([f](const std::string&) { f->seed_given = true; });
-  cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
 }
 
 }  // namespace hearth::cli

@@ -59,8 +59,9 @@ class LineReader {
     }
   }
 
-  std::optional<std::string> Read(const std::string& prompt) {
-    return tty_ ? ReadTty(prompt) : ReadPlain();
+  // `history`: keep the line in the history (not for answers to y/n questions).
+  std::optional<std::string> Read(const std::string& prompt, bool history = true) {
+    return tty_ ? ReadTty(prompt, history) : ReadPlain();
   }
 
  private:
@@ -72,7 +73,7 @@ class LineReader {
     rl_callback_handler_remove();
   }
 
-  std::optional<std::string> ReadTty(const std::string& prompt) {
+  std::optional<std::string> ReadTty(const std::string& prompt, bool history) {
     line_done_ = false;
     int interrupts = 0;
     rl_callback_handler_install(prompt.c_str(), &LineReader::OnLine);
@@ -106,7 +107,7 @@ class LineReader {
       std::cout << "\n";
       return std::nullopt;
     }
-    if (!line_.empty()) add_history(line_.c_str());
+    if (history && !line_.empty()) add_history(line_.c_str());
     return line_;
   }
 
@@ -137,6 +138,15 @@ class ReplyPrinter {
   void Content(std::string_view text) {
     CloseThought();
     std::cout << text << std::flush;
+    if (!text.empty()) mid_line_ = !text.ends_with('\n');
+  }
+  // Before other output (a tool call line) in the middle of a reply: ends the thought or the
+  // unfinished line.
+  void Break() {
+    CloseThought();
+    if (mid_line_) std::cout << "\n";
+    mid_line_ = false;
+    std::cout << std::flush;
   }
   void End() {
     CloseThought();
@@ -151,6 +161,7 @@ class ReplyPrinter {
   }
   bool tty_;
   bool in_thought_ = false;
+  bool mid_line_ = false;
 };
 
 }  // namespace hearth::cli

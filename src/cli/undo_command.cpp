@@ -4,6 +4,7 @@
 #include <string>
 
 #include "agent/workspace.h"
+#include "cli/assistant.h"
 #include "cli/commands.h"
 
 namespace hearth::cli {
@@ -12,17 +13,7 @@ namespace {
 void RunUndo(const std::string& root) {
   agent::Workspace ws = root.empty() ? agent::Workspace::Open(std::filesystem::current_path())
                                      : agent::Workspace::AtRoot(root);
-  agent::UndoResult r = agent::UndoLast(ws);
-  if (!r.undone) {
-    std::cout << "nothing to undo in " << ws.root().string() << "\n";
-    return;
-  }
-  std::cout << "undid change set " << r.change_set;
-  if (!r.title.empty()) std::cout << " (" << r.title << ")";
-  if (!r.was_complete) std::cout << ", which had been interrupted";
-  std::cout << "\n";
-  for (const auto& f : r.restored) std::cout << "  restored " << f << "\n";
-  for (const auto& f : r.removed) std::cout << "  removed  " << f << "\n";
+  PrintUndo(std::cout, agent::UndoLast(ws), ws.root());
 }
 
 }  // namespace

@@ -40,6 +40,43 @@ Result Hearth(const fs::path& dir, const std::string& args) {
   return r;
 }
 
+// Runs hearth with `input` on stdin (a file: not a terminal), stdout+stderr captured.
+Result HearthWithInput(const fs::path& dir, const std::string& args, const std::string& input) {
+  const fs::path in = dir / ".hearth-test-input";
+  Write(in, input);
+  std::string cmd = "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args + " <'" +
+                    in.string() + "' 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  fs::remove(in);
+  return r;
+}
+
+// An OpenAI streaming reply (SSE) with thoughts and content in pieces.
+std::string StreamedAnswer(const std::string& thought, const std::string& text) {
+  std::string out;
+  auto chunk = [&](json delta) {
+    out +=
+        "data: " +
+        json({{"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}}}}}).dump() +
+        "\n\n";
+  };
+  if (!thought.empty()) chunk({{"reasoning_content", thought}});
+  chunk({{"content", text.substr(0, text.size() / 2)}});
+  chunk({{"content", text.substr(text.size() / 2)}});
+  return out + "data: [DONE]\n\n";
+}
+
+size_t Find(const std::string& text, const std::string& needle, size_t from = 0) {
+  return text.find(needle, from);
+}
+
 std::string EditCall() {
   json args = {{"path", "src/app.py"}, {"old_text", "return 1"}, {"new_text", "return 2"}};
   return json({{"choices",
@@ -151,6 +188,98 @@ TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
   EXPECT_NE(reqs[2].dump().find("files changed by the command: added: out.txt"), std::string::npos)
       << reqs[2].dump();
   EXPECT_EQ(Read(repo.path() / "out.txt"), "ran\n");
+}
+
+// `hearth chat` as a script drives it: one message a line, the conversation carried over the
+// turns (the third request holds the first turn's call, result and answer), /context showing the
+// last question's context, /undo restoring the edit, /think on reaching the server, /clear.
+TEST(AgentCliTest, ChatScriptedConversation) {
+  TempRepo repo;
+  Write(repo.path() / "src/app.py", "def f():\n    return 1\n");
+  ScriptedServer server(
+      {EditCall(), StreamedAnswer("", "Done."), StreamedAnswer("Was it undone?", "Yes, undone.")},
+      "/v1/chat/completions");
+  Result r = HearthWithInput(
+      repo.path(), "chat --no-index --permissions auto --backend " + server.url(),
+      "make f return 2\n/context\n/undo\n/think on\nwas it undone?\n/help\n/clear\n/context\n");
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string& o = r.out;
+  size_t done = Find(o, "Done.\n");
+  size_t changed = Find(o, "hearth: changed: src/app.py (/undo restores");
+  size_t context = Find(o, "context budget: ");
+  size_t question = Find(o, "question", context);
+  size_t undone = Find(o, "undid change set 000001 (make f return 2)\n  restored src/app.py\n");
+  size_t think_on = Find(o, "(thinking on)\n");
+  size_t thought = Find(o, "<think>\nWas it undone?\n</think>\nYes, undone.\n");
+  size_t help = Find(o, "/context       what the last question's context included");
+  size_t cleared = Find(o, "(conversation cleared)\n");
+  size_t none = Find(o, "(no question asked yet");
+  ASSERT_NE(done, std::string::npos) << o;
+  EXPECT_NE(Find(o, "[tool] edit_file "), std::string::npos) << o;
+  EXPECT_NE(Find(o, "backend: OpenAI-compatible server " + server.url("/v1/chat/completions") +
+                        "; permissions: auto"),
+            std::string::npos)
+      << o;
+  // Each piece of output in the order of the input lines.
+  const std::vector<size_t> order = {done,     changed, context, question, undone,
+                                     think_on, thought, help,    cleared,  none};
+  for (size_t i = 0; i < order.size(); ++i) {
+    ASSERT_NE(order[i], std::string::npos) << "piece " << i << " missing:\n" << o;
+    if (i > 0) {
+      EXPECT_LT(order[i - 1], order[i]) << "piece " << i << " out of order:\n" << o;
+    }
+  }
+  EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 1\n");  // undone
+
+  const auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0]["stream"], true);
+  EXPECT_FALSE(reqs[1].contains("chat_template_kwargs"));
+  EXPECT_EQ(reqs[2]["chat_template_kwargs"]["enable_thinking"], true);
+  const json& m = reqs[2]["messages"];
+  ASSERT_EQ(m.size(), 6u) << m.dump(1);
+  EXPECT_EQ(m[0]["role"], "system");
+  EXPECT_EQ(m[1]["content"], "make f return 2");
+  EXPECT_EQ(m[2]["tool_calls"][0]["function"]["name"], "edit_file");
+  EXPECT_EQ(m[3]["role"], "tool");
+  EXPECT_EQ(m[4]["content"], "Done.");
+  EXPECT_EQ(m[5]["content"], "was it undone?");
+}
+
+// Piped: a permission prompt is answered no without reading stdin, so the next line ("y") is the
+// next message, not an answer; nothing is changed.
+TEST(AgentCliTest, ChatPipedPermissionIsNo) {
+  TempRepo repo;
+  Write(repo.path() / "src/app.py", "def f():\n    return 1\n");
+  ScriptedServer server({EditCall(), Answer("I was not allowed."), Answer("ok")},
+                        "/v1/chat/completions");
+  Result r = HearthWithInput(repo.path(), "chat --no-index --backend " + server.url(),
+                             "make f return 2\ny\n");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("not allowed: edit src/app.py (stdin is not a terminal"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(Read(repo.path() / "src/app.py"), "def f():\n    return 1\n");
+  const auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[2]["messages"].back()["content"], "y");
+  EXPECT_NE(r.out.find("ok\n"), std::string::npos) << r.out;
+}
+
+// Errors: a usage error for --plain-only flags; an unreachable backend fails the script with
+// the I/O exit code; --help lists the commands.
+TEST(AgentCliTest, ChatErrorsAndHelp) {
+  TempRepo repo;
+  Result r =
+      HearthWithInput(repo.path(), "chat --no-index --system hi --backend http://127.0.0.1:9", "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = HearthWithInput(repo.path(), "chat --no-index --backend http://127.0.0.1:9", "hello\n");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("cannot reach the backend"), std::string::npos) << r.out;
+  r = Hearth(repo.path(), "chat --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"/context", "/undo", "--permissions", "--backend", "--plain"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
 }
 
 // The local engine on the tiny random-weight fixture: only the mechanics are checked (it runs the

@@ -201,7 +201,7 @@ TEST(ChatCommand, PipedConversationWithCommands) {
   const std::string file = "tiny-e.Q8_0.gguf";
   const std::string first = ExpectedChatReply(file, "Hello", 8);
   const std::string after_clear = ExpectedChatReply(file, "Hi", 8);
-  const Result r = RunHearth("chat -m " + kModels + file + " -n 8 --temp 0 -t 1 --verbose",
+  const Result r = RunHearth("chat --plain -m " + kModels + file + " -n 8 --temp 0 -t 1 --verbose",
                              "Hello\n/think on\n/think off\n/clear\n/help\nHi\n/exit\nignored\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind(first, 0), 0u) << r.out;
@@ -217,15 +217,16 @@ TEST(ChatCommand, PipedConversationWithCommands) {
 
 TEST(ChatCommand, SecondTurnReusesThePrefixAndEofEnds) {
   const std::string m = kModels + "tiny-moe.Q8_0.gguf";
-  const Result r = RunHearth("chat -m " + m + " -n 4 --temp 0 -t 1 --verbose --system 'Be brief.'",
-                             "Hello there\nAnd then?\n");  // no /exit: end of input ends the chat
+  const Result r =
+      RunHearth("chat --plain -m " + m + " -n 4 --temp 0 -t 1 --verbose --system 'Be brief.'",
+                "Hello there\nAnd then?\n");  // no /exit: end of input ends the chat
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(CountLines(r.err, "hearth chat: "), 2) << r.err;
   const size_t second = r.err.rfind("hearth chat: ");
   EXPECT_NE(r.err.find("(0 reused)"), std::string::npos) << r.err;  // turn 1: nothing cached
   EXPECT_EQ(r.err.find("(0 reused)", second), std::string::npos) << r.err;
 
-  const Result empty = RunHearth("chat -m " + m, "");
+  const Result empty = RunHearth("chat --plain -m " + m, "");
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
   EXPECT_TRUE(empty.out.empty()) << empty.out;
 }
@@ -234,10 +235,10 @@ TEST(ChatCommand, ErrorsAreClear) {
   const std::string m = kModels + "tiny-dense.Q4_0.gguf";
   std::string long_text;
   for (int i = 0; i < 60; ++i) long_text += std::to_string(i * 7919 % 1000).insert(0, 1, ' ');
-  Result r = RunHearth("chat -m " + m + " -c 32 -n 4", long_text + "\n");
+  Result r = RunHearth("chat --plain -m " + m + " -c 32 -n 4", long_text + "\n");
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("hearth: error: "), std::string::npos) << r.err;
-  r = RunHearth("chat -m " + m + " --chat-template nope", "");
+  r = RunHearth("chat --plain -m " + m + " --chat-template nope", "");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   r = RunHearth("chat --help");
   EXPECT_EQ(r.exit_code, 0);

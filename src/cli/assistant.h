@@ -1,0 +1,199 @@
+// What `hearth ask` and `hearth chat` share: the assistant's flags, the setup they imply
+// (workspace, config, backend, index, journal, tools, the agent) and how tool activity, notes and
+// undo results are printed. Header-only because src/cli builds only main.cpp, commands.cpp and
+// *_command.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "base/error.h"
+#include "index/index.h"
+
+namespace hearth::cli {
+
+struct AssistantFlags {
+  std::string model;
+  std::string backend;
+  std::string root;
+  std::string permissions;
+  std::vector<std::string> files;
+  int max_tokens = 2048;
+  int max_steps = 12;
+  int n_ctx = 0;
+  int threads = 0;
+  bool think = false;
+  bool no_index = false;
+  bool verbose = false;
+  CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
+};
+
+inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
+  cmd->add_option("-m,--model", f->model,
+                  "Model .gguf for the local engine (with --backend: the server's model name)");
+  cmd->add_option("--backend", f->backend,
+                  "Remote server instead of the local engine: http://HOST:PORT (OpenAI-"
+                  "compatible, /v1/chat/completions) or http://HOST:PORT/api/chat (Ollama). "
+                  "Replies are streamed; nothing else is contacted");
+  f->max_tokens_option =
+      cmd->add_option("-n,--max-tokens", f->max_tokens, "New tokens per model step (default 2048)")
+          ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--permissions", f->permissions,
+                  "read-only (no edits or commands), ask (default: show the diff or command and "
+                  "wait for y/n; no when stdin is not a terminal) or auto")
+      ->check(CLI::IsMember({"read-only", "ask", "auto"}));
+  cmd->add_option("--file", f->files, "Include this file whole in the context (repeatable)");
+  cmd->add_flag("--think", f->think, "Let the model think first (thoughts shown dimmed)");
+  cmd->add_option("--root", f->root,
+                  "Workspace root (default: nearest directory upwards with .git or .hearth)");
+  cmd->add_option("--max-steps", f->max_steps, "Model steps (tool rounds) per question at most")
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine");
+  cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
+  cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
+  cmd->add_flag("-v,--verbose", f->verbose,
+                "After each model step, print its token counts (prompt, reused, generated)");
+}
+
+// Everything one assistant session needs, built from the flags and .hearth/config.toml. Not
+// movable: the tools and the agent refer to the members before them.
+class AssistantSession {
+ public:
+  AssistantSession(const AssistantFlags& f, agent::Confirmer confirm)
+      : ws(f.root.empty() ? agent::Workspace::Open(std::filesystem::current_path())
+                          : agent::Workspace::AtRoot(f.root)),
+        config(agent::LoadConfig(ws)),
+        mode(!f.permissions.empty() ? agent::ParsePermissionMode(f.permissions)
+             : config.permissions   ? *config.permissions
+                                    : agent::PermissionMode::kAsk),
+        backend(MakeBackend(f, config)),
+        use_index(!f.no_index && UpdateIndex(ws, f.threads)),
+        journal(ws),
+        tools(ws, config, {.mode = mode, .confirm = std::move(confirm), .journal = &journal}),
+        agent(*backend, tools, journal),
+        flags_(f) {}
+  AssistantSession(const AssistantSession&) = delete;
+  AssistantSession& operator=(const AssistantSession&) = delete;
+
+  agent::AskOptions Options(bool think) const {
+    agent::AskOptions ao;
+    ao.files = flags_.files;
+    ao.think = think;
+    ao.max_tokens = flags_.max_tokens > 0 ? flags_.max_tokens : 2048;
+    ao.max_steps = flags_.max_steps;
+    ao.use_index = use_index;
+    return ao;
+  }
+  std::string Describe() const {
+    return "backend: " + backend->Describe() + "; permissions: " + agent::PermissionModeName(mode);
+  }
+
+  agent::Workspace ws;
+  agent::AgentConfig config;
+  agent::PermissionMode mode;
+  std::unique_ptr<agent::Backend> backend;
+  bool use_index;
+  agent::Journal journal;
+  agent::ToolBox tools;
+  agent::Agent agent;
+
+ private:
+  static std::unique_ptr<agent::Backend> MakeBackend(const AssistantFlags& f,
+                                                     const agent::AgentConfig& config) {
+    std::string url = f.backend, model = f.model;
+    if (url.empty() && model.empty()) {
+      url = config.backend;
+      model = config.model;
+    }
+    // With a remote backend, -m names the server's model.
+    if (!url.empty()) return agent::MakeRemoteBackend(url, {.model = model});
+    if (model.empty()) {
+      ThrowUsage("no model to ask",
+                 "pass -m MODEL.gguf, or --backend URL for an Ollama/OpenAI-compatible server, or "
+                 "set [agent] model or backend in .hearth/config.toml");
+    }
+    return agent::MakeLocalBackend(model, {.n_ctx = f.n_ctx, .n_threads = f.threads});
+  }
+  // Brings the index up to date; false (with a warning) when there is none to be had.
+  static bool UpdateIndex(const agent::Workspace& ws, int threads) {
+    try {
+      index::BuildOptions bo;
+      bo.root = ws.root();
+      bo.threads = threads;
+      index::BuildStats s = index::BuildIndex(bo);
+      if (s.files_indexed > 0) {
+        std::cerr << "hearth: indexed " << s.files_indexed << " changed files of " << s.files_seen
+                  << "\n";
+      }
+      return true;
+    } catch (const Error& e) {
+      std::cerr << "hearth: warning: no index, so no repo map or retrieval: " << e.Describe()
+                << "\n";
+      return false;
+    }
+  }
+
+  AssistantFlags flags_;
+};
+
+// Tool calls, their results and notes go to stderr (stdout holds the answers). `before` runs
+// first, to end a dimmed thought or an unfinished line.
+inline void AddActivityLines(agent::AgentCallbacks& cb, std::function<void()> before,
+                             bool verbose) {
+  cb.on_tool_call = [before](const agent::ToolCall& c) {
+    before();
+    std::cerr << "[tool] " << c.name << " " << c.arguments.substr(0, 300)
+              << (c.arguments.size() > 300 ? "..." : "") << "\n";
+  };
+  cb.on_tool_result = [](const agent::ToolCall&, const agent::ToolResult& r) {
+    std::string first = r.text.substr(0, r.text.find('\n'));
+    std::cerr << "[tool] " << (r.ok ? "ok: " : "failed: ") << first.substr(0, 200) << "\n";
+  };
+  cb.on_note = [before](const std::string& n) {
+    before();
+    std::cerr << "hearth: " << n << "\n";
+  };
+  if (verbose) {
+    cb.on_step = [before](int step, const agent::ChatReply& r) {
+      before();
+      std::cerr << "hearth: step " << step << ": " << r.prompt_tokens << " prompt tokens ("
+                << r.reused_tokens << " reused from the KV cache), " << r.completion_tokens
+                << " generated, finish: " << r.finish_reason << "\n";
+    };
+  }
+}
+
+// The end of a turn: why it stopped early and what it changed.
+inline void PrintTurnEnd(const agent::TurnResult& r, int max_tokens, const char* undo_hint) {
+  if (r.finish_reason == "cancelled") std::cerr << "hearth: stopped (Ctrl-C)\n";
+  if (r.finish_reason == "length") {
+    std::cerr << "hearth: the answer reached the token limit (-n " << max_tokens << ")\n";
+  }
+  if (!r.changed_files.empty()) {
+    std::cerr << "hearth: changed:";
+    for (const auto& f : r.changed_files) std::cerr << " " << f;
+    std::cerr << " (" << undo_hint << " restores the files the assistant wrote)\n";
+  }
+}
+
+// What `hearth undo` and /undo print.
+inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
+                      const std::filesystem::path& root) {
+  if (!r.undone) {
+    out << "nothing to undo in " << root.string() << "\n";
+    return;
+  }
+  out << "undid change set " << r.change_set;
+  if (!r.title.empty()) out << " (" << r.title << ")";
+  if (!r.was_complete) out << ", which had been interrupted";
+  out << "\n";
+  for (const auto& f : r.restored) out << "  restored " << f << "\n";
+  for (const auto& f : r.removed) out << "  removed  " << f << "\n";
+}
+
+}  // namespace hearth::cli

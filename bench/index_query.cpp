@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -33,6 +34,13 @@ int main(int argc, char** argv) {
     hearth::index::SearchOptions opt;
     opt.query = line.substr(tab + 1);
     opt.limit = limit;
+    // HEARTH_QUERY_MAXSCORE=1: the pruned evaluation (SearchOptions::max_score);
+    // HEARTH_QUERY_STATS=1: statistics on stderr, one line per query;
+    // HEARTH_QUERY_DEPTH=N: chunks ranked (SearchOptions::chunk_depth).
+    opt.max_score = std::getenv("HEARTH_QUERY_MAXSCORE") != nullptr;
+    if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) opt.chunk_depth = std::atoi(d);
+    hearth::index::SearchOptions::Stats stats;
+    if (std::getenv("HEARTH_QUERY_STATS") != nullptr) opt.stats = &stats;
     double c0 = CpuMs();
     auto w0 = std::chrono::steady_clock::now();
     std::string out;
@@ -46,6 +54,11 @@ int main(int argc, char** argv) {
     double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0)
                       .count();
     std::printf("%.3f\t%.3f%s\n", CpuMs() - c0, wall, out.c_str());
+    if (opt.stats != nullptr) {
+      std::fprintf(stderr, "terms %d essential %d passes %d scored %d ms %.1f %.1f %.1f\n",
+                   stats.terms, stats.essential_terms, stats.passes, stats.chunks_scored,
+                   stats.terms_ms, stats.chunks_ms, stats.paths_ms);
+    }
     std::fflush(stdout);
   }
   return 0;

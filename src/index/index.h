@@ -71,6 +71,20 @@ struct SearchOptions {
   std::string language;    // only chunks of this language (empty: all)
   std::string path_glob;   // only files whose relative path matches (empty: all)
   Embedder* embedder = nullptr;  // reserved: see Embedder
+  // Chunks ranked before they are grouped into files (0: the tuned default). Exposed so that
+  // tests can make the pruned top-k evaluation prune on a small corpus.
+  int chunk_depth = 0;
+  // Exact top-k by MaxScore pruning instead of scoring every chunk that holds a query term: the
+  // same results; slower on the indexes measured so far (see Search in search.cpp), so opt-in.
+  bool max_score = false;
+  struct Stats {
+    int terms = 0;            // query terms searched
+    int essential_terms = 0;  // terms a chunk had to hold to be scored (== terms: no pruning)
+    int passes = 0;           // chunk queries run (1, or 2 when the first guess was too small)
+    int chunks_scored = 0;    // rows the rank function scored, summed over passes
+    double terms_ms = 0, chunks_ms = 0, paths_ms = 0;  // wall time of the main steps
+  };
+  Stats* stats = nullptr;  // when set, filled in by Search()
 };
 
 struct SignalScore {

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -42,6 +43,9 @@ struct Params {
   // strong first one, a flatter fusion lets a weak path match outrank a clearly better body match.
   double rrf_k = 10;
   double path_weight = 0.5;
+  // Pruned evaluation's first pass (see Search): heaviest terms until their document
+  // frequencies sum to this many times the depth. Speed only: the result is exact either way.
+  double guess_cover = 4;
 };
 
 bool IsAlnum(unsigned char c) {
@@ -53,6 +57,7 @@ struct QueryTerm {
   double weight = 0;  // query-side weight (before IDF)
   int count = 0;
   double idf = 0;
+  double df = 0;  // chunks holding the term
 };
 
 // Identifier-like: snake_case, camelCase, letters mixed with digits, or written as code
@@ -113,9 +118,10 @@ std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const Params& p) {
   return terms;
 }
 
-// hearth_rank(fts, k1, b, column weights..., term weights...): BM25 with one weight per query
+// hearth_rank(fts, k1, b, column weights..., skip, term weights...): BM25 with one weight per query
 // phrase (the caller folds the IDF in) and one per column, as FTS5's bm25() but with the
-// phrase weights it lacks. Document length is the row's total token count.
+// phrase weights it lacks. Document length is the row's total token count. The first `skip`
+// phrases are not scored (they repeat later ones to restrict the match; see Search).
 struct RankArgs {
   double k1 = 0, b = 0, avgdl = 1;
   std::vector<double> column, phrase;
@@ -128,7 +134,8 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
   if (args == nullptr) {
     const int n_col = api->xColumnCount(fts);
     const int n_phrase = api->xPhraseCount(fts);
-    if (n_val < 2 + n_col + n_phrase) {
+    const int skip = n_val >= 3 + n_col ? sqlite3_value_int(val[2 + n_col]) : -1;
+    if (skip < 0 || skip > n_phrase || n_val != 3 + n_col + n_phrase - skip) {
       sqlite3_result_error(ctx, "hearth_rank: wrong number of arguments", -1);
       return;
     }
@@ -136,8 +143,9 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
     args->k1 = sqlite3_value_double(val[0]);
     args->b = sqlite3_value_double(val[1]);
     for (int c = 0; c < n_col; ++c) args->column.push_back(sqlite3_value_double(val[2 + c]));
-    for (int k = 0; k < n_phrase; ++k)
-      args->phrase.push_back(sqlite3_value_double(val[2 + n_col + k]));
+    args->phrase.assign(skip, 0.0);  // phrases repeated only to restrict the match
+    for (int k = 0; k < n_phrase - skip; ++k)
+      args->phrase.push_back(sqlite3_value_double(val[3 + n_col + k]));
     sqlite3_int64 rows = 0, total = 0;
     if (api->xRowCount(fts, &rows) == SQLITE_OK &&
         api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
@@ -155,7 +163,9 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
   // Each phrase's own position list (xPhraseFirst), not xInst: xInst merges every phrase's
   // instances into one sorted array first, which dominated the cost of 50-term queries.
   const int n_col = static_cast<int>(args->column.size());
+  if (auto* scored = static_cast<int64_t*>(api->xUserData(fts))) ++*scored;
   for (size_t k = 0; k < args->phrase.size(); ++k) {
+    if (args->phrase[k] == 0) continue;
     Fts5PhraseIter it;
     int col = 0, off = 0;
     double f = 0;
@@ -169,7 +179,8 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
   sqlite3_result_double(ctx, score);
 }
 
-void RegisterRank(sqlite3* db) {
+// `scored` (may be null) counts the rows the function scores.
+void RegisterRank(sqlite3* db, int64_t* scored) {
   fts5_api* api = nullptr;
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, nullptr) == SQLITE_OK) {
@@ -178,7 +189,7 @@ void RegisterRank(sqlite3* db) {
   }
   sqlite3_finalize(st);
   if (api == nullptr || api->iVersion < 2 ||
-      api->xCreateFunction(api, "hearth_rank", nullptr, &RankFunction, nullptr) != SQLITE_OK) {
+      api->xCreateFunction(api, "hearth_rank", scored, &RankFunction, nullptr) != SQLITE_OK) {
     throw Error(ErrorClass::kInternal, "SQLite's FTS5 API is not available",
                 "hearth needs SQLite built with FTS5");
   }
@@ -199,7 +210,13 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
   Db db(DbPath(root), Db::Mode::kRead);
   std::vector<QueryTerm> terms = AnalyzeQuery(options.query, P);
   if (terms.empty() || options.limit <= 0) return {};
-  RegisterRank(db.get());
+  int64_t scored = 0;
+  RegisterRank(db.get(), &scored);
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  auto t_terms = Clock::now();
 
   // Document frequencies from the FTS index itself (temp schema: the db is opened read-only).
   double n_rows = 0;
@@ -214,6 +231,7 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       double d = df.Step() ? static_cast<double>(df.Int(0)) : 0;
       df.Reset();
       t.idf = d > 0 ? std::log(1.0 + (n_rows - d + 0.5) / (d + 0.5)) : 0;
+      t.df = d;
     }
   }
   std::erase_if(terms, [](const QueryTerm& t) { return t.idf <= 0; });
@@ -224,52 +242,136 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     terms.resize(std::clamp(P.max_terms, 1, 64));
   if (terms.empty()) return {};
 
-  std::string match, weights;
+  std::string match;
   for (const auto& t : terms) {
     if (!match.empty()) match += " OR ";
     match += '"' + t.token + '"';  // tokens are [a-z0-9_]+: quoting is always safe
-    weights += "," + std::to_string(t.weight * t.idf);
+  }
+
+  const double terms_ms = ms_since(t_terms);
+  auto t_chunks = Clock::now();
+  // Top-`depth` chunks. By default every chunk holding a query term is scored. With
+  // options.max_score the top `depth` is still exact but found by MaxScore pruning.
+  // A term adds at most weight x (k1 + 1) to a chunk's score (its BM25 saturation limit), so a
+  // chunk holding only terms whose bounds sum below the depth-th best score cannot be in the top
+  // `depth`. Terms are sorted by that bound, highest first: the "essential" prefix is the
+  // shortest one whose complement's bounds sum below a lower bound of the depth-th best score.
+  // A chunk then has to hold an essential term to be scored (MATCH "(E) AND (all terms)": the
+  // second group only makes every term's positions visible to the rank function, which skips
+  // its first |E| phrases). The lower bound comes from a first pass over a guessed
+  // prefix of rare, heavy terms: the depth-th best exact score among the chunks it finds is at
+  // most the true one. If that prefix already covers the essential terms, the first pass is the
+  // answer; otherwise a second pass with the essential prefix is.
+  //   Measured on postgresql-15 (docs/BENCHMARKS.md): with the saturation bound and a depth of
+  // 1000 chunks only ~2 of ~25 terms are non-essential, and the AND over every term's doclist
+  // plus the occasional second pass cost more than the rows they save, so the exhaustive
+  // evaluation stays the default; this one needs tighter per-term bounds to pay off.
+  const int depth = options.chunk_depth > 0 ? options.chunk_depth : P.depth;
+  const size_t n_terms = terms.size();
+  std::vector<double> tail(n_terms + 1, 0);  // tail[i]: summed bounds of terms i..n-1
+  for (size_t i = n_terms; i-- > 0;)
+    tail[i] = tail[i + 1] + terms[i].weight * terms[i].idf * (P.k1 + 1);
+  struct Ranked {
+    int64_t id, file_id;
+    std::string symbol, kind;
+    int start, end;
+    double score;
+  };
+  auto rank_chunks = [&](size_t n_essential) {
+    std::string expr, weights;
+    if (n_essential < n_terms) {
+      for (size_t i = 0; i < n_essential; ++i) {
+        expr += i ? " OR \"" : "(\"";
+        expr += terms[i].token;
+        expr += '"';
+      }
+      expr += ") AND (" + match + ")";
+    } else {
+      expr = match;
+    }
+    weights = ',';  // GCC 12 -Wrestrict false positives on "," + std::to_string() here
+    weights += std::to_string(n_essential < n_terms ? n_essential : 0);
+    for (const auto& t : terms) {
+      weights += ',';
+      weights += std::to_string(t.weight * t.idf);
+    }
+    const bool filtered = !options.language.empty() || !options.path_glob.empty();
+    // With filters, rank all candidate chunks, then filter (a LIMIT before the filter could
+    // leave nothing).
+    std::string sql =
+        "SELECT c.id, c.file_id, c.symbol, c.kind, c.start_line, c.end_line, r.score FROM "
+        "(SELECT rowid AS id, hearth_rank(chunks_fts, ?5, ?6, ?7, ?8, ?9" + weights +
+        ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1" +
+        (filtered ? ") r " : " ORDER BY score DESC LIMIT ?4) r ") +
+        "JOIN chunks c ON c.id = r.id JOIN files f ON f.id = c.file_id "
+        "WHERE (?2 = '' OR f.language = ?2) AND (?3 = '' OR f.path GLOB ?3) "
+        "ORDER BY r.score DESC" + (filtered ? " LIMIT ?4" : "");
+    Stmt q(db.get(), sql);
+    q.Bind(1, expr).Bind(2, options.language).Bind(3, options.path_glob)
+        .Bind(4, static_cast<int64_t>(depth)).Bind(5, P.k1).Bind(6, P.b)
+        .Bind(7, P.w_symbol).Bind(8, P.w_path).Bind(9, P.w_body);
+    std::vector<Ranked> out;
+    while (q.Step()) {
+      out.push_back({q.Int(0), q.Int(1), q.Text(2), q.Text(3), static_cast<int>(q.Int(4)),
+                     static_cast<int>(q.Int(5)), q.Double(6)});
+    }
+    return out;
+  };
+  // The essential prefix for a lower bound `theta` of the depth-th best score.
+  auto essential_for = [&](double theta) {
+    size_t e = n_terms;
+    while (e > 1 && tail[e - 1] < theta) --e;
+    return e;
+  };
+  size_t n_essential = n_terms;
+  int passes = 1;
+  std::vector<Ranked> ranked;
+  if (!options.max_score) {
+    ranked = rank_chunks(n_terms);
+  } else {
+    // First guess: the heaviest terms until their chunks (counted with repeats) reach the depth
+    // several times over, so that the guess usually holds the depth-th best chunk's peers.
+    size_t guess = 0;
+    double covered = 0;
+    while (guess < n_terms && covered < P.guess_cover * depth) covered += terms[guess++].df;
+    ranked = rank_chunks(guess);
+    const double theta =
+        ranked.size() >= static_cast<size_t>(depth) ? ranked[depth - 1].score : 0.0;
+    n_essential = essential_for(theta);
+    if (n_essential > guess) {
+      ranked = rank_chunks(n_essential);
+      passes = 2;
+    } else {
+      n_essential = guess;
+    }
+  }
+  if (options.stats != nullptr) {
+    options.stats->terms = static_cast<int>(n_terms);
+    options.stats->essential_terms = static_cast<int>(n_essential);
+    options.stats->passes = passes;
+    options.stats->chunks_scored = static_cast<int>(scored);
+    options.stats->terms_ms = terms_ms;
+    options.stats->chunks_ms = ms_since(t_chunks);
   }
 
   std::unordered_map<int64_t, ChunkRow> chunks;
   {
-    std::string sql =
-        "SELECT c.id, c.file_id, c.symbol, c.kind, c.start_line, c.end_line, r.score FROM "
-        "(SELECT rowid AS id, hearth_rank(chunks_fts, ?5, ?6, ?7, ?8, ?9" + weights +
-        ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY score DESC LIMIT ?4) r "
-        "JOIN chunks c ON c.id = r.id JOIN files f ON f.id = c.file_id "
-        "WHERE (?2 = '' OR f.language = ?2) AND (?3 = '' OR f.path GLOB ?3) "
-        "ORDER BY r.score DESC";
-    if (!options.language.empty() || !options.path_glob.empty()) {
-      // Filters: rank all matching chunks, then filter (a LIMIT before the filter could
-      // leave nothing).
-      sql =
-          "SELECT c.id, c.file_id, c.symbol, c.kind, c.start_line, c.end_line, r.score FROM "
-          "(SELECT rowid AS id, hearth_rank(chunks_fts, ?5, ?6, ?7, ?8, ?9" + weights +
-          ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1) r "
-          "JOIN chunks c ON c.id = r.id JOIN files f ON f.id = c.file_id "
-          "WHERE (?2 = '' OR f.language = ?2) AND (?3 = '' OR f.path GLOB ?3) "
-          "ORDER BY r.score DESC LIMIT ?4";
-    }
-    Stmt q(db.get(), sql);
-    q.Bind(1, match).Bind(2, options.language).Bind(3, options.path_glob)
-        .Bind(4, static_cast<int64_t>(P.depth)).Bind(5, P.k1).Bind(6, P.b)
-        .Bind(7, P.w_symbol).Bind(8, P.w_path).Bind(9, P.w_body);
     int rank = 0;
-    while (q.Step()) {
+    for (Ranked& r : ranked) {
       ++rank;
-      ChunkRow& row = chunks[q.Int(0)];
-      row.file_id = q.Int(1);
-      row.symbol = q.Text(2);
-      row.kind = q.Text(3);
-      row.start = static_cast<int>(q.Int(4));
-      row.end = static_cast<int>(q.Int(5));
-      row.score = q.Double(6);
+      ChunkRow& row = chunks[r.id];
+      row.file_id = r.file_id;
+      row.symbol = std::move(r.symbol);
+      row.kind = std::move(r.kind);
+      row.start = r.start;
+      row.end = r.end;
+      row.score = r.score;
       row.signals.push_back({"bm25", rank, row.score, row.score});
     }
   }
 
   // Path signal, per file.
+  auto t_paths = Clock::now();
   std::unordered_map<int64_t, SignalScore> path_rank;
   if (P.path_weight > 0) {
     Stmt q(db.get(),
@@ -285,6 +387,8 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       path_rank[q.Int(0)] = {"path", rank, -q.Double(1), 0};
     }
   }
+
+  if (options.stats != nullptr) options.stats->paths_ms = ms_since(t_paths);
 
   // Lexical file score: best chunk plus a decayed share of the next ones.
   std::unordered_map<int64_t, std::vector<ChunkRow*>> by_file;

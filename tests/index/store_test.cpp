@@ -170,6 +170,54 @@ TEST(Index, DefinitionByNameBeatsRepeatedCalls) {
   EXPECT_EQ(top[0], "store.py");
 }
 
+// MaxScore pruning (SearchOptions::max_score) must return exactly what scoring every matching
+// chunk returns. One-line text files are one chunk each. "zebra" is in one file, "apple" in
+// four, "banana" in nine of twelve: banana's IDF is so low that its BM25 ceiling is below the
+// best chunk's score (zebra + apple), so at depth 1 a chunk holding only banana cannot win and
+// is never scored; at larger depths fewer terms can be skipped, but the results stay the same.
+TEST(Index, MaxScoreEvaluationEqualsExhaustive) {
+  TempDir t;
+  WriteFile(t.path() / "a.txt", "zebra apple\n");
+  WriteFile(t.path() / "b.txt", "apple banana\n");
+  WriteFile(t.path() / "c.txt", "apple banana banana\n");
+  WriteFile(t.path() / "d.txt", "apple\n");
+  for (int i = 0; i < 7; ++i) {
+    WriteFile(t.path() / ("n" + std::to_string(i) + ".txt"),
+              "banana " + std::string(i, 'x') + "\n");
+  }
+  WriteFile(t.path() / "z.txt", "nothing here\n");
+  Index(t.path());
+  for (int depth : {1, 2, 3, 4, 6, 12}) {
+    SearchOptions so;
+    so.query = "zebra apple banana";
+    so.limit = 20;
+    so.chunk_depth = depth;
+    SearchOptions::Stats all_stats, pruned_stats;
+    so.stats = &all_stats;
+    auto all = Search(t.path(), so);
+    so.max_score = true;
+    so.stats = &pruned_stats;
+    auto pruned = Search(t.path(), so);
+    ASSERT_EQ(all.size(), pruned.size()) << "depth " << depth;
+    for (size_t i = 0; i < all.size(); ++i) {
+      EXPECT_EQ(all[i].path, pruned[i].path) << "depth " << depth << " rank " << i;
+      ASSERT_EQ(all[i].chunks.size(), pruned[i].chunks.size());
+      for (size_t c = 0; c < all[i].chunks.size(); ++c)
+        EXPECT_DOUBLE_EQ(all[i].chunks[c].score, pruned[i].chunks[c].score);
+    }
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all[0].path, "a.txt");  // the only chunk with the rare term, plus apple
+    EXPECT_EQ(all_stats.terms, 3);
+    EXPECT_EQ(all_stats.chunks_scored, 11);  // every file but z.txt holds a term
+    if (depth == 1) {
+      // banana is skipped: only the four chunks holding zebra or apple are scored (in each of
+      // the passes run).
+      EXPECT_EQ(pruned_stats.essential_terms, 2);
+      EXPECT_EQ(pruned_stats.chunks_scored, 4 * pruned_stats.passes);
+    }
+  }
+}
+
 TEST(Index, QueriesWithFts5SyntaxNeverFail) {
   TempDir t;
   MakeRepo(t.path());

@@ -270,6 +270,146 @@ bool JsonAcceptor::complete() const {
   return false;
 }
 
+int JsonAcceptor::KeyCost(const JsonConstraint::Property& p) const {
+  // "key": (JSON) or key: (Gemma); commas are counted by the callers.
+  const int quotes = c_->dialect() == JsonDialect::kJson ? 2 : 0;
+  return static_cast<int>(p.key.size()) + quotes + 1;
+}
+
+int JsonAcceptor::RequiredCost(int node, uint64_t seen, int* count) const {
+  const auto& n = c_->node(node);
+  int cost = 0;
+  int k = 0;
+  for (size_t i = 0; i < n.properties.size(); ++i) {
+    const uint64_t bit = uint64_t{1} << i;
+    if ((n.required & bit) && !(seen & bit)) {
+      cost += KeyCost(n.properties[i]) + MinValue(n.properties[i].node);
+      ++k;
+    }
+  }
+  if (count != nullptr) *count = k;
+  return cost;
+}
+
+int JsonAcceptor::MinValue(int node) const {
+  const auto& n = c_->node(node);
+  int best = 1 << 20;
+  if (n.has_enum) {
+    for (const auto& l : n.literals) best = std::min(best, static_cast<int>(l.size()));
+    return best;
+  }
+  const bool gemma = c_->dialect() == JsonDialect::kGemmaToolArgs;
+  if (n.types & (C::kNumber | C::kInteger)) best = std::min(best, 1);
+  if (n.types & C::kArray) best = std::min(best, 2);
+  if (n.types & C::kString) best = std::min(best, gemma ? 10 : 2);
+  if (n.types & (C::kBoolean | C::kNull)) best = std::min(best, 4);
+  if (n.types & C::kObject) {
+    int k = 0;
+    const int keys = RequiredCost(node, 0, &k);
+    best = std::min(best, 2 + keys + std::max(k - 1, 0));
+  }
+  return best;
+}
+
+int JsonAcceptor::MinBytesToComplete() const {
+  if (complete()) return 0;
+  if (stack_.empty()) return 0;
+  const bool gemma = c_->dialect() == JsonDialect::kGemmaToolArgs;
+  int cost = 0;
+  // Enclosing frames: what closes them once the value inside is done.
+  for (size_t i = 0; i + 1 < stack_.size(); ++i) {
+    const Frame& f = stack_[i];
+    if (f.kind == Kind::kObject) {
+      int k = 0;
+      cost += RequiredCost(f.node, f.seen, &k) + k + 1;  // ",key:value" each, then '}'
+    }
+    if (f.kind == Kind::kArray) cost += 1;
+  }
+  const Frame& f = stack_.back();
+  switch (f.kind) {
+    case Kind::kValue:
+      return cost + MinValue(f.node);
+    case Kind::kPrefix: {
+      int best = 1 << 20;
+      for (const auto& alt : c_->alternatives()) {
+        if (StartsWith(alt.prefix, f.text)) {
+          best = std::min(best,
+                          static_cast<int>(alt.prefix.size() - f.text.size()) + MinValue(alt.root));
+        }
+      }
+      return cost + best;
+    }
+    case Kind::kString: {
+      if (gemma) {
+        const int marker = static_cast<int>(kGemmaQuote.size());
+        if (f.state == 0) return cost + marker - static_cast<int>(f.text.size()) + marker;
+        if (f.state == 2) return cost + marker - static_cast<int>(f.text.size());
+        return cost + f.utf8_left + marker;
+      }
+      int extra = f.utf8_left + 1;
+      if (f.esc == 1) extra += f.want_low ? 5 : 1;
+      if (f.esc >= 2) {
+        extra += 6 - f.esc;
+        // The digits so far make a high surrogate: a low one must follow (\uDC00).
+        const bool high = (f.esc == 4 && f.code >= 0xD8 && f.code <= 0xDB) ||
+                          (f.esc == 5 && f.code >= 0xD80 && f.code <= 0xDBF);
+        if (!f.want_low && high) extra += 6;
+      }
+      if (f.esc == 0 && f.want_low) extra += 6;
+      return cost + extra;
+    }
+    case Kind::kNumber:
+      return cost + (NumberTerminal(f.state) ? 0 : 1);
+    case Kind::kLiteral: {
+      int best = 1 << 20;
+      for (const auto& l : Literals(f)) {
+        if (StartsWith(l, f.text))
+          best = std::min(best, static_cast<int>(l.size() - f.text.size()));
+      }
+      return cost + best;
+    }
+    case Kind::kObject: {
+      const auto& n = c_->node(f.node);
+      int k = 0;
+      const int keys = RequiredCost(f.node, f.seen, &k);
+      if (f.state == 0) return cost + keys + std::max(k - 1, 0) + 1;
+      if (f.state == 4) return cost + keys + k + 1;
+      if (f.state == 5 && k > 0) return cost + keys + (k - 1) + 1;
+      if (f.state == 5) {
+        // A key must follow the comma: the cheapest one that may.
+        int best = n.additional ? (gemma ? 2 : 3) + MinValue(n.additional_node) : 1 << 20;
+        for (size_t i = 0; i < n.properties.size(); ++i) {
+          if (!(f.seen & (uint64_t{1} << i))) {
+            best = std::min(best, KeyCost(n.properties[i]) + MinValue(n.properties[i].node));
+          }
+        }
+        return cost + best + 1;
+      }
+      // In a key (state 1) or after it (state 2): finish it, then its value, then the rest.
+      const int closing_quote = gemma || f.state == 2 ? 0 : 1;
+      int best = 1 << 20;
+      for (size_t i = 0; i < n.properties.size(); ++i) {
+        const auto& p = n.properties[i];
+        const uint64_t bit = uint64_t{1} << i;
+        if (f.seen & bit) continue;
+        if (f.state == 2 ? f.current != static_cast<int>(i) : !StartsWith(p.key, f.text)) continue;
+        const int left = f.state == 2 ? 0 : static_cast<int>(p.key.size() - f.text.size());
+        int k2 = 0;
+        const int after = RequiredCost(f.node, f.seen | bit, &k2);
+        best = std::min(best, left + closing_quote + 1 + MinValue(p.node) + after + k2 + 1);
+      }
+      const bool extra_key = f.state == 2 ? f.current < 0 : (!gemma || !f.text.empty());
+      if (n.additional && extra_key) {
+        best = std::min(best, closing_quote + 1 + MinValue(n.additional_node) + keys + k + 1);
+      }
+      return cost + best;
+    }
+    case Kind::kArray:
+      return cost + 1;
+  }
+  return cost;
+}
+
 bool JsonAcceptor::Whitespace(uint8_t) {
   if (c_->dialect() != JsonDialect::kJson || ws_run_ >= kMaxWhitespaceRun) return false;
   ++ws_run_;

@@ -106,6 +106,10 @@ class JsonAcceptor {
   // More bytes could still extend the output (false once an object/array/string root is closed;
   // true while a root number could take more digits).
   bool can_continue() const { return !stack_.empty(); }
+  // About how many bytes are still needed for a complete value (0 when complete). The session
+  // uses it near max_tokens to steer towards closing the value: a byte on a shortest way to
+  // completion lowers it by one.
+  int MinBytesToComplete() const;
 
  private:
   enum class Kind : uint8_t { kValue, kObject, kArray, kString, kNumber, kLiteral, kPrefix };
@@ -134,6 +138,9 @@ class JsonAcceptor {
   bool RequiredDone(const Frame& obj) const;
   const std::vector<std::string>& Literals(const Frame& f) const;
   static bool NumberTerminal(uint8_t state);
+  int MinValue(int node) const;
+  int RequiredCost(int node, uint64_t seen, int* count = nullptr) const;
+  int KeyCost(const JsonConstraint::Property& p) const;
 
   std::shared_ptr<const JsonConstraint> c_;
   std::vector<Frame> stack_;

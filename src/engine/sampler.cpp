@@ -73,19 +73,21 @@ struct ByLogit {
 }  // namespace
 
 int Sampler::BestAllowed(std::vector<Candidate>& all, TokenFilter& filter) {
-  // Sort lazily: the best allowed token is almost always among the first few.
-  size_t done = 0;
-  size_t chunk = 64;
-  while (done < all.size()) {
-    const size_t end = std::min(all.size(), done + chunk);
-    std::partial_sort(all.begin() + static_cast<long>(done), all.begin() + static_cast<long>(end),
-                      all.end(), ByLogit());
-    for (size_t i = done; i < end; ++i) {
-      if (all[i].logit == -INFINITY || std::isnan(all[i].logit)) return -1;  // banned from here
-      if (filter.Allowed(all[i].id)) return all[i].id;
-    }
-    done = end;
-    chunk *= 8;
+  // The best allowed token is usually among the first few: sort only those.
+  const size_t head = std::min<size_t>(all.size(), 64);
+  std::partial_sort(all.begin(), all.begin() + static_cast<long>(head), all.end(), ByLogit());
+  auto banned = [](const Candidate& x) { return x.logit == -INFINITY || std::isnan(x.logit); };
+  for (size_t i = 0; i < head; ++i) {
+    if (banned(all[i])) return -1;
+    if (filter.Allowed(all[i].id)) return all[i].id;
+  }
+  // Otherwise one pass keeps what survives the cheap test, and only that is sorted and checked.
+  auto kept =
+      std::partition(all.begin() + static_cast<long>(head), all.end(),
+                     [&](const Candidate& x) { return !banned(x) && !filter.QuickReject(x.id); });
+  std::sort(all.begin() + static_cast<long>(head), kept, ByLogit());
+  for (auto it = all.begin() + static_cast<long>(head); it != kept; ++it) {
+    if (filter.Allowed(it->id)) return it->id;
   }
   return -1;
 }
@@ -104,8 +106,10 @@ int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
 
   const ByLogit by_logit;
   if (params_.temperature <= 0.0f) {
-    if (filter != nullptr) return BestAllowed(c, *filter);
-    return std::min_element(c.begin(), c.end(), by_logit)->id;
+    const int best = std::min_element(c.begin(), c.end(), by_logit)->id;
+    // Usually the best token is allowed: one O(n) pass, no sorting.
+    if (filter == nullptr || filter->Allowed(best)) return best;
+    return BestAllowed(c, *filter);
   }
 
   // top-k: keep the k best, sorted by logit. The survivors are c[0, n); the rest stays for the

@@ -15,10 +15,10 @@
 namespace hearth::engine {
 
 struct SamplingParams {
-  float temperature = 0.8f;  // ≤ 0: greedy (argmax), no randomness
-  int top_k = 40;            // ≤ 0: off
-  float top_p = 0.95f;       // ≥ 1: off
-  float min_p = 0.05f;       // ≤ 0: off
+  float temperature = 0.8f;        // ≤ 0: greedy (argmax), no randomness
+  int top_k = 40;                  // ≤ 0: off
+  float top_p = 0.95f;             // ≥ 1: off
+  float min_p = 0.05f;             // ≤ 0: off
   float repeat_penalty = 1.0f;     // 1: off; applied to tokens in the last `penalty_last_n`
   float presence_penalty = 0.0f;   // subtracted once from every token seen in the window
   float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
@@ -37,6 +37,9 @@ class TokenFilter {
  public:
   virtual ~TokenFilter() = default;
   virtual bool Allowed(int token) = 0;
+  // A cheap necessary test (e.g. the token's first byte): true means Allowed would say false.
+  // Lets the sampler skip most of a large vocabulary without calling Allowed.
+  virtual bool QuickReject(int /*token*/) { return false; }
 };
 
 class Sampler {

@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <bitset>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -25,9 +26,12 @@ bool Cancelled(const std::atomic<bool>* cancel) {
 
 struct Session::TokenTable {
   enum Kind : uint8_t { kText, kForbidden, kEog, kGemmaQuote };
-  std::string bytes;               // every token's text, back to back
-  std::vector<uint32_t> offsets;   // token i: bytes[offsets[i], offsets[i + 1])
+  std::string bytes;              // every token's text, back to back
+  std::vector<uint32_t> offsets;  // token i: bytes[offsets[i], offsets[i + 1])
   std::vector<uint8_t> kind;
+  // First byte, second byte << 8, and bit 16 when there is a second byte: what the sampler's
+  // quick test reads for every candidate, kept small so the pass over 262k tokens stays in cache.
+  std::vector<uint32_t> lead;
 
   explicit TokenTable(const text::Tokenizer& tok) {
     const int32_t n = tok.size();
@@ -52,6 +56,14 @@ struct Session::TokenTable {
       kind.push_back(k);
     }
     offsets.push_back(static_cast<uint32_t>(bytes.size()));
+    lead.resize(static_cast<size_t>(n));
+    for (int32_t id = 0; id < n; ++id) {
+      const std::string_view t = Text(id);
+      uint32_t v = 0;
+      if (!t.empty()) v = static_cast<uint8_t>(t[0]);
+      if (t.size() > 1) v |= (static_cast<uint32_t>(static_cast<uint8_t>(t[1])) << 8) | (1u << 16);
+      lead[static_cast<size_t>(id)] = v;
+    }
   }
   std::string_view Text(int id) const {
     const size_t i = static_cast<size_t>(id);
@@ -194,7 +206,10 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
    public:
     Filter(const TokenTable& table, const JsonAcceptor& acceptor, JsonDialect dialect,
            int64_t* checks)
-        : table_(table), acceptor_(acceptor), scratch_(acceptor), dialect_(dialect),
+        : table_(table),
+          acceptor_(acceptor),
+          scratch_(acceptor),
+          dialect_(dialect),
           checks_(checks) {}
     bool Allowed(int id) override {
       if (id < 0 || static_cast<size_t>(id) >= table_.kind.size()) return false;
@@ -211,8 +226,44 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
           break;
       }
       scratch_ = acceptor_;
-      return scratch_.Push(table_.Text(id));
+      if (!scratch_.Push(table_.Text(id))) return false;
+      // Only tokens after which the value can still be finished in the tokens left (each token
+      // adds at least one byte): near the limit this steers to a close.
+      return budget < 0 || scratch_.MinBytesToComplete() <= budget;
     }
+    bool QuickReject(int id) override {
+      if (id < 0 || static_cast<size_t>(id) >= table_.kind.size()) return true;
+      const uint8_t kind = table_.kind[static_cast<size_t>(id)];
+      if (kind == TokenTable::kForbidden) return true;
+      if (kind == TokenTable::kEog) return !acceptor_.complete();
+      if (!first_ready_) {
+        // Which bytes may come next: 256 one-byte tries, then one lookup per token.
+        for (int b = 0; b < 256; ++b) {
+          scratch_ = acceptor_;
+          first_ok_[static_cast<size_t>(b)] = scratch_.Push(static_cast<uint8_t>(b));
+        }
+        first_ready_ = true;
+        rows_ready_.reset();
+      }
+      const uint32_t lead = table_.lead[static_cast<size_t>(id)];
+      const auto b0 = static_cast<uint8_t>(lead);
+      if (!first_ok_[b0]) return true;
+      if ((lead >> 16) == 0) return false;
+      if (!rows_ready_[b0]) {
+        // And which byte pairs starting with b0 (computed for the first bytes that occur).
+        JsonAcceptor after_b0 = acceptor_;
+        after_b0.Push(b0);
+        for (int b = 0; b < 256; ++b) {
+          scratch_ = after_b0;
+          pair_ok_[b0 * 256u + static_cast<unsigned>(b)] = scratch_.Push(static_cast<uint8_t>(b));
+        }
+        rows_ready_[b0] = true;
+      }
+      return !pair_ok_[b0 * 256u + ((lead >> 8) & 0xFF)];
+    }
+    // Call after the acceptor moved on.
+    void NewStep() { first_ready_ = false; }
+    int budget = -1;  // >= 0: tokens left after this one
 
    private:
     const TokenTable& table_;
@@ -220,6 +271,10 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
     JsonAcceptor scratch_;
     JsonDialect dialect_;
     int64_t* checks_;
+    std::bitset<256> first_ok_;
+    std::bitset<256> rows_ready_;
+    std::bitset<65536> pair_ok_;
+    bool first_ready_ = false;
   };
   std::optional<Filter> filter;
   if (acceptor) {
@@ -240,7 +295,21 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       reason = StopReason::kCancelled;
       break;
     }
-    const int32_t token = sampler.Sample(logits, filter ? &*filter : nullptr);
+    int32_t token;
+    if (filter) {
+      // Keep the value finishable within the tokens left, so that a limited reply still parses.
+      const int left = std::min(max_tokens - static_cast<int>(result.tokens.size()),
+                                ctx_.n_ctx() - static_cast<int>(tokens_.size()));
+      filter->budget = left - 1;
+      filter->NewStep();
+      token = sampler.Sample(logits, &*filter);
+      if (token < 0 && filter->budget >= 0) {
+        filter->budget = -1;  // too few tokens for any complete value: at least stay valid
+        token = sampler.Sample(logits, &*filter);
+      }
+    } else {
+      token = sampler.Sample(logits);
+    }
     if (token < 0) {
       throw Error(ErrorClass::kInvalidInput,
                   "no token of the vocabulary can continue the constrained (JSON) output",

@@ -60,7 +60,9 @@ struct GenerateOptions {
   // Constrained decoding: when set, every sampled token keeps the output a prefix of a value the
   // constraint accepts; special tokens are never sampled, end-of-generation only after a
   // complete value, and generation stops (kEndOfGeneration, eog_token -1) as soon as the value
-  // cannot be extended. Hitting max_tokens first leaves the value unfinished (kMaxTokens).
+  // cannot be extended. Tokens are also kept such that the value can still be finished in the
+  // tokens left (JsonAcceptor::MinBytesToComplete), so a value cut by max_tokens is closed in
+  // time rather than left unfinished (only when max_tokens is below the shortest value is it).
   std::shared_ptr<const JsonConstraint> constraint;
 };
 
@@ -71,7 +73,7 @@ struct GenerateStats {
   double prompt_seconds = 0;
   double generate_seconds = 0;  // from the first sampled token to the end
   StopReason stop_reason = StopReason::kMaxTokens;
-  int32_t eog_token = -1;  // the end-of-generation token that stopped it, if any
+  int32_t eog_token = -1;         // the end-of-generation token that stopped it, if any
   int64_t constraint_checks = 0;  // tokens tested against the constraint (0 when unconstrained)
 
   double prompt_tokens_per_second() const;    // decoded (not reused) prompt tokens / second

@@ -3,6 +3,7 @@
 // request), and the incremental output parser splits the text into content, reasoning and tool
 // calls as it streams.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -108,6 +109,7 @@ class EngineGenerator final : public Generator {
       inputs["add_generation_prompt"] = true;
       inputs["enable_thinking"] = r.think;
       const std::string rendered = text::RenderChat(inputs);
+      std::string prompt_text = rendered;
       // The parser reads generation prompt + output; the generation prompt is what rendering
       // with add_generation_prompt added (it depends on thinking and on the last message), as
       // engine::ChatSession derives it.
@@ -119,17 +121,38 @@ class EngineGenerator final : public Generator {
         p.parser.generation_prompt =
             r.think ? "<|turn>model\n" : "<|turn>model\n<|channel>thought\n<channel|>";
       }
-      // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
-      p.tokens = tokenizer_.Encode(rendered, /*add_bos=*/false, /*parse_special=*/true);
-      if (p.tokens.empty() || p.tokens.front() != tokenizer_.bos_id()) {
-        p.tokens.insert(p.tokens.begin(), tokenizer_.bos_id());
-      }
       if (r.tool_choice != text::ToolChoice::kNone) {
         for (const auto& t : r.tools) p.parser.tool_names.push_back(t["function"]["name"]);
+      }
+      if (r.tool_choice == text::ToolChoice::kRequired && !r.tools.empty()) {
+        // Enforced, not just asked for: the model turn starts with the call's opening (spec
+        // §3.2), with the name too when only one tool may be called, and the arguments are
+        // constrained to Gemma's call notation (against the tool's schema where supported).
+        // Thinking is skipped for such a turn.
+        std::string prefill = "<|tool_call>call:";
+        std::vector<std::pair<std::string, nlohmann::json>> choices;
+        for (const auto& t : r.tools) {
+          const auto& fn = t["function"];
+          nlohmann::json params;
+          if (fn.contains("parameters")) params = nlohmann::json::parse(fn["parameters"].dump());
+          choices.emplace_back(r.tools.size() == 1 ? "" : fn["name"].get<std::string>(), params);
+        }
+        if (r.tools.size() == 1) prefill += r.tools[0]["function"]["name"].get<std::string>();
+        p.constraint = std::make_shared<const engine::JsonConstraint>(
+            engine::JsonConstraint::ForToolCall(choices));
+        p.forced_call_suffix = "<tool_call|>";
+        prompt_text += prefill;
+        p.parser.generation_prompt += prefill;
+      }
+      // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
+      p.tokens = tokenizer_.Encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true);
+      if (p.tokens.empty() || p.tokens.front() != tokenizer_.bos_id()) {
+        p.tokens.insert(p.tokens.begin(), tokenizer_.bos_id());
       }
       p.parser.tool_choice = r.tool_choice;
       p.parser.parallel_tool_calls = r.parallel_tool_calls;
     }
+    if (r.format) p.constraint = r.format;
     // The prompt plus at least one new token must fit; never cut the prompt silently.
     if (static_cast<int>(p.tokens.size()) >= p.context_limit) {
       throw Error(ErrorClass::kResource,
@@ -158,6 +181,13 @@ class EngineGenerator final : public Generator {
     gopt.sampling = r.sampling;
     gopt.stop = r.stop;
     gopt.cancel = &cancel;
+    gopt.constraint = p.constraint;
+    if (!r.raw && r.tool_choice == text::ToolChoice::kNone) {
+      // "none" means no call: the model cannot even open one.
+      if (const auto id = tokenizer_.Find("<|tool_call>")) {
+        gopt.sampling.logit_bias.emplace_back(*id, -INFINITY);
+      }
+    }
 
     GenerationResult result;
     text::OutputParser parser(p.parser);
@@ -184,6 +214,12 @@ class EngineGenerator final : public Generator {
         st.stop_reason == engine::StopReason::kCallback) {
       result.finish = FinishReason::kCancelled;
       return result;
+    }
+    if (!r.raw && !p.forced_call_suffix.empty() &&
+        st.stop_reason == engine::StopReason::kEndOfGeneration) {
+      // The constrained arguments are complete: close the call as the model would have.
+      const text::ParseDelta d = parser.Push(p.forced_call_suffix);
+      if (!d.empty()) on_delta(d);
     }
     if (!r.raw) {
       text::ParseDelta last;

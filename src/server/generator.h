@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/json_constraint.h"
 #include "engine/sampler.h"
 #include "text/output_parser.h"
 
@@ -31,6 +32,9 @@ struct GenerationRequest {
   int max_tokens = 0;       // new tokens at most; 0: until the context is full
   std::vector<std::string> stop;
   int num_ctx = 0;  // Ollama options.num_ctx: prompt + output must fit; 0: the slot's
+  // response_format / format: the output must be this JSON (constrained decoding); null: free.
+  // Never combined with thinking or a required tool call (request.cpp refuses both).
+  std::shared_ptr<const engine::JsonConstraint> format;
 };
 
 // The prompt a request turns into; made by Prepare before the request waits for a slot.
@@ -38,6 +42,11 @@ struct PreparedPrompt {
   std::vector<int32_t> tokens;
   text::ParserConfig parser;  // how to read the output
   int context_limit = 0;      // positions this request may use (prompt + output)
+  // Constrained decoding: the request's format, or the arguments of a forced tool call.
+  std::shared_ptr<const engine::JsonConstraint> constraint;
+  // tool_choice required: the prompt ends inside the call ("<|tool_call>call:" [+ NAME]), so the
+  // output is NAME{ARGS} and this closing text completes it for the parser.
+  std::string forced_call_suffix;
 };
 
 enum class FinishReason { kStop, kLength, kToolCalls, kCancelled };

@@ -224,6 +224,7 @@ std::string EndpointLabel(const std::string& path) {
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
 }
 
@@ -696,20 +697,39 @@ void Server::Impl::Routes() {
   http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(Dump(Json{{"version", HEARTH_VERSION}}), "application/json");
   });
-  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+  auto model_json = [](const ModelInfo& m) {
+    return Json{{"id", m.name},
+                {"object", "model"},
+                {"created", UnixNow()},
+                {"owned_by", "hearth"},
+                {"meta", Json{{"n_ctx_train", m.context_length},
+                              {"n_ctx", m.slot_context},
+                              {"size", m.size_bytes}}}};
+  };
+  http.Get("/v1/models", [this, model_json](const httplib::Request&, httplib::Response& res) {
     const auto gen = RequireModel(res);
     if (!gen) return;
-    const ModelInfo& m = gen->info();
-    Json model{{"id", m.name},
-               {"object", "model"},
-               {"created", UnixNow()},
-               {"owned_by", "hearth"},
-               {"meta", Json{{"n_ctx_train", m.context_length},
-                             {"n_ctx", m.slot_context},
-                             {"size", m.size_bytes}}}};
-    res.set_content(Dump(Json{{"object", "list"}, {"data", Json::array({model})}}),
-                    "application/json");
+    res.set_content(
+        Dump(Json{{"object", "list"}, {"data", Json::array({model_json(gen->info())})}}),
+        "application/json");
   });
+  // OpenAI's "retrieve model": the one loaded model, or a 404 in OpenAI's error shape.
+  http.Get(R"(/v1/models/(.+))",
+           [this, model_json](const httplib::Request& req, httplib::Response& res) {
+             const auto gen = RequireModel(res);
+             if (!gen) return;
+             const std::string id = req.matches[1];
+             if (id != gen->info().name) {
+               SendError(res, RequestError(404,
+                                           "The model '" + id +
+                                               "' does not exist (this server "
+                                               "serves '" +
+                                               gen->info().name + "')",
+                                           "model", "model_not_found"));
+               return;
+             }
+             res.set_content(Dump(model_json(gen->info())), "application/json");
+           });
   auto details = [](const ModelInfo& m) {
     return Json{{"parent_model", ""},
                 {"format", "gguf"},

@@ -5,7 +5,10 @@
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <memory>
 #include <set>
+
+#include "base/error.h"
 
 namespace hearth::server {
 namespace {
@@ -310,27 +313,78 @@ void ParseToolChoice(const Json& v, GenerationRequest& gen) {
   }
 }
 
-// response_format / format: hearth cannot constrain decoding to a grammar yet, so asking for JSON
-// output is refused instead of being silently ignored.
-void ParseResponseFormat(const Json& v, const std::string& param) {
+// A schema compiled for constrained decoding; an unsupported keyword is refused, naming it.
+std::shared_ptr<const engine::JsonConstraint> CompileSchema(const Json& schema,
+                                                            const std::string& param) {
+  if (!schema.is_object() && !schema.is_boolean())
+    WrongType(param, "an object (a JSON schema)", schema);
+  try {
+    return std::make_shared<const engine::JsonConstraint>(
+        engine::JsonConstraint::ForSchema(nlohmann::json::parse(schema.dump())));
+  } catch (const Error& e) {
+    Bad(std::string(e.what()) + " in '" + param + "' (" + e.hint() + ")", param,
+        "unsupported_parameter");
+  }
+}
+
+// response_format (OpenAI: {"type":"text"|"json_object"|"json_schema", "json_schema":{...}}) and
+// Ollama's format ("json" or a JSON schema): decoding is then constrained to JSON (engine
+// json_constraint.h).
+void ParseResponseFormat(const Json& v, const std::string& param, GenerationRequest& gen) {
   if (param == "format") {
-    if (v.is_string() && v.get_ref<const std::string&>().empty()) return;
-    Bad("'format' (JSON output) is not supported: hearth cannot constrain decoding to JSON yet",
-        param, "unsupported_parameter");
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      if (s.empty()) return;
+      if (s != "json") Bad("'format' must be \"json\" or a JSON schema object", param);
+      gen.format =
+          std::make_shared<const engine::JsonConstraint>(engine::JsonConstraint::AnyObject());
+      return;
+    }
+    if (!v.is_object()) WrongType(param, "\"json\" or a JSON schema object", v);
+    gen.format = CompileSchema(v, param);
+    return;
   }
   if (!v.is_object()) WrongType(param, "an object", v);
+  CheckFields(v, param, {"type", "json_schema"});
   const Json* type = Find(v, "type");
   if (type == nullptr || !type->is_string())
     Bad("'" + param + ".type' must be a string", param + ".type");
   const std::string& t = type->get_ref<const std::string&>();
   if (t == "text") return;
-  if (t == "json_object" || t == "json_schema") {
-    Bad("response_format '" + t +
-            "' is not supported: hearth cannot constrain decoding to JSON yet (ask for JSON in "
-            "the prompt instead)",
-        param + ".type", "unsupported_parameter");
+  if (t == "json_object") {
+    gen.format =
+        std::make_shared<const engine::JsonConstraint>(engine::JsonConstraint::AnyObject());
+    return;
+  }
+  if (t == "json_schema") {
+    const Json* js = Find(v, "json_schema");
+    if (js == nullptr || !js->is_object()) {
+      Bad("'" + param + ".json_schema' must be an object with a 'schema'", param + ".json_schema");
+    }
+    CheckFields(*js, param + ".json_schema", {"name", "schema", "strict", "description"});
+    const Json* schema = Find(*js, "schema");
+    if (schema == nullptr) {
+      Bad("'" + param + ".json_schema.schema' is required", param + ".json_schema.schema",
+          "missing");
+    }
+    gen.format = CompileSchema(*schema, param + ".json_schema.schema");
+    return;
   }
   Bad("'" + param + ".type' must be \"text\", \"json_object\" or \"json_schema\"", param + ".type");
+}
+
+// JSON output and thinking do not mix: the constraint covers the whole output, so the thought
+// channel must be off; JSON output and a forced tool call contradict each other.
+void CheckFormatCombination(const GenerationRequest& gen, const std::string& param) {
+  if (!gen.format) return;
+  if (gen.think) {
+    Bad("'" + param + "' (JSON output) cannot be combined with thinking; turn thinking off", param,
+        "unsupported_parameter");
+  }
+  if (gen.tool_choice == text::ToolChoice::kRequired) {
+    Bad("'" + param + "' (JSON output) cannot be combined with a required tool call", param,
+        "unsupported_parameter");
+  }
 }
 
 void ParseSeed(const Json& v, const std::string& param, GenerationRequest& gen) {
@@ -443,7 +497,7 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
     } else if (key == "parallel_tool_calls") {
       gen.parallel_tool_calls = GetBool(body, "parallel_tool_calls", key, true);
     } else if (key == "response_format") {
-      ParseResponseFormat(v, key);
+      ParseResponseFormat(v, key, gen);
     } else if (key == "n" || key == "best_of") {
       if (GetInt(v, key, 1, 1 << 20) != 1) {
         Bad("'" + key + "' must be 1 (hearth returns one choice)", key, "unsupported_parameter");
@@ -496,6 +550,7 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
   if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
     ParseToolChoice(body["tool_choice"], gen);
   }
+  CheckFormatCombination(gen, "response_format");
 }
 
 void ParseOllamaOptions(const Json& v, GenerationRequest& gen) {
@@ -593,7 +648,7 @@ void ParseOllama(const Json& body, ApiRequest& req) {
         WrongType(key, "a boolean (or \"low\", \"medium\", \"high\")", v);
       }
     } else if (key == "format") {
-      ParseResponseFormat(v, key);
+      ParseResponseFormat(v, key, gen);
     } else if (key == "options") {
       ParseOllamaOptions(v, gen);
     } else if (key == "keep_alive") {
@@ -630,6 +685,7 @@ void ParseOllama(const Json& body, ApiRequest& req) {
       gen.messages.push_back({{"role", "user"}, {"content", gen.prompt}});
     }
   }
+  CheckFormatCombination(gen, "format");
 }
 
 }  // namespace

@@ -170,5 +170,171 @@ TEST_F(ServerModel, TwoConcurrentClientsBothFinish) {
   EXPECT_TRUE(b.get());
 }
 
+// Constrained decoding end to end: the tiny model's text is random, so output that parses as
+// JSON (and validates) shows the constraint at work. Greedy and seeded sampling both.
+std::vector<json> JsonBodies(json body) {
+  std::vector<json> out;
+  body["temperature"] = 0;
+  out.push_back(body);
+  for (int seed : {7, 8, 9}) {
+    body["temperature"] = 1.0;
+    body["seed"] = seed;
+    out.push_back(body);
+  }
+  return out;
+}
+
+TEST_F(ServerModel, ResponseFormatJsonObjectParses) {
+  json base = Chat("Give me JSON", 40);
+  base["response_format"] = {{"type", "json_object"}};
+  for (const json& body : JsonBodies(base)) {
+    const json j = PostJson("/v1/chat/completions", body);
+    const std::string content = j["choices"][0]["message"]["content"];
+    const json v = json::parse(content, nullptr, false);
+    ASSERT_FALSE(v.is_discarded()) << content;
+    EXPECT_TRUE(v.is_object()) << content;
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "stop") << content;
+  }
+  // Streaming: the deltas put together are the same kind of object.
+  json body = base;
+  body["stream"] = true;
+  auto r = server_->Client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  std::string content;
+  for (const std::string& d : SseData(r->body)) {
+    if (d == "[DONE]") continue;
+    const json chunk = json::parse(d);
+    if (!chunk["choices"].empty() && chunk["choices"][0]["delta"].contains("content")) {
+      content += chunk["choices"][0]["delta"]["content"].get<std::string>();
+    }
+  }
+  EXPECT_TRUE(json::parse(content, nullptr, false).is_object()) << content;
+}
+
+const char* kSchema = R"({"type":"object","properties":{
+    "city":{"type":"string"},"days":{"type":"integer"},"unit":{"enum":["C","F"]},
+    "tags":{"type":"array","items":{"type":"boolean"}}},
+  "required":["city","days","unit"],"additionalProperties":false})";
+
+void ExpectValid(const json& v) {
+  ASSERT_TRUE(v.is_object()) << v;
+  EXPECT_TRUE(v.contains("city") && v["city"].is_string()) << v;
+  EXPECT_TRUE(v.contains("days") && v["days"].is_number_integer()) << v;
+  EXPECT_TRUE(v.contains("unit") && (v["unit"] == "C" || v["unit"] == "F")) << v;
+  for (const auto& [k, x] : v.items()) {
+    EXPECT_TRUE(k == "city" || k == "days" || k == "unit" || k == "tags") << k;
+    if (k == "tags") {
+      ASSERT_TRUE(x.is_array()) << v;
+      for (const auto& t : x) EXPECT_TRUE(t.is_boolean()) << v;
+    }
+  }
+}
+
+TEST_F(ServerModel, ResponseFormatJsonSchemaValidates) {
+  json base = Chat("Weather as JSON", 60);
+  base["response_format"] = {{"type", "json_schema"},
+                             {"json_schema", {{"name", "w"}, {"schema", json::parse(kSchema)}}}};
+  for (const json& body : JsonBodies(base)) {
+    const json j = PostJson("/v1/chat/completions", body);
+    const std::string content = j["choices"][0]["message"]["content"];
+    const json v = json::parse(content, nullptr, false);
+    ASSERT_FALSE(v.is_discarded()) << content;
+    ExpectValid(v);
+  }
+  // An unsupported keyword: 400 naming it, nothing generated.
+  base["response_format"]["json_schema"]["schema"]["properties"]["city"]["maxLength"] = 3;
+  const json e = PostJson("/v1/chat/completions", base, 400);
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("'maxLength'"), std::string::npos) << e;
+}
+
+TEST_F(ServerModel, OllamaFormatJsonAndSchema) {
+  const json msgs = json::array({{{"role", "user"}, {"content", "JSON please"}}});
+  json j = PostJson("/api/chat", {{"messages", msgs},
+                                  {"stream", false},
+                                  {"format", "json"},
+                                  {"options", {{"num_predict", 40}, {"temperature", 0}}}});
+  const std::string content = j["message"]["content"];
+  EXPECT_TRUE(json::parse(content, nullptr, false).is_object()) << content;
+  j = PostJson("/api/generate", {{"prompt", "Weather"},
+                                 {"stream", false},
+                                 {"format", json::parse(kSchema)},
+                                 {"options", {{"num_predict", 60}, {"seed", 3}}}});
+  const std::string response = j["response"];
+  const json v = json::parse(response, nullptr, false);
+  ASSERT_FALSE(v.is_discarded()) << response;
+  ExpectValid(v);
+}
+
+// Short: the tiny model's 4k-token vocabulary makes tool declarations long, and slots hold 256.
+json WeatherTools() {
+  return json::parse(R"([
+    {"type":"function","function":{"name":"weather","parameters":{"type":"object",
+      "properties":{"city":{"type":"string"}},"required":["city"]}}},
+    {"type":"function","function":{"name":"time"}}])");
+}
+
+TEST_F(ServerModel, ToolChoiceRequiredAlwaysCallsATool) {
+  for (const json& choice :
+       {json("required"), json{{"type", "function"}, {"function", {{"name", "weather"}}}}}) {
+    json base = Chat("Hi", 30);
+    base["tools"] = WeatherTools();
+    base["tool_choice"] = choice;
+    for (const json& body : JsonBodies(base)) {
+      const json j = PostJson("/v1/chat/completions", body);
+      const json& choice0 = j["choices"][0];
+      ASSERT_EQ(choice0["finish_reason"], "tool_calls") << j;
+      ASSERT_EQ(choice0["message"]["tool_calls"].size(), 1u) << j;
+      const json& call = choice0["message"]["tool_calls"][0];
+      EXPECT_EQ(call["type"], "function");
+      EXPECT_TRUE(call["id"].is_string());
+      const std::string name = call["function"]["name"];
+      if (choice.is_object()) {
+        EXPECT_EQ(name, "weather");
+      } else {
+        EXPECT_TRUE(name == "weather" || name == "time") << name;
+      }
+      const json args =
+          json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);
+      ASSERT_TRUE(args.is_object()) << j;
+      if (name == "weather") {
+        EXPECT_TRUE(args.contains("city") && args["city"].is_string()) << args;
+      }
+    }
+  }
+}
+
+TEST_F(ServerModel, ToolChoiceNoneNeverCalls) {
+  json base = Chat("Hi", 12);
+  base["tools"] = WeatherTools();
+  base["tool_choice"] = "none";
+  for (const json& body : JsonBodies(base)) {
+    const json j = PostJson("/v1/chat/completions", body);
+    EXPECT_NE(j["choices"][0]["finish_reason"], "tool_calls") << j;
+    EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls") &&
+                 !j["choices"][0]["message"]["tool_calls"].empty())
+        << j;
+  }
+}
+
+TEST_F(ServerModel, RetrieveModelById) {
+  auto list = server_->Client().Get("/v1/models");
+  ASSERT_TRUE(list);
+  const std::string id = json::parse(list->body)["data"][0]["id"];
+  auto r = server_->Client().Get(("/v1/models/" + id).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const json m = json::parse(r->body);
+  EXPECT_EQ(m["id"], id);
+  EXPECT_EQ(m["object"], "model");
+  EXPECT_EQ(m["owned_by"], "hearth");
+  r = server_->Client().Get("/v1/models/gpt-4o");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  const json e = json::parse(r->body);
+  EXPECT_EQ(e["error"]["code"], "model_not_found");
+  EXPECT_EQ(e["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(e["error"]["param"], "model");
+}
+
 }  // namespace
 }  // namespace hearth::server::testing

@@ -144,8 +144,17 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"frobnicate":true})",
        "frobnicate", "unknown_field"},
       {Api::kChat,
-       R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})",
-       "response_format.type", "unsupported_parameter"},
+       R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"string","pattern":"a+"}}}})",
+       "response_format.json_schema.schema", "unsupported_parameter"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}})",
+       "response_format.json_schema", "invalid_value"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}})",
+       "response_format.type", "invalid_value"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"high","response_format":{"type":"json_object"}})",
+       "response_format", "unsupported_parameter"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
        "tools[0].function", "invalid_value"},
       {Api::kChat,
@@ -159,8 +168,14 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
        "options.mirostat", "unknown_field"},
       {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"options":{"num_ctx":0}})",
        "options.num_ctx", "invalid_value"},
-      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"format":"json"})",
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"format":"yaml"})",
+       "format", "invalid_value"},
+      {Api::kOllamaChat,
+       R"({"messages":[{"role":"user","content":"x"}],"format":{"anyOf":[{"type":"string"}]}})",
        "format", "unsupported_parameter"},
+      {Api::kOllamaChat,
+       R"({"messages":[{"role":"user","content":"x"}],"think":true,"format":"json"})", "format",
+       "unsupported_parameter"},
       {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x","images":["aGk="]}]})",
        "messages[0].images", "unsupported_content"},
       {Api::kOllamaGenerate, R"({"prompt":"x","context":[1,2]})", "context",
@@ -176,6 +191,35 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
     EXPECT_EQ(e.type, "invalid_request_error");
     EXPECT_FALSE(std::string(e.what()).empty());
   }
+}
+
+TEST(ServerRequest, ResponseFormatAndOllamaFormatBecomeConstraints) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_EQ(
+      ParseRequest(Api::kChat, "{" + msgs + R"(,"response_format":{"type":"text"}})").gen.format,
+      nullptr);
+  auto r = ParseRequest(Api::kChat, "{" + msgs + R"(,"response_format":{"type":"json_object"}})");
+  ASSERT_NE(r.gen.format, nullptr);
+  EXPECT_EQ(r.gen.format->nodes().at(0).types, engine::JsonConstraint::kObject);
+  r = ParseRequest(Api::kChat, "{" + msgs +
+                                   R"(,"response_format":{"type":"json_schema","json_schema":{
+      "name":"p","strict":true,"schema":{"type":"object","properties":{"a":{"type":"integer"}},
+      "required":["a"],"additionalProperties":false}}}})");
+  ASSERT_NE(r.gen.format, nullptr);
+  engine::JsonAcceptor a(r.gen.format);
+  EXPECT_TRUE(a.Push(std::string_view(R"({"a":12})")));
+  EXPECT_TRUE(a.complete());
+  EXPECT_NE(ParseRequest(Api::kOllamaChat, "{" + msgs + R"(,"format":"json"})").gen.format,
+            nullptr);
+  EXPECT_NE(
+      ParseRequest(Api::kOllamaGenerate, R"({"prompt":"x","format":{"type":"array"}})").gen.format,
+      nullptr);
+  EXPECT_EQ(ParseRequest(Api::kOllamaChat, "{" + msgs + R"(,"format":""})").gen.format, nullptr);
+  // The unsupported keyword is named in the message.
+  const RequestError e = ErrorOf(Api::kOllamaChat, "{" + msgs + R"(,"format":{"type":"object",
+      "properties":{"n":{"type":"integer","minimum":0}}}})");
+  EXPECT_NE(std::string(e.what()).find("'minimum'"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("properties.n"), std::string::npos) << e.what();
 }
 
 TEST(ServerRequest, DeepNestingIsRefusedWithoutRecursion) {

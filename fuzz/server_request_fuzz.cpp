@@ -26,6 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!m.is_object() || !m.contains("role")) std::abort();
     }
     (void)r.gen.messages.dump();  // valid UTF-8 throughout (dump throws otherwise)
+    if (r.gen.format) {
+      // The compiled constraint must take any bytes without crashing: feed it the body.
+      hearth::engine::JsonAcceptor a(r.gen.format);
+      for (char c : body) {
+        (void)a.MinBytesToComplete();
+        if (!a.Push(static_cast<uint8_t>(c))) break;
+      }
+    }
   } catch (const RequestError& e) {
     if (e.status < 400 || e.status > 499) std::abort();
     (void)ErrorBody(e);

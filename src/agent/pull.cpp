@@ -94,6 +94,17 @@ uint64_t FileSizeOr0(const std::string& path) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
+// llama.cpp's llama_ftype values (the ones in use); empty for others.
+std::string FileTypeName(int64_t ftype) {
+  static const std::map<int64_t, const char*> kNames = {
+      {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+      {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+      {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+      {18, "Q6_K"},   {25, "IQ4_NL"}, {30, "IQ4_XS"}, {32, "BF16"},   {38, "MXFP4_MOE"}};
+  auto it = kNames.find(ftype);
+  return it == kNames.end() ? "" : it->second;
+}
+
 // State shared with libcurl's callbacks during one transfer.
 struct Transfer {
   CURL* curl = nullptr;
@@ -630,6 +641,17 @@ std::vector<LocalModel> ListModels(const std::string& dir) {
       try {
         gguf::File f = gguf::File::Open(m.path);
         if (auto arch = f.GetString("general.architecture")) m.architecture = std::string(*arch);
+        // general.file_type (llama_ftype) names the quantisation as users know it ("Q4_K_M");
+        // the dominant tensor type is a fallback (small models are dominated by embeddings).
+        try {
+          if (auto ftype = f.GetInt("general.file_type")) m.type = FileTypeName(*ftype);
+        } catch (const Error&) {
+          // A file_type of the wrong type is not worth hiding the model for.
+        }
+        if (!m.type.empty()) {
+          out.push_back(std::move(m));
+          continue;
+        }
         std::map<std::string, uint64_t> by_type;
         for (const auto& t : f.tensors()) by_type[gguf::TensorTypeName(t.type_id)] += t.n_bytes;
         uint64_t best = 0;

@@ -102,7 +102,8 @@ struct LocalModel {
   uint64_t bytes = 0;
   bool incomplete = false;   // a .part file of an unfinished pull
   std::string architecture;  // GGUF general.architecture, when it parses
-  std::string type;          // the most common tensor type by bytes ("Q4_K"), when it parses
+  // general.file_type ("Q4_K_M"), else the tensor type with the most bytes ("Q4_K")
+  std::string type;
   std::string problem;       // why it did not parse, for complete files
 };
 // The .gguf and .gguf.part files in `dir`, sorted by name; an empty list when `dir` is missing.

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 
 #include "agent_test_util.h"
@@ -366,6 +367,7 @@ TEST(ListModelsTest, CompletePartialAndBroken) {
   EXPECT_FALSE(list[1].problem.empty());
   EXPECT_EQ(list[2].file, "tiny-e.Q8_0.gguf");
   EXPECT_EQ(list[2].architecture, "gemma4");
+  EXPECT_EQ(list[2].type, "Q8_0");  // general.file_type 7, as the file name says
   EXPECT_EQ(list[2].bytes, fs::file_size(models / "tiny-e.Q8_0.gguf"));
   EXPECT_TRUE(ListModels((dir.path() / "absent").string()).empty());
 }
@@ -433,8 +435,14 @@ TEST(PullCliTest, PullByNameThenList) {
 
   r = Hearth(env, "models --dir '" + std::string(HEARTH_SHARED_DIR) + "/fixtures/models'");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("tiny-moe.Q4_0.gguf"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("gemma4"), std::string::npos) << r.out;
+  for (const char* type : {"BF16", "F16", "F32", "Q4_0", "Q4_K_M", "Q6_K", "Q8_0"}) {
+    // Each fixture's name ends in its file type.
+    const std::string want = "tiny-moe." + std::string(type) + ".gguf";
+    const size_t at = r.out.find(want);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_TRUE(line.ends_with("gemma4 " + std::string(type))) << line;
+  }
 
   r = Hearth(env, "pull e7b");
   EXPECT_EQ(r.code, 2) << r.out;

@@ -110,10 +110,20 @@ Agent::Agent(Backend& backend, ToolBox& tools, Journal& journal)
 
 void Agent::Clear() { messages_ = ordered_json::array(); }
 
+int Agent::HistoryTokens() const {
+  if (messages_.size() <= 1) return 0;  // at most the system message, which is planned anew
+  ordered_json turns = ordered_json::array();
+  for (size_t i = 1; i < messages_.size(); ++i) turns.push_back(messages_[i]);
+  // Rendered as the template writes them (tool calls and results included).
+  return backend_.CountTokens(text::RenderChat({{"messages", turns}, {"bos_token", ""}}));
+}
+
 namespace {
 
+// `history_tokens`: what the earlier turns of the conversation take; they are in the prompt too,
+// so the new context gets that much less room.
 Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
-             const AskOptions& options) {
+             const AskOptions& options, int history_tokens) {
   Planned p;
   ContextReport& r = p.report;
   r.exact = backend.exact_tokens();
@@ -145,6 +155,11 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
       backend.CountTokens(text::RenderChat(with)) - backend.CountTokens(text::RenderChat(without));
   add({"tools", std::to_string(decls.size()) + " tool declarations", "always", tool_tokens}, true);
   add({"question", "the question", "always", backend.CountTokens(question)}, true);
+  if (history_tokens > 0) {
+    add({"history", "earlier turns of this conversation", "the conversation so far",
+         history_tokens},
+        true);
+  }
 
   for (const char* name : {"AGENTS.md", ".hearth/rules.md"}) {
     std::error_code ec;
@@ -232,7 +247,7 @@ std::string ParseArgsForHistory(const std::string& arguments, ordered_json* out)
 }  // namespace
 
 ContextReport Agent::PlanContext(const std::string& question, const AskOptions& options) {
-  return Plan(backend_, tools_, question, options).report;
+  return Plan(backend_, tools_, question, options, HistoryTokens()).report;
 }
 
 TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
@@ -251,7 +266,7 @@ TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
 TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
                        const AgentCallbacks& cb) {
   TurnResult result;
-  Planned plan = Plan(backend_, tools_, question, options);
+  Planned plan = Plan(backend_, tools_, question, options, HistoryTokens());
   result.context = plan.report;
   for (const auto& line : plan.report.LeftOut()) {
     if (cb.on_note) cb.on_note("left out of the context: " + line);

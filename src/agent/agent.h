@@ -99,6 +99,7 @@ class Agent {
                           ContextReport* report, std::string* user_context);
   TurnResult Turn(const std::string& question, const AskOptions& options,
                   const AgentCallbacks& callbacks);
+  int HistoryTokens() const;  // tokens of the turns after the system message
 
   Backend& backend_;
   ToolBox& tools_;

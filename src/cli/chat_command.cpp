@@ -245,14 +245,14 @@ void RunAssistantChat(ChatOptions& opt) {
     ao.cancel = &g_interrupted;
     try {
       agent::TurnResult r = s.agent.Ask(*line, ao, cb);
-      printer.End();
+      printer.Break();  // ends the last line; the step lines (-v) may have ended it already
       last_context = r.context;
       PrintTurnEnd(r, ao.max_tokens, "/undo");
     } catch (const Error& e) {
       // The turn failed (the backend is unreachable, the context is full...): the conversation
       // is as before it. On a terminal the session goes on; a script gets the error and its
       // exit code.
-      printer.End();
+      printer.Break();
       if (!in_tty) throw;
       std::cerr << "hearth: error: " << e.Describe() << "\n";
     }

@@ -41,11 +41,17 @@ Result Hearth(const fs::path& dir, const std::string& args) {
 }
 
 // Runs hearth with `input` on stdin (a file: not a terminal), stdout+stderr captured.
-Result HearthWithInput(const fs::path& dir, const std::string& args, const std::string& input) {
+// `sigint_after_s` > 0: a SIGINT (what Ctrl-C sends) that many seconds after the start.
+Result HearthWithInput(const fs::path& dir, const std::string& args, const std::string& input,
+                       int sigint_after_s = 0) {
   const fs::path in = dir / ".hearth-test-input";
   Write(in, input);
   std::string cmd = "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args + " <'" +
                     in.string() + "' 2>&1";
+  if (sigint_after_s > 0) {
+    cmd = "cd '" + dir.string() + "' && { '" + HEARTH_BINARY + "' " + args + " <'" + in.string() +
+          "' 2>&1 & p=$!; sleep " + std::to_string(sigint_after_s) + "; kill -INT $p; wait $p; }";
+  }
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -263,6 +269,30 @@ TEST(AgentCliTest, ChatPipedPermissionIsNo) {
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_EQ(reqs[2]["messages"].back()["content"], "y");
   EXPECT_NE(r.out.find("ok\n"), std::string::npos) << r.out;
+}
+
+// Ctrl-C (SIGINT) while a reply streams stops that reply, not the session: the next line is
+// still answered, and the stopped reply stays in the conversation as far as it came.
+TEST(AgentCliTest, ChatCtrlCStopsTheReplyNotTheSession) {
+  TempRepo repo;
+  std::string slow;
+  for (int i = 0; i < 60; ++i) {
+    slow += "data: " + json({{"choices", {{{"delta", {{"content", "word "}}}}}}}).dump() + "\n\n";
+  }
+  slow += "data: [DONE]\n\n";
+  // Each SSE line is ~60 bytes, sent 5 bytes every 20 ms: the first reply would take ~15 s.
+  ScriptedServer server({slow, Answer("second answer")}, "/v1/chat/completions", 20);
+  Result r = HearthWithInput(repo.path(), "chat --no-index --backend " + server.url(),
+                             "first\nsecond\n", 4);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("word word"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hearth: stopped (Ctrl-C)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("second answer"), std::string::npos) << r.out;
+  const auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  const json& m = reqs[1]["messages"];
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[2]["content"].get<std::string>().rfind("word word", 0), 0u);
 }
 
 // Errors: a usage error for --plain-only flags; an unreachable backend fails the script with

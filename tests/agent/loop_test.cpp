@@ -254,9 +254,22 @@ TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
   Agent agent(backend, tools, journal_);
   AskOptions opt;
   opt.use_index = false;
-  agent.Ask("one", opt, Callbacks());
-  agent.Ask("two", opt, Callbacks());
+  TurnResult one = agent.Ask("one", opt, Callbacks());
+  TurnResult two = agent.Ask("two", opt, Callbacks());
   ASSERT_EQ(backend.prompts.size(), 2u);
+  // Turn 2's budget counts the earlier turn, as the template renders it.
+  auto history = [](const TurnResult& r) {
+    for (const auto& it : r.context.items) {
+      if (it.kind == "history") return it.tokens;
+    }
+    return 0;
+  };
+  EXPECT_EQ(history(one), 0);
+  // At least "<|turn>user\none<turn|>\n<|turn>model\nfirst answer<turn|>\n" (bytes / 4).
+  EXPECT_GE(history(two), (52 + 3) / 4);
+  EXPECT_LT(history(two), 40);
+  EXPECT_EQ(two.context.used - one.context.used,
+            history(two) + backend.CountTokens("two") - backend.CountTokens("one"));
   // Turn 2's prompt extends turn 1's prompt (prefix reuse in a local engine).
   std::string first = backend.prompts[0];
   first.erase(first.size() - std::string("<|turn>model\n<|channel>thought\n<channel|>").size());

@@ -20,9 +20,10 @@ namespace hearth::agent::testing {
 
 class ScriptedServer {
  public:
-  ScriptedServer(std::vector<std::string> replies, const std::string& path)
+  // `chunk_delay_ms`: a pause before each streamed piece (a slow model, for Ctrl-C tests).
+  ScriptedServer(std::vector<std::string> replies, const std::string& path, int chunk_delay_ms = 0)
       : replies_(replies.begin(), replies.end()) {
-    server_.Post(path, [this](const httplib::Request& req, httplib::Response& res) {
+    server_.Post(path, [this, chunk_delay_ms](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
       requests_.push_back(nlohmann::json::parse(req.body, nullptr, false));
       if (replies_.empty()) {
@@ -37,16 +38,19 @@ class ScriptedServer {
         res.set_content(*body, "application/json");
         return;
       }
-      res.set_chunked_content_provider(sse ? "text/event-stream" : "application/x-ndjson",
-                                       [body](size_t offset, httplib::DataSink& sink) {
-                                         if (offset >= body->size()) {
-                                           sink.done();
-                                           return true;
-                                         }
-                                         const size_t n =
-                                             std::min<size_t>(5, body->size() - offset);
-                                         return sink.write(body->data() + offset, n);
-                                       });
+      res.set_chunked_content_provider(
+          sse ? "text/event-stream" : "application/x-ndjson",
+          [body, chunk_delay_ms](size_t offset, httplib::DataSink& sink) {
+            if (chunk_delay_ms > 0) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(chunk_delay_ms));
+            }
+            if (offset >= body->size()) {
+              sink.done();
+              return true;
+            }
+            const size_t n = std::min<size_t>(5, body->size() - offset);
+            return sink.write(body->data() + offset, n);
+          });
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });

@@ -188,12 +188,14 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
   if (slices > 1 && partial.size() < partial_size) partial.resize(partial_size);
 
   pool->ParallelFor(pairs * slices, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scores, acc, maxv, sums;
+    thread_local std::vector<float> scores, acc, maxv, sums, qr, row;
     thread_local std::vector<uint16_t> q16;
     if (maxv.size() < static_cast<size_t>(group)) {
       maxv.resize(static_cast<size_t>(group));
       sums.resize(static_cast<size_t>(group));
+      row.resize(static_cast<size_t>(group));
     }
+    if (qr.size() < static_cast<size_t>(group) * hd) qr.resize(static_cast<size_t>(group) * hd);
     if (acc.size() < static_cast<size_t>(group) * hd) acc.resize(static_cast<size_t>(group) * hd);
     if (q16.size() < static_cast<size_t>(group) * hd) q16.resize(static_cast<size_t>(group) * hd);
     for (int64_t job = begin; job < end; ++job) {
@@ -224,13 +226,14 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
           }
         }
       } else {
-        // As llama.cpp with an F16 cache, Q meets K in F16 precision.
+        // As llama.cpp with an F16 cache, Q meets K in F16 precision: q is rounded to F16 once,
+        // and each K row is converted once for all heads of the group.
         tensor::Fp32ToFp16Row(qg, q16.data(), static_cast<int64_t>(group) * hd);
+        tensor::Fp16ToFp32Row(q16.data(), qr.data(), static_cast<int64_t>(group) * hd);
         for (int j = j0; j < j1; ++j) {
-          const uint16_t* kj = &cache.k16[cell(j)];
+          tensor::DotF32F16Heads(qr.data(), group, &cache.k16[cell(j)], hd, row.data());
           for (int hh = 0; hh < group; ++hh) {
-            scores[static_cast<size_t>(hh) * len + (j - j0)] =
-                tensor::DotF16(&q16[static_cast<size_t>(hh) * hd], kj, hd);
+            scores[static_cast<size_t>(hh) * len + (j - j0)] = row[hh];
           }
         }
       }
@@ -238,26 +241,29 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
         float* sc = &scores[static_cast<size_t>(hh) * len];
         float m = -INFINITY;
         for (int j = 0; j < len; ++j) m = std::max(m, sc[j]);
-        double sum = 0;
-        for (int j = 0; j < len; ++j) {
-          sc[j] = std::exp(sc[j] - m);
-          sum += sc[j];
+        if (f32_cache) {
+          for (int j = 0; j < len; ++j) sc[j] = std::exp(sc[j] - m);
+        } else {
+          tensor::ExpShifted(sc, len, m);  // vectorised: 8 heads x 16k positions at depth
         }
+        double sum = 0;
+        for (int j = 0; j < len; ++j) sum += sc[j];
         maxv[hh] = m;
         sums[hh] = static_cast<float>(sum);
       }
       // Values: each V row once, into every head's accumulator.
       std::fill(acc.begin(), acc.begin() + static_cast<size_t>(group) * hd, 0.0f);
       for (int j = j0; j < j1; ++j) {
-        for (int hh = 0; hh < group; ++hh) {
-          const float p = scores[static_cast<size_t>(hh) * len + (j - j0)];
-          float* out = &acc[static_cast<size_t>(hh) * hd];
-          if (f32_cache) {
-            const float* vj = &cache.v32[cell(j)];
-            for (int d = 0; d < hd; ++d) out[d] += p * vj[d];
-          } else {
-            tensor::AxpyF16(p, &cache.v16[cell(j)], out, hd);
+        for (int hh = 0; hh < group; ++hh)
+          row[hh] = scores[static_cast<size_t>(hh) * len + (j - j0)];
+        if (f32_cache) {
+          const float* vj = &cache.v32[cell(j)];
+          for (int hh = 0; hh < group; ++hh) {
+            float* out = &acc[static_cast<size_t>(hh) * hd];
+            for (int d = 0; d < hd; ++d) out[d] += row[hh] * vj[d];
           }
+        } else {
+          tensor::AxpyF16Heads(row.data(), group, &cache.v16[cell(j)], acc.data(), hd);
         }
       }
       for (int hh = 0; hh < group; ++hh) {
@@ -757,7 +763,16 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
   const float cap = c.final_logit_softcap;
   if (cap > 0) {
     const size_t total = static_cast<size_t>(rows) * c.n_vocab;
-    for (size_t i = 0; i < total; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    if (precise) {
+      for (size_t i = 0; i < total; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    } else {
+      // Vectorised and spread over the threads: 262,144 values per decoded token.
+      pool->ParallelFor(static_cast<int64_t>((total + 4095) / 4096), [&](int64_t b, int64_t e) {
+        const size_t begin = static_cast<size_t>(b) * 4096;
+        const size_t end = std::min(total, static_cast<size_t>(e) * 4096);
+        tensor::SoftCap(logits + begin, static_cast<int64_t>(end - begin), cap);
+      });
+    }
   }
 }
 

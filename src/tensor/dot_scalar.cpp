@@ -297,8 +297,8 @@ float VecDotIQ4XS(int64_t n, const void* w, const void* xv) {
     const int8_t* q8 = y[i].qs;
     int isum = 0;
     for (int ib = 0; ib < kQKK / 32; ++ib) {
-      const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) |
-                     (((x[i].scales_h >> 2 * ib) & 3) << 4);
+      const int ls =
+          ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4);
       int sumi1 = 0, sumi2 = 0;
       for (int j = 0; j < 16; ++j) {
         sumi1 += q8[j + 0] * kIq4nlValues[qs[j] & 0xf];
@@ -324,6 +324,18 @@ void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * H2F(x[i]);
 }
 
+void DotF32F16Heads(int64_t n, const float* q, int heads, const uint16_t* k, float* out) {
+  for (int h = 0; h < heads; ++h) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += q[h * n + i] * H2F(k[i]);
+    out[h] = sum;
+  }
+}
+
+void AxpyF16Heads(int64_t n, const float* alpha, int heads, const uint16_t* x, float* y) {
+  for (int h = 0; h < heads; ++h) AxpyF16(n, alpha[h], x, y + h * n);
+}
+
 void F32ToF16(int64_t n, const float* src, uint16_t* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = F2H(src[i]);
 }
@@ -337,6 +349,8 @@ Kernels MakeScalar() {
   k.dot_f32 = DotF32;
   k.dot_f32_f16 = DotF32F16;
   k.axpy_f16 = AxpyF16;
+  k.dot_f32_f16_heads = DotF32F16Heads;
+  k.axpy_f16_heads = AxpyF16Heads;
   k.f32_to_f16 = F32ToF16;
   k.f16_to_f32 = F16ToF32;
   k.vec_dot[kF32] = VecDotF32;

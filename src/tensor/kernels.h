@@ -31,6 +31,8 @@ struct Kernels {
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);
+  void (*dot_f32_f16_heads)(int64_t n, const float* q, int heads, const uint16_t* k, float* out);
+  void (*axpy_f16_heads)(int64_t n, const float* alpha, int heads, const uint16_t* x, float* y);
   void (*f32_to_f16)(int64_t n, const float* src, uint16_t* dst);
   void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
 };

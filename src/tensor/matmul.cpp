@@ -412,6 +412,12 @@ float DotF32F16(const float* a, const uint16_t* b, int64_t n) {
 float DotF16(const uint16_t* a, const uint16_t* b, int64_t n) {
   return Active().vec_dot[kF16](n, a, b);
 }
+void DotF32F16Heads(const float* q, int heads, const uint16_t* k, int64_t n, float* out) {
+  Active().dot_f32_f16_heads(n, q, heads, k, out);
+}
+void AxpyF16Heads(const float* alpha, int heads, const uint16_t* x, float* y, int64_t n) {
+  Active().axpy_f16_heads(n, alpha, heads, x, y);
+}
 void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
   Active().axpy_f16(n, alpha, x, y);
 }

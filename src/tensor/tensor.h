@@ -64,12 +64,24 @@ uint32_t VecDotType(uint32_t type);
 
 // Vector helpers for attention over an F16 KV cache, dispatched like MatMul (ActiveSimdLevel).
 // Results equal the scalar loops up to float summation order.
-float DotF32(const float* a, const float* b, int64_t n);          // sum a[i] * b[i]
-float DotF32F16(const float* a, const uint16_t* b, int64_t n);    // sum a[i] * half(b[i])
-float DotF16(const uint16_t* a, const uint16_t* b, int64_t n);    // sum half(a[i]) * half(b[i])
+float DotF32(const float* a, const float* b, int64_t n);            // sum a[i] * b[i]
+float DotF32F16(const float* a, const uint16_t* b, int64_t n);      // sum a[i] * half(b[i])
+float DotF16(const uint16_t* a, const uint16_t* b, int64_t n);      // sum half(a[i]) * half(b[i])
 void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n);  // y[i] += alpha * half(x[i])
+// Attention with grouped query heads: `heads` rows of q / y ([heads][n]) against one F16 K or V
+// row, which is converted once for all of them.
+//   DotF32F16Heads: out[h] = sum_i q[h][i] * half(k[i])
+//   AxpyF16Heads:   y[h][i] += alpha[h] * half(x[i])
+void DotF32F16Heads(const float* q, int heads, const uint16_t* k, int64_t n, float* out);
+void AxpyF16Heads(const float* alpha, int heads, const uint16_t* x, float* y, int64_t n);
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n);  // round to nearest even
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n);
+// x[i] = cap * tanh(x[i] / cap) (Gemma's logit soft-cap), within a few ulp of std::tanh and
+// vectorised.
+void SoftCap(float* x, int64_t n, float cap);
+// x[i] = exp(x[i] - shift) for x[i] <= shift (softmax after subtracting the maximum), within a
+// few ulp of std::exp and vectorised; results below exp(-87) are not flushed to zero.
+void ExpShifted(float* x, int64_t n, float shift);
 
 // Which SIMD implementation the dispatcher picked. HEARTH_SIMD=scalar|avx2|avx512 in the
 // environment forces a level (never above what the CPU supports), so tests cover every path.

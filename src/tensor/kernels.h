@@ -16,18 +16,12 @@ using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
 // the weight blocks are decoded once for the 4 rows.
 using VecDot4Fn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, float* out);
 
-// The dot product of 4 weight rows at w, w + w_stride, ... with one activation row (out[0..3]),
-// bit-identical to VecDotFn's per row: decode shares the activation's unpacking across rows.
-using VecDotRows4Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
-                               float* out);
-
 constexpr int kMaxTypeId = 32;
 
 // A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
 struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
-  VecDot4Fn vec_dot4[kMaxTypeId];           // optional (null: MatMul calls vec_dot per row)
-  VecDotRows4Fn vec_dot_rows4[kMaxTypeId];  // optional (null: vec_dot per weight row)
+  VecDot4Fn vec_dot4[kMaxTypeId];  // optional (null: MatMul calls vec_dot per row)
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);

@@ -320,7 +320,6 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
       k.vec_dot[w.type] != nullptr) {
     const internal::VecDotFn dot = k.vec_dot[w.type];
     const internal::VecDot4Fn dot4 = k.vec_dot4[w.type];
-    const internal::VecDotRows4Fn dot_rows4 = k.vec_dot_rows4[w.type];
     const uint32_t vt = VecDotType(w.type);
     const size_t x_bytes = RowBytes(vt, cols);
     const void* xq = x;
@@ -357,13 +356,7 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
         for (; t < n_tokens; ++t) {
           const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
           float* yt = y + t * rows;
-          int64_t r = r0;
-          if (dot_rows4 != nullptr) {
-            for (; r + 4 <= r1; r += 4) {
-              dot_rows4(cols, wdata + static_cast<size_t>(r) * row_bytes, row_bytes, xt, yt + r);
-            }
-          }
-          for (; r < r1; ++r) {
+          for (int64_t r = r0; r < r1; ++r) {
             yt[r] = dot(cols, wdata + static_cast<size_t>(r) * row_bytes, xt);
           }
         }

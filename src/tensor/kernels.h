@@ -1,6 +1,7 @@
 // Internal: the per-SIMD-level kernel tables the dispatcher chooses from.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hearth::tensor::internal {
@@ -16,12 +17,20 @@ using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
 // the weight blocks are decoded once for the 4 rows.
 using VecDot4Fn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, float* out);
 
+// Optional: a kernel's own layout of one activation row, made from the row in the vec-dot type
+// (bytes(n) long). When set, MatMul hands vec_dot / vec_dot4 the prepared rows instead.
+struct ActPrep {
+  size_t (*bytes)(int64_t n);
+  void (*run)(int64_t n, const void* xq, void* out);
+};
+
 constexpr int kMaxTypeId = 32;
 
 // A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
 struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
   VecDot4Fn vec_dot4[kMaxTypeId];  // optional (null: MatMul calls vec_dot per row)
+  ActPrep act_prep[kMaxTypeId];    // optional (null run: the plain vec-dot type)
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);

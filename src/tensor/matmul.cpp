@@ -321,15 +321,26 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
     const internal::VecDotFn dot = k.vec_dot[w.type];
     const internal::VecDot4Fn dot4 = k.vec_dot4[w.type];
     const uint32_t vt = VecDotType(w.type);
-    const size_t x_bytes = RowBytes(vt, cols);
+    const internal::ActPrep prep = k.act_prep[w.type];
+    const size_t q_bytes = RowBytes(vt, cols);
+    // Some kernels want the quantized activations in their own layout (prep), made once per
+    // row here rather than once per weight row inside the dot product.
+    const size_t x_bytes = prep.run != nullptr ? prep.bytes(cols) : q_bytes;
     const void* xq = x;
     std::vector<uint8_t> buffer;
     if (vt != kF32) {
       // The activation rows are converted once per call, as llama.cpp does.
       buffer.resize(x_bytes * static_cast<size_t>(n_tokens));
       Run(n_tokens > 1 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
+        std::vector<uint8_t> row(prep.run != nullptr ? q_bytes : 0);
         for (int64_t t = t0; t < t1; ++t) {
-          QuantizeRow(vt, x + t * cols, buffer.data() + static_cast<size_t>(t) * x_bytes, cols);
+          uint8_t* dst = buffer.data() + static_cast<size_t>(t) * x_bytes;
+          if (prep.run != nullptr) {
+            QuantizeRow(vt, x + t * cols, row.data(), cols);
+            prep.run(cols, row.data(), dst);
+          } else {
+            QuantizeRow(vt, x + t * cols, dst, cols);
+          }
         }
       });
       xq = buffer.data();

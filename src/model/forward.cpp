@@ -250,6 +250,12 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
         for (int j = 0; j < len; ++j) sum += sc[j];
         maxv[hh] = m;
         sums[hh] = static_cast<float>(sum);
+        if (slices == 1) {
+          // One slice: normalise the probabilities before they weight V, as the reference
+          // (and llama.cpp) do; sliced partials are normalised when they are merged.
+          const float inv = static_cast<float>(1.0 / sum);
+          for (int j = 0; j < len; ++j) sc[j] *= inv;
+        }
       }
       // Values: each V row once, into every head's accumulator.
       std::fill(acc.begin(), acc.begin() + static_cast<size_t>(group) * hd, 0.0f);
@@ -271,8 +277,7 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
         if (slices == 1) {
           float* out =
               attn + static_cast<size_t>(t) * nq_w + static_cast<size_t>(g * group + hh) * hd;
-          const float inv = 1.0f / sums[hh];
-          for (int d = 0; d < hd; ++d) out[d] = a[d] * inv;
+          std::copy(a, a + hd, out);
         } else {
           float* part = &partial[(static_cast<size_t>(job) * group + hh) * part_stride];
           part[0] = len > 0 ? maxv[hh] : -INFINITY;

@@ -146,7 +146,9 @@ class StreamReader {
 
   // After the transfer: the whole reply. `cancelled`: the transfer was stopped by the user.
   ChatReply Finish(bool cancelled) {
-    if (!pending_.empty()) Line(pending_);
+    // A stopped transfer can end mid-line; only a reply that ran to its end has a last line
+    // worth parsing (a server may omit the final newline).
+    if (!pending_.empty() && !cancelled) Line(pending_);
     pending_.clear();
     if (!streamed_) {
       if (cancelled) {

@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "agent_test_util.h"
 #include "base/error.h"
+#include "file_server.h"
 #include "index/index.h"
 #include "scripted_server.h"
 #include "text/chat_template.h"
@@ -316,6 +317,33 @@ TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
   EXPECT_EQ(msgs[3]["role"], "tool");
   EXPECT_EQ(msgs[3]["tool_call_id"], "call_a");
   EXPECT_EQ(msgs[3]["content"], "[src/auth.py lines 1-1 of 4]\ndef validate_token(token):\n");
+}
+
+// Item 7 of the issue: with a remote backend only the configured host is contacted. A server
+// that answers with a redirect to another server, and a proxy named in the environment, must
+// both see nothing: the backend follows no redirects and uses no proxy.
+TEST_F(LoopTest, RemoteBackendContactsOnlyItsHost) {
+  testing::FileServer elsewhere, proxy, configured;
+  const json answer = {
+      {"choices",
+       {{{"message", {{"role", "assistant"}, {"content", "hi"}}}, {"finish_reason", "stop"}}}}};
+  elsewhere.Set("/v1/chat/completions", testing::Route{.body = answer.dump()});
+  configured.Set("/v1/chat/completions",
+                 testing::Route{.redirect_to = elsewhere.url("/v1/chat/completions")});
+  const std::string proxy_url = proxy.url("");
+  for (const char* var : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
+    ::setenv(var, proxy_url.c_str(), 1);
+  }
+  ::unsetenv("no_proxy");
+  ::unsetenv("NO_PROXY");
+  auto backend = MakeRemoteBackend(configured.url("/v1"), {.model = "gemma4"});
+  ChatRequest request;
+  request.messages = json::array({{{"role", "user"}, {"content", "hello"}}});
+  EXPECT_THROW(backend->Chat(request), Error);  // a 302 is not an answer
+  for (const char* var : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(var);
+  EXPECT_EQ(configured.requests().size(), 1u);
+  EXPECT_TRUE(elsewhere.requests().empty()) << "the redirect was followed";
+  EXPECT_TRUE(proxy.requests().empty()) << "the proxy was used";
 }
 
 TEST_F(LoopTest, RemoteOllamaBackend) {

@@ -20,24 +20,13 @@ using testing::ScriptedServer;
 using testing::TempRepo;
 using testing::Write;
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = testing::ShellResult;
 
 // Runs hearth in `dir` with stdin from /dev/null (never a terminal), stdout+stderr captured.
 Result Hearth(const fs::path& dir, const std::string& args) {
   std::string cmd =
       "cd '" + dir.string() + "' && '" + HEARTH_BINARY + "' " + args + " </dev/null 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunShell(cmd);
 }
 
 // Runs hearth with `input` on stdin (a file: not a terminal), stdout+stderr captured.

@@ -21,22 +21,11 @@ using testing::Route;
 using testing::TempRepo;
 using testing::Write;
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = testing::ShellResult;
 
 Result Shell(const fs::path& dir, const std::string& cmdline) {
   const std::string cmd = "cd '" + dir.string() + "' && " + cmdline + " </dev/null 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunShell(cmd);
 }
 
 const std::string kSandbox = std::string("'") + NO_NETWORK_EXEC + "' ";

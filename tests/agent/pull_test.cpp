@@ -374,23 +374,12 @@ TEST(ListModelsTest, CompletePartialAndBroken) {
 
 // ---- The CLI ----------------------------------------------------------------------------------
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = testing::ShellResult;
 
 Result Hearth(const std::string& env, const std::string& args) {
   const std::string cmd =
       env + " '" + std::string(HEARTH_BINARY) + "' " + args + " </dev/null 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunShell(cmd);
 }
 
 // A user's models.toml names a model served locally; `hearth pull NAME` fetches it into

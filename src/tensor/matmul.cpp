@@ -332,7 +332,8 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
       // The activation rows are converted once per call, as llama.cpp does.
       buffer.resize(x_bytes * static_cast<size_t>(n_tokens));
       Run(n_tokens > 1 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
-        std::vector<uint8_t> row(prep.run != nullptr ? q_bytes : 0);
+        thread_local std::vector<uint8_t> row;  // decode calls this hundreds of times a token
+        if (prep.run != nullptr && row.size() < q_bytes) row.resize(q_bytes);
         for (int64_t t = t0; t < t1; ++t) {
           uint8_t* dst = buffer.data() + static_cast<size_t>(t) * x_bytes;
           if (prep.run != nullptr) {

@@ -34,10 +34,16 @@ int main(int argc, char** argv) {
     hearth::index::SearchOptions opt;
     opt.query = line.substr(tab + 1);
     opt.limit = limit;
-    // HEARTH_QUERY_MAXSCORE=1: the pruned evaluation (SearchOptions::max_score);
+    // HEARTH_QUERY_EVAL=exhaustive|maxscore|term: SearchOptions::evaluation (default: term at
+    // a time); HEARTH_QUERY_MAXSCORE=1 is HEARTH_QUERY_EVAL=maxscore;
     // HEARTH_QUERY_STATS=1: statistics on stderr, one line per query;
     // HEARTH_QUERY_DEPTH=N: chunks ranked (SearchOptions::chunk_depth).
-    opt.max_score = std::getenv("HEARTH_QUERY_MAXSCORE") != nullptr;
+    using Eval = hearth::index::SearchOptions::Evaluation;
+    const char* eval = std::getenv("HEARTH_QUERY_EVAL");
+    const std::string how = eval != nullptr ? eval : "";
+    if (how == "exhaustive") opt.evaluation = Eval::kExhaustive;
+    if (how == "maxscore" || std::getenv("HEARTH_QUERY_MAXSCORE") != nullptr)
+      opt.evaluation = Eval::kMaxScore;
     if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) opt.chunk_depth = std::atoi(d);
     hearth::index::SearchOptions::Stats stats;
     if (std::getenv("HEARTH_QUERY_STATS") != nullptr) opt.stats = &stats;

@@ -74,14 +74,19 @@ struct SearchOptions {
   // Chunks ranked before they are grouped into files (0: the tuned default). Exposed so that
   // tests can make the pruned top-k evaluation prune on a small corpus.
   int chunk_depth = 0;
-  // Exact top-k by MaxScore pruning instead of scoring every chunk that holds a query term: the
-  // same results; slower on the indexes measured so far (see Search in search.cpp), so opt-in.
-  bool max_score = false;
+  // How the top chunks are found; all three give the same ranking (see Search in search.cpp).
+  // kTermAtATime: each term's doclist is read once and scores are accumulated per chunk, chunk
+  // lengths looked up only for chunks whose score bound can still reach the top (the default,
+  // the fastest measured). kExhaustive: FTS5 merges the terms' doclists and hearth_rank scores
+  // every chunk holding any term. kMaxScore: kExhaustive restricted to chunks holding an
+  // "essential" term (slower than kExhaustive on the indexes measured).
+  enum class Evaluation { kTermAtATime, kExhaustive, kMaxScore };
+  Evaluation evaluation = Evaluation::kTermAtATime;
   struct Stats {
     int terms = 0;            // query terms searched
     int essential_terms = 0;  // terms a chunk had to hold to be scored (== terms: no pruning)
     int passes = 0;           // chunk queries run (1, or 2 when the first guess was too small)
-    int chunks_scored = 0;    // rows the rank function scored, summed over passes
+    int chunks_scored = 0;    // chunks scored exactly (with their length), summed over passes
     double terms_ms = 0, chunks_ms = 0, paths_ms = 0;  // wall time of the main steps
   };
   Stats* stats = nullptr;  // when set, filled in by Search()

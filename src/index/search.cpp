@@ -179,8 +179,80 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
   sqlite3_result_double(ctx, score);
 }
 
-// `scored` (may be null) counts the rows the function scores.
-void RegisterRank(sqlite3* db, int64_t* scored) {
+// Term-at-a-time collection (see Search): hearth_collect(fts, k1, b, column weights...,
+// term weights...) is evaluated on the first row of a query whose phrases are the query terms
+// and walks each phrase's whole doclist with xQueryPhrase, recording every (chunk, term) pair with
+// the term's column-weighted frequency in that chunk. Weights arrive as SQL arguments, parsed as
+// hearth_rank's are, so both evaluations compute with the same doubles.
+struct Collector {
+  struct Posting {
+    int64_t row;
+    int term;
+    int count;  // the term's instances in the row: a lower bound of the row's length
+    double f;   // column-weighted frequency, as hearth_rank computes it
+  };
+  double k1 = 0, b = 0, avgdl = 1;
+  std::vector<double> column, phrase;
+  std::vector<Posting> postings;
+  int term = 0;  // the phrase being walked
+  bool done = false;
+};
+
+int CollectPhrase(const Fts5ExtensionApi* api, Fts5Context* fts, void* user) {
+  auto* c = static_cast<Collector*>(user);
+  Fts5PhraseIter it;
+  int col = 0, off = 0, count = 0;
+  double f = 0;
+  const int n_col = static_cast<int>(c->column.size());
+  if (api->xPhraseFirst(fts, 0, &it, &col, &off) != SQLITE_OK) return SQLITE_OK;
+  while (col >= 0) {
+    if (col < n_col) f += c->column[col];
+    ++count;
+    api->xPhraseNext(fts, &it, &col, &off);
+  }
+  if (f > 0) c->postings.push_back({api->xRowid(fts), c->term, count, f});
+  return SQLITE_OK;
+}
+
+void CollectFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx,
+                     int n_val, sqlite3_value** val) {
+  auto* c = static_cast<Collector*>(api->xUserData(fts));
+  const int n_col = api->xColumnCount(fts);
+  const int n_phrase = api->xPhraseCount(fts);
+  if (c == nullptr || n_val != 2 + n_col + n_phrase) {
+    sqlite3_result_error(ctx, "hearth_collect: wrong number of arguments", -1);
+    return;
+  }
+  if (c->done) {  // called once per query: LIMIT 1
+    sqlite3_result_null(ctx);
+    return;
+  }
+  c->done = true;
+  c->k1 = sqlite3_value_double(val[0]);
+  c->b = sqlite3_value_double(val[1]);
+  c->column.clear();
+  for (int i = 0; i < n_col; ++i) c->column.push_back(sqlite3_value_double(val[2 + i]));
+  c->phrase.clear();
+  for (int k = 0; k < n_phrase; ++k) c->phrase.push_back(sqlite3_value_double(val[2 + n_col + k]));
+  sqlite3_int64 rows = 0, total = 0;
+  if (api->xRowCount(fts, &rows) == SQLITE_OK &&
+      api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
+    c->avgdl = std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+  for (int k = 0; k < n_phrase; ++k) {
+    c->term = k;
+    if (c->phrase[k] == 0) continue;
+    const int rc = api->xQueryPhrase(fts, k, c, &CollectPhrase);
+    if (rc != SQLITE_OK) {
+      sqlite3_result_error_code(ctx, rc);
+      return;
+    }
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+// `scored` (may be null) counts the rows hearth_rank scores; `collector` receives
+// hearth_collect's postings.
+void RegisterRank(sqlite3* db, int64_t* scored, Collector* collector) {
   fts5_api* api = nullptr;
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, nullptr) == SQLITE_OK) {
@@ -189,7 +261,9 @@ void RegisterRank(sqlite3* db, int64_t* scored) {
   }
   sqlite3_finalize(st);
   if (api == nullptr || api->iVersion < 2 ||
-      api->xCreateFunction(api, "hearth_rank", scored, &RankFunction, nullptr) != SQLITE_OK) {
+      api->xCreateFunction(api, "hearth_rank", scored, &RankFunction, nullptr) != SQLITE_OK ||
+      api->xCreateFunction(api, "hearth_collect", collector, &CollectFunction, nullptr) !=
+          SQLITE_OK) {
     throw Error(ErrorClass::kInternal, "SQLite's FTS5 API is not available",
                 "hearth needs SQLite built with FTS5");
   }
@@ -211,7 +285,8 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
   std::vector<QueryTerm> terms = AnalyzeQuery(options.query, P);
   if (terms.empty() || options.limit <= 0) return {};
   int64_t scored = 0;
-  RegisterRank(db.get(), &scored);
+  Collector collector;
+  RegisterRank(db.get(), &scored, &collector);
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -223,6 +298,11 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
   {
     db.Exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.hearth_vocab "
             "USING fts5vocab(main, 'chunks_fts', 'row')");
+    // One read transaction for the whole search: every statement sees the same snapshot while
+    // `hearth index` runs beside it, and SQLite takes its file locks and checks the WAL once
+    // instead of once per statement (thousands of chunk-length lookups: that cost a third of
+    // the CPU time). Closing the connection ends it.
+    db.Exec("BEGIN");
     Stmt c(db.get(), "SELECT count(*) FROM chunks");
     if (c.Step()) n_rows = static_cast<double>(c.Int(0));
     Stmt df(db.get(), "SELECT doc FROM temp.hearth_vocab WHERE term = ?");
@@ -317,6 +397,161 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     }
     return out;
   };
+  // Term at a time (the default): hearth_collect walks each term's doclist once and records
+  // (chunk, term, weighted frequency), so the cost is the summed doclist lengths rather than
+  // rows x terms. A chunk's BM25 also needs its length, one B-tree lookup in chunks_fts_docsize;
+  // most chunks never need it: a chunk is at least as long as its query-term instances, and a
+  // shorter chunk scores higher, so that length gives an upper bound. Chunks are scored exactly
+  // in the order of their bounds until the next bound is below the depth-th best exact score.
+  // The scores are hearth_rank's to the bit (same doubles, same order of operations).
+  auto rank_by_term = [&]() {
+    std::string weights;
+    for (const auto& t : terms) {
+      weights += ',';
+      weights += std::to_string(t.weight * t.idf);
+    }
+    collector = Collector{};
+    {
+      Stmt q(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" + weights +
+                           ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
+      q.Bind(1, match).Bind(2, P.k1).Bind(3, P.b).Bind(4, P.w_symbol).Bind(5, P.w_path)
+          .Bind(6, P.w_body);
+      q.Step();
+    }
+    const Collector& c = collector;
+    // Group the postings by chunk (a counting sort keeps each chunk's terms in query order, the
+    // order hearth_rank sums them in).
+    std::unordered_map<int64_t, uint32_t> slot_of;
+    slot_of.reserve(c.postings.size());
+    std::vector<int64_t> row_of;
+    std::vector<uint32_t> start;  // postings of slot s: order[start[s] .. start[s + 1])
+    std::vector<uint32_t> slot(c.postings.size());
+    for (size_t i = 0; i < c.postings.size(); ++i) {
+      auto [it, fresh] = slot_of.try_emplace(c.postings[i].row, row_of.size());
+      if (fresh) {
+        row_of.push_back(c.postings[i].row);
+        start.push_back(0);
+      }
+      slot[i] = it->second;
+      ++start[it->second];
+    }
+    const size_t n_rows_hit = row_of.size();
+    start.push_back(0);
+    for (size_t s = 0, sum = 0; s <= n_rows_hit; ++s) {
+      const size_t n = start[s];
+      start[s] = static_cast<uint32_t>(sum);
+      sum += n;
+    }
+    std::vector<uint32_t> order(c.postings.size());
+    {
+      std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+      for (size_t i = 0; i < c.postings.size(); ++i) order[fill[slot[i]]++] = static_cast<uint32_t>(i);
+    }
+    auto score_of = [&](size_t s, double dl) {
+      const double norm = c.k1 * (1 - c.b + c.b * dl / c.avgdl);
+      double score = 0;
+      for (uint32_t i = start[s]; i < start[s + 1]; ++i) {
+        const Collector::Posting& p = c.postings[order[i]];
+        score += c.phrase[p.term] * p.f * (c.k1 + 1) / (p.f + norm);
+      }
+      return score;
+    };
+    std::vector<std::pair<double, uint32_t>> bound(n_rows_hit);
+    for (size_t s = 0; s < n_rows_hit; ++s) {
+      int min_dl = 0;
+      for (uint32_t i = start[s]; i < start[s + 1]; ++i) min_dl += c.postings[order[i]].count;
+      bound[s] = {score_of(s, static_cast<double>(min_dl)), static_cast<uint32_t>(s)};
+    }
+    // A max-heap, not a sort: only the few chunks popped before the bound falls short are
+    // ordered.
+    std::make_heap(bound.begin(), bound.end());
+
+    const bool filtered = !options.language.empty() || !options.path_glob.empty();
+    Stmt size_q(db.get(), "SELECT sz FROM chunks_fts_docsize WHERE id = ?1");
+    Stmt meta_q(db.get(),
+                "SELECT c.file_id, c.symbol, c.kind, c.start_line, c.end_line FROM chunks c "
+                "JOIN files f ON f.id = c.file_id WHERE c.id = ?1 "
+                "AND (?2 = '' OR f.language = ?2) AND (?3 = '' OR f.path GLOB ?3)");
+    // The chunk's length: the sum of its per-column token counts, stored as SQLite varints.
+    auto length_of = [&](int64_t row) {
+      size_q.Bind(1, row);
+      int64_t dl = 0;
+      if (size_q.Step()) {
+        const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(size_q.get(), 0));
+        const int n = sqlite3_column_bytes(size_q.get(), 0);
+        int i = 0;
+        while (i < n) {
+          uint64_t v = 0;
+          for (int k = 0; i < n; ++k) {
+            const unsigned char byte = p[i++];
+            if (k == 8) {
+              v = (v << 8) | byte;
+              break;
+            }
+            v = (v << 7) | (byte & 0x7f);
+            if (!(byte & 0x80)) break;
+          }
+          dl += static_cast<int64_t>(v);
+        }
+      }
+      size_q.Reset();
+      return static_cast<int>(dl);  // as xColumnSize reports it
+    };
+    auto meta_of = [&](int64_t row, Ranked* out) {
+      meta_q.Bind(1, row).Bind(2, options.language).Bind(3, options.path_glob);
+      const bool ok = meta_q.Step();
+      if (ok) {
+        *out = {row, meta_q.Int(0), meta_q.Text(1), meta_q.Text(2),
+                static_cast<int>(meta_q.Int(3)), static_cast<int>(meta_q.Int(4)), 0.0};
+      }
+      meta_q.Reset();
+      return ok;
+    };
+    // Min-heap of the best `depth` exact scores so far (ties: the lower rowid ranks first, as
+    // the final order has it).
+    auto worse = [](const std::pair<double, int64_t>& x, const std::pair<double, int64_t>& y) {
+      return x.first != y.first ? x.first > y.first : x.second < y.second;
+    };
+    std::vector<std::pair<double, int64_t>> heap;
+    std::vector<Ranked> found;
+    while (!bound.empty()) {
+      std::pop_heap(bound.begin(), bound.end());
+      const auto [ub, s] = bound.back();
+      bound.pop_back();
+      if (heap.size() == static_cast<size_t>(depth) && ub < heap.front().first) break;
+      const int64_t row = row_of[s];
+      Ranked r{};
+      if (filtered && !meta_of(row, &r)) continue;
+      ++scored;
+      r.id = row;
+      r.score = score_of(s, length_of(row));
+      const std::pair<double, int64_t> e{r.score, row};
+      found.push_back(std::move(r));
+      if (heap.size() < static_cast<size_t>(depth)) {
+        heap.push_back(e);
+        std::push_heap(heap.begin(), heap.end(), worse);
+      } else if (worse(e, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), worse);
+        heap.back() = e;
+        std::push_heap(heap.begin(), heap.end(), worse);
+      }
+    }
+    std::sort(found.begin(), found.end(), [](const Ranked& x, const Ranked& y) {
+      return x.score != y.score ? x.score > y.score : x.id < y.id;
+    });
+    if (found.size() > static_cast<size_t>(depth)) found.resize(depth);
+    std::vector<Ranked> out;
+    out.reserve(found.size());
+    for (Ranked& r : found) {
+      if (filtered) {
+        out.push_back(std::move(r));
+      } else if (Ranked m{}; meta_of(r.id, &m)) {
+        m.score = r.score;
+        out.push_back(std::move(m));
+      }
+    }
+    return out;
+  };
   // The essential prefix for a lower bound `theta` of the depth-th best score.
   auto essential_for = [&](double theta) {
     size_t e = n_terms;
@@ -326,7 +561,9 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
   size_t n_essential = n_terms;
   int passes = 1;
   std::vector<Ranked> ranked;
-  if (!options.max_score) {
+  if (options.evaluation == SearchOptions::Evaluation::kTermAtATime) {
+    ranked = rank_by_term();
+  } else if (options.evaluation == SearchOptions::Evaluation::kExhaustive) {
     ranked = rank_chunks(n_terms);
   } else {
     // First guess: the heaviest terms until their chunks (counted with repeats) reach the depth

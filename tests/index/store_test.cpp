@@ -170,7 +170,7 @@ TEST(Index, DefinitionByNameBeatsRepeatedCalls) {
   EXPECT_EQ(top[0], "store.py");
 }
 
-// MaxScore pruning (SearchOptions::max_score) must return exactly what scoring every matching
+// MaxScore pruning (Evaluation::kMaxScore) must return exactly what scoring every matching
 // chunk returns. One-line text files are one chunk each. "zebra" is in one file, "apple" in
 // four, "banana" in nine of twelve: banana's IDF is so low that its BM25 ceiling is below the
 // best chunk's score (zebra + apple), so at depth 1 a chunk holding only banana cannot win and
@@ -192,10 +192,11 @@ TEST(Index, MaxScoreEvaluationEqualsExhaustive) {
     so.query = "zebra apple banana";
     so.limit = 20;
     so.chunk_depth = depth;
+    so.evaluation = SearchOptions::Evaluation::kExhaustive;
     SearchOptions::Stats all_stats, pruned_stats;
     so.stats = &all_stats;
     auto all = Search(t.path(), so);
-    so.max_score = true;
+    so.evaluation = SearchOptions::Evaluation::kMaxScore;
     so.stats = &pruned_stats;
     auto pruned = Search(t.path(), so);
     ASSERT_EQ(all.size(), pruned.size()) << "depth " << depth;
@@ -214,6 +215,73 @@ TEST(Index, MaxScoreEvaluationEqualsExhaustive) {
       // the passes run).
       EXPECT_EQ(pruned_stats.essential_terms, 2);
       EXPECT_EQ(pruned_stats.chunks_scored, 4 * pruned_stats.passes);
+    }
+  }
+}
+
+// The default term-at-a-time evaluation must rank exactly as hearth_rank scoring every matching
+// chunk does: same chunks, same scores to the bit, same order, at every depth and with filters.
+// The repo mixes chunk lengths (the evaluation bounds a chunk's score by its query-term count
+// before it reads the length), repeated terms, symbol/path/body columns, languages and paths.
+TEST(Index, TermAtATimeEvaluationEqualsExhaustive) {
+  TempDir t;
+  MakeRepo(t.path());
+  const char* words[] = {"alpha", "beta", "gamma", "delta", "parse_header", "socket", "buffer"};
+  for (int i = 0; i < 30; ++i) {
+    std::string body;
+    for (int j = 0; j <= i % 7; ++j) {
+      body += std::string(words[(i * 3 + j) % 7]) + " ";
+      if ((i + j) % 4 == 0) body += "filler words that lengthen the chunk ";
+    }
+    const std::string name = "f" + std::to_string(i);
+    if (i % 3 == 0) {
+      WriteFile(t.path() / "src" / (name + ".py"),
+                "def " + std::string(words[i % 7]) + "_" + name + "(x):\n    # " + body +
+                    "\n    return x\n");
+    } else {
+      WriteFile(t.path() / (i % 2 ? "lib" : "doc") / (name + ".txt"), body + "\n");
+    }
+  }
+  Index(t.path());
+  for (const char* query : {"alpha beta gamma", "parse_header() socket buffer delta",
+                            "gamma gamma filler", "socket", "nothing matches zzz"}) {
+    for (int depth : {1, 2, 3, 5, 10, 1000}) {
+      for (const char* lang : {"", "python"}) {
+        for (const char* glob : {"", "lib/*"}) {
+          SearchOptions so;
+          so.query = query;
+          so.limit = 50;
+          so.chunks_per_file = 100;
+          so.chunk_depth = depth;
+          so.language = lang;
+          so.path_glob = glob;
+          so.evaluation = SearchOptions::Evaluation::kExhaustive;
+          auto all = Search(t.path(), so);
+          so.evaluation = SearchOptions::Evaluation::kTermAtATime;
+          SearchOptions::Stats stats;
+          so.stats = &stats;
+          auto fast = Search(t.path(), so);
+          const std::string where = std::string(query) + " depth " + std::to_string(depth) +
+                                    " lang '" + lang + "' glob '" + glob + "'";
+          ASSERT_EQ(all.size(), fast.size()) << where;
+          for (size_t i = 0; i < all.size(); ++i) {
+            EXPECT_EQ(all[i].path, fast[i].path) << where << " rank " << i;
+            EXPECT_EQ(all[i].score, fast[i].score) << where << " rank " << i;
+            ASSERT_EQ(all[i].chunks.size(), fast[i].chunks.size()) << where;
+            for (size_t c = 0; c < all[i].chunks.size(); ++c) {
+              EXPECT_EQ(all[i].chunks[c].score, fast[i].chunks[c].score) << where;
+              EXPECT_EQ(all[i].chunks[c].start_line, fast[i].chunks[c].start_line) << where;
+              ASSERT_FALSE(fast[i].chunks[c].signals.empty());
+              EXPECT_EQ(all[i].chunks[c].signals[0].rank, fast[i].chunks[c].signals[0].rank);
+            }
+          }
+          if (std::string(query) == "alpha beta gamma" && depth == 1 && !*lang && !*glob) {
+            // The bound prunes: far fewer chunks than the ~20 holding a term get a length lookup.
+            EXPECT_GE(stats.chunks_scored, 1);
+            EXPECT_LT(stats.chunks_scored, 10);
+          }
+        }
+      }
     }
   }
 }

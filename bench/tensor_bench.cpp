@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -39,12 +40,19 @@ std::vector<uint8_t> Weights(uint32_t type, int64_t rows, int64_t cols) {
 }
 
 void BM_MatMul(benchmark::State& state, uint32_t type, ht::SimdLevel level, int64_t rows,
-               int64_t cols, int64_t n_tokens, ht::Precision precision) {
-  if (rows == 0) rows = static_cast<int64_t>((size_t{256} << 20) / ht::RowBytes(type, cols));
-  const auto w = Weights(type, rows, cols);
+               int64_t cols, int64_t n_tokens, ht::Precision precision, ht::Layout layout) {
+  if (rows == 0)
+    rows = static_cast<int64_t>((size_t{256} << 20) / ht::RowBytes(type, cols)) / 16 * 16;
+  auto w = Weights(type, rows, cols);
   std::vector<float> x(static_cast<size_t>(cols * n_tokens), 0.5f);
   std::vector<float> y(static_cast<size_t>(rows * n_tokens));
-  const ht::Matrix m{type, rows, cols, w.data()};
+  ht::Matrix m{type, rows, cols, w.data()};
+  std::vector<uint8_t> packed;
+  if (layout != ht::Layout::kRows) {  // as the model loader does
+    packed.resize(w.size());
+    m = ht::Repack(m, layout, packed.data());
+    w = std::vector<uint8_t>(packed.size());  // only the size is used below
+  }
   for (auto _ : state) {
     ht::MatMulAt(level, m, x.data(), n_tokens, y.data(), precision, nullptr);
     benchmark::DoNotOptimize(y.data());
@@ -65,14 +73,21 @@ int Register() {
         const char* what;
         int64_t rows, cols, tokens;
       };
-      for (const Case& c : {Case{"matvec", 2048, 2048, 1}, Case{"matvec_mem", 0, 2048, 1},
-                            Case{"matmul64", 2048, 2048, 64}}) {
-        const std::string name = std::string(c.what) + "/" + t.name + "/" +
-                                 ht::SimdLevelName(level);
-        benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t.id, level, c.rows, c.cols,
-                                     c.tokens, ht::Precision::kFast)
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
+      // Q4_0 also in the interleaved layout the model loader builds for the AVX-512 level.
+      std::vector<std::pair<ht::Layout, std::string>> layouts = {{ht::Layout::kRows, t.name}};
+      if (t.id == ht::kQ4_0 && level == ht::SimdLevel::kAvx512) {
+        layouts.emplace_back(ht::Layout::kQ4_0x16, "Q4_0x16");
+      }
+      for (const auto& [layout, type_name] : layouts) {
+        for (const Case& c : {Case{"matvec", 2048, 2048, 1}, Case{"matvec_mem", 0, 2048, 1},
+                              Case{"matmul64", 2048, 2048, 64}}) {
+          const std::string name =
+              std::string(c.what) + "/" + type_name + "/" + ht::SimdLevelName(level);
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t.id, level, c.rows, c.cols,
+                                       c.tokens, ht::Precision::kFast, layout)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
+        }
       }
     }
   }

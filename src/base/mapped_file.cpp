@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <utility>
 
 #include "base/error.h"
@@ -65,6 +66,16 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 MappedFile::~MappedFile() { Release(); }
+
+void MappedFile::DropPages(const void* begin, size_t n) const {
+  const auto b = reinterpret_cast<uintptr_t>(begin);
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  if (!is_mmap_ || data_ == nullptr || b < base || b + n > base + size_ || n == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (b + page - 1) / page * page;  // whole pages only: a neighbour's
+  const uintptr_t last = (b + n) / page * page;          // bytes may share the edge pages
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
 void MappedFile::Release() {
   if (is_mmap_ && data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);

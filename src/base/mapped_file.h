@@ -29,6 +29,11 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // Says that [begin, begin + n) (inside the file) will not be read again: its whole pages leave
+  // this process's resident set. They stay in the page cache and are read back if touched again.
+  // A no-op for FromBytes copies, whose memory this must not discard.
+  void DropPages(const void* begin, size_t n) const;
+
  private:
   void Release();
 

@@ -145,6 +145,9 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* FindTensor(std::string_view name) const;
 
+  // See MappedFile::DropPages: for tensor data copied elsewhere (repacked) and not read again.
+  void DropPages(const void* begin, size_t n) const { mapped_.DropPages(begin, n); }
+
  private:
   [[noreturn]] void Fail(const std::string& what) const;
 

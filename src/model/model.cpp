@@ -22,6 +22,7 @@ std::unique_ptr<Model> Model::FromFile(gguf::File file) {
   m->file_ = std::make_unique<FileHolder>(FileHolder{std::move(file)});
   m->config_ = ReadConfig(m->file_->file);
   m->weights_ = std::make_unique<Weights>(BindWeights(m->file_->file, m->config_));
+  m->repacked_ = RepackWeights(*m->weights_, m->config_, m->file_->file);
   return m;
 }
 

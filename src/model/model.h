@@ -25,6 +25,7 @@ class File;
 namespace hearth::model {
 
 struct Weights;  // weights.h (internal): tensor views into the mapped file
+class RepackedWeights;
 struct KvCache;
 struct Scratch;
 
@@ -49,6 +50,7 @@ class Model {
   std::unique_ptr<FileHolder> file_;
   ModelConfig config_;
   std::unique_ptr<Weights> weights_;
+  std::unique_ptr<RepackedWeights> repacked_;  // interleaved copies some weights point into
 };
 
 struct ContextOptions {

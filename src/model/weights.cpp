@@ -2,9 +2,15 @@
 // configuration, and kept as a pointer into the mapped file.
 #include "model/weights.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "base/error.h"
 #include "gguf/gguf.h"
@@ -179,6 +185,77 @@ Weights BindWeights(const gguf::File& file, const ModelConfig& c) {
     }
   }
   return w;
+}
+
+RepackedWeights::~RepackedWeights() {
+  if (base_ != nullptr) ::munmap(base_, bytes_);
+}
+
+std::unique_ptr<RepackedWeights> RepackWeights(Weights& w, const ModelConfig& c,
+                                               const gguf::File& file) {
+  std::vector<tensor::Matrix*> todo;
+  auto consider = [&](Linear& lin) {
+    if (lin.present() && tensor::PreferredLayout(lin.w) != tensor::Layout::kRows) {
+      todo.push_back(&lin.w);
+    }
+  };
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    LayerWeights& lw = w.layers[l];
+    for (Linear* lin : {&lw.attn_q, &lw.attn_qkv, &lw.attn_output, &lw.ffn_gate, &lw.ffn_up,
+                        &lw.ffn_down, &lw.ffn_gate_inp, &lw.inp_gate, &lw.proj}) {
+      consider(*lin);
+    }
+    if (c.layers[l].owns_kv) {  // KV-shared layers never read theirs: leave them unmapped
+      consider(lw.attn_k);
+      consider(lw.attn_v);
+    }
+  }
+  consider(w.per_layer_model_proj);
+  if (todo.empty()) return nullptr;
+
+  // Each copy starts on a 64-byte boundary (whole cache lines per 512-bit load).
+  std::vector<size_t> offset;
+  size_t total = 0;
+  for (const tensor::Matrix* m : todo) {
+    offset.push_back(total);
+    total += (tensor::MatrixBytes(*m) + 63) / 64 * 64;
+  }
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) {
+    throw Error(ErrorClass::kResource,
+                "cannot allocate " + std::to_string(total >> 20) +
+                    " MiB for the repacked weights of '" + file.path() + "'",
+                "free some memory, or set HEARTH_REPACK=0 to run from the mapped file as it is");
+  }
+  auto owner = std::make_unique<RepackedWeights>(base, total);
+  // Fewer TLB misses while streaming the weights for every token (a hint; may be refused).
+  ::madvise(base, total, MADV_HUGEPAGE);
+
+  // Copying gigabytes is memory-bound work that several threads finish sooner.
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  auto worker = [&](size_t id) {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
+        tensor::Matrix& m = *todo[i];
+        const tensor::Matrix original = m;
+        m = tensor::Repack(original, tensor::PreferredLayout(original),
+                           static_cast<uint8_t*>(base) + offset[i]);
+        file.DropPages(original.data, tensor::MatrixBytes(original));
+      }
+    } catch (...) {
+      errors[id] = std::current_exception();
+      next = todo.size();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < errors.size(); ++t) threads.emplace_back(worker, t);
+  worker(0);
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  return owner;
 }
 
 }  // namespace hearth::model

@@ -2,7 +2,9 @@
 // shape-checked against the configuration (../shared/spec/gemma4-model.md §2.3).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/config.h"
@@ -77,6 +79,30 @@ struct Weights {
   const float* per_layer_proj_norm = nullptr;  // [P]
   std::vector<LayerWeights> layers;
 };
+
+// Interleaved copies of the matrices that MatMul runs faster in another layout than the file's
+// (tensor::PreferredLayout: Q4_0 on AVX-512), made once at load in one anonymous mapping that
+// this owns. The file's pages of those matrices are dropped from the resident set afterwards, so
+// the copy costs no more memory than the mapped original would.
+class RepackedWeights {
+ public:
+  RepackedWeights(void* base, size_t bytes) : base_(base), bytes_(bytes) {}
+  ~RepackedWeights();
+  RepackedWeights(const RepackedWeights&) = delete;
+  RepackedWeights& operator=(const RepackedWeights&) = delete;
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* base_;
+  size_t bytes_;
+};
+
+// Repacks the layer matrices of `w` that have a faster layout and points them at the copies.
+// Matrices read row by row (embeddings, the tied LM head) and the unused K/V projections of
+// KV-shared layers stay as they are. Returns null when nothing needs repacking. Throws
+// Error(kResource) when the memory cannot be had.
+std::unique_ptr<RepackedWeights> RepackWeights(Weights& w, const ModelConfig& config,
+                                               const gguf::File& file);
 
 // Binds every tensor the configuration needs. Throws Error(kInvalidInput) naming the file and the
 // tensor for a missing tensor, a wrong shape (expected and actual) or an unsupported type.

@@ -88,6 +88,37 @@ struct BlockIQ4XS {
   uint8_t qs[kQKK / 2];
 };
 
+// Layout::kQ4_0x16: Q4_0 rows interleaved 16 at a time. A group of 16 rows holds, for each block
+// index ib, the 16 rows' fp16 scales (32 bytes) and nibbles (256 bytes). The nibbles are 4 chunks
+// of 64 bytes; chunk c holds, for row r at bytes 4r..4r+3, that row's qs[4c..4c+3] unchanged (low
+// nibbles: weights 4c..4c+3, high nibbles: weights 16+4c..16+4c+3). One 512-bit load then feeds
+// 16 rows at once: a dpbusd against 4 activation bytes broadcast to every lane. Blocks go in
+// pairs, [scales of ib][scales of ib + 1][nibbles of ib][nibbles of ib + 1] (576 bytes, 9 whole
+// cache lines), so a group is one sequential stream; an odd last block is [scales][nibbles].
+constexpr int kQ4x16Rows = 16;
+constexpr int kQ4x16NibbleBytes = kQ4x16Rows * kQK / 2;                 // 256 per block
+constexpr int kQ4x16ScaleBytes = kQ4x16Rows * 2;                        // 32 per block
+constexpr int kQ4x16BlockBytes = kQ4x16NibbleBytes + kQ4x16ScaleBytes;  // 288 = 16 x 18
+
+static inline int64_t Q4x16PairBase(int64_t ib) { return ib / 2 * 2 * kQ4x16BlockBytes; }
+static inline int64_t Q4x16InPair(int64_t nb, int64_t ib) { return ib / 2 * 2 + 1 < nb ? 2 : 1; }
+// Byte offsets of block ib's 16 scales and 256 nibble bytes inside its group of nb blocks.
+static inline int64_t Q4x16ScalesAt(int64_t ib) {
+  return Q4x16PairBase(ib) + (ib & 1) * kQ4x16ScaleBytes;
+}
+static inline int64_t Q4x16NibblesAt(int64_t nb, int64_t ib) {
+  return Q4x16PairBase(ib) + Q4x16InPair(nb, ib) * kQ4x16ScaleBytes + (ib & 1) * kQ4x16NibbleBytes;
+}
+
+// An activation block for the kQ4_0x16 kernels: a Q8_0 block with its scale in F32 and the
+// offset the unsigned nibbles need (8 x the sum of qs) precomputed once per token.
+struct Q8Act {
+  int8_t qs[kQK];
+  int32_t corr;
+  float d;
+};
+static_assert(sizeof(Q8Act) == 40);
+
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ8_1) == 36);
 static_assert(sizeof(BlockQ4_0) == 18);

@@ -1,6 +1,7 @@
 // Portable reference kernels of the fast path: integer dot products per block in the order of
 // llama.cpp's ggml_vec_dot_*_generic (integer sums are exact, so the SIMD kernels differ from
 // these only by the order of float additions).
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -344,6 +345,34 @@ void F16ToF32(int64_t n, const uint16_t* src, float* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = H2F(src[i]);
 }
 
+// Layout::kQ4_0x16 (blocks.h), any T. Per (row, block): the exact integer dot of the unsigned
+// nibbles with the activations, minus the offset, then one fused multiply-add of d_row * d_act;
+// the AVX-512 kernel does the same operations in the same order (bit-identical results).
+template <int T>
+void GroupQ4_0x16(int64_t nb, const uint8_t* group, const Q8Act* acts, int64_t act_stride, float* y,
+                  int64_t y_stride) {
+  for (int t = 0; t < T; ++t) {
+    const Q8Act* a = acts + t * act_stride;
+    for (int r = 0; r < kQ4x16Rows; ++r) {
+      float acc = 0;
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* nib = group + Q4x16NibblesAt(nb, ib);
+        const auto* scales = reinterpret_cast<const uint16_t*>(group + Q4x16ScalesAt(ib));
+        int32_t sum = 0;
+        for (int c = 0; c < 4; ++c) {
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t q = nib[c * 64 + r * 4 + i];
+            sum += (q & 0x0F) * a[ib].qs[4 * c + i] + (q >> 4) * a[ib].qs[16 + 4 * c + i];
+          }
+        }
+        const float scale = H2F(scales[r]) * a[ib].d;
+        acc = std::fma(scale, static_cast<float>(sum - a[ib].corr), acc);
+      }
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
 Kernels MakeScalar() {
   Kernels k{};
   k.dot_f32 = DotF32;
@@ -368,6 +397,8 @@ Kernels MakeScalar() {
   k.vec_dot[kQ5_K] = VecDotQ45K<true>;
   k.vec_dot[kQ6_K] = VecDotQ6K;
   k.vec_dot[kIQ4_XS] = VecDotIQ4XS;
+  k.q4_0x16_1 = GroupQ4_0x16<1>;
+  k.q4_0x16_4 = GroupQ4_0x16<4>;
   return k;
 }
 

@@ -4,6 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace hearth::tensor::blocks {
+struct Q8Act;  // blocks.h
+}  // namespace hearth::tensor::blocks
+
 namespace hearth::tensor::internal {
 
 // Dot product of one weight row (n elements of the weight type) with one activation row already
@@ -24,6 +28,13 @@ struct ActPrep {
   void (*run)(int64_t n, const void* xq, void* out);
 };
 
+// Q4_0 in Layout::kQ4_0x16 (blocks.h): one group of 16 rows (nb blocks) against T activation
+// rows of Q8Act blocks (`acts`, row t at acts + t * act_stride); writes y[t * y_stride + r] for
+// r < 16. The 1- and 4-row kernels compute each (row, token) identically, and the scalar kernel
+// does the same arithmetic, so every level and batch size gives bit-identical results.
+using GroupQ4_0x16Fn = void (*)(int64_t nb, const uint8_t* group, const blocks::Q8Act* acts,
+                                int64_t act_stride, float* y, int64_t y_stride);
+
 constexpr int kMaxTypeId = 32;
 
 // A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
@@ -31,6 +42,7 @@ struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
   VecDot4Fn vec_dot4[kMaxTypeId];  // optional (null: MatMul calls vec_dot per row)
   ActPrep act_prep[kMaxTypeId];    // optional (null run: the plain vec-dot type)
+  GroupQ4_0x16Fn q4_0x16_1, q4_0x16_4;  // T = 1 and T = 4
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "tensor/blocks.h"
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
 
@@ -289,6 +290,11 @@ void Validate(const Matrix& w, const float* x, int64_t n_tokens, const float* y)
   if (w.rows > 0 && n_tokens > 0 && (w.data == nullptr || x == nullptr || y == nullptr)) {
     throw Error(ErrorClass::kInternal, "MatMul: null weight, input or output pointer");
   }
+  if (!LayoutFits(w, w.layout)) {
+    throw Error(ErrorClass::kInvalidInput,
+                "MatMul: the matrix's layout does not fit its type or shape",
+                "build interleaved layouts with Repack");
+  }
 }
 
 void Run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -299,7 +305,153 @@ void Run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)
   }
 }
 
+constexpr int64_t kQ4x16Rows = blocks::kQ4x16Rows;
+// Tokens whose prepared activations one pass over a thread's weight groups reuses: 32 tokens of
+// a 10240-wide row are 410 KB, which stays in L2 beside the group being computed, while the
+// weights are re-read from memory once per 32 tokens.
+constexpr int64_t kQ4x16TokenChunk = 32;
+
+// Fast path for Layout::kQ4_0x16: activations to Q8Act blocks once, then each thread runs its
+// own 16-row groups, 4 tokens per kernel call.
+void MatMulQ4_0x16(const internal::Kernels& k, const Matrix& w, const float* x, int64_t n_tokens,
+                   float* y, ThreadPool* pool) {
+  const internal::Kernels& scalar = internal::ScalarKernels();
+  const internal::GroupQ4_0x16Fn one = k.q4_0x16_1 ? k.q4_0x16_1 : scalar.q4_0x16_1;
+  const internal::GroupQ4_0x16Fn four = k.q4_0x16_4 ? k.q4_0x16_4 : scalar.q4_0x16_4;
+  const int64_t cols = w.cols, rows = w.rows, nb = cols / blocks::kQK;
+  thread_local std::vector<blocks::Q8Act> acts;  // decode calls this hundreds of times a token
+  acts.resize(static_cast<size_t>(n_tokens * nb));
+  blocks::Q8Act* act = acts.data();
+  Run(n_tokens > 1 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<blocks::BlockQ8_0> q8;
+    q8.resize(static_cast<size_t>(nb));
+    for (int64_t t = t0; t < t1; ++t) {
+      QuantizeRow(kQ8_0, x + t * cols, q8.data(), cols);
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        blocks::Q8Act& a = act[t * nb + ib];
+        const blocks::BlockQ8_0& b = q8[static_cast<size_t>(ib)];
+        std::memcpy(a.qs, b.qs, sizeof(a.qs));
+        int32_t sum = 0;
+        for (int8_t q : b.qs) sum += q;
+        a.corr = 8 * sum;
+        a.d = Fp16ToFp32(b.d);
+      }
+    }
+  });
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  const size_t group_bytes = static_cast<size_t>(nb) * blocks::kQ4x16BlockBytes;
+  Run(pool, rows / kQ4x16Rows, [&](int64_t g0, int64_t g1) {
+    for (int64_t c0 = 0; c0 < n_tokens; c0 += kQ4x16TokenChunk) {
+      const int64_t c1 = std::min(n_tokens, c0 + kQ4x16TokenChunk);
+      for (int64_t g = g0; g < g1; ++g) {
+        const uint8_t* group = data + static_cast<size_t>(g) * group_bytes;
+        float* yg = y + g * kQ4x16Rows;
+        int64_t t = c0;
+        for (; t + 4 <= c1; t += 4) four(nb, group, act + t * nb, nb, yg + t * rows, rows);
+        for (; t < c1; ++t) one(nb, group, act + t * nb, nb, yg + t * rows, rows);
+      }
+    }
+  });
+}
+
 }  // namespace
+
+// ---- layouts ---------------------------------------------------------------------------------
+
+bool LayoutFits(const Matrix& w, Layout layout) {
+  switch (layout) {
+    case Layout::kRows:
+      return true;
+    case Layout::kQ4_0x16:
+      return w.type == kQ4_0 && w.rows % kQ4x16Rows == 0 && w.cols % blocks::kQK == 0;
+  }
+  return false;
+}
+
+Layout PreferredLayout(const Matrix& w) {
+  static const bool disabled = [] {
+    const char* env = std::getenv("HEARTH_REPACK");
+    return env != nullptr && std::strcmp(env, "0") == 0;
+  }();
+  if (disabled || w.layout != Layout::kRows || w.rows == 0) return Layout::kRows;
+  // Only the AVX-512 level has a kernel for the interleaved layout so far; elsewhere the
+  // row-major kernels are faster than the interleaved layout's portable one.
+  if (ActiveSimdLevel() == SimdLevel::kAvx512 && LayoutFits(w, Layout::kQ4_0x16)) {
+    return Layout::kQ4_0x16;
+  }
+  return Layout::kRows;
+}
+
+size_t MatrixBytes(const Matrix& w) {
+  // kQ4_0x16 holds the same blocks, rearranged.
+  return RowBytes(w.type, w.cols) * static_cast<size_t>(w.rows);
+}
+
+Matrix Repack(const Matrix& w, Layout layout, void* dst) {
+  return Repack(w, layout, dst, 0, w.rows);
+}
+
+Matrix Repack(const Matrix& w, Layout layout, void* dst, int64_t row_begin, int64_t row_end) {
+  if (w.layout != Layout::kRows || !LayoutFits(w, layout) || row_begin < 0 || row_end > w.rows ||
+      row_begin > row_end || row_begin % kQ4x16Rows != 0 || row_end % kQ4x16Rows != 0 ||
+      w.data == nullptr || dst == nullptr) {
+    throw Error(ErrorClass::kInvalidInput, "Repack: the layout does not fit this matrix",
+                "repack row-major Q4_0 matrices with a multiple of 16 rows, 16 rows at a time");
+  }
+  Matrix out = w;
+  out.data = dst;
+  out.layout = layout;
+  if (layout == Layout::kRows) {
+    std::memcpy(dst, w.data, MatrixBytes(w));
+    return out;
+  }
+  const int64_t nb = w.cols / blocks::kQK;
+  const size_t row_bytes = RowBytes(w.type, w.cols);
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t g = row_begin / kQ4x16Rows; g < row_end / kQ4x16Rows; ++g) {
+    uint8_t* group = static_cast<uint8_t*>(dst) + static_cast<size_t>(g) * kQ4x16Rows * row_bytes;
+    for (int r = 0; r < kQ4x16Rows; ++r) {
+      const auto* row = reinterpret_cast<const blocks::BlockQ4_0*>(
+          src + static_cast<size_t>(g * kQ4x16Rows + r) * row_bytes);
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        std::memcpy(group + blocks::Q4x16ScalesAt(ib) + 2 * r, &row[ib].d, 2);
+        uint8_t* nib = group + blocks::Q4x16NibblesAt(nb, ib);
+        for (int c = 0; c < 4; ++c) std::memcpy(nib + c * 64 + r * 4, row[ib].qs + 4 * c, 4);
+      }
+    }
+  }
+  return out;
+}
+
+void DequantizeMatrixRow(const Matrix& w, int64_t row, float* dst) {
+  if (row < 0 || row >= w.rows) {
+    throw Error(ErrorClass::kInternal, "DequantizeMatrixRow: row " + std::to_string(row) +
+                                           " is outside the matrix's " + std::to_string(w.rows) +
+                                           " rows");
+  }
+  const size_t row_bytes = RowBytes(w.type, w.cols);
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  if (w.layout == Layout::kRows) {
+    DequantizeRow(w.type, data + static_cast<size_t>(row) * row_bytes, dst, w.cols);
+    return;
+  }
+  const int64_t nb = w.cols / blocks::kQK, r = row % kQ4x16Rows;
+  const uint8_t* group = data + static_cast<size_t>(row - r) * row_bytes;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    uint16_t half;
+    std::memcpy(&half, group + blocks::Q4x16ScalesAt(ib) + 2 * r, 2);
+    const float d = Fp16ToFp32(half);
+    const uint8_t* nib = group + blocks::Q4x16NibblesAt(nb, ib);
+    float* out = dst + ib * blocks::kQK;
+    for (int c = 0; c < 4; ++c) {
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t q = nib[c * 64 + r * 4 + i];
+        out[4 * c + i] = static_cast<float>((q & 0x0F) - 8) * d;
+        out[16 + 4 * c + i] = static_cast<float>((q >> 4) - 8) * d;
+      }
+    }
+  }
+}
 
 void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens, float* y,
               Precision precision, ThreadPool* pool) {
@@ -316,6 +468,10 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
   const int64_t rows = w.rows;
   const int64_t cols = w.cols;
 
+  if (precision == Precision::kFast && w.layout == Layout::kQ4_0x16) {
+    MatMulQ4_0x16(k, w, x, n_tokens, y, pool);
+    return;
+  }
   if (precision == Precision::kFast && w.type < internal::kMaxTypeId &&
       k.vec_dot[w.type] != nullptr) {
     const internal::VecDotFn dot = k.vec_dot[w.type];
@@ -385,9 +541,8 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
     for (int64_t tile = tile0; tile < tile1; ++tile) {
       const int64_t r0 = tile * kPreciseRowTile;
       const int64_t r1 = std::min(rows, r0 + kPreciseRowTile);
-      for (int64_t r = r0; r < r1; ++r) {
-        const uint8_t* src = wdata + static_cast<size_t>(r) * row_bytes;
-        if (w.type != kF32) DequantizeRow(w.type, src, deq.data() + (r - r0) * cols, cols);
+      if (w.type != kF32) {
+        for (int64_t r = r0; r < r1; ++r) DequantizeMatrixRow(w, r, deq.data() + (r - r0) * cols);
       }
       for (int64_t t = 0; t < n_tokens; ++t) {
         const float* xt = x + t * cols;

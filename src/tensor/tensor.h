@@ -117,13 +117,38 @@ class ThreadPool {
   std::unique_ptr<Impl> impl_;
 };
 
-// A row-major weight matrix: `rows` rows of `cols` elements, each row RowBytes(type, cols) bytes.
+// How a Matrix's rows lie in memory.
+//  kRows    — row after row, each RowBytes(type, cols) bytes: the GGUF layout.
+//  kQ4_0x16 — Q4_0 rows interleaved 16 at a time, so that one load holds 16 rows' scales and the
+//             AVX-512 kernel computes 16 rows per pass (llama.cpp repacks Q4_0 the same way, 8
+//             rows at a time). Built once at load by Repack; the same size as kRows.
+enum class Layout : uint8_t { kRows, kQ4_0x16 };
+
+// A weight matrix: `rows` rows of `cols` elements of `type`, laid out as `layout` says.
 struct Matrix {
   uint32_t type = kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  Layout layout = Layout::kRows;
 };
+
+// The layout MatMul runs the row-major `w` fastest in at the active SIMD level: kRows (keep it
+// as it is) or an interleaved one worth building once at load. HEARTH_REPACK=0 in the
+// environment always answers kRows (for comparisons).
+Layout PreferredLayout(const Matrix& w);
+// Whether `layout` can hold `w` (its type and shape fit).
+bool LayoutFits(const Matrix& w, Layout layout);
+// Bytes of `w` in its layout.
+size_t MatrixBytes(const Matrix& w);
+// Copies the row-major `w` into `dst` (MatrixBytes(w) bytes; 64-byte aligned reads fastest) in
+// `layout` and returns the matrix that reads it there. Throws Error(kInvalidInput) when the
+// layout does not fit. Rows [row_begin, row_end) only, when given (to split the work); they must
+// be multiples of 16.
+Matrix Repack(const Matrix& w, Layout layout, void* dst);
+Matrix Repack(const Matrix& w, Layout layout, void* dst, int64_t row_begin, int64_t row_end);
+// Row `row` of `w` (any layout) dequantized to F32 (cols values).
+void DequantizeMatrixRow(const Matrix& w, int64_t row, float* dst);
 
 // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens; x is [n_tokens][w.cols] F32 and y is
 // [n_tokens][w.rows] F32. Batched prefill (n_tokens > 1) uses a blocked kernel that reads each

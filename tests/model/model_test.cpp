@@ -302,6 +302,32 @@ TEST(Context, OverflowIsRefusedBeforeAnyWork) {
   EXPECT_EQ(ctx.n_past(), 5);
 }
 
+// Q4_0 layer matrices are repacked at load where the active SIMD level has a faster kernel for
+// the interleaved layout (the reference tests then run through it); matrices read row by row and
+// the KV-shared layers' unused projections stay in the file's layout.
+TEST(Weights, Q4_0LayerMatricesAreRepackedWhereFaster) {
+  auto model = Model::Load(ModelPath("tiny-e.Q4_0"));
+  const Weights& w = model->weights();
+  const ModelConfig& c = model->config();
+  const tensor::Layout expected = tensor::PreferredLayout(
+      tensor::Matrix{tensor::kQ4_0, 16, 32, w.token_embd.data});  // any fitting Q4_0 matrix
+  int shared = 0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    ASSERT_EQ(lw.ffn_up.w.type, tensor::kQ4_0);
+    EXPECT_EQ(lw.ffn_up.w.layout, expected) << "layer " << l;
+    EXPECT_EQ(lw.ffn_down.w.layout, expected) << "layer " << l;
+    EXPECT_EQ(lw.attn_q.w.layout, expected) << "layer " << l;
+    if (!c.layers[l].owns_kv && lw.attn_k.present()) {
+      ++shared;
+      EXPECT_EQ(lw.attn_k.w.layout, tensor::Layout::kRows) << "layer " << l;
+    }
+  }
+  EXPECT_GT(shared, 0) << "the fixture was expected to keep K weights on KV-shared layers";
+  EXPECT_EQ(w.token_embd.layout, tensor::Layout::kRows);
+  EXPECT_EQ(w.per_layer_token_embd.layout, tensor::Layout::kRows);
+}
+
 TEST(Context, BatchSplitsAndResetAgree) {
   // Same logits whether a long sequence (past the sliding window) goes in one step, in small
   // steps (ring buffer wrapping mid-batch), or again after Reset().

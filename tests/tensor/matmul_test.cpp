@@ -255,6 +255,113 @@ TEST(VectorHelpers, MatchScalarLoops) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(h[i], Fp32ToFp16(edge[i])) << i;
 }
 
+// ---- Layout::kQ4_0x16 (Q4_0 rows interleaved 16 at a time) --------------------------------------
+
+// The interleaved copy of `w` (row-major Q4_0).
+std::vector<uint8_t> Interleave(const Matrix& w, Matrix* packed) {
+  std::vector<uint8_t> out(MatrixBytes(w));
+  *packed = Repack(w, Layout::kQ4_0x16, out.data());
+  return out;
+}
+
+TEST(Q4_0x16, RowsDequantizeToTheRowMajorRows) {
+  const int64_t rows = 48, cols = 96;
+  const auto w = MakeWeights(kQ4_0, rows, cols, 5);
+  const Matrix m{kQ4_0, rows, cols, w.data()};
+  Matrix packed;
+  const auto bytes = Interleave(m, &packed);
+  EXPECT_EQ(packed.layout, Layout::kQ4_0x16);
+  EXPECT_EQ(bytes.size(), w.size());  // the same blocks, rearranged
+  EXPECT_NE(0, std::memcmp(bytes.data(), w.data(), w.size()));
+  std::vector<float> a(cols), b(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    DequantizeRow(kQ4_0, w.data() + r * RowBytes(kQ4_0, cols), a.data(), cols);
+    DequantizeMatrixRow(packed, r, b.data());
+    ASSERT_EQ(a, b) << "row " << r;
+  }
+  // Two halves repacked separately give the whole.
+  std::vector<uint8_t> halves(w.size());
+  Repack(m, Layout::kQ4_0x16, halves.data(), 0, 16);
+  Repack(m, Layout::kQ4_0x16, halves.data(), 16, rows);
+  EXPECT_EQ(halves, bytes);
+}
+
+// Against the double-precision reference, and bit-identical across SIMD levels, batch sizes and
+// threads (every level runs the same per-(row, token) arithmetic).
+TEST(Q4_0x16, FastPathMatchesReferenceAndIsIdenticalEverywhere) {
+  const Shape shapes[] = {{16, 32, 1}, {48, 96, 7}, {64, 512, 13}, {32, 2560, 5}};
+  ThreadPool pool(3);
+  uint32_t seed = 900;
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE("rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                 " tokens=" + std::to_string(s.n_tokens));
+    const auto w = MakeWeights(kQ4_0, s.rows, s.cols, seed++);
+    const auto x = Gaussian(s.n_tokens * s.cols, seed++, 1.0f);
+    const Matrix m{kQ4_0, s.rows, s.cols, w.data()};
+    Matrix packed;
+    const auto bytes = Interleave(m, &packed);
+    const Reference ref = Compute(kQ4_0, w, s.rows, s.cols, x, s.n_tokens);
+    const size_t ny = static_cast<size_t>(s.rows * s.n_tokens);
+    std::vector<float> scalar(ny), row_major(ny);
+    MatMulAt(SimdLevel::kScalar, packed, x.data(), s.n_tokens, scalar.data(), Precision::kFast,
+             nullptr);
+    MatMulAt(SimdLevel::kScalar, m, x.data(), s.n_tokens, row_major.data(), Precision::kFast,
+             nullptr);
+    for (size_t i = 0; i < ny; ++i) {
+      const double tol = 1e-5 * ref.abs[i] + 1e-30;
+      ASSERT_NEAR(scalar[i], ref.y[i], ref.qerr[i] + tol) << "output " << i;
+      // The same quantized activations as the row-major kernels: equal up to summation order.
+      ASSERT_NEAR(scalar[i], row_major[i], 2e-5 * ref.abs[i] + 1e-30) << "output " << i;
+    }
+    for (SimdLevel level : Levels()) {
+      SCOPED_TRACE(SimdLevelName(level));
+      std::vector<float> fast(ny), fast_pool(ny), precise(ny), precise_rows(ny);
+      MatMulAt(level, packed, x.data(), s.n_tokens, fast.data(), Precision::kFast, nullptr);
+      MatMulAt(level, packed, x.data(), s.n_tokens, fast_pool.data(), Precision::kFast, &pool);
+      ASSERT_EQ(fast, scalar);
+      ASSERT_EQ(fast_pool, scalar);
+      for (int64_t t = 0; t < s.n_tokens; ++t) {
+        std::vector<float> one(static_cast<size_t>(s.rows));
+        MatMulAt(level, packed, x.data() + t * s.cols, 1, one.data(), Precision::kFast, nullptr);
+        for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(one[r], scalar[t * s.rows + r]) << t;
+      }
+      // The precise path dequantizes the interleaved rows to exactly the row-major values.
+      MatMulAt(level, packed, x.data(), s.n_tokens, precise.data(), Precision::kPrecise, &pool);
+      MatMulAt(level, m, x.data(), s.n_tokens, precise_rows.data(), Precision::kPrecise, &pool);
+      ASSERT_EQ(precise, precise_rows);
+    }
+  }
+}
+
+TEST(Q4_0x16, LayoutChoiceAndBadInput) {
+  const auto w = MakeWeights(kQ4_0, 32, 64, 3);
+  std::vector<uint8_t> dst(w.size());
+  const Matrix ok{kQ4_0, 32, 64, w.data()};
+  EXPECT_TRUE(LayoutFits(ok, Layout::kQ4_0x16));
+  EXPECT_FALSE(LayoutFits(Matrix{kQ4_0, 24, 64, w.data()}, Layout::kQ4_0x16));
+  EXPECT_FALSE(LayoutFits(Matrix{kQ8_0, 32, 64, w.data()}, Layout::kQ4_0x16));
+  EXPECT_EQ(PreferredLayout(Matrix{kQ4_K, 32, 256, w.data()}), Layout::kRows);
+  EXPECT_EQ(PreferredLayout(Matrix{kQ4_0, 24, 64, w.data()}), Layout::kRows);
+  const char* repack_env = std::getenv("HEARTH_REPACK");
+  const bool disabled = repack_env != nullptr && std::string(repack_env) == "0";
+  EXPECT_EQ(PreferredLayout(ok), ActiveSimdLevel() == SimdLevel::kAvx512 && !disabled
+                                     ? Layout::kQ4_0x16
+                                     : Layout::kRows);
+  EXPECT_THROW(Repack(Matrix{kQ4_0, 24, 64, w.data()}, Layout::kQ4_0x16, dst.data()), Error);
+  EXPECT_THROW(Repack(Matrix{kQ8_0, 32, 64, w.data()}, Layout::kQ4_0x16, dst.data()), Error);
+  EXPECT_THROW(Repack(ok, Layout::kQ4_0x16, dst.data(), 0, 8), Error);
+  EXPECT_THROW(Repack(ok, Layout::kQ4_0x16, dst.data(), 16, 48), Error);
+  Matrix packed = Repack(ok, Layout::kQ4_0x16, dst.data());
+  std::vector<uint8_t> again(w.size());
+  EXPECT_THROW(Repack(packed, Layout::kQ4_0x16, again.data()), Error);  // already interleaved
+  // A matrix claiming a layout its shape cannot have is refused, not read out of bounds.
+  std::vector<float> x(64), y(24);
+  EXPECT_THROW(MatMul(Matrix{kQ4_0, 24, 64, w.data(), Layout::kQ4_0x16}, x.data(), 1, y.data(),
+                      Precision::kFast, nullptr),
+               Error);
+  EXPECT_THROW(DequantizeMatrixRow(packed, 32, x.data()), Error);
+}
+
 // HEARTH_SIMD picks the level (ctest runs this binary again with HEARTH_SIMD=scalar and avx2).
 TEST(SimdEnv, MatchesEnvironment) {
   const char* env = std::getenv("HEARTH_SIMD");

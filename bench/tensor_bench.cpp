@@ -73,9 +73,9 @@ int Register() {
         const char* what;
         int64_t rows, cols, tokens;
       };
-      // Q4_0 also in the interleaved layout the model loader builds for the AVX-512 level.
+      // Q4_0 also in the interleaved layout the model loader builds for the SIMD levels.
       std::vector<std::pair<ht::Layout, std::string>> layouts = {{ht::Layout::kRows, t.name}};
-      if (t.id == ht::kQ4_0 && level == ht::SimdLevel::kAvx512) {
+      if (t.id == ht::kQ4_0 && level != ht::SimdLevel::kScalar) {
         layouts.emplace_back(ht::Layout::kQ4_0x16, "Q4_0x16");
       }
       for (const auto& [layout, type_name] : layouts) {

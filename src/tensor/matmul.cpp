@@ -374,9 +374,9 @@ Layout PreferredLayout(const Matrix& w) {
     return env != nullptr && std::strcmp(env, "0") == 0;
   }();
   if (disabled || w.layout != Layout::kRows || w.rows == 0) return Layout::kRows;
-  // Only the AVX-512 level has a kernel for the interleaved layout so far; elsewhere the
-  // row-major kernels are faster than the interleaved layout's portable one.
-  if (ActiveSimdLevel() == SimdLevel::kAvx512 && LayoutFits(w, Layout::kQ4_0x16)) {
+  // The AVX2 and AVX-512 levels have kernels for the interleaved layout; the portable one is
+  // there for correctness, and the row-major scalar kernel is as fast.
+  if (ActiveSimdLevel() != SimdLevel::kScalar && LayoutFits(w, Layout::kQ4_0x16)) {
     return Layout::kQ4_0x16;
   }
   return Layout::kRows;

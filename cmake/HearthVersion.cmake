@@ -1,16 +1,10 @@
-# The git commit goes into `hearth --version`; a tarball without .git says "unknown".
-execute_process(COMMAND git rev-parse --short=12 HEAD
-                WORKING_DIRECTORY "${CMAKE_SOURCE_DIR}"
-                OUTPUT_VARIABLE HEARTH_GIT_COMMIT OUTPUT_STRIP_TRAILING_WHITESPACE
-                ERROR_QUIET RESULT_VARIABLE _git_rc)
-if(NOT _git_rc EQUAL 0 OR HEARTH_GIT_COMMIT STREQUAL "")
-  set(HEARTH_GIT_COMMIT "unknown")
-endif()
-execute_process(COMMAND git status --porcelain --untracked-files=no
-                WORKING_DIRECTORY "${CMAKE_SOURCE_DIR}"
-                OUTPUT_VARIABLE _git_dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-if(NOT _git_dirty STREQUAL "")
-  set(HEARTH_GIT_COMMIT "${HEARTH_GIT_COMMIT}-dirty")
-endif()
-configure_file("${CMAKE_SOURCE_DIR}/src/base/version.h.in"
-               "${CMAKE_BINARY_DIR}/generated/base/version.h" @ONLY)
+# The version and git commit go into `hearth --version`, `hearth bench --json` and the server's
+# headers. The commit is looked up at every build, not only when CMake configures, so a binary
+# names the commit it was built from (cmake/WriteVersion.cmake). Targets that include
+# base/version.h depend on hearth_version.
+set(_hearth_version_header "${CMAKE_BINARY_DIR}/generated/base/version.h")
+set(_hearth_version_args -DSOURCE_DIR=${CMAKE_SOURCE_DIR} -DOUTPUT=${_hearth_version_header}
+    -DVERSION=${PROJECT_VERSION} -P ${CMAKE_SOURCE_DIR}/cmake/WriteVersion.cmake)
+execute_process(COMMAND ${CMAKE_COMMAND} ${_hearth_version_args})  # there before the first build
+add_custom_target(hearth_version COMMAND ${CMAKE_COMMAND} ${_hearth_version_args}
+                  BYPRODUCTS ${_hearth_version_header} VERBATIM)

@@ -330,8 +330,10 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
 
   const double terms_ms = ms_since(t_terms);
   auto t_chunks = Clock::now();
-  // Top-`depth` chunks. By default every chunk holding a query term is scored. With
-  // options.max_score the top `depth` is still exact but found by MaxScore pruning.
+  // Top-`depth` chunks, three exact ways (SearchOptions::Evaluation). The default reads each
+  // term's doclist once (rank_by_term below). kExhaustive has FTS5 merge all doclists and
+  // hearth_rank score every chunk holding any term: rows x terms work, ~2x slower on long
+  // queries. kMaxScore is kExhaustive with pruning:
   // A term adds at most weight x (k1 + 1) to a chunk's score (its BM25 saturation limit), so a
   // chunk holding only terms whose bounds sum below the depth-th best score cannot be in the top
   // `depth`. Terms are sorted by that bound, highest first: the "essential" prefix is the
@@ -344,8 +346,8 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
   // answer; otherwise a second pass with the essential prefix is.
   //   Measured on postgresql-15 (docs/BENCHMARKS.md): with the saturation bound and a depth of
   // 1000 chunks only ~2 of ~25 terms are non-essential, and the AND over every term's doclist
-  // plus the occasional second pass cost more than the rows they save, so the exhaustive
-  // evaluation stays the default; this one needs tighter per-term bounds to pay off.
+  // plus the occasional second pass cost more than the rows they save: slower than
+  // kExhaustive. Per-chunk bounds (rank_by_term's) are what prune.
   const int depth = options.chunk_depth > 0 ? options.chunk_depth : P.depth;
   const size_t n_terms = terms.size();
   std::vector<double> tail(n_terms + 1, 0);  // tail[i]: summed bounds of terms i..n-1
@@ -411,6 +413,9 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       weights += std::to_string(t.weight * t.idf);
     }
     collector = Collector{};
+    double postings = 0;  // every chunk holding a term: the terms' document frequencies
+    for (const auto& t : terms) postings += t.df;
+    collector.postings.reserve(static_cast<size_t>(std::min(postings, 1e7)));
     {
       Stmt q(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" + weights +
                            ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
@@ -421,19 +426,29 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     const Collector& c = collector;
     // Group the postings by chunk (a counting sort keeps each chunk's terms in query order, the
     // order hearth_rank sums them in).
-    std::unordered_map<int64_t, uint32_t> slot_of;
-    slot_of.reserve(c.postings.size());
+    // Chunk ids are dense (INTEGER PRIMARY KEY): an array indexed by id when that is small
+    // next to the postings, a hash map otherwise.
+    int64_t max_row = 0;
+    for (const auto& p : c.postings) max_row = std::max(max_row, p.row);
+    const bool dense = max_row >= 0 && static_cast<uint64_t>(max_row) <
+                                           4 * c.postings.size() + (uint64_t{1} << 20);
+    constexpr uint32_t kNone = ~uint32_t{0};
+    std::vector<uint32_t> dense_slot(dense ? static_cast<size_t>(max_row) + 1 : 0, kNone);
+    std::unordered_map<int64_t, uint32_t> sparse_slot;
     std::vector<int64_t> row_of;
     std::vector<uint32_t> start;  // postings of slot s: order[start[s] .. start[s + 1])
     std::vector<uint32_t> slot(c.postings.size());
     for (size_t i = 0; i < c.postings.size(); ++i) {
-      auto [it, fresh] = slot_of.try_emplace(c.postings[i].row, row_of.size());
-      if (fresh) {
-        row_of.push_back(c.postings[i].row);
+      const int64_t row = c.postings[i].row;
+      uint32_t& sl = dense && row >= 0 ? dense_slot[static_cast<size_t>(row)]
+                                       : sparse_slot.try_emplace(row, kNone).first->second;
+      if (sl == kNone) {
+        sl = static_cast<uint32_t>(row_of.size());
+        row_of.push_back(row);
         start.push_back(0);
       }
-      slot[i] = it->second;
-      ++start[it->second];
+      slot[i] = sl;
+      ++start[sl];
     }
     const size_t n_rows_hit = row_of.size();
     start.push_back(0);

@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     // HEARTH_QUERY_EVAL=exhaustive|maxscore|term: SearchOptions::evaluation (default: term at
     // a time); HEARTH_QUERY_MAXSCORE=1 is HEARTH_QUERY_EVAL=maxscore;
     // HEARTH_QUERY_STATS=1: statistics on stderr, one line per query;
-    // HEARTH_QUERY_DEPTH=N: chunks ranked (SearchOptions::chunk_depth).
+    // HEARTH_QUERY_DEPTH=N: chunks ranked (SearchOptions::chunk_depth);
+    // HEARTH_QUERY_LANG / HEARTH_QUERY_PATH: the --lang / --path filters.
     using Eval = hearth::index::SearchOptions::Evaluation;
     const char* eval = std::getenv("HEARTH_QUERY_EVAL");
     const std::string how = eval != nullptr ? eval : "";
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
     if (how == "maxscore" || std::getenv("HEARTH_QUERY_MAXSCORE") != nullptr)
       opt.evaluation = Eval::kMaxScore;
     if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) opt.chunk_depth = std::atoi(d);
+    if (const char* l = std::getenv("HEARTH_QUERY_LANG")) opt.language = l;
+    if (const char* g = std::getenv("HEARTH_QUERY_PATH")) opt.path_glob = g;
     hearth::index::SearchOptions::Stats stats;
     if (std::getenv("HEARTH_QUERY_STATS") != nullptr) opt.stats = &stats;
     double c0 = CpuMs();

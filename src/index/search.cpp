@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/error.h"
 #include "index/index.h"
@@ -460,7 +461,8 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     std::vector<uint32_t> order(c.postings.size());
     {
       std::vector<uint32_t> fill(start.begin(), start.end() - 1);
-      for (size_t i = 0; i < c.postings.size(); ++i) order[fill[slot[i]]++] = static_cast<uint32_t>(i);
+      for (size_t i = 0; i < c.postings.size(); ++i)
+        order[fill[slot[i]]++] = static_cast<uint32_t>(i);
     }
     auto score_of = [&](size_t s, double dl) {
       const double norm = c.k1 * (1 - c.b + c.b * dl / c.avgdl);
@@ -522,10 +524,32 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       meta_q.Reset();
       return ok;
     };
-    // Min-heap of the best `depth` exact scores so far (ties: the lower rowid ranks first, as
-    // the final order has it).
-    auto worse = [](const std::pair<double, int64_t>& x, const std::pair<double, int64_t>& y) {
+    // The best `depth` exact scores so far, the last-ranked on top (ties: the lower rowid ranks
+    // first, as the final order has it).
+    auto before = [](const std::pair<double, int64_t>& x, const std::pair<double, int64_t>& y) {
       return x.first != y.first ? x.first > y.first : x.second < y.second;
+    };
+    // With --lang / --path, the chunks of the files that pass, read up front from the
+    // chunks_file index (a lookup per candidate cost more when the filter is selective).
+    std::vector<bool> allowed;
+    std::unordered_set<int64_t> allowed_sparse;
+    if (filtered) {
+      if (dense) allowed.assign(static_cast<size_t>(max_row) + 1, false);
+      Stmt q(db.get(),
+             "SELECT c.id FROM files f JOIN chunks c ON c.file_id = f.id "
+             "WHERE (?1 = '' OR f.language = ?1) AND (?2 = '' OR f.path GLOB ?2)");
+      q.Bind(1, options.language).Bind(2, options.path_glob);
+      while (q.Step()) {
+        const int64_t id = q.Int(0);
+        if (!dense || id < 0) {
+          allowed_sparse.insert(id);
+        } else if (id <= max_row) {
+          allowed[static_cast<size_t>(id)] = true;
+        }
+      }
+    }
+    auto passes_filter = [&](int64_t row) {
+      return dense && row >= 0 ? allowed[static_cast<size_t>(row)] : allowed_sparse.count(row) > 0;
     };
     std::vector<std::pair<double, int64_t>> heap;
     std::vector<Ranked> found;
@@ -535,8 +559,8 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       bound.pop_back();
       if (heap.size() == static_cast<size_t>(depth) && ub < heap.front().first) break;
       const int64_t row = row_of[s];
+      if (filtered && !passes_filter(row)) continue;
       Ranked r{};
-      if (filtered && !meta_of(row, &r)) continue;
       ++scored;
       r.id = row;
       r.score = score_of(s, length_of(row));
@@ -544,11 +568,11 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
       found.push_back(std::move(r));
       if (heap.size() < static_cast<size_t>(depth)) {
         heap.push_back(e);
-        std::push_heap(heap.begin(), heap.end(), worse);
-      } else if (worse(e, heap.front())) {
-        std::pop_heap(heap.begin(), heap.end(), worse);
+        std::push_heap(heap.begin(), heap.end(), before);
+      } else if (before(e, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), before);
         heap.back() = e;
-        std::push_heap(heap.begin(), heap.end(), worse);
+        std::push_heap(heap.begin(), heap.end(), before);
       }
     }
     std::sort(found.begin(), found.end(), [](const Ranked& x, const Ranked& y) {
@@ -558,9 +582,7 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     std::vector<Ranked> out;
     out.reserve(found.size());
     for (Ranked& r : found) {
-      if (filtered) {
-        out.push_back(std::move(r));
-      } else if (Ranked m{}; meta_of(r.id, &m)) {
+      if (Ranked m{}; meta_of(r.id, &m)) {
         m.score = r.score;
         out.push_back(std::move(m));
       }

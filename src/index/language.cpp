@@ -37,6 +37,18 @@ constexpr std::pair<std::string_view, std::string_view> kInterpreters[] = {
     {"php", "php"},       {"lua", "lua"}, {"tclsh", "tcl"},
 };
 
+// Qt Linguist translation files share TypeScript's .ts extension but are XML. Parsing them with
+// the TypeScript grammar is pure error recovery: on freecad (985 such files, 133 MB) that was
+// most of the indexing CPU time. No TypeScript source starts with an XML declaration or tag.
+bool LooksLikeXml(std::string_view head) {
+  if (head.substr(0, 3) == "\xEF\xBB\xBF") head.remove_prefix(3);  // UTF-8 byte order mark
+  size_t start = head.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return false;
+  head.remove_prefix(start);
+  return head.substr(0, 5) == "<?xml" || head.substr(0, 9) == "<!DOCTYPE" ||
+         head.substr(0, 4) == "<TS " || head.substr(0, 4) == "<TS>";
+}
+
 bool LooksLikeCpp(std::string_view head) {
   for (std::string_view marker : {"class ", "namespace ", "template<", "template <", "public:",
                                   "private:", "std::", "#include <string>", "#include <vector>"}) {
@@ -60,6 +72,7 @@ std::string DetectLanguage(std::string_view path, std::string_view head) {
       if (e == ext) {
         // .h is shared by C and C++; headers with C++ constructs get the C++ grammar.
         if (lang == "c" && ext == "h" && LooksLikeCpp(head)) return "cpp";
+        if (lang == "typescript" && ext == "ts" && LooksLikeXml(head)) return "xml";
         return std::string(lang);
       }
     }

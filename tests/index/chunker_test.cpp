@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 
 namespace hearth::index {
 namespace {
@@ -450,6 +451,54 @@ TEST(DetectLanguage, ExtensionsAndShebangs) {
   EXPECT_EQ(DetectLanguage("Makefile", ""), "make");
   EXPECT_EQ(DetectLanguage("README", "hello"), "");
   EXPECT_EQ(DetectLanguage("#!", "#!"), "");
+}
+
+// Qt Linguist translations (.ts) are XML; TypeScript keeps the extension otherwise.
+TEST(DetectLanguage, QtTranslationTsIsXml) {
+  EXPECT_EQ(DetectLanguage("i18n/app_de.ts", "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"),
+            "xml");
+  EXPECT_EQ(DetectLanguage("i18n/app_de.ts", "\xEF\xBB\xBF<?xml version=\"1.0\"?>"), "xml");
+  EXPECT_EQ(DetectLanguage("i18n/app_de.ts", "\n<!DOCTYPE TS>\n<TS version=\"2.1\">"), "xml");
+  EXPECT_EQ(DetectLanguage("i18n/app_de.ts", "<TS version=\"2.0\" language=\"de\">"), "xml");
+  EXPECT_EQ(DetectLanguage("src/a.ts", "/// <reference path=\"x.d.ts\" />\nlet a = 1;\n"),
+            "typescript");
+  EXPECT_EQ(DetectLanguage("src/a.ts", "import { x } from './x';\n"), "typescript");
+  EXPECT_EQ(DetectLanguage("src/a.ts", ""), "typescript");
+  EXPECT_EQ(DetectLanguage("ui/a.tsx", "<?xml"), "tsx");  // only .ts is ambiguous
+}
+
+// The freecad outlier (issue 6): 985 Qt translation files parsed with the TypeScript grammar
+// spent most of the index's CPU time in tree-sitter error recovery. A file of that shape must
+// take the grammarless path (no parse at all) and still be covered by plain line windows.
+TEST(Chunker, QtTranslationFileIsNotParsedAsTypeScript) {
+  std::string ts =
+      "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE TS>\n"
+      "<TS version=\"2.1\" language=\"de\" sourcelanguage=\"en\">\n<context>\n"
+      "    <name>Dialog</name>\n";
+  const int kMessages = 2000;
+  for (int i = 0; i < kMessages; ++i) {
+    ts += "    <message>\n        <location filename=\"../Dlg.ui\" line=\"" +
+          std::to_string(i) + "\"/>\n        <source>Text &amp; more " + std::to_string(i) +
+          "</source>\n        <translation>Text und mehr</translation>\n    </message>\n";
+  }
+  ts += "</context>\n</TS>\n";
+  const int n_lines = 5 + 5 * kMessages + 2;
+  Chunker ch;
+  ParsedFile f = ch.Parse("src/Gui/Language/FreeCAD_de.ts", ts);
+  EXPECT_EQ(f.language, "xml");
+  EXPECT_FALSE(f.parsed);
+  EXPECT_TRUE(f.tags.empty());
+  ASSERT_FALSE(f.chunks.empty());
+  // Windows tile the file: no gaps, no overlaps, none longer than a window plus a tiny tail.
+  int next = 1;
+  for (const Chunk& c : f.chunks) {
+    EXPECT_EQ(c.kind, "text");
+    EXPECT_EQ(c.start_line, next);
+    EXPECT_LE(c.end_line - c.start_line + 1, kWindowLines + kTinyLines);
+    next = c.end_line + 1;
+  }
+  EXPECT_EQ(next, n_lines + 1);
+  EXPECT_EQ(static_cast<int>(f.chunks.size()), (n_lines + kWindowLines - 1) / kWindowLines);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // this could still match", which stops the whole parse and keeps what was recognised so far.
 #include "text/output_parser.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 
 namespace hearth::text {
@@ -445,7 +447,14 @@ class Parser {
         next == '-') {
       return St::kFail;
     }
-    j.append(s_.substr(start, pos_ - start));
+    // JSON's grammar allows any magnitude, but a number beyond double's range ("1e400") cannot
+    // be read back by nlohmann::json, the agent or most clients: the call is malformed rather
+    // than passed on with arguments nobody can parse. (Underflow to 0 is fine: it reads back.)
+    // strtod, not from_chars, because from_chars also refuses underflow; hearth never changes
+    // the C locale, so '.' is the decimal point.
+    const std::string literal(s_.substr(start, pos_ - start));
+    if (std::isinf(std::strtod(literal.c_str(), nullptr))) return St::kFail;
+    j.append(literal);
     return St::kOk;
   }
 

@@ -114,7 +114,11 @@ TEST(OutputParser, HostileInputsNeverCrash) {
        {"<|tool_call>call:f{", "<|tool_call>call:f{a:[[[[[[[[", "<|tool_call>call:ff{a:{b:{c:",
         "<|tool_call>call:f{:}", "<|tool_call>call:f{a:-}", "<|tool_call>call:f{a:1e}",
         "<|tool_call>call:f{a:<|\"|", "<|channel><|channel><|channel>", "<channel|><channel|>",
-        "<|tool_call><|tool_call>call:call:", "\xff\xfe<|tool_call>call:f{a:<|\"|>x<|\"|>}"}) {
+        "<|tool_call><|tool_call>call:call:", "\xff\xfe<|tool_call>call:f{a:<|\"|>x<|\"|>}",
+        // Numbers beyond double's range are valid JSON grammar that no JSON reader here accepts
+        // (found by output_parser_fuzz).
+        "<|tool_call>call:f{a:1e400}<tool_call|>",
+        "<|tool_call>call:f{n:[4,-4.5e3333333333333333,true]}<tool_call|>"}) {
     for (bool partial : {false, true}) {
       ParsedOutput out = ParseOutput(text, config, partial);
       for (const auto& call : out.tool_calls) {
@@ -131,6 +135,27 @@ TEST(OutputParser, HostileInputsNeverCrash) {
   std::string deeper = "<|tool_call>call:f{a:" + std::string(100000, '[') + "1" +
                        std::string(100000, ']') + "}<tool_call|>";
   EXPECT_EQ(ParseOutput(deeper, config).tool_calls.size(), 0u);
+}
+
+TEST(OutputParser, NumbersBeyondDoubleRangeMakeTheCallMalformed) {
+  ParserConfig config;
+  config.tool_names = {"f"};
+  // In range, also when tiny (underflow reads back as 0) or a 30-digit integer: kept verbatim.
+  ParsedOutput ok =
+      ParseOutput("<|tool_call>call:f{a:1e-400,b:123456789012345678901234567890,c:-2.5e300}"
+                  "<tool_call|>",
+                  config);
+  ASSERT_EQ(ok.tool_calls.size(), 1u);
+  EXPECT_EQ(ok.tool_calls[0].arguments,
+            R"({"a":1e-400,"b":123456789012345678901234567890,"c":-2.5e300})");
+  EXPECT_TRUE(Json::accept(ok.tool_calls[0].arguments));
+  // Out of range: not a complete call with arguments nobody can parse.
+  for (const char* text : {"<|tool_call>call:f{a:1e400}<tool_call|>",
+                           "<|tool_call>call:f{a:[1,-4.5e3333]}<tool_call|>",
+                           "<|tool_call>call:f{a:1e309}<tool_call|>"}) {
+    ParsedOutput out = ParseOutput(text, config);
+    for (const auto& call : out.tool_calls) EXPECT_FALSE(call.complete) << text;
+  }
 }
 
 TEST(OutputParser, PrefixNamesAreDisambiguatedByTheBrace) {

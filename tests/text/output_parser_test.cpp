@@ -141,10 +141,10 @@ TEST(OutputParser, NumbersBeyondDoubleRangeMakeTheCallMalformed) {
   ParserConfig config;
   config.tool_names = {"f"};
   // In range, also when tiny (underflow reads back as 0) or a 30-digit integer: kept verbatim.
-  ParsedOutput ok =
-      ParseOutput("<|tool_call>call:f{a:1e-400,b:123456789012345678901234567890,c:-2.5e300}"
-                  "<tool_call|>",
-                  config);
+  ParsedOutput ok = ParseOutput(
+      "<|tool_call>call:f{a:1e-400,b:123456789012345678901234567890,c:-2.5e300}"
+      "<tool_call|>",
+      config);
   ASSERT_EQ(ok.tool_calls.size(), 1u);
   EXPECT_EQ(ok.tool_calls[0].arguments,
             R"({"a":1e-400,"b":123456789012345678901234567890,"c":-2.5e300})");

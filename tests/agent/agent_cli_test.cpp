@@ -1,10 +1,7 @@
 // `hearth ask` and `hearth undo` as a user meets them (through HEARTH_BINARY), with a local
 // scripted server as the remote backend and the tiny fixture model for the local engine.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <string>
 
 #include "agent_test_util.h"
@@ -41,14 +38,7 @@ Result HearthWithInput(const fs::path& dir, const std::string& args, const std::
     cmd = "cd '" + dir.string() + "' && { '" + HEARTH_BINARY + "' " + args + " <'" + in.string() +
           "' 2>&1 & p=$!; sleep " + std::to_string(sigint_after_s) + "; kill -INT $p; wait $p; }";
   }
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  Result r = testing::RunShell(cmd);
   fs::remove(in);
   return r;
 }

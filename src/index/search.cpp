@@ -128,6 +128,35 @@ struct RankArgs {
   std::vector<double> column, phrase;
 };
 
+// The corpus's average chunk length in tokens (at least 1), BM25's avgdl.
+double AverageLength(const Fts5ExtensionApi* api, Fts5Context* fts) {
+  sqlite3_int64 rows = 0, total = 0;
+  if (api->xRowCount(fts, &rows) == SQLITE_OK &&
+      api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
+    return std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+  return 1;
+}
+
+// Phrase k's frequency in the current row, each instance weighted by its column. Each phrase's
+// own position list (xPhraseFirst), not xInst: xInst merges every phrase's instances into one
+// sorted array first, which dominated the cost of 50-term queries. `count` (may be null) gets
+// the number of instances.
+double WeightedFrequency(const Fts5ExtensionApi* api, Fts5Context* fts, int k,
+                         const std::vector<double>& column, int* count) {
+  Fts5PhraseIter it;
+  int col = 0, off = 0, n = 0;
+  double f = 0;
+  const int n_col = static_cast<int>(column.size());
+  if (api->xPhraseFirst(fts, k, &it, &col, &off) != SQLITE_OK) return 0;
+  while (col >= 0) {
+    if (col < n_col) f += column[col];
+    ++n;
+    api->xPhraseNext(fts, &it, &col, &off);
+  }
+  if (count != nullptr) *count = n;
+  return f;
+}
+
 void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx, int n_val,
                   sqlite3_value** val) {
   // The arguments and corpus statistics are the same for every row: decode them once per query.
@@ -147,10 +176,7 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
     args->phrase.assign(skip, 0.0);  // phrases repeated only to restrict the match
     for (int k = 0; k < n_phrase - skip; ++k)
       args->phrase.push_back(sqlite3_value_double(val[3 + n_col + k]));
-    sqlite3_int64 rows = 0, total = 0;
-    if (api->xRowCount(fts, &rows) == SQLITE_OK &&
-        api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
-      args->avgdl = std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+    args->avgdl = AverageLength(api, fts);
     if (api->xSetAuxdata(fts, args, [](void* p) { delete static_cast<RankArgs*>(p); }) !=
         SQLITE_OK) {
       sqlite3_result_error_nomem(ctx);
@@ -161,20 +187,10 @@ void RankFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context
   api->xColumnSize(fts, -1, &dl);
   const double norm = args->k1 * (1 - args->b + args->b * dl / args->avgdl);
   double score = 0;
-  // Each phrase's own position list (xPhraseFirst), not xInst: xInst merges every phrase's
-  // instances into one sorted array first, which dominated the cost of 50-term queries.
-  const int n_col = static_cast<int>(args->column.size());
   if (auto* scored = static_cast<int64_t*>(api->xUserData(fts))) ++*scored;
   for (size_t k = 0; k < args->phrase.size(); ++k) {
     if (args->phrase[k] == 0) continue;
-    Fts5PhraseIter it;
-    int col = 0, off = 0;
-    double f = 0;
-    if (api->xPhraseFirst(fts, static_cast<int>(k), &it, &col, &off) != SQLITE_OK) continue;
-    while (col >= 0) {
-      if (col < n_col) f += args->column[col];
-      api->xPhraseNext(fts, &it, &col, &off);
-    }
+    const double f = WeightedFrequency(api, fts, static_cast<int>(k), args->column, nullptr);
     if (f > 0) score += args->phrase[k] * f * (args->k1 + 1) / (f + norm);
   }
   sqlite3_result_double(ctx, score);
@@ -201,16 +217,8 @@ struct Collector {
 
 int CollectPhrase(const Fts5ExtensionApi* api, Fts5Context* fts, void* user) {
   auto* c = static_cast<Collector*>(user);
-  Fts5PhraseIter it;
-  int col = 0, off = 0, count = 0;
-  double f = 0;
-  const int n_col = static_cast<int>(c->column.size());
-  if (api->xPhraseFirst(fts, 0, &it, &col, &off) != SQLITE_OK) return SQLITE_OK;
-  while (col >= 0) {
-    if (col < n_col) f += c->column[col];
-    ++count;
-    api->xPhraseNext(fts, &it, &col, &off);
-  }
+  int count = 0;
+  const double f = WeightedFrequency(api, fts, 0, c->column, &count);
   if (f > 0) c->postings.push_back({api->xRowid(fts), c->term, count, f});
   return SQLITE_OK;
 }
@@ -235,10 +243,7 @@ void CollectFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
   for (int i = 0; i < n_col; ++i) c->column.push_back(sqlite3_value_double(val[2 + i]));
   c->phrase.clear();
   for (int k = 0; k < n_phrase; ++k) c->phrase.push_back(sqlite3_value_double(val[2 + n_col + k]));
-  sqlite3_int64 rows = 0, total = 0;
-  if (api->xRowCount(fts, &rows) == SQLITE_OK &&
-      api->xColumnTotalSize(fts, -1, &total) == SQLITE_OK && rows > 0)
-    c->avgdl = std::max(1.0, static_cast<double>(total) / static_cast<double>(rows));
+  c->avgdl = AverageLength(api, fts);
   for (int k = 0; k < n_phrase; ++k) {
     c->term = k;
     if (c->phrase[k] == 0) continue;

@@ -479,7 +479,7 @@ TEST(ServerSecurity, ConnectionsPerClientAreCapped) {
 // --- DNS rebinding and cross-site requests ---
 
 TEST(ServerSecurity, LoopbackServerAnswersOnlyLoopbackHostNames) {
-  auto s = StartServer({"--allow-host", "hearth.test"});
+  auto s = StartServer();
   ASSERT_GT(s->port(), 0);
   const std::string port = std::to_string(s->port());
   for (const std::string& host : std::vector<std::string>{
@@ -496,10 +496,26 @@ TEST(ServerSecurity, LoopbackServerAnswersOnlyLoopbackHostNames) {
   }
   for (const std::string& host :
        std::vector<std::string>{"127.0.0.1:" + port, "localhost:" + port, "LOCALHOST",
-                                "[::1]:" + port, "127.1.2.3", "hearth.test:" + port}) {
+                                "[::1]:" + port, "127.1.2.3", "localhost."}) {
     SCOPED_TRACE("Host: " + host);
     const std::string r = Request(s->port(), "GET", "/v1/models", {"Host: " + host});
     EXPECT_EQ(StatusOf(r), 200) << r;
+  }
+}
+
+TEST(ServerSecurity, AllowHostAddsExactlyTheGivenNames) {
+  auto s = StartServer({"--allow-host", "hearth.test", "--allow-host", "Box.LAN"});
+  ASSERT_GT(s->port(), 0);
+  const std::string port = std::to_string(s->port());
+  for (const std::string& host :
+       std::vector<std::string>{"hearth.test:" + port, "HEARTH.TEST", "box.lan:" + port}) {
+    SCOPED_TRACE("Host: " + host);
+    EXPECT_EQ(StatusOf(Request(s->port(), "GET", "/v1/models", {"Host: " + host})), 200);
+  }
+  for (const std::string& host :
+       std::vector<std::string>{"evil.hearth.test", "hearth.test.evil", "lan:" + port}) {
+    SCOPED_TRACE("Host: " + host);
+    EXPECT_EQ(StatusOf(Request(s->port(), "GET", "/v1/models", {"Host: " + host})), 403);
   }
 }
 

@@ -41,10 +41,18 @@ DEFAULT = dict(role={r: 0.0 for r in ROLES}, path_weight=0.5, rrf_k=10.0, decay=
 LIMIT = 100  # run_hearth.py asks hearth for 100 files
 
 
+KEEP = 300  # candidates kept per list (speed): the 300 best by best chunk, the 300 best by path
+
+
 class Inst:
     def __init__(self, d):
         self.id, self.package, self.languages = d['id'], d['package'], d['languages']
-        files = sorted(d['files'], key=lambda x: x[0])  # path order ~ file id order (ties)
+        files = d['files']
+        by_chunk = sorted(range(len(files)), key=lambda i: -(files[i][2][0] if files[i][2] else 0))
+        by_path = sorted((i for i in range(len(files)) if files[i][3] is not None),
+                         key=lambda i: -files[i][3])
+        keep = set(by_chunk[:KEEP]) | set(by_path[:KEEP])
+        files = sorted((files[i] for i in keep), key=lambda x: x[0])  # path ~ file id order (ties)
         n = len(files)
         self.c = np.zeros((3, n))
         for i, f in enumerate(files):

@@ -6,11 +6,10 @@
 // Each input line is "ROOT<TAB>QUERY" (tabs and newlines inside the query replaced by spaces).
 // Each output line is "CPU_MS<TAB>WALL_MS<TAB>PATH1<TAB>PATH2..." in rank order: the same
 // Search() call and options as `hearth search --limit LIMIT`, so the ranking is the CLI's.
-#include <ctime>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <string>
 
@@ -34,8 +33,7 @@ int main(int argc, char** argv) {
     hearth::index::SearchOptions opt;
     opt.query = line.substr(tab + 1);
     opt.limit = limit;
-    // HEARTH_QUERY_EVAL=exhaustive|maxscore|term: SearchOptions::evaluation (default: term at
-    // a time); HEARTH_QUERY_MAXSCORE=1 is HEARTH_QUERY_EVAL=maxscore;
+    // HEARTH_QUERY_EVAL=exhaustive|term: SearchOptions::evaluation (default: term at a time);
     // HEARTH_QUERY_STATS=1: statistics on stderr, one line per query;
     // HEARTH_QUERY_DEPTH=N: chunks ranked (SearchOptions::chunk_depth);
     // HEARTH_QUERY_LANG / HEARTH_QUERY_PATH: the --lang / --path filters.
@@ -43,8 +41,6 @@ int main(int argc, char** argv) {
     const char* eval = std::getenv("HEARTH_QUERY_EVAL");
     const std::string how = eval != nullptr ? eval : "";
     if (how == "exhaustive") opt.evaluation = Eval::kExhaustive;
-    if (how == "maxscore" || std::getenv("HEARTH_QUERY_MAXSCORE") != nullptr)
-      opt.evaluation = Eval::kMaxScore;
     if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) opt.chunk_depth = std::atoi(d);
     if (const char* l = std::getenv("HEARTH_QUERY_LANG")) opt.language = l;
     if (const char* g = std::getenv("HEARTH_QUERY_PATH")) opt.path_glob = g;
@@ -60,13 +56,12 @@ int main(int argc, char** argv) {
     } catch (const hearth::Error& e) {
       std::cerr << "index_query: " << e.what() << "\n";
     }
-    double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0)
-                      .count();
+    double wall =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count();
     std::printf("%.3f\t%.3f%s\n", CpuMs() - c0, wall, out.c_str());
     if (opt.stats != nullptr) {
-      std::fprintf(stderr, "terms %d essential %d passes %d scored %d ms %.1f %.1f %.1f\n",
-                   stats.terms, stats.essential_terms, stats.passes, stats.chunks_scored,
-                   stats.terms_ms, stats.chunks_ms, stats.paths_ms);
+      std::fprintf(stderr, "terms %d scored %d ms %.1f %.1f %.1f\n", stats.terms,
+                   stats.chunks_scored, stats.terms_ms, stats.chunks_ms, stats.paths_ms);
     }
     std::fflush(stdout);
   }

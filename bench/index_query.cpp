@@ -14,7 +14,9 @@
 #include <string>
 
 #include "base/error.h"
+#include "index/file_role.h"
 #include "index/index.h"
+#include "index/ranking.h"
 
 namespace {
 double CpuMs() {
@@ -22,10 +24,73 @@ double CpuMs() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string DumpJson(const std::string& query, const std::vector<hearth::index::FileHit>& hits) {
+  const auto named = hearth::index::RolesNamedBy(query);
+  std::string out = "{\"named\": [";
+  bool first = true;
+  for (int r = 0; r < hearth::index::kFileRoles; ++r) {
+    if (!named[static_cast<size_t>(r)]) continue;
+    out += first ? "" : ", ";
+    out += JsonString(hearth::index::RoleName(static_cast<hearth::index::FileRole>(r)));
+    first = false;
+  }
+  out += "], \"files\": [";
+  char num[64];
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto& h = hits[i];
+    std::string role = "source", path_score = "null";
+    for (const auto& s : h.file_signals) {
+      if (s.signal.rfind("role:", 0) == 0) role = s.signal.substr(5);
+      if (s.signal == "path") {
+        std::snprintf(num, sizeof num, "%.17g", s.raw);
+        path_score = num;
+      }
+    }
+    out += i ? ", [" : "[";
+    out += JsonString(h.path);
+    out += ", ";
+    out += JsonString(role);
+    out += ", [";
+    for (size_t c = 0; c < h.chunks.size(); ++c) {
+      std::snprintf(num, sizeof num, "%s%.17g", c ? ", " : "", h.chunks[c].score);
+      out += num;
+    }
+    out += "], ";
+    out += path_score;
+    out += ']';
+  }
+  return out + "]}";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int limit = argc > 1 ? std::atoi(argv[1]) : 100;
+  hearth::index::RankParams params;
+  if (const char* r = std::getenv("HEARTH_RANK");
+      r != nullptr && !hearth::index::ParseRankOverrides(r, &params)) {
+    std::cerr << "index_query: bad HEARTH_RANK: " << r << "\n";
+    return 2;
+  }
+  const bool dump = std::getenv("HEARTH_QUERY_DUMP") != nullptr;
+  if (dump) limit = 1 << 20;
   std::string line;
   while (std::getline(std::cin, line)) {
     size_t tab = line.find('\t');
@@ -50,8 +115,12 @@ int main(int argc, char** argv) {
     auto w0 = std::chrono::steady_clock::now();
     std::string out;
     try {
-      for (const auto& hit : hearth::index::Search(line.substr(0, tab), opt)) {
-        out += '\t' + hit.path;
+      const auto hits = hearth::index::SearchWith(line.substr(0, tab), opt, params);
+      if (dump) {
+        out = '\t';  // GCC 12 -Wrestrict false positive on "\t" + std::string
+        out += DumpJson(opt.query, hits);
+      } else {
+        for (const auto& hit : hits) out += '\t' + hit.path;
       }
     } catch (const hearth::Error& e) {
       std::cerr << "index_query: " << e.what() << "\n";

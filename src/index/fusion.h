@@ -4,10 +4,13 @@
 // reciprocal rank fusion.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "index/file_role.h"
 #include "index/index.h"
 
 namespace hearth::index {
@@ -30,6 +33,11 @@ struct FusionParams {
   double path_weight = 0.5;
   int limit = 10;           // files returned
   int chunks_per_file = 3;  // chunks listed under each file
+  // The role prior: factor exp(role_weight[role]) on a file's lexical score (and path score when
+  // prior_on_path), except for the roles in `named` (the query asks about them).
+  std::array<double, kFileRoles> role_weight{};
+  std::array<bool, kFileRoles> named{};
+  bool prior_on_path = false;
 };
 
 struct FusedFile {
@@ -37,12 +45,16 @@ struct FusedFile {
   FileHit hit;  // everything but path and language, which the caller looks up
 };
 
-// `chunks`: the lexical ranking, best first. `paths`: the path ranking, best first. Files are
-// ordered by fused score (ties: the lower file id first); a file's chunks by score (ties: the
-// earlier start line, then the lower chunk id). Signals: each chunk carries its chunk rank as
-// "bm25"; each file its lexical rank ("bm25", raw = the decayed sum) and path rank ("path") with
-// their RRF contributions.
+// `chunks`: the lexical ranking, best first. `paths`: the path ranking, best first. `roles`: each
+// file's role (missing: source). Files are ordered by fused score (ties: the lower file id
+// first); a file's chunks by score (ties: the earlier start line, then the lower chunk id).
+// Signals: each chunk carries its chunk rank as "bm25"; each file its lexical rank ("bm25", raw =
+// the decayed sum), its path rank ("path") with their RRF contributions, and "role:<name>" with
+// raw = the prior's factor and contribution = its effect on the file's fused score (the fused
+// score minus what it would be with no prior at all).
 std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
-                                 const std::vector<PathMatch>& paths, const FusionParams& p);
+                                 const std::vector<PathMatch>& paths,
+                                 const std::unordered_map<int64_t, FileRole>& roles,
+                                 const FusionParams& p);
 
 }  // namespace hearth::index

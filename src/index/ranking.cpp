@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <unordered_map>
 
 #include "index/tokenize.h"
@@ -106,6 +107,59 @@ void SelectTerms(std::vector<QueryTerm>& terms, int max_terms) {
   if (terms.size() > keep) {
     terms.resize(keep);
   }
+}
+
+bool ParseRankOverrides(std::string_view text, RankParams* params) {
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? "" : text.substr(comma + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return false;
+    const std::string_view name = item.substr(0, eq), value = item.substr(eq + 1);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || end != value.data() + value.size()) return false;
+    RankParams& p = *params;
+    const std::pair<std::string_view, double*> fields[] = {{"k1", &p.k1},
+                                                           {"b", &p.b},
+                                                           {"w_symbol", &p.w_symbol},
+                                                           {"w_path", &p.w_path},
+                                                           {"w_body", &p.w_body},
+                                                           {"code_weight", &p.code_weight},
+                                                           {"part_weight", &p.part_weight},
+                                                           {"decay", &p.decay},
+                                                           {"rrf_k", &p.rrf_k},
+                                                           {"path_weight", &p.path_weight}};
+    bool found = false;
+    for (const auto& [n, field] : fields) {
+      if (n == name) {
+        *field = v;
+        found = true;
+      }
+    }
+    if (name == "max_terms") {
+      p.max_terms = static_cast<int>(v);
+      found = true;
+    } else if (name == "depth") {
+      p.depth = static_cast<int>(v);
+      found = true;
+    } else if (name == "prior_on_path") {
+      p.prior_on_path = v != 0;
+      found = true;
+    }
+    for (int r = 0; r < kFileRoles && !found; ++r) {
+      std::string role = "role." + std::string(RoleName(static_cast<FileRole>(r)));
+      std::replace(role.begin(), role.end(), ' ', '_');
+      if (role == name) {
+        p.role_weight[static_cast<size_t>(r)] = v;
+        found = true;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
 }
 
 }  // namespace hearth::index

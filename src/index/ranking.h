@@ -3,9 +3,14 @@
 // the term-at-a-time evaluator) compute with the same doubles in the same order.
 #pragma once
 
+#include <array>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "index/file_role.h"
+#include "index/index.h"
 
 namespace hearth::index {
 
@@ -25,7 +30,22 @@ struct RankParams {
   // strong first one, a flatter fusion lets a weak path match outrank a clearly better body match.
   double rrf_k = 10;
   double path_weight = 0.5;
+  // The file-role prior (file_role.h): a file's lexical score is multiplied by
+  // exp(role_weight[role]) before files are ranked (and its path score too when prior_on_path),
+  // unless the query names that role. Indexed by FileRole; source is the reference (0).
+  std::array<double, kFileRoles> role_weight{};
+  bool prior_on_path = false;
 };
+
+// Search with explicit ranking constants (index::Search uses the defaults): for the tuning
+// scripts of bench/retrieval/ and for tests.
+std::vector<FileHit> SearchWith(const std::filesystem::path& root, const SearchOptions& options,
+                                const RankParams& params);
+
+// "k1=1.0,role.test=-1,prior_on_path=1": overrides of `params` by name (the RankParams fields,
+// role weights as role.<name> with spaces as '_'). Returns false on an unknown name or a bad
+// number.
+bool ParseRankOverrides(std::string_view text, RankParams* params);
 
 struct QueryTerm {
   std::string token;

@@ -16,9 +16,11 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "base/error.h"
+#include "index/file_role.h"
 #include "index/fts_rank.h"
 #include "index/fusion.h"
 #include "index/index.h"
@@ -203,10 +205,30 @@ std::vector<PathMatch> PathRanking(Db& db, const Query& q) {
   return out;
 }
 
+// The role (file_role.h) of every candidate file, from its path and language.
+std::unordered_map<int64_t, FileRole> CandidateRoles(Db& db, const std::vector<RankedChunk>& ranked,
+                                                     const std::vector<PathMatch>& paths) {
+  std::unordered_map<int64_t, FileRole> roles;
+  Stmt q(db.get(), "SELECT path, language FROM files WHERE id = ?");
+  auto add = [&](int64_t id) {
+    if (roles.count(id)) return;
+    q.Bind(1, id);
+    roles[id] = q.Step() ? DetectRole(q.Text(0), q.Text(1), "") : FileRole::kSource;
+    q.Reset();
+  };
+  for (const RankedChunk& c : ranked) add(c.file_id);
+  for (const PathMatch& m : paths) add(m.file_id);
+  return roles;
+}
+
 }  // namespace
 
 std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) {
-  const RankParams P;
+  return SearchWith(root, options, RankParams{});
+}
+
+std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& options,
+                                const RankParams& P) {
   Db db(DbPath(root), Db::Mode::kRead);
   std::vector<QueryTerm> terms = AnalyzeQuery(options.query, P);
   if (terms.empty() || options.limit <= 0) {
@@ -256,9 +278,12 @@ std::vector<FileHit> Search(const fs::path& root, const SearchOptions& options) 
     options.stats->paths_ms = MsSince(t_paths);
   }
 
-  std::vector<FusedFile> fused =
-      FuseFiles(std::move(ranked), paths,
-                {P.decay, P.rrf_k, P.path_weight, options.limit, options.chunks_per_file});
+  FusionParams fp{P.decay, P.rrf_k, P.path_weight, options.limit, options.chunks_per_file};
+  fp.role_weight = P.role_weight;
+  fp.named = RolesNamedBy(options.query);
+  fp.prior_on_path = P.prior_on_path;
+  const auto roles = CandidateRoles(db, ranked, paths);
+  std::vector<FusedFile> fused = FuseFiles(std::move(ranked), paths, roles, fp);
   std::vector<FileHit> out;
   Stmt fq(db.get(), "SELECT path, language FROM files WHERE id = ?");
   for (FusedFile& f : fused) {

@@ -32,5 +32,8 @@ function(hearth_add_test)
     HEARTH_SHARED_DIR="${HEARTH_SHARED_DIR}"
     HEARTH_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     HEARTH_BINARY="$<TARGET_FILE_DIR:hearth>/hearth")
-  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+  # The edit journal's per-user key (and any user config) goes to the build tree, never to the
+  # developer's own ~/.config; tests that check the key set their own temp dirs.
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}"
+      ENVIRONMENT "XDG_CONFIG_HOME=${CMAKE_BINARY_DIR}/test-config")
 endfunction()

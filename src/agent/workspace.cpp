@@ -12,6 +12,7 @@
 #include <set>
 
 #include "agent/confined_fs.h"
+#include "agent/journal_key.h"
 #include "base/error.h"
 #include "index/index.h"
 
@@ -138,6 +139,59 @@ std::string ReadJournalFile(const Workspace& ws, const std::string& set, const s
   } catch (const Error& e) {
     Corrupt(Shown(parts), "cannot be read: " + e.Describe(), set);
   }
+}
+
+// The message a journal MAC is computed over: a tag and length-prefixed fields, so that no two
+// different field lists give the same bytes.
+std::string MacMessage(std::string_view tag, const std::vector<std::string_view>& fields) {
+  std::string m = "hearth-journal-v1\n";
+  m += tag;
+  for (std::string_view f : fields) {
+    m += '\n';
+    m += std::to_string(f.size());
+    m += ':';
+    m += f;
+  }
+  return m;
+}
+
+// An entry's MAC: the change set, the workspace it belongs to, the entry's name and every field
+// undo acts on (the before bytes through their hash).
+std::string EntryMac(const std::string& key, const Workspace& ws, const std::string& set,
+                     const std::string& entry, const std::string& rel, bool existed, int mode,
+                     const std::string& before_sha256, const std::vector<std::string>& after) {
+  std::string hashes;
+  for (const auto& h : after) hashes += h + ",";
+  const std::string mode_text = existed ? std::to_string(mode) : "-";
+  return HmacSha256Hex(
+      key, MacMessage("entry", {ws.root().string(), set, entry, rel, existed ? "existed" : "new",
+                                mode_text, existed ? before_sha256 : "-", hashes}));
+}
+
+// The `complete` marker's MAC: the set's entries, in order.
+std::string CompleteMac(const std::string& key, const Workspace& ws, const std::string& set,
+                        const std::vector<std::string>& entries) {
+  const std::string root = ws.root().string();
+  std::vector<std::string_view> fields = {root, set};
+  for (const auto& e : entries) fields.push_back(e);
+  return HmacSha256Hex(key, MacMessage("complete", fields));
+}
+
+// Constant-time comparison of two MACs (hex).
+bool SameMac(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+[[noreturn]] void NotOurs(const std::string& set, const std::string& why) {
+  ThrowInvalidInput("change set " + set +
+                        " was not written by hearth for this user (a planted or copied journal): " +
+                        why + "; nothing was changed",
+                    "if it is a journal of a hearth before journal MACs, or not yours, remove "
+                    ".hearth/journal/" +
+                        set + " (undo cannot trust it)");
 }
 
 }  // namespace
@@ -287,7 +341,10 @@ void Journal::Begin(std::string title) {
 void Journal::WriteEntry(const Entry& e) {
   nlohmann::json entry = {{"path", e.rel}, {"existed", e.existed}};
   if (e.existed) entry["mode"] = e.mode;
+  if (e.existed) entry["before_sha256"] = e.before_sha256;
   entry["after"] = e.after;
+  entry["mac"] =
+      EntryMac(key_, ws_, set_, e.name, e.rel, e.existed, e.mode, e.before_sha256, e.after);
   WriteJournalFile(ws_, set_, e.name + ".json", entry.dump());
 }
 
@@ -304,6 +361,9 @@ void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
   }
   std::vector<std::string> parts = ws_.Parts(rel, /*for_write=*/true);
   if (set_.empty()) {
+    // The key before anything is written: an edit that cannot be journaled is not made.
+    if (key_.empty()) key_ = LoadJournalKey(/*create=*/true).value_or(std::string());
+    if (key_.empty()) ThrowIo("cannot load the journal key " + JournalKeyPath().string());
     cf::Fd jdir =
         cf::OpenParent(ws_.root_fd(), JournalPath("x"), /*create=*/true, ".hearth/journal");
     auto sets = ListSets(ws_);
@@ -333,7 +393,9 @@ void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
       // The before-bytes first, then the entry that points at them: an entry file never exists
       // without its content.
-      WriteJournalFile(ws_, set_, e.name + ".before", ws_.ReadFile(rel));
+      const std::string before = ws_.ReadFile(rel);
+      WriteJournalFile(ws_, set_, e.name + ".before", before);
+      e.before_sha256 = cf::Sha256Hex(before);
       e.existed = true;
       e.mode = static_cast<int>(st.st_mode & 0777);
     }
@@ -344,7 +406,10 @@ void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
 }
 void Journal::Commit() {
   if (set_.empty()) return;
-  WriteJournalFile(ws_, set_, "complete", "");
+  std::vector<std::string> names;
+  for (const Entry& e : entries_) names.push_back(e.name + ".json");
+  nlohmann::json complete = {{"entries", names}, {"mac", CompleteMac(key_, ws_, set_, names)}};
+  WriteJournalFile(ws_, set_, "complete", complete.dump());
   set_.clear();
   entries_.clear();
 }
@@ -360,7 +425,9 @@ struct UndoEntry {
   std::vector<std::string> parts;
   bool existed = false;
   mode_t mode = 0644;
+  std::string before_sha256;
   std::vector<std::string> after;
+  std::string mac;
   // What is there now.
   enum class Now { kAbsent, kWritten, kBefore, kChanged } now = Now::kAbsent;
 };
@@ -402,11 +469,52 @@ UndoEntry ParseEntry(const Workspace& ws, const std::string& set, const std::str
       e.after.push_back(h.get<std::string>());
     }
   }
+  if (j.contains("before_sha256")) {
+    if (!j["before_sha256"].is_string() || !IsHex64(j["before_sha256"].get<std::string>())) {
+      bad("has a malformed \"before_sha256\"");
+    }
+    e.before_sha256 = j["before_sha256"].get<std::string>();
+  }
+  if (j.contains("mac") && j["mac"].is_string()) e.mac = j["mac"].get<std::string>();
   return e;
 }
 
+// Checks, before anything is touched, that the user's own hearth wrote this entry for this
+// workspace and that its `.before` bytes are the ones it saved.
+void VerifyEntry(const Workspace& ws, const std::string& key, const std::string& set,
+                 const UndoEntry& e) {
+  if (e.mac.empty()) NotOurs(set, e.file + " has no MAC");
+  const std::string entry = e.file.substr(0, e.file.size() - 5);
+  const std::string want = EntryMac(key, ws, set, entry, e.rel, e.existed, static_cast<int>(e.mode),
+                                    e.before_sha256, e.after);
+  if (!SameMac(e.mac, want)) NotOurs(set, e.file + " does not verify under your journal key");
+  if (e.existed && cf::Sha256Hex(ReadJournalFile(ws, set, entry + ".before")) != e.before_sha256) {
+    NotOurs(set, entry + ".before is not the content hearth saved");
+  }
+}
+
+// The `complete` marker: absent (a crash before the end) or a MAC over exactly these entries.
+bool VerifyComplete(const Workspace& ws, const std::string& key, const std::string& set,
+                    const std::vector<std::string>& names) {
+  auto parts = JournalPath(set, "complete");
+  int fd = cf::TryOpen(ws.root_fd(), parts, O_PATH);
+  if (fd == -ENOENT) return false;
+  if (fd >= 0) ::close(fd);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadJournalFile(ws, set, "complete"));
+  } catch (const nlohmann::json::exception&) {
+    NotOurs(set, "its complete marker carries no MAC");
+  }
+  if (!j.is_object() || !j.contains("mac") || !j["mac"].is_string() ||
+      !SameMac(j["mac"].get<std::string>(), CompleteMac(key, ws, set, names))) {
+    NotOurs(set, "its complete marker does not verify (entries added or removed?)");
+  }
+  return true;
+}
+
 // Compares the file as it is now with what the assistant wrote (and with what was there before).
-void Classify(const Workspace& ws, const std::string& set, UndoEntry& e) {
+void Classify(const Workspace& ws, UndoEntry& e) {
   int fd = cf::TryOpen(ws.root_fd(), e.parts, O_RDONLY | O_NONBLOCK);
   if (fd == -ENOENT || fd == -ENOTDIR) {
     e.now = UndoEntry::Now::kAbsent;  // gone: restoring it loses nothing
@@ -428,9 +536,7 @@ void Classify(const Workspace& ws, const std::string& set, UndoEntry& e) {
   if (!h.empty() && std::find(e.after.begin(), e.after.end(), h) != e.after.end()) {
     e.now = UndoEntry::Now::kWritten;
   } else if (e.existed && !more) {
-    std::string stem = e.file.substr(0, e.file.size() - 5);
-    e.now = ReadJournalFile(ws, set, stem + ".before") == now ? UndoEntry::Now::kBefore
-                                                              : UndoEntry::Now::kChanged;
+    e.now = h == e.before_sha256 ? UndoEntry::Now::kBefore : UndoEntry::Now::kChanged;
   } else {
     e.now = UndoEntry::Now::kChanged;
   }
@@ -451,7 +557,10 @@ void RestoreEntry(const Workspace& ws, const std::string& set, const UndoEntry& 
   if (e.existed) {
     std::string stem = e.file.substr(0, e.file.size() - 5);
     if (e.now != UndoEntry::Now::kBefore) {
-      cf::ReplaceFile(dir.get(), leaf, ReadJournalFile(ws, set, stem + ".before"), e.mode, e.rel);
+      const std::string before = ReadJournalFile(ws, set, stem + ".before");
+      // Verified before anything was touched; checked again for what is written now.
+      if (cf::Sha256Hex(before) != e.before_sha256) NotOurs(set, stem + ".before changed");
+      cf::ReplaceFile(dir.get(), leaf, before, e.mode, e.rel);
     }
     result.restored.push_back(e.rel);
   } else if (e.now == UndoEntry::Now::kWritten) {
@@ -475,7 +584,6 @@ UndoResult UndoLast(const Workspace& ws, const UndoOptions& options) {
     cf::Fd dir =
         cf::Open(ws.root_fd(), JournalPath(set), O_RDONLY | O_DIRECTORY, ".hearth/journal/" + set);
     if (cf::StatAt(dir.get(), "undone")) continue;
-    const bool complete = cf::StatAt(dir.get(), "complete").has_value();
     std::vector<UndoEntry> entries;
     for (const auto& n : ReadDirNames(std::move(dir))) {
       if (n.size() == 9 && n.ends_with(".json") && AllDigits(n.substr(0, 4))) {
@@ -483,6 +591,13 @@ UndoResult UndoLast(const Workspace& ws, const UndoOptions& options) {
       }
     }
     if (entries.empty()) continue;  // interrupted before its first entry: nothing was written
+    // Only the user's own journal is acted on. No key: this user never journaled anything.
+    const std::optional<std::string> key = LoadJournalKey(/*create=*/false);
+    if (!key) NotOurs(set, "you have no journal key (" + JournalKeyPath().string() + ")");
+    std::vector<std::string> names;
+    for (const UndoEntry& e : entries) names.push_back(e.file);  // sorted by ReadDirNames
+    for (const UndoEntry& e : entries) VerifyEntry(ws, *key, set, e);
+    const bool complete = VerifyComplete(ws, *key, set, names);
     std::sort(entries.begin(), entries.end(),
               [](const UndoEntry& a, const UndoEntry& b) { return a.file > b.file; });
     result.change_set = set;
@@ -496,7 +611,7 @@ UndoResult UndoLast(const Workspace& ws, const UndoOptions& options) {
     // Every file is checked before any is touched: undo either goes through or changes nothing.
     std::string changed;
     for (UndoEntry& e : entries) {
-      Classify(ws, set, e);
+      Classify(ws, e);
       if (e.now == UndoEntry::Now::kChanged) changed += (changed.empty() ? "" : ", ") + e.rel;
     }
     if (!changed.empty() && !options.force) {

@@ -84,6 +84,11 @@ class Workspace {
 // to it; `EEEE.before`: its previous bytes), each made durable before the file is touched, and a
 // `complete` marker written when the set is closed. A set without the marker (a crash in the
 // middle) is still undoable: restoring a file that was never written is harmless.
+// Every entry carries an HMAC-SHA256 under the user's journal key (journal_key.h) over the set's
+// name, the canonical workspace root, the entry's name and fields, and the SHA-256 of its
+// `.before` bytes; the `complete` marker carries one over the list of entries. Each entry is
+// MACed as it is written, so a set cut short by a crash stays undoable by its own user, while a
+// journal a repository ships (or one copied from another repository) never verifies.
 class Journal {
  public:
   explicit Journal(const Workspace& workspace);
@@ -105,6 +110,7 @@ class Journal {
     std::string rel;
     bool existed = false;
     int mode = 0;
+    std::string before_sha256;       // of the .before bytes (existed only)
     std::vector<std::string> after;  // hashes of the contents written
   };
   void WriteEntry(const Entry& e);
@@ -114,6 +120,7 @@ class Journal {
   std::string set_;  // current change set ("000007"), empty until the first Record
   std::vector<std::string> files_;
   std::vector<Entry> entries_;
+  std::string key_;  // the user's journal key, loaded with the first change set
 };
 
 struct UndoOptions {
@@ -135,8 +142,10 @@ struct UndoResult {
 // the journal recorded: a file changed since the assistant wrote it (or a file it created that
 // was edited since) is the user's work, so without `force` nothing is undone and Error(kIo)
 // names those files. A malformed or planted entry (bad id, type, path, set-uid/set-gid/sticky
-// mode, a symlink in the journal) is Error(kInvalidInput). Throws Error(kIo) when a file cannot
-// be restored (the set stays undoable).
+// mode, a symlink in the journal) is Error(kInvalidInput), and so is a change set whose MACs do
+// not verify under the user's journal key (planted by a repository, copied from another one,
+// tampered with, or written by a hearth before the MACs): nothing is changed, `force` or not.
+// Throws Error(kIo) when a file cannot be restored (the set stays undoable).
 UndoResult UndoLast(const Workspace& workspace, const UndoOptions& options = {});
 
 // A cheap picture of the workspace's files (relative path -> mtime, size) as the index walker

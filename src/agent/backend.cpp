@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "text/chat_template.h"
 #include "text/output_parser.h"
 
@@ -190,6 +191,7 @@ class StreamReader {
     } else if (line.front() != '{') {
       return;
     }
+    RefuseDeep(line);
     json chunk = json::parse(line, nullptr, false);
     if (chunk.is_discarded() || !chunk.is_object()) {
       if (ollama_ && !streamed_) return;  // maybe one pretty-printed document: ParseWhole
@@ -202,6 +204,16 @@ class StreamReader {
       if (chunk.value("done", false)) Totals(chunk);
     } else {
       OpenAiChunk(chunk);
+    }
+  }
+
+  // A reply nested deeper than any chat reply needs (tool arguments included) is refused before
+  // it is parsed: writing it back out (a.dump() below, the next request) would recurse that deep.
+  void RefuseDeep(std::string_view text) {
+    constexpr int kEnvelope = 8;  // choices[0].delta.tool_calls[0].function.arguments
+    if (JsonDeeperThan(text, kMaxJsonDepth + kEnvelope)) {
+      Unexpected("the reply nests deeper than " + std::to_string(kMaxJsonDepth + kEnvelope) +
+                 " levels");
     }
   }
 
@@ -271,6 +283,7 @@ class StreamReader {
 
   // A reply that was not streamed: one JSON document.
   void ParseWhole() {
+    RefuseDeep(raw_);
     json r = json::parse(raw_, nullptr, false);
     if (r.is_discarded()) {
       ThrowInvalidInput("the backend " + endpoint_ + " did not answer JSON: " + raw_.substr(0, 200),
@@ -355,7 +368,9 @@ class RemoteBackend : public Backend {
       if (request.think) body["chat_template_kwargs"] = {{"enable_thinking", true}};
     }
     StreamReader reader(ollama_, request, endpoint_);
-    const bool cancelled = Post(body.dump(), reader, request.cancel);
+    // The conversation is valid UTF-8 (the agent sees to it); replace, not throw, all the same.
+    const bool cancelled = Post(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
+                                reader, request.cancel);
     ChatReply reply = reader.Finish(cancelled);
     return reply;
   }
@@ -368,7 +383,9 @@ class RemoteBackend : public Backend {
       if (m.contains("tool_calls")) {
         for (auto& c : m["tool_calls"]) {
           auto& a = c["function"]["arguments"];
-          if (a.is_string()) a = ordered_json::parse(a.get<std::string>(), nullptr, false);
+          if (a.is_string() && !JsonDeeperThan(a.get_ref<const std::string&>(), kMaxJsonDepth)) {
+            a = ordered_json::parse(a.get<std::string>(), nullptr, false);
+          }
         }
       }
       if (m.value("role", "") == "tool" && m.contains("name")) m["tool_name"] = m["name"];

@@ -176,12 +176,13 @@ void RunAssistantChat(ChatOptions& opt) {
   LineReader reader(in_tty);
   // On a terminal, permission prompts are read by the same line editor as the conversation;
   // otherwise the terminal confirmer answers no (a script never hangs on a prompt).
-  agent::Confirmer confirm = agent::TerminalConfirmer();
+  agent::Confirmer confirm = TerminalApproval();
   if (in_tty) {
     confirm = [&reader](const std::string& summary, const std::string& details) {
       std::cout << std::flush;
-      std::cerr << "\n" << details << (details.ends_with('\n') ? "" : "\n") << std::flush;
-      std::optional<std::string> a = reader.Read("Allow " + summary + "? [y/N] ", false);
+      const size_t width = TerminalWidth();
+      std::cerr << "\n" << ApprovalDetails(details, width) << std::flush;
+      std::optional<std::string> a = reader.Read(ApprovalQuestion(summary, width), false);
       g_interrupted.store(false);  // a Ctrl-C at the question means no, not "stop the turn"
       return a && IsYes(*a);
     };
@@ -219,7 +220,7 @@ void RunAssistantChat(ChatOptions& opt) {
         if (!last_context) {
           std::cout << "(no question asked yet: /context shows the last question's context)\n";
         } else {
-          std::cout << s.Describe() << "\n" << last_context->Describe();
+          std::cout << DisplaySafe(s.Describe()) << "\n" << DisplaySafe(last_context->Describe());
         }
       } else if (cmd == "/undo") {
         try {

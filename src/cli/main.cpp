@@ -5,6 +5,7 @@
 #include <iostream>
 #include <new>
 
+#include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
@@ -13,7 +14,8 @@ namespace {
 
 int PrintError(const std::string& text, int code) {
   std::fflush(stdout);
-  std::cerr << "hearth: error: " << text << "\n";
+  // Messages can quote file names and text from the repository or a server: shown escaped.
+  std::cerr << "hearth: error: " << hearth::DisplaySafe(text, hearth::kOneLine) << "\n";
   return code;
 }
 

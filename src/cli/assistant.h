@@ -227,6 +227,11 @@ inline void PrintTurnEnd(const agent::TurnResult& r, int max_tokens, const char*
     for (const auto& f : r.changed_files) std::cerr << " " << DisplaySafe(f, kOneLine);
     std::cerr << " (" << undo_hint << " restores the files the assistant wrote)\n";
   }
+  if (!r.command_changed_files.empty()) {
+    std::cerr << "hearth: changed by commands:";
+    for (const auto& f : r.command_changed_files) std::cerr << " " << DisplaySafe(f, kOneLine);
+    std::cerr << " (not journaled: " << undo_hint << " does not restore them)\n";
+  }
 }
 
 // What `hearth undo` and /undo print.
@@ -242,6 +247,7 @@ inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
   out << "\n";
   for (const auto& f : r.restored) out << "  restored " << DisplaySafe(f, kOneLine) << "\n";
   for (const auto& f : r.removed) out << "  removed  " << DisplaySafe(f, kOneLine) << "\n";
+  for (const auto& f : r.saved) out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
 }
 
 }  // namespace hearth::cli

@@ -25,8 +25,8 @@ bool Cancelled(const std::atomic<bool>* cancel) {
 
 const char* StopReasonName(StopReason reason) {
   // In the enum's order.
-  static constexpr const char* kNames[] = {"length",    "eog",       "stop",
-                                           "callback",  "cancelled", "context"};
+  static constexpr const char* kNames[] = {"length",   "eog",       "stop",
+                                           "callback", "cancelled", "context"};
   return kNames[static_cast<int>(reason)];
 }
 

@@ -56,6 +56,9 @@ def main():
                     help='bench index_query binary: run all of a package\'s queries in one process '
                          '(same Search() as the CLI; latency without process start)')
     ap.add_argument('--no-index', action='store_true', help='use the existing indexes as they are')
+    ap.add_argument('--dump', default='',
+                    help='with --query-tool: write every candidate file\'s raw signals per instance '
+                         '(JSON lines) to this file, for bench/retrieval/tune.py')
     a = ap.parse_args()
 
     insts = [json.loads(l) for l in open(a.split)]
@@ -68,7 +71,7 @@ def main():
     for i in insts:
         by_pkg.setdefault(i['package'], []).append(i)
 
-    rows, build, latencies, cpu_ms = [], {}, [], []
+    rows, build, latencies, cpu_ms, dumps = [], {}, [], [], []
     for pkg, items in by_pkg.items():
         tree = os.path.join(a.trees, pkg)
         if not os.path.isdir(tree):
@@ -96,7 +99,11 @@ def main():
         batch = None
         if a.query_tool:
             text = ''.join('%s\t%s\n' % (tree, ' '.join(i['query'].split())) for i in items)
-            r = subprocess.run([a.query_tool, '100'], input=text, capture_output=True, text=True)
+            env = dict(os.environ)
+            if a.dump:
+                env['HEARTH_QUERY_DUMP'] = '1'
+            r = subprocess.run([a.query_tool, '100'], input=text, capture_output=True, text=True,
+                               env=env)
             batch = r.stdout.splitlines()
             if len(batch) != len(items):
                 print('query tool failed', pkg, r.stderr, file=sys.stderr)
@@ -107,6 +114,13 @@ def main():
                 cpu_ms.append(float(f[0]))
                 latencies.append(float(f[1]) / 1000)
                 ranked = f[2:]
+                if a.dump:
+                    d = json.loads(f[2]) if len(f) > 2 else dict(named=[], files=[])
+                    for x in d['files']:
+                        x.append(in_rule(tree, x[0], cache))
+                    dumps.append(dict(id=inst['id'], package=pkg, languages=inst['languages'],
+                                      gold=inst['gold_files'], named=d['named'], files=d['files']))
+                    ranked = [x[0] for x in d['files']]
             else:
                 t1 = time.time()
                 r = subprocess.run([a.hearth, 'search', '--json', '--limit', '100', '--root', tree,
@@ -150,6 +164,10 @@ def main():
               % (c[len(c) // 2], c[int(len(c) * 0.95)], c[-1]))
     if a.out:
         json.dump(dict(rows=rows, build=build), open(a.out, 'w'), indent=1)
+    if a.dump:
+        with open(a.dump, 'w') as f:
+            for d in dumps:
+                f.write(json.dumps(d) + '\n')
 
 
 if __name__ == '__main__':

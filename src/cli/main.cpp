@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <string>
 
 #include "base/error.h"
 #include "base/version.h"
@@ -17,6 +18,13 @@ int PrintError(const std::string& text, int code) {
   return code;
 }
 
+bool KnownCommand(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->check_name(name)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -24,8 +32,8 @@ int main(int argc, char** argv) {
       "hearth: a local, private coding assistant running Gemma 4 on your own machine.\n"
       "Nothing you give it leaves this computer.",
       "hearth"};
-  app.set_version_flag("--version", std::string("hearth ") + HEARTH_VERSION +
-                                        " (commit " + HEARTH_GIT_COMMIT + ")");
+  app.set_version_flag(
+      "--version", std::string("hearth ") + HEARTH_VERSION + " (commit " + HEARTH_GIT_COMMIT + ")");
   app.require_subcommand(1);
   app.fallthrough(false);
   app.footer(
@@ -33,6 +41,20 @@ int main(int argc, char** argv) {
       "6 out of resources. Run 'hearth COMMAND --help' for a command's options.");
 
   hearth::cli::RegisterAllCommands(app);
+
+  // CLI11 would say "A subcommand is required" or "arguments were not expected"; users coming
+  // from ollama/llama.cpp type a command name first, so name the word that was not understood.
+  if (argc < 2) {
+    return PrintError("a command is required (see hearth --help)",
+                      static_cast<int>(hearth::ErrorClass::kUsage));
+  }
+  if (const std::string first = argv[1]; first == "help") {
+    std::cout << app.help();
+    return 0;
+  } else if (!first.starts_with("-") && !KnownCommand(app, first)) {
+    return PrintError("unknown command '" + first + "' (see hearth --help)",
+                      static_cast<int>(hearth::ErrorClass::kUsage));
+  }
 
   try {
     app.parse(argc, argv);

@@ -1,6 +1,6 @@
-// `hearth serve -m MODEL.gguf [--host H] [--port P] [--api-key KEY] [--cors ORIGIN]
-// [--parallel N] [-c CTX] [-t THREADS] [--max-body BYTES]`: the OpenAI- and Ollama-compatible
-// HTTP API and the web chat page (src/server/).
+// `hearth serve -m MODEL.gguf [--host H] [--port P] [--api-key KEY] [--cors ORIGIN]...
+// [--allow-host NAME]... [--parallel N] [-c CTX] [-t THREADS] [--max-body BYTES]`: the OpenAI- and
+// Ollama-compatible HTTP API and the web chat page (src/server/).
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +10,8 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "model/config.h"
 #include "server/server.h"
 
 namespace hearth::cli {
@@ -42,6 +44,10 @@ void RunServe(ServeOptions opt) {
               << " without --api-key: anyone who can reach this address can use the model\n";
   }
   opt.server.read_timeout_s = opt.server.write_timeout_s = opt.io_timeout;
+  // A missing, damaged or non-Gemma file fails here, before the port is taken: a server that
+  // cannot load its model must not listen at all (the full load runs in the background below,
+  // and a failure there stops the server with the error too).
+  model::ReadConfig(gguf::File::Open(opt.model_path));
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   server::Server srv(opt.server);
   const int port = srv.Bind();
@@ -103,8 +109,14 @@ void RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", opt->server.api_key,
                   "Require 'Authorization: Bearer KEY' on every API request");
-  cmd->add_option("--cors", opt->server.cors_origin,
-                  "Allow browser pages from ORIGIN (e.g. http://localhost:3000, or *)");
+  cmd->add_option("--cors", opt->server.cors_origins,
+                  "Allow web pages from ORIGIN to use the API (e.g. http://localhost:3000, or *; "
+                  "repeatable). Requests from other origins are refused")
+      ->allow_extra_args(false);
+  cmd->add_option("--allow-host", opt->server.allow_hosts,
+                  "Also answer requests whose Host header is NAME (repeatable; * for any). "
+                  "Without it, a loopback server answers only localhost, 127.0.0.1 and [::1]")
+      ->allow_extra_args(false);
   cmd->add_option("--parallel", opt->parallel,
                   "Requests generated at once, each in its own slot with its own KV cache "
                   "(default 1); others wait in a FIFO queue")
@@ -122,6 +134,15 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--io-timeout", opt->io_timeout,
                   "Seconds a client may stay silent while sending or reading (default 30)")
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--header-timeout", opt->server.header_timeout_s,
+                  "Seconds a client has to send a request's headers (default 10)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-connections", opt->server.max_connections,
+                  "Open connections at once; more get 503 (default 512)")
+      ->check(CLI::Range(1, 900));
+  cmd->add_option("--max-client-connections", opt->server.max_client_connections,
+                  "Open connections from one client address; more get 503 (default 128)")
+      ->check(CLI::Range(1, 900));
   cmd->add_option("--max-queue", opt->server.max_queue,
                   "Requests that may wait for a slot; more get 503 (default 64)")
       ->check(CLI::Range(1, 4096));

@@ -20,10 +20,10 @@ namespace hearth::index {
 // ---------------------------------------------------------------- building
 
 struct BuildOptions {
-  std::filesystem::path root;               // the tree to index; the db goes in root/.hearth/
-  uint64_t max_file_size = 1 << 20;         // bytes; bigger files are skipped
-  bool rebuild = false;                     // delete any existing index first
-  int threads = 0;                          // parser threads; 0 = hardware concurrency
+  std::filesystem::path root;        // the tree to index; the db goes in root/.hearth/
+  uint64_t max_file_size = 1 << 20;  // bytes; bigger files are skipped
+  bool rebuild = false;              // delete any existing index first
+  int threads = 0;                   // parser threads; 0 = hardware concurrency
   // Called after each file with (files done, files to process, current relative path).
   std::function<void(size_t, size_t, const std::string&)> on_progress;
 };
@@ -66,36 +66,33 @@ class Embedder {
 
 struct SearchOptions {
   std::string query;
-  int limit = 10;          // files returned
-  int chunks_per_file = 3;  // best chunks listed under each file
-  std::string language;    // only chunks of this language (empty: all)
-  std::string path_glob;   // only files whose relative path matches (empty: all)
+  int limit = 10;                // files returned
+  int chunks_per_file = 3;       // best chunks listed under each file
+  std::string language;          // only chunks of this language (empty: all)
+  std::string path_glob;         // only files whose relative path matches (empty: all)
   Embedder* embedder = nullptr;  // reserved: see Embedder
   // Chunks ranked before they are grouped into files (0: the tuned default). Exposed so that
   // tests can make the pruned top-k evaluation prune on a small corpus.
   int chunk_depth = 0;
-  // How the top chunks are found; all three give the same ranking (see Search in search.cpp).
+  // How the top chunks are found; both give the same ranking (see search.cpp).
   // kTermAtATime: each term's doclist is read once and scores are accumulated per chunk, chunk
   // lengths looked up only for chunks whose score bound can still reach the top (the default,
   // the fastest measured). kExhaustive: FTS5 merges the terms' doclists and hearth_rank scores
-  // every chunk holding any term. kMaxScore: kExhaustive restricted to chunks holding an
-  // "essential" term (slower than kExhaustive on the indexes measured).
-  enum class Evaluation { kTermAtATime, kExhaustive, kMaxScore };
+  // every chunk holding any term (the reference the tests compare the default with).
+  enum class Evaluation { kTermAtATime, kExhaustive };
   Evaluation evaluation = Evaluation::kTermAtATime;
   struct Stats {
-    int terms = 0;            // query terms searched
-    int essential_terms = 0;  // terms a chunk had to hold to be scored (== terms: no pruning)
-    int passes = 0;           // chunk queries run (1, or 2 when the first guess was too small)
-    int chunks_scored = 0;    // chunks scored exactly (with their length), summed over passes
+    int terms = 0;                                     // query terms searched
+    int chunks_scored = 0;                             // chunks scored exactly (with their length)
     double terms_ms = 0, chunks_ms = 0, paths_ms = 0;  // wall time of the main steps
   };
   Stats* stats = nullptr;  // when set, filled in by Search()
 };
 
 struct SignalScore {
-  std::string signal;  // "bm25", "symbol", "path", ...
-  int rank = 0;        // 1-based rank of this chunk/file in that signal, 0 = not ranked
-  double raw = 0;      // the signal's own score (bm25 is negated so that higher is better)
+  std::string signal;       // "bm25", "symbol", "path", ...
+  int rank = 0;             // 1-based rank of this chunk/file in that signal, 0 = not ranked
+  double raw = 0;           // the signal's own score (bm25 is negated so that higher is better)
   double contribution = 0;  // weight / (k + rank)
 };
 
@@ -126,8 +123,8 @@ struct SymbolUse {
 std::vector<SymbolUse> FindSymbol(const std::filesystem::path& root, const std::string& name);
 
 struct MapOptions {
-  int token_budget = 1024;               // estimated as characters / 4
-  std::vector<std::string> focus;        // files (relative paths) or identifiers of interest
+  int token_budget = 1024;         // estimated as characters / 4
+  std::vector<std::string> focus;  // files (relative paths) or identifiers of interest
 };
 std::string RepoMap(const std::filesystem::path& root, const MapOptions& options);
 

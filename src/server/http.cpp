@@ -1,11 +1,19 @@
-// The HTTP side of `hearth serve`: routes, the slot queue, streaming, metrics. The only file that
-// includes httplib.h (a big header), so the rest of the layer compiles fast.
+// The HTTP side of `hearth serve`: routes, the slot queue, streaming, metrics, the Host and Origin
+// checks. The only file that includes httplib.h (a big header), so the rest of the layer compiles
+// fast. httplib parses and answers requests; the sockets are the listener's (listener.h), which
+// reads each request whole under deadlines and limits before a worker thread sees it.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <map>
@@ -16,6 +24,7 @@
 
 #include "base/error.h"
 #include "base/version.h"
+#include "server/listener.h"
 #include "server/request.h"
 #include "server/server.h"
 
@@ -220,11 +229,135 @@ Json ArgumentsObject(const std::string& text) {
   return j.is_object() ? j : Json::object();
 }
 
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+// The name in a Host header, lower-case, without port, brackets or a trailing dot
+// ("[::1]:8080" -> "::1", "LocalHost.:80" -> "localhost"); empty when malformed.
+std::string HostName(const std::string& host) {
+  std::string name;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string::npos) return "";
+    const std::string rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return "";
+    name = host.substr(1, close - 1);
+  } else {
+    const size_t colon = host.find(':');
+    name = host.substr(0, colon);
+    if (colon != std::string::npos && host.find(':', colon + 1) != std::string::npos) return "";
+  }
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return Lower(name);
+}
+
+bool IsIpLiteral(const std::string& name) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
+
+// localhost, 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z).
+bool IsLoopbackName(const std::string& name) {
+  if (name == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, name.c_str(), &v6) != 1) return false;
+  return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+}
+
+// httplib with the sockets taken away: the listener accepts and reads, and hands each complete
+// request to Answer() on a worker thread.
+class HttpServer : public httplib::Server {
+ public:
+  bool Answer(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, {});
+  }
+  // httplib's streaming writers stop as soon as its listening socket is invalid (its test for
+  // "shutting down"), so this marks the server as running or stopped. It is never used as a
+  // socket.
+  void SetRunning(bool running) { svr_sock_ = running ? 0 : INVALID_SOCKET; }
+};
+
+// One request for httplib: read from memory (the listener has read and checked it), the response
+// written to the connection's non-blocking socket, waiting at most the write timeout each time.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(const ReadyRequest& request, int write_timeout_s)
+      : r_(request), timeout_ms_(write_timeout_s * 1000) {}
+
+  bool is_readable() const override { return pos_ < r_.bytes.size(); }
+  // Whether the client can take more and is still there (a client that closed its side has
+  // gone: its generation is cancelled).
+  bool is_writable() const override {
+    pollfd p{r_.fd, POLLOUT, 0};
+    if (poll(&p, 1, timeout_ms_) <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+      return false;
+    }
+    return Alive();
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, r_.bytes.size() - pos_);
+    std::memcpy(ptr, r_.bytes.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    // Checked before every write, as httplib's own socket stream does: a client that has closed
+    // its side is noticed at the next write (which cancels its generation), not a write later.
+    if (!Alive()) return -1;
+    size_t sent = 0;
+    while (sent < size) {
+      const ssize_t n = send(r_.fd, ptr + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        pollfd p{r_.fd, POLLOUT, 0};
+        if (poll(&p, 1, timeout_ms_) > 0 && (p.revents & POLLOUT) != 0) continue;
+      }
+      return -1;
+    }
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = r_.peer_ip;
+    port = r_.peer_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = r_.local_ip;
+    port = r_.local_port;
+  }
+  socket_t socket() const override { return r_.fd; }
+
+ private:
+  // False once the client has closed or reset the connection (pipelined bytes count as alive).
+  bool Alive() const {
+    char ch;
+    const ssize_t n = recv(r_.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
+
+  const ReadyRequest& r_;
+  int timeout_ms_;
+  size_t pos_ = 0;
+};
+
+// Requests answered on one kept-alive connection before it is closed (httplib announces it).
+constexpr int kMaxRequestsPerConnection = 100;
+
 }  // namespace
 
 struct Server::Impl {
   ServerOptions opt;
-  httplib::Server http;
+  HttpServer http;
+  std::unique_ptr<Listener> listener;
+  std::unique_ptr<httplib::ThreadPool> workers;
+  bool loopback = true;
   Metrics metrics;
   SlotQueue queue;
   mutable std::mutex mu;
@@ -259,6 +392,19 @@ struct Server::Impl {
 
   void Routes();
   void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res);
+  bool HostAllowed(const std::string& host) const;
+  bool OriginAllowed(const httplib::Request& req, std::string* cors_allow) const;
+  bool CheckHostAndOrigin(const httplib::Request& req, httplib::Response& res) const;
+
+  // On a worker thread: answers one request the listener has read, then hands the connection
+  // back (kept open for the next request, or closed).
+  void Answer(const ReadyRequest& r) {
+    ConnectionStream stream(r, opt.write_timeout_s);
+    bool closed = false;
+    const bool close = stopping || r.request_count >= kMaxRequestsPerConnection;
+    const bool ok = http.Answer(stream, close, closed);
+    listener->Done(r.id, ok && !close && !closed);
+  }
 };
 
 namespace {
@@ -767,18 +913,21 @@ void Server::Impl::Routes() {
   http.Post("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kOllamaGenerate, req, res);
   });
-  if (!opt.cors_origin.empty()) {
+  if (!opt.cors_origins.empty()) {
     http.Options(".*", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   }
 
-  // Auth and CORS for every request, before routing.
+  // Host, Origin, CORS and auth for every request, before routing.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!opt.cors_origin.empty()) {
-      res.set_header("Access-Control-Allow-Origin", opt.cors_origin);
+    if (!CheckHostAndOrigin(req, res)) return httplib::Server::HandlerResponse::Handled;
+    std::string cors_allow;
+    OriginAllowed(req, &cors_allow);
+    if (!cors_allow.empty()) {
+      res.set_header("Access-Control-Allow-Origin", cors_allow);
       res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       res.set_header("Access-Control-Max-Age", "600");
-      if (opt.cors_origin != "*") res.set_header("Vary", "Origin");
+      if (cors_allow != "*") res.set_header("Vary", "Origin");
       if (req.method == "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
     }
     // The page and the health check are public; everything that touches the model is not.
@@ -840,40 +989,124 @@ void Server::Impl::Routes() {
   });
 }
 
+// The DNS-rebinding check. A page of evil.example whose name the attacker re-points at 127.0.0.1
+// reaches this server with `Host: evil.example`: a server on loopback answers only loopback names
+// and addresses, plus --allow-host names. One on another address also accepts any address
+// literal (rebinding needs a name the attacker controls; clients that reach the server by its
+// address send that address), but names only from --allow-host ("*" turns the check off).
+bool Server::Impl::HostAllowed(const std::string& host) const {
+  const std::string name = HostName(host);
+  if (name.empty()) return false;
+  for (const std::string& allowed : opt.allow_hosts) {
+    if (allowed == "*" || HostName(allowed) == name) return true;
+  }
+  if (IsLoopbackName(name)) return true;
+  return !loopback && IsIpLiteral(name);
+}
+
+// Whether the request's Origin (if any) may use the server; `cors_allow` gets the value for
+// Access-Control-Allow-Origin when it is a --cors origin.
+bool Server::Impl::OriginAllowed(const httplib::Request& req, std::string* cors_allow) const {
+  cors_allow->clear();
+  if (!req.has_header("Origin")) return true;  // not a browser's cross-origin request
+  const std::string origin = req.get_header_value("Origin");
+  for (const std::string& allowed : opt.cors_origins) {
+    if (allowed == "*") {
+      *cors_allow = "*";
+      return true;
+    }
+    if (Lower(allowed) == Lower(origin)) {
+      *cors_allow = origin;
+      return true;
+    }
+  }
+  // The chat page at / calls the API from the server's own origin (browsers send Origin on
+  // same-origin POSTs too). The Host it names has passed HostAllowed.
+  const std::string host = req.get_header_value("Host");
+  return !host.empty() && Lower(origin) == "http://" + Lower(host);
+}
+
+bool Server::Impl::CheckHostAndOrigin(const httplib::Request& req, httplib::Response& res) const {
+  if (req.get_header_value_count("Host") > 1 || req.get_header_value_count("Origin") > 1) {
+    SendError(res, RequestError(400, "a request may carry one Host and one Origin header", "",
+                                "bad_request"));
+    return false;
+  }
+  // A request without Host (HTTP/1.0) is not a browser's: browsers always send one.
+  const std::string host = req.get_header_value("Host");
+  if (req.has_header("Host") && !HostAllowed(host)) {
+    const std::string name = HostName(host);
+    SendError(res,
+              RequestError(403,
+                           "the Host header '" + host + "' does not name this server (" +
+                               (loopback ? "a server on loopback answers only localhost, "
+                                           "127.0.0.1 and [::1]"
+                                         : "names must be allowed with --allow-host") +
+                               ", against DNS rebinding); to reach it by this name, start it with "
+                               "--allow-host " +
+                               (name.empty() ? "NAME" : name),
+                           "", "host_not_allowed"));
+    return false;
+  }
+  std::string cors_allow;
+  if (!OriginAllowed(req, &cors_allow)) {
+    const std::string origin = req.get_header_value("Origin");
+    SendError(res, RequestError(403,
+                                "requests from the web origin '" + origin +
+                                    "' are refused: web pages other than the server's own may "
+                                    "not use it; to allow this one, start the server with "
+                                    "--cors " +
+                                    origin,
+                                "", "origin_not_allowed"));
+    return false;
+  }
+  return true;
+}
+
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->opt = std::move(options);
   Impl& s = *impl_;
+  // The listener has enforced the limit already (also for chunked bodies); this is httplib's own
+  // check of the Content-Length it is given.
   s.http.set_payload_max_length(s.opt.max_body);
-  s.http.set_read_timeout(s.opt.read_timeout_s, 0);
-  s.http.set_write_timeout(s.opt.write_timeout_s, 0);
   s.http.set_keep_alive_timeout(std::min(5, s.opt.read_timeout_s));
-  s.http.set_tcp_nodelay(true);
-  const size_t threads = s.opt.http_threads > 0 ? static_cast<size_t>(s.opt.http_threads)
-                                                : static_cast<size_t>(s.opt.max_queue + 24);
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.http.set_keep_alive_max_count(kMaxRequestsPerConnection);
+  ListenerOptions lo;
+  lo.host = s.opt.host;
+  lo.port = s.opt.port;
+  lo.max_body = s.opt.max_body;
+  lo.header_timeout_s = s.opt.header_timeout_s;
+  lo.body_timeout_s = s.opt.body_timeout_s;
+  lo.idle_timeout_s = s.opt.read_timeout_s;
+  lo.keep_alive_timeout_s = std::min(5, s.opt.read_timeout_s);
+  lo.max_connections = s.opt.max_connections;
+  lo.max_client_connections = s.opt.max_client_connections;
+  s.listener = std::make_unique<Listener>(lo, [&s](ReadyRequest r) {
+    auto request = std::make_shared<ReadyRequest>(std::move(r));
+    s.workers->enqueue([&s, request] { s.Answer(*request); });
+  });
   s.Routes();
 }
 
 Server::~Server() { Stop(); }
 
 int Server::Bind() {
-  Impl& s = *impl_;
-  int port = s.opt.port;
-  if (port == 0) {
-    port = s.http.bind_to_any_port(s.opt.host);
-    if (port < 0) port = 0;
-  } else if (!s.http.bind_to_port(s.opt.host, port)) {
-    port = 0;
-  }
-  if (port <= 0) {
-    throw Error(ErrorClass::kIo,
-                "cannot listen on " + s.opt.host + ":" + std::to_string(s.opt.port),
-                "is another server using the port? choose another with --port");
-  }
+  const int port = impl_->listener->Bind();
+  impl_->loopback = impl_->listener->loopback();
   return port;
 }
 
-void Server::Listen() { impl_->http.listen_after_bind(); }
+void Server::Listen() {
+  Impl& s = *impl_;
+  if (s.stopping) return;
+  // Workers answer complete requests only; a slow client never holds one while it sends.
+  const size_t threads = s.opt.http_threads > 0 ? static_cast<size_t>(s.opt.http_threads)
+                                                : static_cast<size_t>(s.opt.max_queue + 24);
+  s.workers = std::make_unique<httplib::ThreadPool>(threads);
+  s.http.SetRunning(!s.stopping);
+  s.listener->Run();
+  s.workers->shutdown();  // waits for running responses (Stop has cancelled their generations)
+}
 
 void Server::Stop() {
   Impl& s = *impl_;
@@ -882,7 +1115,8 @@ void Server::Stop() {
     std::lock_guard lock(s.mu);
     for (auto* flag : s.active) *flag = true;
   }
-  s.http.stop();
+  s.http.SetRunning(false);
+  s.listener->Stop();
 }
 
 void Server::SetGenerator(std::unique_ptr<Generator> generator) {

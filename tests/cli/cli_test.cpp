@@ -22,8 +22,8 @@ Result RunHearth(const std::string& args) {
                      std::to_string(call++);
   std::string out_file = stem + ".out";
   std::string err_file = stem + ".err";
-  std::string cmd = std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file +
-                    " </dev/null";
+  std::string cmd =
+      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
   int status = std::system(cmd.c_str());
   auto slurp = [](const std::string& path) {
     std::string text;
@@ -77,6 +77,21 @@ TEST(Cli, UsageErrorsUseTheOneStyleAndExitTwo) {
   EXPECT_EQ(r.exit_code, 2);
 }
 
+TEST(Cli, UnknownCommandIsNamedWithAPointerToHelp) {
+  Result r = RunHearth("frobnicate --now");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "hearth: error: unknown command 'frobnicate' (see hearth --help)\n");
+  Result none = RunHearth("");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.err, "hearth: error: a command is required (see hearth --help)\n");
+  // A real command still parses, and an unknown flag before any command is still CLI11's error.
+  EXPECT_EQ(RunHearth("--version").exit_code, 0);
+  EXPECT_EQ(RunHearth("--frob").exit_code, 2);
+  Result help = RunHearth("help");  // as `git help`, `ollama help`
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos) << help.out;
+}
+
 TEST(Cli, MissingFileIsAnIoErrorNamingTheFile) {
   Result r = RunHearth("info -m /nonexistent/x.gguf");
   EXPECT_EQ(r.exit_code, 4);
@@ -92,7 +107,7 @@ TEST(Cli, InvalidFileIsAnInputError) {
 
 TEST(Cli, InfoDescribesAFixtureModel) {
   Result r = RunHearth(std::string("info -m ") + HEARTH_SHARED_DIR +
-                 "/fixtures/models/tiny-moe.Q4_K_M.gguf --tensors");
+                       "/fixtures/models/tiny-moe.Q4_K_M.gguf --tensors");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("architecture:  gemma4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Q4_K x20"), std::string::npos) << r.out;  // refs/README.md §2

@@ -389,7 +389,7 @@ TEST_F(ServerHttp, CorsHeadersOnlyWhenAsked) {
   auto r = server_->Client().Get("/v1/models", {{"Origin", "http://evil.example"}});
   EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
   ServerOptions opt;
-  opt.cors_origin = "http://localhost:3000";
+  opt.cors_origins = {"http://localhost:3000"};
   Start(opt);
   auto c = server_->Client();
   r = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});

@@ -1,0 +1,83 @@
+// Ranking signals of index::Search (internal): the query analysis that turns an issue text into
+// weighted terms, and the BM25 term score that both evaluations (fts_rank.cpp's hearth_rank and
+// the term-at-a-time evaluator) compute with the same doubles in the same order.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "index/file_role.h"
+#include "index/index.h"
+
+namespace hearth::index {
+
+// Ranking constants, set on the public split of ../shared/fixtures/retrieval (docs/BENCHMARKS.md
+// has the table of what each changed); the hidden split checks that they generalise.
+struct RankParams {
+  double k1 = 1.2, b = 0.75;  // BM25's usual values
+  // Column weights (symbol, path, body): a query term in a chunk's symbol name is worth two in
+  // its body; the file path, repeated in every chunk of the file, half of one.
+  double w_symbol = 2.0, w_path = 0.5, w_body = 1.0;
+  double code_weight = 2.0;  // an identifier written as code in the query ("ssl_read_ex")
+  double part_weight = 0.5;  // each part of such an identifier ("ssl", "read", "ex")
+  int max_terms = 64;        // the most informative query terms searched
+  int depth = 1000;          // chunks ranked
+  double decay = 0.25;       // a file's 2nd and 3rd best chunks add 1/4 and 1/16 of their score
+  // RRF over file lists. k = 10 rather than the customary 60: with two or three lists and a
+  // strong first one, a flatter fusion lets a weak path match outrank a clearly better body match.
+  double rrf_k = 10;
+  double path_weight = 0.5;
+  // The file-role prior (file_role.h): a file's lexical score is multiplied by
+  // exp(role_weight[role]) before files are ranked (and its path score too when prior_on_path),
+  // unless the query names that role. Indexed by FileRole; source is the reference (0).
+  std::array<double, kFileRoles> role_weight{};
+  bool prior_on_path = false;
+};
+
+// Search with explicit ranking constants (index::Search uses the defaults): for the tuning
+// scripts of bench/retrieval/ and for tests.
+std::vector<FileHit> SearchWith(const std::filesystem::path& root, const SearchOptions& options,
+                                const RankParams& params);
+
+// "k1=1.0,role.test=-1,prior_on_path=1": overrides of `params` by name (the RankParams fields,
+// role weights as role.<name> with spaces as '_'). Returns false on an unknown name or a bad
+// number.
+bool ParseRankOverrides(std::string_view text, RankParams* params);
+
+struct QueryTerm {
+  std::string token;
+  double weight = 0;  // query-side weight (before IDF)
+  int count = 0;      // occurrences in the query
+  double idf = 0;
+  double df = 0;  // chunks holding the term
+};
+
+// Identifier-like: snake_case, camelCase, letters mixed with digits, or written as code
+// (followed by "(", joined by "." / "->" / "::" / "/" to another name). [begin, end) is one run
+// of [A-Za-z0-9_] in `text`; the characters around it decide the "written as code" cases.
+bool LooksLikeCode(std::string_view text, size_t begin, size_t end);
+
+// The query's distinct tokens (CodeTokens of each word), in order of first appearance, weighted:
+// prose words 1; an identifier-like word (LooksLikeCode) `code_weight` whole and `part_weight`
+// per split part. A token seen several times keeps its highest weight.
+std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const RankParams& p);
+
+// Drops terms the corpus lacks (idf <= 0), orders the rest by weight x IDF (most informative
+// first, stable) and keeps at most `max_terms` (clamped to 1..64), which bounds the work on
+// long queries.
+void SelectTerms(std::vector<QueryTerm>& terms, int max_terms);
+
+// BM25's length normalisation for a chunk of `dl` tokens.
+inline double Bm25Norm(double k1, double b, double dl, double avgdl) {
+  return k1 * (1 - b + b * dl / avgdl);
+}
+// One term's share of a chunk's BM25: `weight` (IDF x query weight) x the saturated,
+// length-normalised frequency `f` (column-weighted count).
+inline double Bm25Term(double weight, double f, double k1, double norm) {
+  return weight * f * (k1 + 1) / (f + norm);
+}
+
+}  // namespace hearth::index

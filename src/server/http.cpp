@@ -230,7 +230,9 @@ Json ArgumentsObject(const std::string& text) {
 }
 
 std::string Lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : s) {
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
   return s;
 }
 
@@ -240,16 +242,24 @@ std::string HostName(const std::string& host) {
   std::string name;
   if (!host.empty() && host.front() == '[') {
     const size_t close = host.find(']');
-    if (close == std::string::npos) return "";
+    if (close == std::string::npos) {
+      return "";
+    }
     const std::string rest = host.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return "";
+    if (!rest.empty() && rest.front() != ':') {
+      return "";
+    }
     name = host.substr(1, close - 1);
   } else {
     const size_t colon = host.find(':');
     name = host.substr(0, colon);
-    if (colon != std::string::npos && host.find(':', colon + 1) != std::string::npos) return "";
+    if (colon != std::string::npos && host.find(':', colon + 1) != std::string::npos) {
+      return "";
+    }
   }
-  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (!name.empty() && name.back() == '.') {
+    name.pop_back();
+  }
   return Lower(name);
 }
 
@@ -260,11 +270,17 @@ bool IsIpLiteral(const std::string& name) {
 
 // localhost, 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z).
 bool IsLoopbackName(const std::string& name) {
-  if (name == "localhost") return true;
+  if (name == "localhost") {
+    return true;
+  }
   in_addr v4{};
-  if (inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET, name.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
   in6_addr v6{};
-  if (inet_pton(AF_INET6, name.c_str(), &v6) != 1) return false;
+  if (inet_pton(AF_INET6, name.c_str(), &v6) != 1) {
+    return false;
+  }
   return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
 }
 
@@ -307,7 +323,9 @@ class ConnectionStream final : public httplib::Stream {
   ssize_t write(const char* ptr, size_t size) override {
     // Checked before every write, as httplib's own socket stream does: a client that has closed
     // its side is noticed at the next write (which cancels its generation), not a write later.
-    if (!Alive()) return -1;
+    if (!Alive()) {
+      return -1;
+    }
     size_t sent = 0;
     while (sent < size) {
       const ssize_t n = send(r_.fd, ptr + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -315,10 +333,14 @@ class ConnectionStream final : public httplib::Stream {
         sent += static_cast<size_t>(n);
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         pollfd p{r_.fd, POLLOUT, 0};
-        if (poll(&p, 1, timeout_ms_) > 0 && (p.revents & POLLOUT) != 0) continue;
+        if (poll(&p, 1, timeout_ms_) > 0 && (p.revents & POLLOUT) != 0) {
+          continue;
+        }
       }
       return -1;
     }
@@ -919,7 +941,9 @@ void Server::Impl::Routes() {
 
   // Host, Origin, CORS and auth for every request, before routing.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!CheckHostAndOrigin(req, res)) return httplib::Server::HandlerResponse::Handled;
+    if (!CheckHostAndOrigin(req, res)) {
+      return httplib::Server::HandlerResponse::Handled;
+    }
     std::string cors_allow;
     OriginAllowed(req, &cors_allow);
     if (!cors_allow.empty()) {
@@ -927,7 +951,9 @@ void Server::Impl::Routes() {
       res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       res.set_header("Access-Control-Max-Age", "600");
-      if (cors_allow != "*") res.set_header("Vary", "Origin");
+      if (cors_allow != "*") {
+        res.set_header("Vary", "Origin");
+      }
       if (req.method == "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
     }
     // The page and the health check are public; everything that touches the model is not.
@@ -996,11 +1022,17 @@ void Server::Impl::Routes() {
 // address send that address), but names only from --allow-host ("*" turns the check off).
 bool Server::Impl::HostAllowed(const std::string& host) const {
   const std::string name = HostName(host);
-  if (name.empty()) return false;
-  for (const std::string& allowed : opt.allow_hosts) {
-    if (allowed == "*" || HostName(allowed) == name) return true;
+  if (name.empty()) {
+    return false;
   }
-  if (IsLoopbackName(name)) return true;
+  for (const std::string& allowed : opt.allow_hosts) {
+    if (allowed == "*" || HostName(allowed) == name) {
+      return true;
+    }
+  }
+  if (IsLoopbackName(name)) {
+    return true;
+  }
   return !loopback && IsIpLiteral(name);
 }
 
@@ -1008,7 +1040,9 @@ bool Server::Impl::HostAllowed(const std::string& host) const {
 // Access-Control-Allow-Origin when it is a --cors origin.
 bool Server::Impl::OriginAllowed(const httplib::Request& req, std::string* cors_allow) const {
   cors_allow->clear();
-  if (!req.has_header("Origin")) return true;  // not a browser's cross-origin request
+  if (!req.has_header("Origin")) {
+    return true;  // not a browser's cross-origin request
+  }
   const std::string origin = req.get_header_value("Origin");
   for (const std::string& allowed : opt.cors_origins) {
     if (allowed == "*") {
@@ -1092,13 +1126,15 @@ Server::~Server() { Stop(); }
 
 int Server::Bind() {
   const int port = impl_->listener->Bind();
-  impl_->loopback = impl_->listener->loopback();
+  impl_->loopback = impl_->listener->IsLoopback();
   return port;
 }
 
 void Server::Listen() {
   Impl& s = *impl_;
-  if (s.stopping) return;
+  if (s.stopping) {
+    return;
+  }
   // Workers answer complete requests only; a slow client never holds one while it sends.
   const size_t threads = s.opt.http_threads > 0 ? static_cast<size_t>(s.opt.http_threads)
                                                 : static_cast<size_t>(s.opt.max_queue + 24);

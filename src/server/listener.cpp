@@ -42,13 +42,19 @@ constexpr auto kDrainTime = std::chrono::seconds(2);
 
 std::string Lower(std::string_view s) {
   std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : out) {
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
   return out;
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
   return s;
 }
 
@@ -86,7 +92,9 @@ std::string ErrorResponse(const Reject& r) {
       "HTTP/1.1 " + std::to_string(r.status) + " " + StatusText(r.status) +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\nConnection: close\r\n";
-  if (r.status == 503) out += "Retry-After: 1\r\n";
+  if (r.status == 503) {
+    out += "Retry-After: 1\r\n";
+  }
   return out + "\r\n" + body;
 }
 
@@ -124,7 +132,9 @@ bool IsLoopbackAddress(const sockaddr_storage& ss) {
   }
   if (ss.ss_family == AF_INET6) {
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) return true;
+    if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) {
+      return true;
+    }
     return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127;
   }
   return false;
@@ -151,10 +161,14 @@ bool ParseContentLength(std::string_view v, uint64_t* out, bool* too_big) {
   while (true) {
     const size_t comma = v.find(',');
     const std::string_view item = Trim(v.substr(0, comma));
-    if (item.empty()) return false;
+    if (item.empty()) {
+      return false;
+    }
     uint64_t n = 0;
     for (const char ch : item) {
-      if (ch < '0' || ch > '9') return false;
+      if (ch < '0' || ch > '9') {
+        return false;
+      }
       if (n > (UINT64_MAX - 9) / 10) {
         *too_big = true;
         n = UINT64_MAX;
@@ -162,9 +176,13 @@ bool ParseContentLength(std::string_view v, uint64_t* out, bool* too_big) {
       }
       n = n * 10 + static_cast<uint64_t>(ch - '0');
     }
-    if (value && *value != n) return false;
+    if (value && *value != n) {
+      return false;
+    }
     value = n;
-    if (comma == std::string_view::npos) break;
+    if (comma == std::string_view::npos) {
+      break;
+    }
     v.remove_prefix(comma + 1);
   }
   *out = *value;
@@ -199,7 +217,9 @@ std::optional<Reject> ParseHead(std::string_view head, size_t max_body, Head* ou
     head.remove_prefix(eol + 2);
     eol = head.find("\r\n");
     const std::string_view line = head.substr(0, eol);
-    if (line.empty()) return bad("malformed HTTP header: an empty line inside the headers");
+    if (line.empty()) {
+      return bad("malformed HTTP header: an empty line inside the headers");
+    }
     if (line.front() == ' ' || line.front() == '\t') {
       return bad("malformed HTTP header: folded header lines are not accepted");
     }
@@ -220,7 +240,9 @@ std::optional<Reject> ParseHead(std::string_view head, size_t max_body, Head* ou
       continue;
     }
     if (name == "transfer-encoding") {
-      if (!transfer_encoding.empty()) transfer_encoding += ",";
+      if (!transfer_encoding.empty()) {
+        transfer_encoding += ",";
+      }
       transfer_encoding += Lower(value);
       continue;
     }
@@ -234,7 +256,9 @@ std::optional<Reject> ParseHead(std::string_view head, size_t max_body, Head* ou
   }
   if (!transfer_encoding.empty()) {
     // Both framings at once is how requests get smuggled past proxies: refused (RFC 9112 §6.1).
-    if (length) return bad("a request may not carry both Transfer-Encoding and Content-Length");
+    if (length) {
+      return bad("a request may not carry both Transfer-Encoding and Content-Length");
+    }
     if (Trim(transfer_encoding) != "chunked") {
       return Reject{501, "unsupported Transfer-Encoding '" + transfer_encoding + "' (only chunked)",
                     "unsupported_transfer_encoding"};
@@ -312,9 +336,15 @@ struct Listener::Impl {
   bool loop_exited = false;
 
   ~Impl() {
-    for (auto& [id, c] : conns) close(c.fd);
-    if (listen_fd >= 0) close(listen_fd);
-    if (wake_fd >= 0) close(wake_fd);
+    for (auto& [id, c] : conns) {
+      close(c.fd);
+    }
+    if (listen_fd >= 0) {
+      close(listen_fd);
+    }
+    if (wake_fd >= 0) {
+      close(wake_fd);
+    }
   }
 
   // Bodies being read may hold this much memory in all; beyond it, they are not read until
@@ -323,10 +353,14 @@ struct Listener::Impl {
 
   void Close(uint64_t id) {
     const auto it = conns.find(id);
-    if (it == conns.end()) return;
+    if (it == conns.end()) {
+      return;
+    }
     close(it->second.fd);
     const auto pc = per_client.find(it->second.ip);
-    if (pc != per_client.end() && --pc->second <= 0) per_client.erase(pc);
+    if (pc != per_client.end() && --pc->second <= 0) {
+      per_client.erase(pc);
+    }
     conns.erase(it);
   }
 
@@ -361,7 +395,9 @@ struct Listener::Impl {
       if (static_cast<int>(conns.size()) >= opt.max_connections ||
           from_client >= opt.max_client_connections) {
         const bool overall = static_cast<int>(conns.size()) >= opt.max_connections;
-        if (from_client == 0) per_client.erase(c.ip);
+        if (from_client == 0) {
+          per_client.erase(c.ip);
+        }
         // Refused at once, by this thread: an excess connection never waits for anything.
         SendBestEffort(
             fd, ErrorResponse({503,
@@ -422,10 +458,13 @@ struct Listener::Impl {
   // The head is complete at `end` (the blank line's offset): parse it and move on to the body.
   void StartBody(Conn& c, size_t end) {
     Head h;
-    const auto error = ParseHead(std::string_view(c.in).substr(0, end), opt.max_body, &h);
+    const std::string_view in = c.in;
+    const auto error = ParseHead(in.substr(0, end), opt.max_body, &h);
     c.in.erase(0, end + 4);
     c.scanned = 0;
-    if (error) return Refuse(c, *error);
+    if (error) {
+      return Refuse(c, *error);
+    }
     c.head = std::move(h);
     c.body.clear();
     if (c.head.expect_continue && (c.head.chunked || c.head.length > 0)) {
@@ -437,13 +476,17 @@ struct Listener::Impl {
 
   std::optional<Reject> ChunkSizeLine(Conn& c, size_t eol) {
     std::string_view line(c.in.data(), eol);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
     uint64_t size = 0;
     size_t digits = 0;
     bool too_big = false;
     for (; digits < line.size() && std::isxdigit(static_cast<unsigned char>(line[digits]));
          ++digits) {
-      if (size > (UINT64_MAX >> 4)) too_big = true;
+      if (size > (UINT64_MAX >> 4)) {
+        too_big = true;
+      }
       const char ch = static_cast<char>(std::tolower(static_cast<unsigned char>(line[digits])));
       size = (size << 4) | static_cast<uint64_t>(ch <= '9' ? ch - '0' : ch - 'a' + 10);
     }
@@ -505,7 +548,9 @@ struct Listener::Impl {
               static_cast<size_t>(std::min<uint64_t>(c.head.length - c.body.size(), c.in.size()));
           c.body.append(c.in, 0, n);
           c.in.erase(0, n);
-          if (c.body.size() < c.head.length) return;
+          if (c.body.size() < c.head.length) {
+            return;
+          }
           return Hand(c);
         }
         case Phase::kChunkSize: {
@@ -513,8 +558,12 @@ struct Listener::Impl {
           if ((eol == std::string::npos ? c.in.size() : eol) > opt.max_chunk_line) {
             return refuse(400, "a chunk-size line of the request body is too long", "bad_request");
           }
-          if (eol == std::string::npos) return;
-          if (auto error = ChunkSizeLine(c, eol)) return Refuse(c, *error);
+          if (eol == std::string::npos) {
+            return;
+          }
+          if (auto error = ChunkSizeLine(c, eol)) {
+            return Refuse(c, *error);
+          }
           break;
         }
         case Phase::kChunkData: {
@@ -522,12 +571,16 @@ struct Listener::Impl {
           c.body.append(c.in, 0, n);
           c.in.erase(0, n);
           c.chunk_left -= n;
-          if (c.chunk_left > 0) return;
+          if (c.chunk_left > 0) {
+            return;
+          }
           c.phase = Phase::kChunkEnd;
           break;
         }
         case Phase::kChunkEnd: {
-          if (c.in.empty() || (c.in[0] == '\r' && c.in.size() < 2)) return;
+          if (c.in.empty() || (c.in[0] == '\r' && c.in.size() < 2)) {
+            return;
+          }
           const size_t n = c.in[0] == '\n' ? 1 : c.in.compare(0, 2, "\r\n") == 0 ? 2 : 0;
           if (n == 0) {
             return refuse(400, "a chunk of the request body is longer than its size",
@@ -544,11 +597,15 @@ struct Listener::Impl {
             return refuse(431, "the trailer of the chunked request body is too large",
                           "headers_too_large");
           }
-          if (eol == std::string::npos) return;
+          if (eol == std::string::npos) {
+            return;
+          }
           const bool last = eol == 0 || (eol == 1 && c.in[0] == '\r');
           c.trailer_bytes += seen;
           c.in.erase(0, seen);  // trailer fields are not passed on
-          if (last) return Hand(c);
+          if (last) {
+            return Hand(c);
+          }
           break;
         }
         case Phase::kBusy:
@@ -562,11 +619,17 @@ struct Listener::Impl {
     Conn& c = conns.at(id);
     char buf[kReadSize];
     const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0) return Close(id);  // closed (or reset) by the client: nothing to answer
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return;
+    }
+    if (n <= 0) {
+      return Close(id);  // closed (or reset) by the client: nothing to answer
+    }
     if (c.phase == Phase::kDrain) {
       c.drained += static_cast<size_t>(n);
-      if (c.drained > kDrainBytes) Close(id);
+      if (c.drained > kDrainBytes) {
+        Close(id);
+      }
       return;
     }
     const auto now = Clock::now();
@@ -585,7 +648,9 @@ struct Listener::Impl {
     const auto now = Clock::now();
     std::vector<uint64_t> expired;
     for (auto& [id, c] : conns) {
-      if (c.phase == Phase::kBusy || (now < c.deadline && now < c.idle)) continue;
+      if (c.phase == Phase::kBusy || (now < c.deadline && now < c.idle)) {
+        continue;
+      }
       if (c.phase != Phase::kDrain && !c.waiting) {
         const bool silent = now >= c.idle;
         std::string what = c.phase == Phase::kHead ? "headers" : "body";
@@ -603,7 +668,9 @@ struct Listener::Impl {
       }
       expired.push_back(id);
     }
-    for (const uint64_t id : expired) Close(id);
+    for (const uint64_t id : expired) {
+      Close(id);
+    }
   }
 
   void TakeDone() {
@@ -615,7 +682,9 @@ struct Listener::Impl {
     const auto now = Clock::now();
     for (const auto& [id, keep] : finished) {
       const auto it = conns.find(id);
-      if (it == conns.end()) continue;
+      if (it == conns.end()) {
+        continue;
+      }
       if (!keep || stopping) {
         Close(id);
         continue;
@@ -627,7 +696,9 @@ struct Listener::Impl {
       c.deadline =
           now + std::chrono::seconds(c.waiting ? opt.keep_alive_timeout_s : opt.header_timeout_s);
       c.idle = now + std::chrono::seconds(opt.idle_timeout_s);
-      if (!c.in.empty()) Advance(c);  // a pipelined request
+      if (!c.in.empty()) {
+        Advance(c);  // a pipelined request
+      }
     }
   }
 
@@ -641,13 +712,17 @@ struct Listener::Impl {
       fds.push_back({wake_fd, POLLIN, 0});
       fds.push_back({now >= accept_paused_until ? listen_fd : -1, POLLIN, 0});
       size_t buffered = 0;
-      for (const auto& [id, c] : conns) buffered += c.body.size();
+      for (const auto& [id, c] : conns) {
+        buffered += c.body.size();
+      }
       const bool bodies_wait = buffered >= BodyBudget();
       auto next = now + std::chrono::seconds(1);
       for (const auto& [id, c] : conns) {
-        if (c.phase == Phase::kBusy) continue;
+        if (c.phase == Phase::kBusy) {
+          continue;
+        }
         const bool wait = bodies_wait && ReadsBody(c.phase);
-        fds.push_back({c.fd, static_cast<short>(wait ? 0 : POLLIN), 0});
+        fds.push_back({c.fd, static_cast<decltype(pollfd::events)>(wait ? 0 : POLLIN), 0});
         ids.push_back(id);
         next = std::min({next, c.deadline, c.idle});
       }
@@ -665,10 +740,14 @@ struct Listener::Impl {
           (void)!read(wake_fd, &value, sizeof value);
         }
         for (size_t i = 2; i < fds.size(); ++i) {
-          if (fds[i].revents == 0 || conns.count(ids[i - 2]) == 0) continue;
+          if (fds[i].revents == 0 || conns.count(ids[i - 2]) == 0) {
+            continue;
+          }
           OnReadable(ids[i - 2]);
         }
-        if (fds[1].revents != 0) Accept();
+        if (fds[1].revents != 0) {
+          Accept();
+        }
       }
       TakeDone();
       Sweep();
@@ -679,10 +758,16 @@ struct Listener::Impl {
     listen_fd = -1;
     std::vector<uint64_t> idle;
     for (const auto& [id, c] : conns) {
-      if (c.phase != Phase::kBusy) idle.push_back(id);
+      if (c.phase != Phase::kBusy) {
+        idle.push_back(id);
+      }
     }
-    for (const uint64_t id : idle) Close(id);
-    for (const auto& [id, keep] : done) Close(id);
+    for (const uint64_t id : idle) {
+      Close(id);
+    }
+    for (const auto& [id, keep] : done) {
+      Close(id);
+    }
     done.clear();
   }
 };
@@ -725,12 +810,16 @@ int Listener::Bind() {
     // here instead of silently sharing (and splitting) the first one's traffic.
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
+      break;
+    }
     err = errno;
     close(fd);
     fd = -1;
     // Taken: do not fall back to another address of the same name (that would split it too).
-    if (err == EADDRINUSE) break;
+    if (err == EADDRINUSE) {
+      break;
+    }
   }
   freeaddrinfo(list);
   if (fd < 0) {
@@ -752,14 +841,18 @@ int Listener::Bind() {
   s.loopback = IsLoopbackAddress(addr);
   s.listen_fd = fd;
   s.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (s.wake_fd < 0) ThrowIo("cannot create an eventfd: " + ErrnoText(errno));
+  if (s.wake_fd < 0) {
+    ThrowIo("cannot create an eventfd: " + ErrnoText(errno));
+  }
   return bound_port;
 }
 
-bool Listener::loopback() const { return impl_->loopback; }
+bool Listener::IsLoopback() const { return impl_->loopback; }
 
 void Listener::Run() {
-  if (impl_->listen_fd < 0) return;
+  if (impl_->listen_fd < 0) {
+    return;
+  }
   impl_->Loop();
 }
 
@@ -771,7 +864,7 @@ void Listener::Stop() {
   }
 }
 
-bool Listener::stopping() const { return impl_->stopping; }
+bool Listener::IsStopping() const { return impl_->stopping; }
 
 void Listener::Done(uint64_t id, bool keep_open) {
   Impl& s = *impl_;

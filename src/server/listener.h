@@ -58,13 +58,13 @@ class Listener {
   // (an address in use is never shared: no SO_REUSEPORT).
   int Bind();
   // Whether the bound address is a loopback one (127.0.0.0/8, ::1).
-  bool loopback() const;
+  bool IsLoopback() const;
   // The event loop; returns after Stop() (also when Stop() came first). Call after Bind().
   void Run();
   // Safe from any thread (and from a signal handler: it only stores a flag and writes an
   // eventfd), more than once.
   void Stop();
-  bool stopping() const;
+  bool IsStopping() const;
   // A worker has answered request `id`: keep the connection for the next request, or close it.
   // Safe from any thread, also after Run() returned.
   void Done(uint64_t id, bool keep_open);

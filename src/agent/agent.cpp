@@ -164,7 +164,13 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   for (const char* name : {"AGENTS.md", ".hearth/rules.md"}) {
     std::error_code ec;
     if (!fs::is_regular_file(ws.root() / name, ec)) continue;
-    std::string text = ws.ReadFile(name);
+    std::string text;
+    try {
+      text = ws.ReadFile(name);
+    } catch (const Error& e) {  // e.g. a symlink, which the confined reads never follow
+      r.items.push_back({"rules", name, "", 0, false, e.what()});
+      continue;
+    }
     std::string block = std::string("\n\nRepository instructions (") + name + "):\n" + text;
     if (add({"rules", name, "repository instructions", backend.CountTokens(block)}, false)) {
       p.system += block;
@@ -282,6 +288,7 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
   req.on_content = cb.on_content;
   req.on_reasoning = cb.on_reasoning;
   req.cancel = options.cancel;
+  tools_.set_cancel(options.cancel);
 
   struct CommitOnExit {  // a failed turn still closes its change set
     Journal& j;
@@ -328,7 +335,8 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
         tr = tools_.Call(call.name, call.arguments);
       }
       ++result.tool_calls;
-      for (const auto& f : tr.changed_files) result.changed_files.push_back(f);
+      auto& changed = tr.journaled ? result.changed_files : result.command_changed_files;
+      for (const auto& f : tr.changed_files) changed.push_back(f);
       if (cb.on_tool_result) cb.on_tool_result(call, tr);
       calls.push_back({{"id", call.id},
                        {"type", "function"},

@@ -72,7 +72,9 @@ struct TurnResult {
   int tool_calls = 0;
   bool step_limit = false;  // stopped because max_steps was reached
   std::string finish_reason;
-  std::vector<std::string> changed_files;  // by edits and commands, in order
+  std::vector<std::string> changed_files;  // written by edits (journaled: undo restores them)
+  // Seen changed after `run` commands: not journaled, so undo does not restore them.
+  std::vector<std::string> command_changed_files;
   ContextReport context;
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
+#include <re2/re2.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,9 +15,9 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sstream>
 
+#include "agent/confined_fs.h"
 #include "base/error.h"
 #include "index/index.h"
 
@@ -73,28 +74,6 @@ double Similarity(std::string_view a, std::string_view b) {
 
 bool LooksBinary(std::string_view s) {
   return s.substr(0, 8192).find('\0') != std::string_view::npos;
-}
-
-// Regular files under `dir` (absolute), skipping .git, .hearth and node_modules, sorted.
-std::vector<fs::path> WalkFiles(const fs::path& dir, size_t max_files) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (it->is_symlink(ec)) continue;  // never followed: a link could lead out of the root
-    if (it->is_directory(ec)) {
-      if (name == ".git" || name == ".hearth" || name == "node_modules") {
-        it.disable_recursion_pending();
-      }
-      continue;
-    }
-    if (!it->is_regular_file(ec)) continue;
-    out.push_back(it->path());
-    if (out.size() >= max_files) break;
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 std::string GetString(const json& args, const char* key, bool required = true) {
@@ -385,7 +364,7 @@ ordered_json ToolBox::Declarations() const {
                        "used.",
                        {{"name", Prop("string", "The exact symbol name")}}, {"name"}));
   tools.push_back(Tool("grep",
-                       "Search file contents with a regular expression (ECMAScript syntax); "
+                       "Search file contents with a regular expression (RE2 syntax); "
                        "returns matching lines as path:line: text.",
                        {{"pattern", Prop("string", "Regular expression")},
                         {"path_glob", Prop("string", "Only files whose path matches, e.g. *.py")}},
@@ -457,17 +436,20 @@ ToolResult ToolBox::Call(const std::string& name, const std::string& arguments) 
   }
   if (!args.is_object())
     return {false, "error: the arguments of " + name + " must be an object", {}};
+  ToolResult r;
   try {
-    ToolResult r = Dispatch(name, args);
-    r.text = Bound(std::move(r.text));
-    return r;
+    r = Dispatch(name, args);
   } catch (const Error& e) {
-    return {false, "error: " + e.Describe(), {}};
+    r = {false, "error: " + e.Describe(), {}};
   } catch (const std::invalid_argument& e) {
-    return {false, std::string("error: ") + e.what() + " (tool " + name + ")", {}};
+    r = {false, std::string("error: ") + e.what() + " (tool " + name + ")", {}};
   } catch (const std::exception& e) {
-    return {false, std::string("error: ") + e.what(), {}};
+    r = {false, std::string("error: ") + e.what(), {}};
   }
+  // File names and contents are bytes: what is not UTF-8 is shown as \xNN, so the result is
+  // always valid JSON text for the model (never a fatal encoding error).
+  r.text = Bound(confined::EscapeInvalidUtf8(r.text));
+  return r;
 }
 
 ToolResult ToolBox::Dispatch(const std::string& name, const json& args) {
@@ -493,8 +475,18 @@ ToolResult ToolBox::Dispatch(const std::string& name, const json& args) {
 
 ToolResult ToolBox::ReadFileTool(const json& args) {
   std::string path = GetString(args, "path");
-  std::string text = ws_.ReadFile(path);
+  bool truncated = false;
+  std::string text = ws_.ReadFile(path, kReadFileMaxBytes, &truncated);
   if (LooksBinary(text)) return {false, "error: '" + path + "' is a binary file", {}};
+  if (truncated) {
+    // Cut at the last whole line, so that line numbers stay true.
+    size_t nl = text.rfind('\n');
+    text.resize(nl == std::string::npos ? 0 : nl + 1);
+  }
+  const std::string cut_note =
+      truncated ? "[only the first " + std::to_string(kReadFileMaxBytes >> 20) +
+                      " MiB of the file were read; the lines past them are not shown]\n"
+                : std::string();
   auto lines = SplitLines(text);
   int n = static_cast<int>(lines.size());
   int from = std::max(1, GetInt(args, "start_line").value_or(1));
@@ -523,22 +515,22 @@ ToolResult ToolBox::ReadFileTool(const json& args) {
     out.append(lines[i - 1]);
     out += '\n';
   }
+  if (to == n) out += cut_note;
   return {true, out, {}};
 }
 
 ToolResult ToolBox::ListDir(const json& args) {
   std::string path = GetString(args, "path", false);
   if (path.empty()) path = ".";
-  fs::path dir = ws_.Resolve(path);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return {false, "error: '" + path + "' is not a directory", {}};
   std::vector<std::string> entries;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name == ".git") continue;
-    entries.push_back(name + (e.is_directory(ec) ? "/" : ""));
+  for (const auto& e : ws_.ListDir(path)) {
+    if (e.name == ".git") continue;
+    using Kind = Workspace::DirEntry::Kind;
+    entries.push_back(e.name + (e.kind == Kind::kDir       ? "/"
+                                : e.kind == Kind::kSymlink ? " (symlink, not followed)"
+                                : e.kind == Kind::kOther   ? " (not a regular file)"
+                                                           : ""));
   }
-  std::sort(entries.begin(), entries.end());
   std::string out;
   const size_t kMax = 500;
   for (size_t i = 0; i < entries.size() && i < kMax; ++i) out += entries[i] + "\n";
@@ -586,43 +578,73 @@ ToolResult ToolBox::FindSymbolTool(const json& args) {
 ToolResult ToolBox::Grep(const json& args) {
   std::string pattern = GetString(args, "pattern");
   std::string glob = GetString(args, "path_glob", false);
-  std::regex re;
-  try {
-    re = std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return {false, "error: invalid regular expression '" + pattern + "': " + e.what(), {}};
+  // RE2: matching time is linear in the text, so no pattern can make grep hang (std::regex
+  // backtracks exponentially on patterns like (a+)+$ and recurses per character).
+  RE2::Options ro;
+  ro.set_log_errors(false);
+  ro.set_max_mem(64 << 20);
+  RE2 re(pattern, ro);
+  if (!re.ok()) {
+    return {false,
+            "error: invalid regular expression '" + pattern + "' (RE2 syntax): " + re.error(),
+            {}};
   }
+  index::WalkOptions wo;
+  wo.max_file_size = kGrepMaxFileBytes;
+  wo.follow_symlinks = false;  // files are opened through the confined layer, which refuses links
+  index::WalkResult walk = index::Walk(ws_.root(), wo);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kGrepSeconds);
   std::ostringstream out;
   size_t matches = 0, files = 0;
-  const size_t kMaxMatches = 200;
-  for (const fs::path& file : WalkFiles(ws_.root(), 20000)) {
-    std::string rel = ws_.Relative(file);
+  std::string stopped;  // why the search ended before the last file, when it did
+  for (const index::WalkEntry& file : walk.files) {
+    if (cancel_ != nullptr && cancel_->load()) {
+      stopped = "interrupted (Ctrl-C)";
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      stopped = "time limit of " + std::to_string(kGrepSeconds) + " s reached";
+      break;
+    }
+    if (files >= kGrepMaxFiles) {
+      stopped = "file limit of " + std::to_string(kGrepMaxFiles) + " reached";
+      break;
+    }
+    const std::string& rel = file.rel_path;
+    const std::string base = rel.substr(rel.rfind('/') + 1);
     if (!glob.empty() && fnmatch(glob.c_str(), rel.c_str(), 0) != 0 &&
-        fnmatch(glob.c_str(), file.filename().c_str(), 0) != 0) {
+        fnmatch(glob.c_str(), base.c_str(), 0) != 0) {
       continue;
     }
-    std::error_code ec;
-    if (fs::file_size(file, ec) > (1u << 20)) continue;
-    std::ifstream in(file, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text;
+    try {
+      bool more = false;
+      text = ws_.ReadFile(rel, kGrepMaxFileBytes, &more);
+      if (more) continue;
+    } catch (const Error&) {
+      continue;  // changed under us (now a link, a FIFO, gone): not searched
+    }
     if (LooksBinary(text)) continue;
     ++files;
     auto lines = SplitLines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      // Very long lines (minified code) are skipped: std::regex recurses per character.
-      if (lines[i].size() > 2000) continue;
-      if (std::regex_search(lines[i].begin(), lines[i].end(), re)) {
-        if (++matches > kMaxMatches) break;
-        out << rel << ":" << i + 1 << ": " << Trim(lines[i]).substr(0, 300) << "\n";
-      }
+    for (size_t i = 0; i < lines.size() && matches <= kGrepMaxMatches; ++i) {
+      if (!RE2::PartialMatch(re2::StringPiece(lines[i].data(), lines[i].size()), re)) continue;
+      if (++matches > kGrepMaxMatches) break;
+      out << rel << ":" << i + 1 << ": " << Trim(lines[i]).substr(0, 300) << "\n";
     }
-    if (matches > kMaxMatches) break;
+    if (matches > kGrepMaxMatches) {
+      stopped = "match limit of " + std::to_string(kGrepMaxMatches) + " reached";
+      break;
+    }
   }
-  if (matches == 0) return {true, "no matches in " + std::to_string(files) + " files", {}};
   std::string text = out.str();
-  if (matches > kMaxMatches) {
-    text += "[stopped after " + std::to_string(kMaxMatches) +
-            " matches; use a narrower pattern or path_glob]\n";
+  if (matches == 0 && stopped.empty()) {
+    return {true, "no matches in " + std::to_string(files) + " files", {}};
+  }
+  if (!stopped.empty()) {
+    text += "[search stopped early: " + stopped + " after " + std::to_string(files) + " files; " +
+            (matches == 0 ? "none found so far; " : "") +
+            "files not searched may match. Use a narrower pattern or path_glob]\n";
   }
   return {true, text, {}};
 }
@@ -703,15 +725,14 @@ ToolResult ToolBox::EditFile(const json& args) {
   }
   ws_.WriteFile(path, updated, options_.journal);
   size_t line = 1 + std::count(content.begin(), content.begin() + at[0], '\n');
-  return {true, "edited " + path + " at line " + std::to_string(line), {path}};
+  return {true, "edited " + path + " at line " + std::to_string(line), {path}, /*journaled=*/true};
 }
 
 ToolResult ToolBox::WriteFileTool(const json& args) {
   std::string path = GetString(args, "path");
   std::string content = GetString(args, "content");
-  fs::path abs = ws_.Resolve(path, true);
-  std::error_code ec;
-  const bool existed = fs::exists(abs, ec);
+  ws_.Parts(path, /*for_write=*/true);  // refused paths are refused before anything is read
+  const bool existed = ws_.Exists(path);
   std::string before = existed ? ws_.ReadFile(path) : std::string();
   if (!Allow((existed ? "overwrite " : "create ") + path, LineDiff(before, content, path))) {
     return {false, "refused: the user did not allow writing " + path, {}};
@@ -720,7 +741,8 @@ ToolResult ToolBox::WriteFileTool(const json& args) {
   return {true,
           (existed ? "replaced " : "created ") + path + " (" + std::to_string(content.size()) +
               " bytes)",
-          {path}};
+          {path},
+          /*journaled=*/true};
 }
 
 }  // namespace hearth::agent

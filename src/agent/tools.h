@@ -6,6 +6,7 @@
 //   agent::ToolResult r = tools.Call("read_file", R"({"path":"src/a.cc"})");
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -57,6 +58,7 @@ struct ToolResult {
   bool ok = true;    // false: the call failed or was refused (the text says why)
   std::string text;  // what the model sees
   std::vector<std::string> changed_files;  // written by the tool or seen changed after `run`
+  bool journaled = false;  // changed_files were written by the tool and journaled (undoable)
 };
 
 class ToolBox {
@@ -72,6 +74,17 @@ class ToolBox {
   // tools, malformed arguments, refused permissions and failures come back as ok=false results
   // the model can read and correct.
   ToolResult Call(const std::string& name, const std::string& arguments);
+
+  // Set while a turn runs: grep stops (and says so) when it becomes true (Ctrl-C).
+  void set_cancel(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+
+  // read_file reads at most this much of a file (and says so); grep skips files bigger than
+  // kGrepMaxFileBytes and stops after kGrepMaxMatches lines, kGrepMaxFiles files or kGrepSeconds.
+  static constexpr size_t kReadFileMaxBytes = 4u << 20;
+  static constexpr size_t kGrepMaxFileBytes = 1u << 20;
+  static constexpr size_t kGrepMaxMatches = 200;
+  static constexpr size_t kGrepMaxFiles = 20000;
+  static constexpr int kGrepSeconds = 20;
 
   const Workspace& workspace() const { return ws_; }
   const AgentConfig& config() const { return config_; }
@@ -93,6 +106,7 @@ class ToolBox {
   const Workspace& ws_;
   AgentConfig config_;
   ToolOptions options_;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 // Exposed for tests and the prompts.

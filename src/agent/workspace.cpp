@@ -1,22 +1,23 @@
 #include "agent/workspace.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "agent/confined_fs.h"
 #include "base/error.h"
-#include "index/walker.h"
+#include "index/index.h"
 
 namespace hearth::agent {
 namespace fs = std::filesystem;
+namespace cf = confined;
 
 namespace {
 
@@ -38,23 +39,6 @@ fs::path CanonicalDir(const fs::path& dir) {
   return c;
 }
 
-void FsyncPath(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) ThrowIo("cannot open '" + p.string() + "' to sync it: " + ErrnoText(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) ThrowIo("cannot sync '" + p.string() + "': " + ErrnoText(err));
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) ThrowIo("cannot read '" + p.string() + "': " + ErrnoText(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string SetName(int n) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%06d", n);
@@ -71,26 +55,107 @@ bool AllDigits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-fs::path JournalDir(const Workspace& ws) { return ws.root() / ".hearth" / "journal"; }
+bool IsHex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
-// Change-set directories, oldest first.
-std::vector<std::pair<int, fs::path>> ListSets(const fs::path& dir) {
-  std::vector<std::pair<int, fs::path>> sets;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return sets;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (AllDigits(name) && name.size() <= 9 && e.is_directory(ec)) {
-      sets.emplace_back(std::stoi(name), e.path());
-    }
+const std::vector<std::string> kJournal = {".hearth", "journal"};
+
+std::vector<std::string> JournalPath(const std::string& set = {}, const std::string& file = {}) {
+  std::vector<std::string> p = kJournal;
+  if (!set.empty()) p.push_back(set);
+  if (!file.empty()) p.push_back(file);
+  return p;
+}
+
+std::string Shown(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : "/") + p;
+  return s;
+}
+
+[[noreturn]] void Corrupt(const std::string& what, const std::string& why, const std::string& set) {
+  ThrowInvalidInput("the edit journal is corrupt or was planted: " + what + " " + why,
+                    set.empty() ? "remove .hearth/journal if you did not create it"
+                                : "restore the files by hand, then remove .hearth/journal/" + set);
+}
+
+// Names in a directory opened through the confined layer.
+std::vector<std::string> ReadDirNames(cf::Fd dir) {
+  std::vector<std::string> names;
+  DIR* d = ::fdopendir(dir.get());
+  if (d == nullptr) ThrowIo("cannot list a directory: " + ErrnoText(errno));
+  dir.release();  // owned by `d` now
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
   }
-  std::sort(sets.begin(), sets.end());
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Change-set names, oldest first. Anything in the journal that is not a plain directory with a
+// numeric name is ignored (temp files) or, when it poses as a change set, refused.
+std::vector<std::string> ListSets(const Workspace& ws) {
+  int fd = cf::TryOpen(ws.root_fd(), kJournal, O_RDONLY | O_DIRECTORY);
+  if (fd == -ENOENT) return {};
+  if (fd < 0) {
+    if (fd == -ELOOP || fd == -ENOTDIR) Corrupt(".hearth/journal", "is a symbolic link", "");
+    ThrowIo("cannot open .hearth/journal: " + ErrnoText(-fd));
+  }
+  cf::Fd dir(fd);
+  const int dfd = dir.get();
+  std::vector<std::string> sets;
+  std::vector<std::string> names = ReadDirNames(cf::Fd(::dup(dfd)));
+  for (const auto& name : names) {
+    if (!AllDigits(name) || name.size() > 9) continue;
+    auto st = cf::StatAt(dfd, name);
+    if (!st) continue;
+    if (!S_ISDIR(st->st_mode)) {
+      Corrupt(".hearth/journal/" + name, "is not a directory (a symbolic link?)", name);
+    }
+    sets.push_back(name);
+  }
+  std::sort(sets.begin(), sets.end(),
+            [](const std::string& a, const std::string& b) { return std::stol(a) < std::stol(b); });
   return sets;
+}
+
+void WriteJournalFile(const Workspace& ws, const std::string& set, const std::string& file,
+                      std::string_view content) {
+  auto parts = JournalPath(set, file);
+  cf::Fd dir = cf::OpenParent(ws.root_fd(), parts, /*create=*/true, Shown(parts));
+  cf::ReplaceFile(dir.get(), file, content, 0644, Shown(parts));
+}
+
+std::string ReadJournalFile(const Workspace& ws, const std::string& set, const std::string& file) {
+  auto parts = JournalPath(set, file);
+  try {
+    return cf::ReadFile(ws.root_fd(), parts, Workspace::kMaxFileBytes, nullptr, Shown(parts));
+  } catch (const Error& e) {
+    Corrupt(Shown(parts), "cannot be read: " + e.Describe(), set);
+  }
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------- Workspace
+
+Workspace::Workspace(fs::path root) : root_(std::move(root)) {
+  int fd = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    ThrowIo("cannot open the workspace root '" + root_.string() + "': " + ErrnoText(errno));
+  }
+  root_fd_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+}
+
+int Workspace::root_fd() const { return *root_fd_; }
 
 Workspace Workspace::Open(const fs::path& start) {
   fs::path dir = CanonicalDir(start.empty() ? fs::path(".") : start);
@@ -104,41 +169,42 @@ Workspace Workspace::Open(const fs::path& start) {
 
 Workspace Workspace::AtRoot(const fs::path& root) { return Workspace(CanonicalDir(root)); }
 
-fs::path Workspace::Resolve(std::string_view path, bool for_write) const {
+std::vector<std::string> Workspace::Parts(std::string_view path, bool for_write) const {
   const std::string shown(path.substr(0, std::min<size_t>(path.size(), 200)));
-  auto reject = [&](const std::string& why) -> fs::path {
+  auto reject = [&](const std::string& why) {
     ThrowUsage("path '" + shown + "' " + why,
                "use a path relative to the workspace root " + root_.string());
   };
-  if (path.empty()) return reject("is empty");
-  if (path.find('\0') != std::string_view::npos) return reject("contains a NUL byte");
-  fs::path p{std::string(path)};
-  fs::path rel;
-  if (p.is_absolute()) {
-    fs::path norm = p.lexically_normal();
-    if (!IsUnder(norm, root_)) return reject("is outside the workspace");
-    rel = norm.lexically_relative(root_);
-  } else {
-    rel = p;
+  if (path.empty()) reject("is empty");
+  if (path.find('\0') != std::string_view::npos) reject("contains a NUL byte");
+  std::string rel(path);
+  if (!rel.empty() && rel.front() == '/') {
+    for (const auto& part : fs::path(rel)) {
+      if (part == "..") reject("leaves the workspace (contains '..')");
+    }
+    fs::path norm = fs::path(rel).lexically_normal();
+    if (!IsUnder(norm, root_)) reject("is outside the workspace");
+    rel = norm.lexically_relative(root_).generic_string();
   }
-  for (const auto& part : rel) {
-    if (part == "..") return reject("leaves the workspace (contains '..')");
-  }
-  fs::path abs = (root_ / rel).lexically_normal();
-  if (!abs.empty() && !abs.has_filename()) abs = abs.parent_path();  // "dir/" -> "dir"
-  if (!IsUnder(abs, root_)) return reject("is outside the workspace");
+  std::vector<std::string> parts = cf::Split(rel, shown);
+  if (for_write) cf::CheckWritable(parts, shown, /*internal=*/false);
+  return parts;
+}
+
+fs::path Workspace::Resolve(std::string_view path, bool for_write) const {
+  std::vector<std::string> parts = Parts(path, for_write);
+  fs::path abs = root_;
+  for (const auto& p : parts) abs /= p;
   std::error_code ec;
   // Resolves every symlink of the part that exists: a link leading out is caught here.
   fs::path real = fs::weakly_canonical(abs, ec);
-  if (ec) return reject("cannot be resolved: " + ec.message());
-  if (!IsUnder(real, root_)) return reject("resolves (through a symlink) outside the workspace");
-  if (for_write) {
-    fs::path r = real.lexically_relative(root_);
-    if (!r.empty() && (*r.begin() == ".git" || *r.begin() == ".hearth")) {
-      return reject("is inside .git or .hearth, which the assistant never writes");
-    }
-    if (real == root_) return reject("is the workspace root itself");
+  const std::string shown(path.substr(0, std::min<size_t>(path.size(), 200)));
+  if (ec) ThrowUsage("path '" + shown + "' cannot be resolved: " + ec.message());
+  if (!IsUnder(real, root_)) {
+    ThrowUsage("path '" + shown + "' resolves (through a symlink) outside the workspace",
+               "use a path relative to the workspace root " + root_.string());
   }
+  if (for_write) Parts(Relative(real), true);  // a link into .git is refused too
   return real;
 }
 
@@ -147,70 +213,64 @@ std::string Workspace::Relative(const fs::path& absolute) const {
   return r.empty() ? std::string(".") : r.string();
 }
 
-std::string Workspace::ReadFile(std::string_view path) const {
-  fs::path p = Resolve(path);
-  std::error_code ec;
-  if (fs::is_directory(p, ec)) {
-    ThrowUsage("'" + std::string(path) + "' is a directory", "use list_dir for directories");
+std::string Workspace::ReadFile(std::string_view path, size_t max_bytes, bool* truncated) const {
+  std::vector<std::string> parts = Parts(path);
+  bool more = false;
+  std::string text = cf::ReadFile(root_fd(), parts, max_bytes, &more, path);
+  if (truncated) {
+    *truncated = more;
+  } else if (more) {
+    ThrowUsage("'" + std::string(path.substr(0, 200)) + "' is larger than " +
+                   std::to_string(max_bytes >> 20) + " MiB",
+               "hearth edits and journals files up to that size");
   }
-  if (!fs::exists(p, ec)) {
-    ThrowIo("'" + std::string(path) + "' does not exist", "check the path with list_dir");
-  }
-  return ReadAll(p);
+  return text;
 }
 
 bool Workspace::Exists(std::string_view path) const {
-  std::error_code ec;
-  return fs::exists(Resolve(path), ec);
+  int fd = cf::TryOpen(root_fd(), Parts(path), O_PATH);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0 || fd == -ELOOP;  // ELOOP: a symlink is there
 }
 
-void WriteFileDurably(const fs::path& path, std::string_view content) {
-  fs::path dir = path.parent_path();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) ThrowIo("cannot create directory '" + dir.string() + "': " + ec.message());
-  // Keep the file's permission bits (an executable script stays executable).
-  mode_t mode = 0644;
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-  fs::path tmp =
-      dir / ("." + path.filename().string() + ".hearth-tmp-" + std::to_string(::getpid()));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) ThrowIo("cannot create '" + tmp.string() + "': " + ErrnoText(errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      ThrowIo("cannot write '" + tmp.string() + "': " + ErrnoText(err));
+std::vector<Workspace::DirEntry> Workspace::ListDir(std::string_view path) const {
+  std::vector<std::string> parts = Parts(path);
+  cf::Fd dir = cf::Open(root_fd(), parts, O_RDONLY | O_DIRECTORY, path);
+  const int dfd = dir.get();
+  std::vector<DirEntry> out;
+  for (auto& name : ReadDirNames(cf::Fd(::dup(dfd)))) {
+    DirEntry e;
+    if (auto st = cf::StatAt(dfd, name)) {
+      e.kind = S_ISREG(st->st_mode)   ? DirEntry::Kind::kFile
+               : S_ISDIR(st->st_mode) ? DirEntry::Kind::kDir
+               : S_ISLNK(st->st_mode) ? DirEntry::Kind::kSymlink
+                                      : DirEntry::Kind::kOther;
     }
-    done += static_cast<size_t>(n);
+    e.name = std::move(name);
+    out.push_back(std::move(e));
   }
-  ::fchmod(fd, mode);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    ThrowIo("cannot sync '" + tmp.string() + "': " + ErrnoText(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    ThrowIo("cannot replace '" + path.string() + "': " + ErrnoText(err));
-  }
-  FsyncPath(dir, true);
+  return out;
 }
 
 void Workspace::WriteFile(std::string_view path, std::string_view content, Journal* journal) const {
-  fs::path p = Resolve(path, /*for_write=*/true);
-  std::error_code ec;
-  if (fs::is_directory(p, ec)) {
-    ThrowUsage("'" + std::string(path) + "' is a directory", "give a file path");
+  std::vector<std::string> parts = Parts(path, /*for_write=*/true);
+  const std::string shown(path);
+  // The directory first (created as needed, no symlink followed), then what is in it: the
+  // checks and the write use the same directory descriptor, so nothing can be swapped between.
+  cf::Fd dir = cf::OpenParent(root_fd(), parts, /*create=*/true, shown);
+  if (auto st = cf::StatAt(dir.get(), parts.back())) {
+    if (S_ISLNK(st->st_mode)) {
+      ThrowUsage("'" + shown + "' is a symbolic link; hearth does not replace a link with a file",
+                 "edit the file it points to by its own path, or remove the link yourself");
+    }
+    if (S_ISDIR(st->st_mode)) ThrowUsage("'" + shown + "' is a directory", "give a file path");
   }
-  if (journal) journal->Record(p);
-  WriteFileDurably(p, content);
+  if (journal) {
+    fs::path abs = root_;
+    for (const auto& p : parts) abs /= p;
+    journal->Record(abs, cf::Sha256Hex(content));
+  }
+  cf::ReplaceFile(dir.get(), parts.back(), content, std::nullopt, shown);
 }
 
 // ---------------------------------------------------------------- Journal
@@ -219,121 +279,235 @@ Journal::Journal(const Workspace& workspace) : ws_(workspace) {}
 
 void Journal::Begin(std::string title) {
   title_ = std::move(title);
-  dir_.clear();
+  set_.clear();
   files_.clear();
-  entries_ = 0;
+  entries_.clear();
 }
 
-void Journal::Record(const fs::path& absolute) {
+void Journal::WriteEntry(const Entry& e) {
+  nlohmann::json entry = {{"path", e.rel}, {"existed", e.existed}};
+  if (e.existed) entry["mode"] = e.mode;
+  entry["after"] = e.after;
+  WriteJournalFile(ws_, set_, e.name + ".json", entry.dump());
+}
+
+void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
   std::string rel = ws_.Relative(absolute);
-  if (std::find(files_.begin(), files_.end(), rel) != files_.end()) return;
-  std::error_code ec;
-  if (dir_.empty()) {
-    fs::path jdir = JournalDir(ws_);
-    fs::create_directories(jdir, ec);
-    if (ec) ThrowIo("cannot create the edit journal '" + jdir.string() + "': " + ec.message());
-    auto sets = ListSets(jdir);
-    int next = sets.empty() ? 1 : sets.back().first + 1;
+  for (Entry& e : entries_) {
+    if (e.rel != rel) continue;
+    if (!after_sha256.empty() &&
+        std::find(e.after.begin(), e.after.end(), after_sha256) == e.after.end()) {
+      e.after.emplace_back(after_sha256);
+      WriteEntry(e);
+    }
+    return;
+  }
+  std::vector<std::string> parts = ws_.Parts(rel, /*for_write=*/true);
+  if (set_.empty()) {
+    cf::Fd jdir =
+        cf::OpenParent(ws_.root_fd(), JournalPath("x"), /*create=*/true, ".hearth/journal");
+    auto sets = ListSets(ws_);
+    long next = sets.empty() ? 1 : std::stol(sets.back()) + 1;
     for (;; ++next) {
-      fs::path d = jdir / SetName(next);
-      if (::mkdir(d.c_str(), 0755) == 0) {
-        dir_ = d;
+      std::string name = SetName(static_cast<int>(next));
+      if (::mkdirat(jdir.get(), name.c_str(), 0755) == 0) {
+        set_ = name;
         break;
       }
-      if (errno != EEXIST) ThrowIo("cannot create '" + d.string() + "': " + ErrnoText(errno));
+      if (errno != EEXIST)
+        ThrowIo("cannot create .hearth/journal/" + name + ": " + ErrnoText(errno));
     }
     nlohmann::json meta = {{"title", title_}, {"created", static_cast<int64_t>(::time(nullptr))}};
-    WriteFileDurably(dir_ / "meta.json", meta.dump());
-    FsyncPath(jdir, true);
+    WriteJournalFile(ws_, set_, "meta.json", meta.dump());
+    ::fsync(jdir.get());
   }
-  const std::string name = EntryName(++entries_);
-  nlohmann::json entry = {{"path", rel}};
-  struct stat st;
-  if (::lstat(absolute.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    // The before-bytes first, then the entry that points at them: an entry file never exists
-    // without its content.
-    WriteFileDurably(dir_ / (name + ".before"), ReadAll(absolute));
-    entry["existed"] = true;
-    entry["mode"] = static_cast<int>(st.st_mode & 07777);
-  } else {
-    entry["existed"] = false;
+  Entry e;
+  e.name = EntryName(static_cast<int>(entries_.size()) + 1);
+  e.rel = rel;
+  if (!after_sha256.empty()) e.after.emplace_back(after_sha256);
+  int fd = cf::TryOpen(ws_.root_fd(), parts, O_RDONLY | O_NONBLOCK);
+  if (fd == -ELOOP) cf::Open(ws_.root_fd(), parts, O_RDONLY, rel);  // throws: a symlink
+  if (fd >= 0) {
+    cf::Fd file(fd);
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+      // The before-bytes first, then the entry that points at them: an entry file never exists
+      // without its content.
+      WriteJournalFile(ws_, set_, e.name + ".before", ws_.ReadFile(rel));
+      e.existed = true;
+      e.mode = static_cast<int>(st.st_mode & 0777);
+    }
   }
-  WriteFileDurably(dir_ / (name + ".json"), entry.dump());
+  WriteEntry(e);
+  entries_.push_back(e);
   files_.push_back(rel);
 }
-
 void Journal::Commit() {
-  if (dir_.empty()) return;
-  WriteFileDurably(dir_ / "complete", "");
-  dir_.clear();
-  entries_ = 0;
+  if (set_.empty()) return;
+  WriteJournalFile(ws_, set_, "complete", "");
+  set_.clear();
+  entries_.clear();
 }
 
 // ---------------------------------------------------------------- undo
 
-UndoResult UndoLast(const Workspace& ws) {
+namespace {
+
+// One journal entry, validated: whatever a repository ships in .hearth/journal is input.
+struct UndoEntry {
+  std::string file;  // "0003.json"
+  std::string rel;
+  std::vector<std::string> parts;
+  bool existed = false;
+  mode_t mode = 0644;
+  std::vector<std::string> after;
+  // What is there now.
+  enum class Now { kAbsent, kWritten, kBefore, kChanged } now = Now::kAbsent;
+};
+
+UndoEntry ParseEntry(const Workspace& ws, const std::string& set, const std::string& file) {
+  const std::string where = ".hearth/journal/" + set + "/" + file;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadJournalFile(ws, set, file));
+  } catch (const nlohmann::json::exception& e) {
+    Corrupt(where, std::string("is not valid JSON: ") + e.what(), set);
+  }
+  auto bad = [&](const std::string& why) { Corrupt(where, why, set); };
+  if (!j.is_object()) bad("is not a JSON object");
+  UndoEntry e;
+  e.file = file;
+  if (!j.contains("path") || !j["path"].is_string()) bad("has no string \"path\"");
+  e.rel = j["path"].get<std::string>();
+  if (!e.rel.empty() && e.rel.front() == '/')
+    bad("names an absolute path the assistant may not write");
+  try {
+    e.parts = ws.Parts(e.rel, /*for_write=*/true);
+  } catch (const Error& err) {
+    bad("names a path the assistant may not write: " + err.Describe());
+  }
+  if (!j.contains("existed") || !j["existed"].is_boolean()) bad("has no boolean \"existed\"");
+  e.existed = j["existed"].get<bool>();
+  if (j.contains("mode")) {
+    if (!j["mode"].is_number_integer()) bad("has a \"mode\" that is not an integer");
+    const int64_t m = j["mode"].get<int64_t>();
+    if (m < 0 || m > 07777) bad("has an impossible mode " + std::to_string(m));
+    if (m & 07000) bad("asks for set-uid, set-gid or sticky permission bits");
+    e.mode = static_cast<mode_t>(m);
+  }
+  if (j.contains("after")) {
+    if (!j["after"].is_array()) bad("has an \"after\" that is not an array");
+    for (const auto& h : j["after"]) {
+      if (!h.is_string() || !IsHex64(h.get<std::string>())) bad("has a malformed hash");
+      e.after.push_back(h.get<std::string>());
+    }
+  }
+  return e;
+}
+
+// Compares the file as it is now with what the assistant wrote (and with what was there before).
+void Classify(const Workspace& ws, const std::string& set, UndoEntry& e) {
+  int fd = cf::TryOpen(ws.root_fd(), e.parts, O_RDONLY | O_NONBLOCK);
+  if (fd == -ENOENT || fd == -ENOTDIR) {
+    e.now = UndoEntry::Now::kAbsent;  // gone: restoring it loses nothing
+    return;
+  }
+  if (fd < 0) {
+    e.now = UndoEntry::Now::kChanged;  // a symlink or something unreadable: not what we wrote
+    return;
+  }
+  cf::Fd file(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    e.now = UndoEntry::Now::kChanged;
+    return;
+  }
+  bool more = false;
+  std::string now = cf::ReadFile(ws.root_fd(), e.parts, Workspace::kMaxFileBytes, &more, e.rel);
+  const std::string h = more ? std::string() : cf::Sha256Hex(now);
+  if (!h.empty() && std::find(e.after.begin(), e.after.end(), h) != e.after.end()) {
+    e.now = UndoEntry::Now::kWritten;
+  } else if (e.existed && !more) {
+    std::string stem = e.file.substr(0, e.file.size() - 5);
+    e.now = ReadJournalFile(ws, set, stem + ".before") == now ? UndoEntry::Now::kBefore
+                                                              : UndoEntry::Now::kChanged;
+  } else {
+    e.now = UndoEntry::Now::kChanged;
+  }
+}
+
+void RestoreEntry(const Workspace& ws, const std::string& set, const UndoEntry& e, bool force,
+                  UndoResult& result) {
+  cf::Fd dir;
+  if (e.existed || e.now != UndoEntry::Now::kAbsent) {
+    dir = cf::OpenParent(ws.root_fd(), e.parts, /*create=*/e.existed, e.rel);
+  }
+  const std::string& leaf = e.parts.back();
+  if (e.now == UndoEntry::Now::kChanged && force) {
+    std::string aside = cf::RenameAside(dir.get(), leaf, ".hearth-undo-saved");
+    std::string rel_dir = e.rel.substr(0, e.rel.size() - leaf.size());
+    result.saved.push_back(rel_dir + aside);
+  }
+  if (e.existed) {
+    std::string stem = e.file.substr(0, e.file.size() - 5);
+    if (e.now != UndoEntry::Now::kBefore) {
+      cf::ReplaceFile(dir.get(), leaf, ReadJournalFile(ws, set, stem + ".before"), e.mode, e.rel);
+    }
+    result.restored.push_back(e.rel);
+  } else if (e.now == UndoEntry::Now::kWritten) {
+    if (::unlinkat(dir.get(), leaf.c_str(), 0) != 0) {
+      ThrowIo("cannot remove '" + e.rel + "': " + ErrnoText(errno));
+    }
+    ::fsync(dir.get());
+    result.removed.push_back(e.rel);
+  } else if (e.now == UndoEntry::Now::kChanged) {
+    result.removed.push_back(e.rel);  // renamed aside above
+  }
+}
+
+}  // namespace
+
+UndoResult UndoLast(const Workspace& ws, const UndoOptions& options) {
   UndoResult result;
-  auto sets = ListSets(JournalDir(ws));
-  std::error_code ec;
+  auto sets = ListSets(ws);
   for (auto it = sets.rbegin(); it != sets.rend(); ++it) {
-    const fs::path& dir = it->second;
-    if (fs::exists(dir / "undone", ec)) continue;
-    std::vector<fs::path> entries;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      std::string n = e.path().filename().string();
+    const std::string& set = *it;
+    cf::Fd dir =
+        cf::Open(ws.root_fd(), JournalPath(set), O_RDONLY | O_DIRECTORY, ".hearth/journal/" + set);
+    if (cf::StatAt(dir.get(), "undone")) continue;
+    const bool complete = cf::StatAt(dir.get(), "complete").has_value();
+    std::vector<UndoEntry> entries;
+    for (const auto& n : ReadDirNames(std::move(dir))) {
       if (n.size() == 9 && n.ends_with(".json") && AllDigits(n.substr(0, 4))) {
-        entries.push_back(e.path());
+        entries.push_back(ParseEntry(ws, set, n));
       }
     }
     if (entries.empty()) continue;  // interrupted before its first entry: nothing was written
-    std::sort(entries.rbegin(), entries.rend());
-    result.change_set = dir.filename().string();
-    result.was_complete = fs::exists(dir / "complete", ec);
+    std::sort(entries.begin(), entries.end(),
+              [](const UndoEntry& a, const UndoEntry& b) { return a.file > b.file; });
+    result.change_set = set;
+    result.was_complete = complete;
     try {
-      result.title = nlohmann::json::parse(ReadAll(dir / "meta.json")).value("title", "");
+      result.title =
+          nlohmann::json::parse(ReadJournalFile(ws, set, "meta.json")).value("title", "");
     } catch (const std::exception&) {
       // meta.json is informational; a set interrupted while writing it is still undone.
     }
-    for (const fs::path& entry_path : entries) {
-      nlohmann::json entry;
-      try {
-        entry = nlohmann::json::parse(ReadAll(entry_path));
-      } catch (const nlohmann::json::exception& e) {
-        ThrowInvalidInput("journal entry '" + entry_path.string() + "' is corrupt: " + e.what(),
-                          "restore the file by hand or delete that change set");
-      }
-      const std::string rel = entry.value("path", "");
-      fs::path target = ws.Resolve(rel, /*for_write=*/true);
-      if (entry.value("existed", false)) {
-        fs::path before = entry_path;
-        before.replace_extension(".before");
-        std::string content = ReadAll(before);
-        WriteFileDurably(target, content);
-        if (entry.contains("mode")) {
-          ::chmod(target.c_str(), static_cast<mode_t>(entry["mode"].get<int>()));
-        }
-        result.restored.push_back(rel);
-      } else {
-        if (fs::exists(target, ec)) {
-          if (!fs::remove(target, ec) || ec) {
-            ThrowIo("cannot remove '" + target.string() + "': " + ec.message());
-          }
-          FsyncPath(target.parent_path(), true);
-          result.removed.push_back(rel);
-        }
-      }
+    // Every file is checked before any is touched: undo either goes through or changes nothing.
+    std::string changed;
+    for (UndoEntry& e : entries) {
+      Classify(ws, set, e);
+      if (e.now == UndoEntry::Now::kChanged) changed += (changed.empty() ? "" : ", ") + e.rel;
     }
-    WriteFileDurably(dir / "undone", "");
+    if (!changed.empty() && !options.force) {
+      ThrowIo("not undoing change set " + set + ": " + changed +
+                  " changed after the assistant wrote it (undo would destroy that work)",
+              "keep your version, or run `hearth undo --force` to save it as FILE" +
+                  std::string(".hearth-undo-saved") + " and restore the assistant's before state");
+    }
+    for (const UndoEntry& e : entries) RestoreEntry(ws, set, e, options.force, result);
+    WriteJournalFile(ws, set, "undone", "");
     result.undone = true;
-    // The same file may be listed twice if it was restored by two entries; report it once.
-    auto dedupe = [](std::vector<std::string>& v) {
-      std::set<std::string> seen;
-      v.erase(
-          std::remove_if(v.begin(), v.end(), [&](const auto& s) { return !seen.insert(s).second; }),
-          v.end());
-    };
-    dedupe(result.restored);
-    dedupe(result.removed);
     return result;
   }
   return result;

@@ -1,5 +1,8 @@
 // The assistant's view of the repository: a root directory every path is confined to, an edit
 // journal that makes every write undoable, and cheap snapshots that detect what a command changed.
+// Every read, listing and write goes through a directory file descriptor of the root and never
+// follows a symbolic link (confined_fs.h), so neither a planted symlink nor a directory swapped
+// for one between a check and a write can lead outside.
 //
 //   agent::Workspace ws = agent::Workspace::Open(".");      // nearest .git or .hearth upwards
 //   agent::Journal journal(ws);
@@ -12,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,35 +34,54 @@ class Workspace {
   static Workspace AtRoot(const std::filesystem::path& root);
 
   const std::filesystem::path& root() const { return root_; }  // canonical, absolute
+  int root_fd() const;  // an O_PATH descriptor of the root, open as long as the Workspace
 
   // Maps a path the model gave (relative to the root, or absolute inside it) to an absolute path
   // inside the root. Rejects, with Error(kUsage) naming the path: empty paths, `..` components,
   // absolute paths outside the root, NUL bytes, and paths whose existing part resolves (through
-  // symlinks) outside the root. `for_write` additionally refuses `.git/` and `.hearth/`.
+  // symlinks) outside the root. `for_write` additionally refuses any `.git` component (at any
+  // depth) and `.hearth/`. For showing and checking only: files are opened by the calls below.
   std::filesystem::path Resolve(std::string_view path, bool for_write = false) const;
+  // The root-relative components of a path the model gave (lexical checks of Resolve; for_write:
+  // no `.git` component at any depth, not `.hearth/`, not the root). Error(kUsage).
+  std::vector<std::string> Parts(std::string_view path, bool for_write = false) const;
   // Root-relative form of an absolute path inside the root ("." for the root).
   std::string Relative(const std::filesystem::path& absolute) const;
 
-  // Whole file contents; Error(kIo) when unreadable, Error(kUsage) when outside the root.
-  std::string ReadFile(std::string_view path) const;
+  // A regular file's contents, opened beneath the root without following any symlink. Refuses
+  // directories, FIFOs, devices and sockets (Error kUsage) and links. With `truncated`, at most
+  // `max_bytes` are read and *truncated says whether there was more; without it a file longer
+  // than `max_bytes` is an error (an edit must never work on a cut copy).
+  static constexpr size_t kMaxFileBytes = 64u << 20;
+  std::string ReadFile(std::string_view path, size_t max_bytes = kMaxFileBytes,
+                       bool* truncated = nullptr) const;
+  // Whether anything (a file, a directory, even a symlink) is at `path`.
   bool Exists(std::string_view path) const;
-  // Writes `content` atomically (temp file, fsync, rename, fsync of the directory), creating
-  // parent directories. When `journal` is given, the file's previous state is journaled durably
-  // first, so the write can always be undone.
+  // The entries of a directory (not "." and ".."), sorted by name; symlinks are listed as such,
+  // never followed.
+  struct DirEntry {
+    std::string name;
+    enum class Kind { kFile, kDir, kSymlink, kOther } kind = Kind::kOther;
+  };
+  std::vector<DirEntry> ListDir(std::string_view path) const;
+  // Writes `content` atomically (a temp file with a random name created exclusively beside it,
+  // fsync, renameat, fsync of the directory), creating parent directories. Refuses a symlink (or
+  // a directory, FIFO, ...) at `path` instead of replacing it. When `journal` is given, the
+  // file's previous state and the hash of `content` are journaled durably first, so the write can
+  // always be undone.
   void WriteFile(std::string_view path, std::string_view content, Journal* journal) const;
 
  private:
-  explicit Workspace(std::filesystem::path root) : root_(std::move(root)) {}
+  explicit Workspace(std::filesystem::path root);
   std::filesystem::path root_;
+  std::shared_ptr<const int> root_fd_;  // closed when the last copy goes
 };
 
-// Writes `content` to `path` durably: temp file in the same directory, fsync, rename, fsync of
-// the directory. Throws Error(kIo).
-void WriteFileDurably(const std::filesystem::path& path, std::string_view content);
-
-// The edit journal under ROOT/.hearth/journal/. A change set is a directory
-// `NNNNNN/` holding one entry per file written (`EEEE.json` with the path and whether it existed,
-// `EEEE.before` with its previous bytes), each made durable before the file is touched, and a
+// The edit journal under ROOT/.hearth/journal/ (written, read and listed through the same
+// confined layer as the assistant's files, so a planted symlink there leads nowhere). A change
+// set is a directory `NNNNNN/` holding one entry per file written (`EEEE.json`: the path,
+// whether it existed, its permission bits, and the SHA-256 of every content the assistant wrote
+// to it; `EEEE.before`: its previous bytes), each made durable before the file is touched, and a
 // `complete` marker written when the set is closed. A set without the marker (a crash in the
 // middle) is still undoable: restoring a file that was never written is harmless.
 class Journal {
@@ -67,22 +90,37 @@ class Journal {
 
   // Starts a new change set described by `title` (created lazily on the first Record).
   void Begin(std::string title);
-  // Journals `absolute`'s current state (content or "did not exist") before it is written. The
-  // first record per file and change set counts; later ones are no-ops.
-  void Record(const std::filesystem::path& absolute);
+  // Journals `absolute`'s current state (content or "did not exist") before it is written, with
+  // `after_sha256`, the hash of what is about to be written (empty: unknown). The first record
+  // per file and change set keeps the before state; later ones add their hash.
+  void Record(const std::filesystem::path& absolute, std::string_view after_sha256 = {});
   // Marks the current change set complete (no-op when nothing was recorded).
   void Commit();
   // Files recorded in the current change set (root-relative).
   const std::vector<std::string>& files() const { return files_; }
 
  private:
+  struct Entry {
+    std::string name;  // "0001"
+    std::string rel;
+    bool existed = false;
+    int mode = 0;
+    std::vector<std::string> after;  // hashes of the contents written
+  };
+  void WriteEntry(const Entry& e);
+
   const Workspace& ws_;
   std::string title_;
-  std::filesystem::path dir_;  // current change set, empty until the first Record
+  std::string set_;  // current change set ("000007"), empty until the first Record
   std::vector<std::string> files_;
-  int entries_ = 0;
+  std::vector<Entry> entries_;
 };
 
+struct UndoOptions {
+  // Also restore files changed since the assistant wrote them; the user's version of each is
+  // first renamed to FILE.hearth-undo-saved (never overwriting an earlier saved copy).
+  bool force = false;
+};
 struct UndoResult {
   bool undone = false;     // false: no change set to undo
   std::string change_set;  // its directory name
@@ -90,11 +128,16 @@ struct UndoResult {
   bool was_complete = true;           // false: it was interrupted (crash) before its end
   std::vector<std::string> restored;  // files given back their previous content
   std::vector<std::string> removed;   // files that did not exist before and were deleted
+  std::vector<std::string> saved;     // with force: "FILE.hearth-undo-saved" copies made
 };
 // Restores the newest change set that has not been undone, newest entry first, then marks it
-// undone. Works without git. Throws Error(kIo) when a file cannot be restored (the set stays
-// undoable).
-UndoResult UndoLast(const Workspace& workspace);
+// undone. Works without git. Before touching anything it checks every file against the hashes
+// the journal recorded: a file changed since the assistant wrote it (or a file it created that
+// was edited since) is the user's work, so without `force` nothing is undone and Error(kIo)
+// names those files. A malformed or planted entry (bad id, type, path, set-uid/set-gid/sticky
+// mode, a symlink in the journal) is Error(kInvalidInput). Throws Error(kIo) when a file cannot
+// be restored (the set stays undoable).
+UndoResult UndoLast(const Workspace& workspace, const UndoOptions& options = {});
 
 // A cheap picture of the workspace's files (relative path -> mtime, size) as the index walker
 // sees them: .git, .hearth and everything .gitignore / .hearthignore exclude are skipped (build

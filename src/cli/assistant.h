@@ -179,6 +179,11 @@ inline void PrintTurnEnd(const agent::TurnResult& r, int max_tokens, const char*
     for (const auto& f : r.changed_files) std::cerr << " " << f;
     std::cerr << " (" << undo_hint << " restores the files the assistant wrote)\n";
   }
+  if (!r.command_changed_files.empty()) {
+    std::cerr << "hearth: changed by commands:";
+    for (const auto& f : r.command_changed_files) std::cerr << " " << f;
+    std::cerr << " (not journaled: " << undo_hint << " does not restore them)\n";
+  }
 }
 
 // What `hearth undo` and /undo print.
@@ -194,6 +199,7 @@ inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
   out << "\n";
   for (const auto& f : r.restored) out << "  restored " << f << "\n";
   for (const auto& f : r.removed) out << "  removed  " << f << "\n";
+  for (const auto& f : r.saved) out << "  saved your version as " << f << "\n";
 }
 
 }  // namespace hearth::cli

@@ -17,6 +17,36 @@
 
 namespace hearth::index {
 
+// ---------------------------------------------------------------- walking
+
+// Walking a source tree the way git sees it: .gitignore files (nested), .git/info/exclude and the
+// global excludes file through libgit2 when the tree is inside a git work tree, the same rules by
+// our own matcher when it is not, plus .hearthignore files (gitignore syntax, any level). .git,
+// .hearth, .hg and .svn are never entered. Symlinks are followed only when `follow_symlinks` and
+// they resolve inside the root, and every directory is entered at most once (by device and
+// inode), so loops and escapes are impossible. The index and the assistant's tools (grep, the
+// snapshots around `run`) share this one walker.
+struct WalkEntry {
+  std::string rel_path;  // '/'-separated, relative to the root
+  std::filesystem::path abs_path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+
+struct WalkResult {
+  std::vector<WalkEntry> files;           // sorted by rel_path
+  std::map<std::string, size_t> skipped;  // reason -> count
+};
+
+struct WalkOptions {
+  uint64_t max_file_size = 1 << 20;
+  // false: symlinks are skipped ("symlink"), for callers that open files through a confined,
+  // no-symlink layer (the assistant's tools).
+  bool follow_symlinks = true;
+};
+
+WalkResult Walk(const std::filesystem::path& root, const WalkOptions& options);
+
 // ---------------------------------------------------------------- building
 
 struct BuildOptions {

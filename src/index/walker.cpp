@@ -245,8 +245,7 @@ class Walker {
   }
 
  private:
-  bool Ignored(const std::string& rel, bool is_dir,
-               const std::vector<const IgnoreRules*>& chain) {
+  bool Ignored(const std::string& rel, bool is_dir, const std::vector<const IgnoreRules*>& chain) {
     int verdict = 0;
     for (const IgnoreRules* r : chain) {
       int v = r->Match(rel, is_dir);
@@ -313,6 +312,10 @@ class Walker {
       }
       struct stat st = lst;
       if (S_ISLNK(lst.st_mode)) {
+        if (!opt_.follow_symlinks) {
+          ++result_.skipped["symlink"];
+          continue;
+        }
         if (stat(abs.c_str(), &st) != 0) {
           ++result_.skipped["broken_symlink"];
           continue;

@@ -1,8 +1,5 @@
-// Walking a source tree the way git sees it: .gitignore files (nested), .git/info/exclude and the
-// global excludes file through libgit2 when the tree is inside a git work tree, the same rules by
-// our own matcher when it is not, plus .hearthignore files (gitignore syntax, any level). Symlinks
-// are followed only when they resolve inside the root, and every directory is entered at most once
-// (by device and inode), so loops and escapes are impossible.
+// The ignore-rule matching behind index::Walk (declared in index.h, the module's public header):
+// gitignore syntax for the trees libgit2 does not cover and for .hearthignore files.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "index/index.h"  // WalkEntry, WalkOptions, Walk
 
 namespace hearth::index {
 
@@ -35,23 +34,5 @@ class IgnoreRules {
 // Glob match of gitignore patterns: '*' and '?' never match '/', '**' matches across directories,
 // [a-z] / [!a-z] classes, '\' escapes.
 bool GlobMatch(std::string_view pattern, std::string_view text);
-
-struct WalkEntry {
-  std::string rel_path;  // '/'-separated, relative to the root
-  std::filesystem::path abs_path;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-};
-
-struct WalkResult {
-  std::vector<WalkEntry> files;             // sorted by rel_path
-  std::map<std::string, size_t> skipped;    // reason -> count
-};
-
-struct WalkOptions {
-  uint64_t max_file_size = 1 << 20;
-};
-
-WalkResult Walk(const std::filesystem::path& root, const WalkOptions& options);
 
 }  // namespace hearth::index

@@ -173,6 +173,10 @@ TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
   EXPECT_NE(reqs[2].dump().find("files changed by the command: added: out.txt"), std::string::npos)
       << reqs[2].dump();
   EXPECT_EQ(Read(repo.path() / "out.txt"), "ran\n");
+  // What a command changed is not journaled: the end of the turn must not promise undo for it.
+  EXPECT_NE(r.out.find("hearth: changed by commands: out.txt (not journaled"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("hearth: changed: out.txt"), std::string::npos) << r.out;
 }
 
 // `hearth chat` as a script drives it: one message a line, the conversation carried over the

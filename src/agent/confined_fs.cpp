@@ -52,7 +52,7 @@ int Openat2(int root_fd, const std::vector<std::string>& parts, int flags, mode_
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   const std::string path = Join(parts);
   for (int tries = 0;; ++tries) {
-    long fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
+    const int64_t fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
     if (fd >= 0) return static_cast<int>(fd);
     // EAGAIN: a concurrent rename raced the lookup; retried a bounded number of times so that a
     // process renaming in a loop cannot keep hearth spinning.
@@ -132,7 +132,7 @@ std::string RandomHex() {
     std::memcpy(b, &x, sizeof b);
   }
   char out[17];
-  for (int i = 0; i < 8; ++i) std::snprintf(out + 2 * i, 3, "%02x", b[i]);
+  for (size_t i = 0; i < 8; ++i) std::snprintf(out + 2 * i, 3, "%02x", b[i]);
   return out;
 }
 
@@ -359,8 +359,8 @@ std::string Sha256Hex(std::string_view bytes) {
   if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
     ThrowIo("SHA-256 is unavailable (OpenSSL)");
   }
-  std::string out(2 * len, '0');
-  for (unsigned i = 0; i < len; ++i) std::snprintf(&out[2 * i], 3, "%02x", md[i]);
+  std::string out(2 * static_cast<size_t>(len), '0');
+  for (size_t i = 0; i < len; ++i) std::snprintf(&out[2 * i], 3, "%02x", md[i]);
   return out;
 }
 

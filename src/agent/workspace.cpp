@@ -307,7 +307,7 @@ void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
     cf::Fd jdir =
         cf::OpenParent(ws_.root_fd(), JournalPath("x"), /*create=*/true, ".hearth/journal");
     auto sets = ListSets(ws_);
-    long next = sets.empty() ? 1 : std::stol(sets.back()) + 1;
+    int64_t next = sets.empty() ? 1 : std::stoll(sets.back()) + 1;
     for (;; ++next) {
       std::string name = SetName(static_cast<int>(next));
       if (::mkdirat(jdir.get(), name.c_str(), 0755) == 0) {
@@ -502,8 +502,8 @@ UndoResult UndoLast(const Workspace& ws, const UndoOptions& options) {
     if (!changed.empty() && !options.force) {
       ThrowIo("not undoing change set " + set + ": " + changed +
                   " changed after the assistant wrote it (undo would destroy that work)",
-              "keep your version, or run `hearth undo --force` to save it as FILE" +
-                  std::string(".hearth-undo-saved") + " and restore the assistant's before state");
+              "keep your version, or run `hearth undo --force` to save it as "
+              "FILE.hearth-undo-saved and restore the state before the assistant's change");
     }
     for (const UndoEntry& e : entries) RestoreEntry(ws, set, e, options.force, result);
     WriteJournalFile(ws, set, "undone", "");

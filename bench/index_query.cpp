@@ -46,7 +46,9 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
   std::string out = "{\"named\": [";
   bool first = true;
   for (int r = 0; r < hearth::index::kFileRoles; ++r) {
-    if (!named[static_cast<size_t>(r)]) continue;
+    if (!named[static_cast<size_t>(r)]) {
+      continue;
+    }
     out += first ? "" : ", ";
     out += JsonString(hearth::index::RoleName(static_cast<hearth::index::FileRole>(r)));
     first = false;
@@ -57,7 +59,9 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
     const auto& h = hits[i];
     std::string role = "source", path_score = "null";
     for (const auto& s : h.file_signals) {
-      if (s.signal.rfind("role:", 0) == 0) role = s.signal.substr(5);
+      if (s.signal.rfind("role:", 0) == 0) {
+        role = s.signal.substr(5);
+      }
       if (s.signal == "path") {
         std::snprintf(num, sizeof num, "%.17g", s.raw);
         path_score = num;
@@ -90,11 +94,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool dump = std::getenv("HEARTH_QUERY_DUMP") != nullptr;
-  if (dump) limit = 1 << 20;
+  if (dump) {
+    limit = 1 << 20;
+  }
   std::string line;
   while (std::getline(std::cin, line)) {
     size_t tab = line.find('\t');
-    if (tab == std::string::npos) continue;
+    if (tab == std::string::npos) {
+      continue;
+    }
     hearth::index::SearchOptions opt;
     opt.query = line.substr(tab + 1);
     opt.limit = limit;
@@ -105,12 +113,22 @@ int main(int argc, char** argv) {
     using Eval = hearth::index::SearchOptions::Evaluation;
     const char* eval = std::getenv("HEARTH_QUERY_EVAL");
     const std::string how = eval != nullptr ? eval : "";
-    if (how == "exhaustive") opt.evaluation = Eval::kExhaustive;
-    if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) opt.chunk_depth = std::atoi(d);
-    if (const char* l = std::getenv("HEARTH_QUERY_LANG")) opt.language = l;
-    if (const char* g = std::getenv("HEARTH_QUERY_PATH")) opt.path_glob = g;
+    if (how == "exhaustive") {
+      opt.evaluation = Eval::kExhaustive;
+    }
+    if (const char* d = std::getenv("HEARTH_QUERY_DEPTH")) {
+      opt.chunk_depth = std::atoi(d);
+    }
+    if (const char* l = std::getenv("HEARTH_QUERY_LANG")) {
+      opt.language = l;
+    }
+    if (const char* g = std::getenv("HEARTH_QUERY_PATH")) {
+      opt.path_glob = g;
+    }
     hearth::index::SearchOptions::Stats stats;
-    if (std::getenv("HEARTH_QUERY_STATS") != nullptr) opt.stats = &stats;
+    if (std::getenv("HEARTH_QUERY_STATS") != nullptr) {
+      opt.stats = &stats;
+    }
     double c0 = CpuMs();
     auto w0 = std::chrono::steady_clock::now();
     std::string out;
@@ -120,7 +138,9 @@ int main(int argc, char** argv) {
         out = '\t';  // GCC 12 -Wrestrict false positive on "\t" + std::string
         out += DumpJson(opt.query, hits);
       } else {
-        for (const auto& hit : hits) out += '\t' + hit.path;
+        for (const auto& hit : hits) {
+          out += '\t' + hit.path;
+        }
       }
     } catch (const hearth::Error& e) {
       std::cerr << "index_query: " << e.what() << "\n";

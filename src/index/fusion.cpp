@@ -21,7 +21,9 @@ struct Scored {
 // weighted RRF contributions.
 void Rank(std::vector<Scored>& files, const FusionParams& p, bool prior) {
   std::vector<size_t> order(files.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
   auto lex = [&](const Scored& f) { return prior ? f.lexical * f.factor : f.lexical; };
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const double x = lex(files[a]), y = lex(files[b]);
@@ -49,7 +51,9 @@ void Rank(std::vector<Scored>& files, const FusionParams& p, bool prior) {
     f.path_rank = static_cast<int>(i + 1);
     f.path_c = p.path_weight / (p.rrf_k + f.path_rank);
   }
-  for (auto& f : files) f.score = f.lex_c + f.path_c;
+  for (auto& f : files) {
+    f.score = f.lex_c + f.path_c;
+  }
 }
 
 }  // namespace
@@ -60,14 +64,18 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
                                  const FusionParams& p) {
   // Lexical file score: best chunk plus a decayed share of the next ones.
   std::unordered_map<int64_t, std::vector<size_t>> by_file;
-  for (size_t i = 0; i < chunks.size(); ++i) by_file[chunks[i].file_id].push_back(i);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    by_file[chunks[i].file_id].push_back(i);
+  }
   std::vector<Scored> files;
   std::unordered_map<int64_t, size_t> where;
   for (auto& [fid, rows] : by_file) {
     std::sort(rows.begin(), rows.end(), [&](size_t a, size_t b) {
       const RankedChunk& x = chunks[a];
       const RankedChunk& y = chunks[b];
-      if (x.score != y.score) return x.score > y.score;
+      if (x.score != y.score) {
+        return x.score > y.score;
+      }
       return x.start != y.start ? x.start < y.start : x.id < y.id;
     });
     double s = 0, decay = 1.0;
@@ -80,14 +88,18 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
   }
   for (const PathMatch& m : paths) {
     auto [it, fresh] = where.try_emplace(m.file_id, files.size());
-    if (fresh) files.push_back({m.file_id});
+    if (fresh) {
+      files.push_back({m.file_id});
+    }
     files[it->second].path = m.score;
     files[it->second].has_path = true;
   }
   std::vector<FileRole> role_of(files.size(), FileRole::kSource);
   bool any_prior = false;
   for (size_t i = 0; i < files.size(); ++i) {
-    if (auto r = roles.find(files[i].file_id); r != roles.end()) role_of[i] = r->second;
+    if (auto r = roles.find(files[i].file_id); r != roles.end()) {
+      role_of[i] = r->second;
+    }
     const auto k = static_cast<size_t>(role_of[i]);
     if (!p.named[k] && p.role_weight[k] != 0) {
       files[i].factor = std::exp(p.role_weight[k]);
@@ -98,20 +110,28 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
   std::vector<double> plain(files.size());
   if (any_prior) {
     Rank(files, p, false);
-    for (size_t i = 0; i < files.size(); ++i) plain[i] = files[i].score;
+    for (size_t i = 0; i < files.size(); ++i) {
+      plain[i] = files[i].score;
+    }
   }
   Rank(files, p, true);
   if (!any_prior) {
-    for (size_t i = 0; i < files.size(); ++i) plain[i] = files[i].score;
+    for (size_t i = 0; i < files.size(); ++i) {
+      plain[i] = files[i].score;
+    }
   }
   std::vector<size_t> order(files.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const Scored& x = files[a];
     const Scored& y = files[b];
     return x.score != y.score ? x.score > y.score : x.file_id < y.file_id;
   });
-  if (order.size() > static_cast<size_t>(std::max(p.limit, 0))) order.resize(std::max(p.limit, 0));
+  if (order.size() > static_cast<size_t>(std::max(p.limit, 0))) {
+    order.resize(std::max(p.limit, 0));
+  }
 
   std::vector<FusedFile> out;
   out.reserve(order.size());
@@ -120,8 +140,12 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
     FusedFile f;
     f.file_id = sf.file_id;
     f.hit.score = sf.score;
-    if (sf.lex_rank > 0) f.hit.file_signals.push_back({"bm25", sf.lex_rank, sf.lexical, sf.lex_c});
-    if (sf.path_rank > 0) f.hit.file_signals.push_back({"path", sf.path_rank, sf.path, sf.path_c});
+    if (sf.lex_rank > 0) {
+      f.hit.file_signals.push_back({"bm25", sf.lex_rank, sf.lexical, sf.lex_c});
+    }
+    if (sf.path_rank > 0) {
+      f.hit.file_signals.push_back({"path", sf.path_rank, sf.path, sf.path_c});
+    }
     f.hit.file_signals.push_back(
         {"role:" + std::string(RoleName(role_of[i])), 0, sf.factor, sf.score - plain[i]});
     // Each chunk's rank in the lexical chunk list, as a signal.

@@ -114,13 +114,19 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     text = comma == std::string_view::npos ? "" : text.substr(comma + 1);
-    if (item.empty()) continue;
+    if (item.empty()) {
+      continue;
+    }
     const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) return false;
+    if (eq == std::string_view::npos) {
+      return false;
+    }
     const std::string_view name = item.substr(0, eq), value = item.substr(eq + 1);
     double v = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (ec != std::errc() || end != value.data() + value.size()) return false;
+    if (ec != std::errc() || end != value.data() + value.size()) {
+      return false;
+    }
     RankParams& p = *params;
     const std::pair<std::string_view, double*> fields[] = {{"k1", &p.k1},
                                                            {"b", &p.b},
@@ -157,7 +163,9 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
         found = true;
       }
     }
-    if (!found) return false;
+    if (!found) {
+      return false;
+    }
   }
   return true;
 }

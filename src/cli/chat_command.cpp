@@ -24,9 +24,8 @@
 #include "cli/generation_flags.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
+#include "engine/loaded_model.h"
 #include "engine/session.h"
-#include "model/model.h"
-#include "text/tokenizer.h"
 
 namespace hearth::cli {
 namespace {
@@ -76,9 +75,8 @@ void RunPlainChat(ChatOptions& opt) {
   gopt.max_tokens = f.max_tokens_option->count() > 0 ? f.max_tokens : 0;
   gopt.cancel = &g_interrupted;
 
-  auto model = model::Model::Load(gen.model_path);
-  const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
-  engine::Session session(*model, tokenizer, gen.ContextFor(model->config()));
+  const auto lm = engine::LoadedModel::Open(gen.model_path);
+  engine::Session session(lm->model(), lm->tokenizer(), lm->Context(gen.Context()));
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
   chat.set_thinking(f.think);

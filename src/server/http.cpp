@@ -67,20 +67,6 @@ std::string RandomId(size_t n) {
   return s;
 }
 
-const char* FinishName(FinishReason f) {
-  switch (f) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kToolCalls:
-      return "tool_calls";
-    case FinishReason::kCancelled:
-      return "cancelled";
-  }
-  return "stop";
-}
-
 // ---- metrics (Prometheus text format) ----
 class Metrics {
  public:
@@ -594,7 +580,7 @@ class JobWriter {
   }
 
   void Finish(const GenerationResult& r) {
-    const char* finish = FinishName(r.finish);
+    const char* finish = engine::FinishReasonName(r.finish);
     const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
     switch (job_.api) {
       case Api::kChat: {

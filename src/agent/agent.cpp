@@ -5,7 +5,9 @@
 #include <set>
 #include <sstream>
 
+#include "base/display.h"
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "index/index.h"
 #include "text/chat_template.h"
 
@@ -243,9 +245,15 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   return p;
 }
 
+// Parses a call's argument text for the conversation history; on failure, why (for the model).
 std::string ParseArgsForHistory(const std::string& arguments, ordered_json* out) {
+  // Deeply nested arguments would crash whatever later writes or walks them recursively (the
+  // next request's JSON, a template): refused before parsing.
+  if (JsonDeeperThan(arguments, kMaxJsonDepth)) {
+    return "nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  }
   ordered_json a = ordered_json::parse(arguments, nullptr, false);
-  if (a.is_discarded() || !a.is_object()) return "malformed";
+  if (a.is_discarded() || !a.is_object()) return "were malformed or cut off";
   *out = std::move(a);
   return {};
 }
@@ -277,8 +285,12 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
   for (const auto& line : plan.report.LeftOut()) {
     if (cb.on_note) cb.on_note("left out of the context: " + line);
   }
-  if (messages_.empty()) messages_.push_back({{"role", "system"}, {"content", plan.system}});
-  messages_.push_back({{"role", "user"}, {"content", plan.user}});
+  // Everything that enters the conversation is made valid UTF-8 (bytes that are not become
+  // U+FFFD): repository files, file names and model text may hold any bytes, and JSON may not.
+  if (messages_.empty()) {
+    messages_.push_back({{"role", "system"}, {"content", ValidUtf8(plan.system)}});
+  }
+  messages_.push_back({{"role", "user"}, {"content", ValidUtf8(plan.user)}});
   journal_.Begin(question.substr(0, 200));
 
   ChatRequest req;
@@ -308,7 +320,7 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
     result.finish_reason = reply.finish_reason;
     if (reply.tool_calls.empty() || reply.finish_reason == "cancelled") {
       result.answer = reply.content;
-      ordered_json msg = {{"role", "assistant"}, {"content", reply.content}};
+      ordered_json msg = {{"role", "assistant"}, {"content", ValidUtf8(reply.content)}};
       messages_.push_back(msg);
       if (reply.malformed && cb.on_note) {
         cb.on_note("the model's output did not follow the tool-call format; shown as text");
@@ -319,17 +331,19 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
     // Content on a tool-calling message would be written after the results and close the turn
     // (template §2.3), so it is not kept; it was already streamed to the user.
     ordered_json msg = {{"role", "assistant"}, {"content", ""}};
-    if (!reply.reasoning.empty()) msg["reasoning_content"] = reply.reasoning;
+    if (!reply.reasoning.empty()) msg["reasoning_content"] = ValidUtf8(reply.reasoning);
     ordered_json calls = ordered_json::array();
     std::vector<std::pair<ToolCall, ToolResult>> done;
     for (const ToolCall& call : reply.tool_calls) {
       ordered_json args = ordered_json::object();
       ToolResult tr;
       if (cb.on_tool_call) cb.on_tool_call(call);
-      if (!call.complete || !ParseArgsForHistory(call.arguments, &args).empty()) {
+      const std::string bad =
+          call.complete ? ParseArgsForHistory(call.arguments, &args) : "were cut off";
+      if (!bad.empty()) {
         tr = {false,
-              "error: the call to " + call.name +
-                  " was malformed or cut off; write the arguments again completely",
+              "error: the arguments of the call to " + ValidUtf8(call.name) + " " + bad +
+                  "; the call was not run. Write the arguments again, completely and plainly",
               {}};
       } else {
         tr = tools_.Call(call.name, call.arguments);
@@ -338,16 +352,18 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
       auto& changed = tr.journaled ? result.changed_files : result.command_changed_files;
       for (const auto& f : tr.changed_files) changed.push_back(f);
       if (cb.on_tool_result) cb.on_tool_result(call, tr);
-      calls.push_back({{"id", call.id},
+      calls.push_back({{"id", ValidUtf8(call.id)},
                        {"type", "function"},
-                       {"function", {{"name", call.name}, {"arguments", args}}}});
+                       {"function", {{"name", ValidUtf8(call.name)}, {"arguments", args}}}});
       done.emplace_back(call, std::move(tr));
     }
     msg["tool_calls"] = calls;
     messages_.push_back(msg);
     for (const auto& [call, tr] : done) {
-      messages_.push_back(
-          {{"role", "tool"}, {"tool_call_id", call.id}, {"name", call.name}, {"content", tr.text}});
+      messages_.push_back({{"role", "tool"},
+                           {"tool_call_id", ValidUtf8(call.id)},
+                           {"name", ValidUtf8(call.name)},
+                           {"content", ValidUtf8(tr.text)}});
     }
   }
   result.step_limit = true;

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "base/error.h"
-#include "text/chat_template.h"
+#include "base/json_depth.h"
 #include "text/output_parser.h"
 
 namespace hearth::agent {
@@ -17,73 +17,57 @@ using nlohmann::ordered_json;
 // ---------------------------------------------------------------- GemmaBackend
 
 ChatReply GemmaBackend::Chat(const ChatRequest& request) {
-  ordered_json inputs;
-  inputs["messages"] = request.messages;
-  if (!request.tools.empty()) inputs["tools"] = request.tools;
-  inputs["add_generation_prompt"] = true;
-  inputs["enable_thinking"] = request.think;
-  const std::string prompt = text::RenderChat(inputs);
-
-  text::ParserConfig config;
-  // The parser reads generation prompt + output. After tool results the model continues its open
-  // turn, where it may think again, so the open-turn form is the right prefix there too.
-  const std::string off = "<|turn>model\n<|channel>thought\n<channel|>";
-  config.generation_prompt = prompt.ends_with(off) ? off : "<|turn>model\n";
-  for (const auto& t : request.tools) config.tool_names.push_back(t["function"]["name"]);
-  text::OutputParser parser(config);
-
-  std::string streamed, raw_text;
-  auto emit = [&](const text::ParseDelta& d) {
+  engine::TurnRequest turn;
+  turn.messages = request.messages;
+  turn.tools = request.tools;
+  turn.thinking = request.think;
+  // With tools declared the parser drops what does not match the format (llama.cpp's lenient
+  // end) instead of failing; output that yielded nothing at all counts as malformed as well, so
+  // it is shown as it is rather than lost.
+  turn.malformed_if_nothing_parsed = true;
+  const engine::ChatReply out = Turn(turn, request, [&](const text::ParseDelta& d) {
     if (!d.reasoning.empty() && request.on_reasoning) request.on_reasoning(d.reasoning);
     if (!d.content.empty() && request.on_content) request.on_content(d.content);
-    streamed += d.content;
-  };
-  RawResult raw = Generate(
-      prompt, request.max_tokens,
+  });
+  if (!out.unstreamed.empty() && request.on_content) request.on_content(out.unstreamed);
+
+  ChatReply reply;
+  reply.content = out.parsed.content;
+  reply.reasoning = out.parsed.reasoning;
+  reply.malformed = out.parsed.error;
+  reply.prompt_tokens = out.stats.prompt_tokens;
+  reply.reused_tokens = out.stats.reused_tokens;
+  reply.completion_tokens = out.stats.generated_tokens;
+  reply.prompt_seconds = out.stats.prompt_seconds;
+  reply.generate_seconds = out.stats.generate_seconds;
+  int n = 0;
+  for (const auto& c : out.parsed.tool_calls) {
+    reply.tool_calls.push_back({"call_" + std::to_string(++n), c.name, c.arguments, c.complete});
+  }
+  // Tool calls the model completed are run even when the turn was stopped after them.
+  reply.finish_reason =
+      reply.tool_calls.empty() ? engine::FinishReasonName(out.finish) : "tool_calls";
+  return reply;
+}
+
+engine::ChatReply GemmaBackend::Turn(const engine::TurnRequest& turn, const ChatRequest& request,
+                                     const engine::TurnReader::DeltaFn& on_delta) {
+  const engine::PreparedTurn prepared = engine::PrepareTurn(turn, nullptr);
+  engine::TurnReader reader(prepared, on_delta);
+  const engine::GenerateStats stats = Generate(
+      prepared.prompt, request.max_tokens,
       [&](std::string_view piece) {
-        raw_text += piece;
-        emit(parser.Push(piece));
+        reader.Push(piece);
         return true;
       },
       request.cancel);
-  text::ParseDelta last;
-  text::ParsedOutput out = parser.Finish(&last);
-  emit(last);
-  // With tools declared the parser drops what does not match the format (llama.cpp's lenient
-  // end) instead of failing; output that yielded nothing at all counts as malformed as well.
-  const bool blank = raw_text.find_first_not_of(" \t\r\n") == std::string::npos;
-  if (!out.error && !blank && out.content.empty() && out.reasoning.empty() &&
-      out.tool_calls.empty()) {
-    out.error = true;
-  }
-  if (out.error) {
-    // Output that is not in Gemma 4's format is shown as it is (as the engine's ChatSession
-    // does) rather than lost; the rest of what was streamed is delivered now.
-    out.content = raw_text;
-    out.reasoning.clear();
-    out.tool_calls.clear();
-    const bool prefix = raw_text.compare(0, streamed.size(), streamed) == 0;
-    const size_t from = prefix ? streamed.size() : 0;
-    if (request.on_content && raw_text.size() > from) {
-      request.on_content(std::string_view(raw_text).substr(from));
-    }
-  }
+  return reader.Finish(stats);
+}
 
-  ChatReply reply;
-  reply.content = out.content;
-  reply.reasoning = out.reasoning;
-  reply.malformed = out.error;
-  reply.prompt_tokens = raw.prompt_tokens;
-  reply.reused_tokens = raw.reused_tokens;
-  reply.completion_tokens = raw.completion_tokens;
-  reply.prompt_seconds = raw.prompt_seconds;
-  reply.generate_seconds = raw.generate_seconds;
-  int n = 0;
-  for (const auto& c : out.tool_calls) {
-    reply.tool_calls.push_back({"call_" + std::to_string(++n), c.name, c.arguments, c.complete});
-  }
-  reply.finish_reason = reply.tool_calls.empty() ? raw.finish_reason : "tool_calls";
-  return reply;
+engine::GenerateStats GemmaBackend::Generate(const std::string&, int,
+                                             const std::function<bool(std::string_view)>&,
+                                             const std::atomic<bool>*) {
+  throw Error(ErrorClass::kInternal, "this backend does not generate text");
 }
 
 // ---------------------------------------------------------------- remote
@@ -190,6 +174,7 @@ class StreamReader {
     } else if (line.front() != '{') {
       return;
     }
+    RefuseDeep(line);
     json chunk = json::parse(line, nullptr, false);
     if (chunk.is_discarded() || !chunk.is_object()) {
       if (ollama_ && !streamed_) return;  // maybe one pretty-printed document: ParseWhole
@@ -202,6 +187,16 @@ class StreamReader {
       if (chunk.value("done", false)) Totals(chunk);
     } else {
       OpenAiChunk(chunk);
+    }
+  }
+
+  // A reply nested deeper than any chat reply needs (tool arguments included) is refused before
+  // it is parsed: writing it back out (a.dump() below, the next request) would recurse that deep.
+  void RefuseDeep(std::string_view text) {
+    constexpr int kEnvelope = 8;  // choices[0].delta.tool_calls[0].function.arguments
+    if (JsonDeeperThan(text, kMaxJsonDepth + kEnvelope)) {
+      Unexpected("the reply nests deeper than " + std::to_string(kMaxJsonDepth + kEnvelope) +
+                 " levels");
     }
   }
 
@@ -271,6 +266,7 @@ class StreamReader {
 
   // A reply that was not streamed: one JSON document.
   void ParseWhole() {
+    RefuseDeep(raw_);
     json r = json::parse(raw_, nullptr, false);
     if (r.is_discarded()) {
       ThrowInvalidInput("the backend " + endpoint_ + " did not answer JSON: " + raw_.substr(0, 200),
@@ -355,7 +351,9 @@ class RemoteBackend : public Backend {
       if (request.think) body["chat_template_kwargs"] = {{"enable_thinking", true}};
     }
     StreamReader reader(ollama_, request, endpoint_);
-    const bool cancelled = Post(body.dump(), reader, request.cancel);
+    // The conversation is valid UTF-8 (the agent sees to it); replace, not throw, all the same.
+    const bool cancelled = Post(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
+                                reader, request.cancel);
     ChatReply reply = reader.Finish(cancelled);
     return reply;
   }
@@ -368,7 +366,9 @@ class RemoteBackend : public Backend {
       if (m.contains("tool_calls")) {
         for (auto& c : m["tool_calls"]) {
           auto& a = c["function"]["arguments"];
-          if (a.is_string()) a = ordered_json::parse(a.get<std::string>(), nullptr, false);
+          if (a.is_string() && !JsonDeeperThan(a.get_ref<const std::string&>(), kMaxJsonDepth)) {
+            a = ordered_json::parse(a.get<std::string>(), nullptr, false);
+          }
         }
       }
       if (m.value("role", "") == "tool" && m.contains("name")) m["tool_name"] = m["name"];

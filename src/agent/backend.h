@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/chat.h"
+
 namespace hearth::agent {
 
 struct ToolCall {
@@ -58,28 +60,31 @@ class Backend {
   virtual int context_size() const = 0;
 };
 
-// A backend that speaks Gemma 4's raw format. Subclasses only produce text.
+// A backend that speaks Gemma 4's raw format: each turn is one engine chat turn (engine/chat.h:
+// the template, the generation prompt, the output parser), turned into the agent's ChatReply.
+// The local engine (MakeLocalBackend) runs the turn in its Session; tests plug in scripted ones
+// that only produce text (Generate).
 class GemmaBackend : public Backend {
  public:
   ChatReply Chat(const ChatRequest& request) override;
 
  protected:
-  struct RawResult {
-    std::string finish_reason;  // "stop" (end of turn or tool call), "length", "cancelled"
-    int prompt_tokens = 0, reused_tokens = 0, completion_tokens = 0;
-    double prompt_seconds = 0, generate_seconds = 0;
-  };
-  // Continues the rendered `prompt`, calling `on_piece` with each piece of decoded text (return
-  // false to stop). Stops at the end-of-generation tokens (<turn|>, <|tool_response>, <eos>).
-  virtual RawResult Generate(const std::string& prompt, int max_tokens,
-                             const std::function<bool(std::string_view)>& on_piece,
-                             const std::atomic<bool>* cancel) = 0;
+  // Runs the turn, streaming deltas to `on_delta`. By default: the prompt text through
+  // Generate, read by engine::TurnReader.
+  virtual engine::ChatReply Turn(const engine::TurnRequest& turn, const ChatRequest& request,
+                                 const engine::TurnReader::DeltaFn& on_delta);
+  // Text-only backends: continue the rendered `prompt`, calling `on_piece` with each piece of
+  // decoded text (return false to stop), as if stopped at the end-of-generation tokens
+  // (<turn|>, <|tool_response>, <eos>). The default throws (a backend overrides one of the two).
+  virtual engine::GenerateStats Generate(const std::string& prompt, int max_tokens,
+                                         const std::function<bool(std::string_view)>& on_piece,
+                                         const std::atomic<bool>* cancel);
 };
 
-// The in-process engine on a GGUF model. `n_ctx` 0: min(8192, the model's trained context).
+// The in-process engine on a GGUF model (engine::LoadedModel, with its defaults).
 struct LocalOptions {
-  int n_ctx = 0;
-  int n_threads = 0;         // 0: hardware concurrency
+  int n_ctx = 0;             // 0: engine::kDefaultContext, or the model's maximum if smaller
+  int n_threads = 0;         // 0: engine::DefaultThreads()
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
 };

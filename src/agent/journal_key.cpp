@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 
+#include "agent/config.h"
 #include "base/error.h"
 
 namespace hearth::agent {
@@ -99,12 +99,8 @@ void CreateKey(const fs::path& path) {
 }  // namespace
 
 fs::path JournalKeyPath() {
-  // The same rule as the user's config directory elsewhere: XDG_CONFIG_HOME only when absolute.
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  if (xdg && *xdg == '/') return fs::path(xdg) / "hearth" / "journal.key";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return fs::path(home) / ".config" / "hearth" / "journal.key";
-  return {};
+  const fs::path dir = UserConfigDir();  // the same directory as the user's config and trust
+  return dir.empty() ? dir : dir / "journal.key";
 }
 
 std::optional<std::string> LoadJournalKey(bool create) {

@@ -458,6 +458,8 @@ CatalogEntry ResolvePullTarget(const std::string& name_or_url,
 
 // ---- Download ---------------------------------------------------------------------------------
 
+// Longer than 150 lines on purpose: the download's states (already there, resume, restart,
+// verify, rename into place) read top to bottom in the order a download goes through them.
 PullResult Pull(const CatalogEntry& entry, const PullOptions& opt) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });

@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <sstream>
 
 #include "agent/confined_fs.h"
+#include "base/display.h"
 #include "base/error.h"
 #include "index/index.h"
 
@@ -134,67 +134,18 @@ const char* PermissionModeName(PermissionMode mode) {
   return "?";
 }
 
-AgentConfig LoadConfig(const Workspace& ws) {
-  AgentConfig config;
-  fs::path path = ws.root() / ".hearth" / "config.toml";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return config;
-  toml::table table;
-  try {
-    table = toml::parse_file(path.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream where;
-    where << e.source().begin;
-    ThrowInvalidInput(path.string() + ": " + std::string(e.description()) + " at " + where.str(),
-                      "fix the TOML syntax");
-  }
-  auto bad = [&](const std::string& key, const std::string& want) {
-    ThrowInvalidInput(path.string() + ": key '" + key + "' must be " + want,
-                      "see README.md, section 'hearth ask'");
-  };
-  if (auto node = table["run"]["allowed"]) {
-    const toml::array* arr = node.as_array();
-    if (!arr) bad("run.allowed", "an array of strings");
-    for (const auto& item : *arr) {
-      auto s = item.value<std::string>();
-      if (!s) bad("run.allowed", "an array of strings");
-      std::string cmd(Trim(*s));
-      if (!cmd.empty()) config.allowed_commands.push_back(cmd);
-    }
-  }
-  if (auto node = table["run"]["timeout_seconds"]) {
-    auto v = node.value<int64_t>();
-    if (!v || *v < 1 || *v > 86400) bad("run.timeout_seconds", "an integer from 1 to 86400");
-    config.run_timeout_seconds = static_cast<int>(*v);
-  }
-  if (auto node = table["agent"]["permissions"]) {
-    auto v = node.value<std::string>();
-    if (!v) bad("agent.permissions", "\"read-only\", \"ask\" or \"auto\"");
-    config.permissions = ParsePermissionMode(*v);
-  }
-  if (auto node = table["agent"]["backend"]) {
-    auto v = node.value<std::string>();
-    if (!v) bad("agent.backend", "a URL string");
-    config.backend = *v;
-  }
-  if (auto node = table["agent"]["model"]) {
-    auto v = node.value<std::string>();
-    if (!v) bad("agent.model", "a path string");
-    config.model = *v;
-  }
-  return config;
-}
-
 Confirmer TerminalConfirmer() {
   return [](const std::string& summary, const std::string& details) {
     if (!::isatty(STDIN_FILENO)) {
-      std::cerr << "hearth: not allowed: " << summary
+      std::cerr << "hearth: not allowed: " << DisplaySafe(summary, kOneLine)
                 << " (stdin is not a terminal, so the answer is no; use --permissions auto to "
                    "allow changes)\n";
       return false;
     }
-    std::cerr << "\n" << details << (details.ends_with('\n') ? "" : "\n");
-    std::cerr << "Allow " << summary << "? [y/N] " << std::flush;
+    // Escaped: model text must not act on the terminal (the CLI also wraps: cli/terminal.h).
+    const std::string shown = DisplaySafe(details);
+    std::cerr << "\n" << shown << (shown.ends_with('\n') ? "" : "\n");
+    std::cerr << "Allow " << DisplaySafe(summary, kOneLine) << "? [y/N] " << std::flush;
     std::string line;
     if (!std::getline(std::cin, line)) return false;
     std::string_view a = Trim(line);
@@ -219,7 +170,16 @@ std::string LineDiff(std::string_view before, std::string_view after, const std:
   std::ostringstream out;
   out << "--- " << (before.empty() && after.size() ? "/dev/null" : "a/" + path) << "\n+++ b/"
       << path << "\n";
-  out << "@@ -" << from + 1 << " +" << from + 1 << " @@\n";
+  // The hunk header as `diff -u` writes it: start,count per side (",1" left out; an empty side
+  // starts at the line before it).
+  const size_t tail = std::min(ctx, suf);
+  auto range = [&](size_t changed) {
+    const size_t count = (pre - from) + changed + tail;
+    std::string r = std::to_string(count == 0 ? from : from + 1);
+    if (count != 1) r += "," + std::to_string(count);
+    return r;
+  };
+  out << "@@ -" << range(a.size() - suf - pre) << " +" << range(b.size() - suf - pre) << " @@\n";
   size_t lines = 0;
   auto emit = [&](char mark, std::string_view line) {
     if (lines++ < max_lines) out << mark << line << "\n";

@@ -23,7 +23,7 @@ enum class PermissionMode { kReadOnly, kAsk, kAuto };
 PermissionMode ParsePermissionMode(std::string_view name);
 const char* PermissionModeName(PermissionMode mode);
 
-// ROOT/.hearth/config.toml, the user's settings for this repository:
+// The assistant's settings (agent/config.h says where they come from):
 //   [run]
 //   allowed = ["make test", "ctest --test-dir build"]   # exact commands the assistant may run
 //   timeout_seconds = 120
@@ -35,9 +35,12 @@ struct AgentConfig {
   std::optional<PermissionMode> permissions;
   std::string backend;  // [agent] backend = "http://127.0.0.1:11434/api/chat"
   std::string model;    // [agent] model = "path/to/model.gguf"
+  // Keys of ROOT/.hearth/config.toml that were not applied because the repository config is not
+  // trusted (`hearth trust`) and they would widen what the assistant may do.
+  std::vector<std::string> ignored_repo_keys;
 };
-// Reads ROOT/.hearth/config.toml (defaults when it is absent). Error(kInvalidInput) naming the
-// file and key when it is malformed.
+// The user's config merged with ROOT/.hearth/config.toml as agent/config.h describes (defaults
+// when neither exists). Error(kInvalidInput) naming the file and key when one is malformed.
 AgentConfig LoadConfig(const Workspace& workspace);
 
 // Asks the user to allow an action. `summary` names it ("edit src/a.cc", "run `make test`"),

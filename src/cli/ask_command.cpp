@@ -25,23 +25,29 @@ void RunAsk(const AskCliOptions& o) {
   for (const auto& w : o.question) question += (question.empty() ? "" : " ") + w;
   if (question.empty()) ThrowUsage("no question given", "hearth ask \"what does main do?\"");
   // Permission prompts read y/n from stdin when it is a terminal, and answer no otherwise.
-  AssistantSession s(*o.flags, agent::TerminalConfirmer());
+  AssistantSession s(*o.flags, TerminalApproval());
   agent::AskOptions ao = s.Options(o.flags->think);
   ao.cancel = &g_interrupted;
   if (o.explain) {
-    std::cerr << s.Describe() << "\n" << s.agent.PlanContext(question, ao).Describe() << std::flush;
+    std::cerr << DisplaySafe(s.Describe()) << "\n"
+              << DisplaySafe(s.agent.PlanContext(question, ao).Describe()) << std::flush;
   }
 
   const bool tty_out = ::isatty(STDOUT_FILENO);
   // Thoughts: dimmed on a terminal; when stdout is redirected they go to stderr, so stdout holds
   // only the answer.
   bool in_thought = false, mid_line = false;
+  // The model's text is shown escaped (cli/terminal.h): it cannot move the cursor, clear lines or
+  // retitle the terminal.
+  DisplayStream thought_text, answer_text;
   auto end_line = [&] {
     if (in_thought) {
+      (tty_out ? std::cout : std::cerr) << thought_text.Finish();
       std::cout << (tty_out ? "\x1b[0m\n" : "");
       if (!tty_out) std::cerr << "\n";
       in_thought = false;
     }
+    std::cout << answer_text.Finish();
     if (mid_line) std::cout << "\n";
     mid_line = false;
     std::cout << std::flush;
@@ -50,11 +56,11 @@ void RunAsk(const AskCliOptions& o) {
   cb.on_reasoning = [&](std::string_view t) {
     if (!in_thought && tty_out) std::cout << "\x1b[2m";
     in_thought = true;
-    (tty_out ? std::cout : std::cerr) << t << std::flush;
+    (tty_out ? std::cout : std::cerr) << thought_text.Push(t) << std::flush;
   };
   cb.on_content = [&](std::string_view t) {
     if (in_thought) end_line();
-    std::cout << t << std::flush;
+    std::cout << answer_text.Push(t) << std::flush;
     mid_line = !t.empty() ? !t.ends_with('\n') : mid_line;
   };
   AddActivityLines(cb, end_line, o.flags->verbose);
@@ -78,7 +84,8 @@ void RegisterAskCommand(CLI::App& app) {
       "Context: system prompt, AGENTS.md / .hearth/rules.md, tool declarations, repo map, code\n"
       "found by searching for the question and --file contents, budgeted in tokens (anything\n"
       "left out is reported). Edits are journaled: `hearth undo` restores them. Commands the\n"
-      "assistant may run are listed in .hearth/config.toml:\n"
+      "assistant may run are listed in ~/.config/hearth/config.toml or in the repository's\n"
+      ".hearth/config.toml once you `hearth trust` it:\n"
       "  [run]\n  allowed = [\"make test\"]\n  timeout_seconds = 120\n"
       "  [agent]\n  permissions = \"ask\"   # read-only | ask | auto\n"
       "For a conversation (several questions, /undo, /context) use `hearth chat`.");

@@ -4,7 +4,10 @@
 // *_command.cpp.
 #pragma once
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -12,7 +15,10 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/config.h"
+#include "base/display.h"
 #include "base/error.h"
+#include "cli/terminal.h"
 #include "index/index.h"
 
 namespace hearth::cli {
@@ -60,14 +66,15 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                 "After each model step, print its token counts (prompt, reused, generated)");
 }
 
-// Everything one assistant session needs, built from the flags and .hearth/config.toml. Not
+// Everything one assistant session needs, built from the flags and the config (the user's, and
+// .hearth/config.toml as far as it is trusted: agent/config.h). Not
 // movable: the tools and the agent refer to the members before them.
 class AssistantSession {
  public:
   AssistantSession(const AssistantFlags& f, agent::Confirmer confirm)
       : ws(f.root.empty() ? agent::Workspace::Open(std::filesystem::current_path())
                           : agent::Workspace::AtRoot(f.root)),
-        config(agent::LoadConfig(ws)),
+        config(LoadConfigAndReport(ws)),
         mode(!f.permissions.empty() ? agent::ParsePermissionMode(f.permissions)
              : config.permissions   ? *config.permissions
                                     : agent::PermissionMode::kAsk),
@@ -103,6 +110,21 @@ class AssistantSession {
   agent::Agent agent;
 
  private:
+  // The config, after saying once on stderr which repository settings were not applied.
+  static agent::AgentConfig LoadConfigAndReport(const agent::Workspace& ws) {
+    agent::AgentConfig c = agent::LoadConfig(ws);
+    if (!c.ignored_repo_keys.empty()) {
+      std::string keys;
+      for (const auto& k : c.ignored_repo_keys) keys += (keys.empty() ? "" : ", ") + k;
+      const bool changed = agent::RepoTrustState(ws).trust == agent::RepoTrust::kChanged;
+      std::cerr << "hearth: ignoring " << keys << " from "
+                << DisplaySafe(agent::RepoConfigPath(ws).string(), kOneLine)
+                << (changed ? ": it changed since you trusted it"
+                            : ": the repository's config is not trusted")
+                << " (review it, then run `hearth trust` to apply it)\n";
+    }
+    return c;
+  }
   static std::unique_ptr<agent::Backend> MakeBackend(const AssistantFlags& f,
                                                      const agent::AgentConfig& config) {
     std::string url = f.backend, model = f.model;
@@ -115,7 +137,8 @@ class AssistantSession {
     if (model.empty()) {
       ThrowUsage("no model to ask",
                  "pass -m MODEL.gguf, or --backend URL for an Ollama/OpenAI-compatible server, or "
-                 "set [agent] model or backend in .hearth/config.toml");
+                 "set [agent] model or backend in " +
+                     agent::UserConfigPath().string());
     }
     return agent::MakeLocalBackend(model, {.n_ctx = f.n_ctx, .n_threads = f.threads});
   }
@@ -132,8 +155,8 @@ class AssistantSession {
       }
       return true;
     } catch (const Error& e) {
-      std::cerr << "hearth: warning: no index, so no repo map or retrieval: " << e.Describe()
-                << "\n";
+      std::cerr << "hearth: warning: no index, so no repo map or retrieval: "
+                << DisplaySafe(e.Describe(), kOneLine) << "\n";
       return false;
     }
   }
@@ -141,29 +164,54 @@ class AssistantSession {
   AssistantFlags flags_;
 };
 
+// The permission question of `hearth ask` (and of `hearth chat` when stdin is no terminal): the
+// diff or command escaped and wrapped (cli/terminal.h), y/n read from stdin when it is a terminal;
+// otherwise the answer is no, said on stderr, so a piped run never hangs.
+inline agent::Confirmer TerminalApproval() {
+  return [](const std::string& summary, const std::string& details) {
+    if (!::isatty(STDIN_FILENO)) {
+      std::cerr << "hearth: not allowed: " << DisplaySafe(summary, kOneLine)
+                << " (stdin is not a terminal, so the answer is no; use --permissions auto to "
+                   "allow changes)\n";
+      return false;
+    }
+    const size_t width = TerminalWidth();
+    std::cerr << "\n"
+              << ApprovalDetails(details, width) << ApprovalQuestion(summary, width) << std::flush;
+    std::string line;
+    if (!std::getline(std::cin, line)) return false;
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    return line == "y" || line == "Y" || line == "yes" || line == "YES" || line == "Yes";
+  };
+}
+
 // Tool calls, their results and notes go to stderr (stdout holds the answers). `before` runs
 // first, to end a dimmed thought or an unfinished line.
 inline void AddActivityLines(agent::AgentCallbacks& cb, std::function<void()> before,
                              bool verbose) {
   cb.on_tool_call = [before](const agent::ToolCall& c) {
     before();
-    std::cerr << "[tool] " << c.name << " " << c.arguments.substr(0, 300)
+    // Cut (with a marker) only here: a call that changes something is shown whole in its
+    // permission question.
+    std::cerr << "[tool] " << DisplaySafe(c.name, kOneLine) << " "
+              << DisplaySafe(c.arguments.substr(0, 300), kOneLine)
               << (c.arguments.size() > 300 ? "..." : "") << "\n";
   };
   cb.on_tool_result = [](const agent::ToolCall&, const agent::ToolResult& r) {
     std::string first = r.text.substr(0, r.text.find('\n'));
-    std::cerr << "[tool] " << (r.ok ? "ok: " : "failed: ") << first.substr(0, 200) << "\n";
+    std::cerr << "[tool] " << (r.ok ? "ok: " : "failed: ")
+              << DisplaySafe(first.substr(0, 200), kOneLine) << "\n";
   };
   cb.on_note = [before](const std::string& n) {
     before();
-    std::cerr << "hearth: " << n << "\n";
+    std::cerr << "hearth: " << DisplaySafe(n, kOneLine) << "\n";
   };
   if (verbose) {
     cb.on_step = [before](int step, const agent::ChatReply& r) {
       before();
       std::cerr << "hearth: step " << step << ": " << r.prompt_tokens << " prompt tokens ("
                 << r.reused_tokens << " reused from the KV cache), " << r.completion_tokens
-                << " generated, finish: " << r.finish_reason << "\n";
+                << " generated, finish: " << DisplaySafe(r.finish_reason, kOneLine) << "\n";
     };
   }
 }
@@ -176,12 +224,12 @@ inline void PrintTurnEnd(const agent::TurnResult& r, int max_tokens, const char*
   }
   if (!r.changed_files.empty()) {
     std::cerr << "hearth: changed:";
-    for (const auto& f : r.changed_files) std::cerr << " " << f;
+    for (const auto& f : r.changed_files) std::cerr << " " << DisplaySafe(f, kOneLine);
     std::cerr << " (" << undo_hint << " restores the files the assistant wrote)\n";
   }
   if (!r.command_changed_files.empty()) {
     std::cerr << "hearth: changed by commands:";
-    for (const auto& f : r.command_changed_files) std::cerr << " " << f;
+    for (const auto& f : r.command_changed_files) std::cerr << " " << DisplaySafe(f, kOneLine);
     std::cerr << " (not journaled: " << undo_hint << " does not restore them)\n";
   }
 }
@@ -194,12 +242,12 @@ inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
     return;
   }
   out << "undid change set " << r.change_set;
-  if (!r.title.empty()) out << " (" << r.title << ")";
+  if (!r.title.empty()) out << " (" << DisplaySafe(r.title, kOneLine) << ")";
   if (!r.was_complete) out << ", which had been interrupted";
   out << "\n";
-  for (const auto& f : r.restored) out << "  restored " << f << "\n";
-  for (const auto& f : r.removed) out << "  removed  " << f << "\n";
-  for (const auto& f : r.saved) out << "  saved your version as " << f << "\n";
+  for (const auto& f : r.restored) out << "  restored " << DisplaySafe(f, kOneLine) << "\n";
+  for (const auto& f : r.removed) out << "  removed  " << DisplaySafe(f, kOneLine) << "\n";
+  for (const auto& f : r.saved) out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
 }
 
 }  // namespace hearth::cli

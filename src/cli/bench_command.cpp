@@ -11,12 +11,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
+#include "engine/loaded_model.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
 
@@ -76,9 +76,10 @@ void RunBench(const BenchArgs& args) {
   if (args.n_prompt < 0 || args.n_gen < 0 || args.depth < 0 || args.reps < 1) {
     ThrowUsage("token counts must be ≥ 0 and repetitions ≥ 1", "see 'hearth bench --help'");
   }
-  const int threads =
-      args.threads > 0 ? args.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = args.threads > 0 ? args.threads : engine::DefaultThreads();
   auto load_start = Clock::now();
+  // The weights alone (no tokenizer: random token ids are fed), so the load time is the
+  // weights' as llama-bench reports it.
   auto model = model::Model::Load(args.model_path);
   model::ContextOptions options;
   options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
@@ -183,7 +184,9 @@ void RegisterBench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens per tg run (0: skip)")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)");
+  cmd->add_option(
+      "-t,--threads", args->threads,
+      "Threads (default: all cores, at most " + std::to_string(engine::kMaxDefaultThreads) + ")");
   cmd->add_option("--depth", args->depth, "Tokens already in context before the tg run")
       ->capture_default_str();
   cmd->add_option("-r,--reps", args->reps, "Repetitions (median and spread are reported)")

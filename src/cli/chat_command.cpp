@@ -24,9 +24,8 @@
 #include "cli/generation_flags.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
+#include "engine/loaded_model.h"
 #include "engine/session.h"
-#include "model/model.h"
-#include "text/tokenizer.h"
 
 namespace hearth::cli {
 namespace {
@@ -76,9 +75,8 @@ void RunPlainChat(ChatOptions& opt) {
   gopt.max_tokens = f.max_tokens_option->count() > 0 ? f.max_tokens : 0;
   gopt.cancel = &g_interrupted;
 
-  auto model = model::Model::Load(gen.model_path);
-  const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
-  engine::Session session(*model, tokenizer, gen.ContextFor(model->config()));
+  const auto lm = engine::LoadedModel::Open(gen.model_path);
+  engine::Session session(lm->model(), lm->tokenizer(), lm->Context(gen.Context()));
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
@@ -176,12 +174,13 @@ void RunAssistantChat(ChatOptions& opt) {
   LineReader reader(in_tty);
   // On a terminal, permission prompts are read by the same line editor as the conversation;
   // otherwise the terminal confirmer answers no (a script never hangs on a prompt).
-  agent::Confirmer confirm = agent::TerminalConfirmer();
+  agent::Confirmer confirm = TerminalApproval();
   if (in_tty) {
     confirm = [&reader](const std::string& summary, const std::string& details) {
       std::cout << std::flush;
-      std::cerr << "\n" << details << (details.ends_with('\n') ? "" : "\n") << std::flush;
-      std::optional<std::string> a = reader.Read("Allow " + summary + "? [y/N] ", false);
+      const size_t width = TerminalWidth();
+      std::cerr << "\n" << ApprovalDetails(details, width) << std::flush;
+      std::optional<std::string> a = reader.Read(ApprovalQuestion(summary, width), false);
       g_interrupted.store(false);  // a Ctrl-C at the question means no, not "stop the turn"
       return a && IsYes(*a);
     };
@@ -219,7 +218,7 @@ void RunAssistantChat(ChatOptions& opt) {
         if (!last_context) {
           std::cout << "(no question asked yet: /context shows the last question's context)\n";
         } else {
-          std::cout << s.Describe() << "\n" << last_context->Describe();
+          std::cout << DisplaySafe(s.Describe()) << "\n" << DisplaySafe(last_context->Describe());
         }
       } else if (cmd == "/undo") {
         try {

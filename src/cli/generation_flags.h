@@ -3,42 +3,27 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 
 #include "base/error.h"
+#include "engine/loaded_model.h"
 #include "engine/sampler.h"
-#include "model/model.h"
 
 namespace hearth::cli {
 
 struct GenerationFlags {
   std::string model_path;
-  int n_ctx = 0;    // 0: min(4096, the model's maximum)
-  int threads = 0;  // 0: all cores, at most 16
+  int n_ctx = 0;    // 0: engine::kDefaultContext, or the model's maximum if smaller
+  int threads = 0;  // 0: engine::DefaultThreads()
   bool seed_given = false;
   uint64_t seed = 0;
   engine::SamplingParams sampling;
   bool verbose = false;
 
-  // Fills in the defaults that depend on the model and checks the ranges.
-  model::ContextOptions ContextFor(const model::ModelConfig& c) {
-    if (n_ctx == 0) n_ctx = std::min(4096, c.n_ctx_train);
-    if (n_ctx < 1 || n_ctx > c.n_ctx_train) {
-      ThrowUsage(
-          "-c " + std::to_string(n_ctx) + " is out of range",
-          "this model supports contexts of 1 to " + std::to_string(c.n_ctx_train) + " tokens");
-    }
-    model::ContextOptions o;
-    o.n_ctx = n_ctx;
-    o.n_threads = threads > 0
-                      ? threads
-                      : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
-    return o;
-  }
+  // The context the flags ask for; engine::LoadedModel::Context fills in the defaults.
+  engine::ContextRequest Context() const { return {.n_ctx = n_ctx, .n_threads = threads}; }
   // The sampling parameters with the seed resolved (random unless --seed), validated.
   engine::SamplingParams Sampling() {
     if (!seed_given) {
@@ -56,8 +41,11 @@ inline void AddSamplingFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlag
 inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
   cmd->add_option("-m,--model", f->model_path, "Path to a Gemma 4 .gguf file")->required();
   cmd->add_option("-c,--ctx-size", f->n_ctx,
-                  "Context size in tokens (default 4096, or the model's maximum if smaller)");
-  cmd->add_option("-t,--threads", f->threads, "Worker threads (default: all cores, at most 16)")
+                  "Context size in tokens (default " + std::to_string(engine::kDefaultContext) +
+                      ", or the model's maximum if smaller)");
+  cmd->add_option("-t,--threads", f->threads,
+                  "Worker threads (default: all cores, at most " +
+                      std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   AddSamplingFlags(cmd, f);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/display.h"
 #include "cli/commands.h"
 #include "index/index.h"
 
@@ -38,7 +39,8 @@ void RunIndex(const IndexCmdOptions& opt) {
   if (opt.json_progress) {
     b.on_progress = [](size_t done, size_t total, const std::string& path) {
       nlohmann::json e = {{"event", "file"}, {"done", done}, {"total", total}, {"path", path}};
-      std::cout << e.dump() << "\n";
+      // A file name that is not UTF-8 becomes U+FFFD rather than failing the dump.
+      std::cout << e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     };
   } else if (tty) {
     b.on_progress = [&](size_t done, size_t total, const std::string& path) {
@@ -50,7 +52,8 @@ void RunIndex(const IndexCmdOptions& opt) {
       double eta = rate > 0 ? (total - done) / rate : 0;
       const int width = 24;
       int filled = total ? static_cast<int>(width * done / total) : width;
-      std::string shown = path.size() > 40 ? "..." + path.substr(path.size() - 37) : path;
+      std::string shown = DisplaySafe(path, kOneLine);
+      if (shown.size() > 40) shown = "..." + shown.substr(shown.size() - 37);
       std::fprintf(stderr, "\r\033[K[%s%s] %zu/%zu %.0f files/s ETA %.0fs %s",
                    std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
                    done, total, rate, eta, shown.c_str());
@@ -103,12 +106,14 @@ void RegisterIndexCommand(CLI::App& app) {
       "Build or update the codebase index PATH/.hearth/index.db (default: the current directory).\n"
       "Honours .gitignore (nested), .git/info/exclude, the global excludes file and "
       ".hearthignore;\nskips binary, minified, generated and over-size files. Incremental: "
-      "unchanged files are not re-parsed,\ndeleted ones are dropped. Safe to interrupt.");
+      "unchanged files are not re-parsed,\ndeleted ones are dropped. Safe to interrupt: an "
+      "update is one transaction and a new\nindex appears only when complete.");
   cmd->add_option("path", opt->path, "The tree to index")->capture_default_str();
   cmd->add_option("--max-file-size", opt->max_file_size, "Skip files larger than this (bytes)")
       ->capture_default_str();
   cmd->add_flag("--rebuild", opt->rebuild,
-                "Delete the existing index first (recovers a corrupt or foreign index.db)");
+                "Build a new index beside the old one and replace it when complete (recovers a "
+                "corrupt or foreign index.db; killed midway, the old one stays)");
   cmd->add_flag("--json-progress", opt->json_progress,
                 "Print one JSON event per file and a final summary event on stdout");
   cmd->add_flag("-q,--quiet", opt->quiet, "Print nothing on success");

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "engine/loaded_model.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
 
@@ -64,13 +65,13 @@ void PrintGemma4(const std::string& path, uint64_t weight_bytes) {
               << " used per token, expert ffn " << c.n_ff_exp << "\n";
   }
   const model::ContextOptions defaults;
-  const int n_ctx = std::min(defaults.n_ctx, c.n_ctx_train);
+  const int n_ctx = std::min(engine::kDefaultContext, c.n_ctx_train);
   const uint64_t kv = model::KvCacheBytes(c, n_ctx, defaults.n_ubatch, false);
   const uint64_t kv_max = model::KvCacheBytes(c, c.n_ctx_train, defaults.n_ubatch, false);
   std::cout << "context:       up to " << c.n_ctx_train << " positions\n";
   std::cout << "memory:        " << HumanBytes(weight_bytes) << " weights (memory-mapped) + "
-            << HumanBytes(kv) << " F16 KV cache at " << n_ctx << " positions = "
-            << HumanBytes(weight_bytes + kv) << " (KV cache at " << c.n_ctx_train
+            << HumanBytes(kv) << " F16 KV cache at " << n_ctx
+            << " positions = " << HumanBytes(weight_bytes + kv) << " (KV cache at " << c.n_ctx_train
             << " positions: " << HumanBytes(kv_max) << ")\n";
 }
 
@@ -85,8 +86,7 @@ void RunInfo(const InfoOptions& opt) {
   if (auto name = file.GetString("general.name")) std::cout << "name:          " << *name << "\n";
   if (auto tok = file.GetString("tokenizer.ggml.model")) {
     const auto* tokens = file.GetStringArray("tokenizer.ggml.tokens");
-    std::cout << "tokenizer:     " << *tok << ", " << (tokens ? tokens->size() : 0)
-              << " tokens\n";
+    std::cout << "tokenizer:     " << *tok << ", " << (tokens ? tokens->size() : 0) << " tokens\n";
   }
   std::map<std::string, std::pair<int, uint64_t>> by_type;
   uint64_t weight_bytes = 0;

@@ -9,11 +9,11 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/loaded_model.h"
 #include "model/model.h"
 
 namespace hearth::cli {
@@ -51,13 +51,9 @@ std::vector<int32_t> ParseTokens(const std::string& text) {
   return out;
 }
 
-int DefaultThreads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return static_cast<int>(std::clamp(n, 1u, 16u));
-}
-
 void RunLogits(const LogitsOptions& opt) {
   const std::vector<int32_t> tokens = ParseTokens(opt.tokens);
+  // The weights alone: the input is token ids, so no tokenizer is built.
   auto model = model::Model::Load(opt.model_path);
   const model::ModelConfig& c = model->config();
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -70,7 +66,7 @@ void RunLogits(const LogitsOptions& opt) {
   model::ContextOptions copt;
   copt.n_ctx = static_cast<int>(n);
   copt.n_ubatch = static_cast<int>(std::min<int64_t>(n, 512));
-  copt.n_threads = opt.threads > 0 ? opt.threads : DefaultThreads();
+  copt.n_threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
   copt.precise = opt.precise;
   model::Context ctx(*model, copt);
 
@@ -118,7 +114,9 @@ void RegisterLogitsCommand(CLI::App& app) {
   cmd->add_flag("--precise", opt->precise,
                 "Reference mode: F32 activations in every dot product, exact tanh GELU, F32 KV "
                 "cache (default: llama.cpp-like fast path, F16 KV cache)");
-  cmd->add_option("-t,--threads", opt->threads, "Worker threads (default: all cores, max 16)")
+  cmd->add_option("-t,--threads", opt->threads,
+                  "Worker threads (default: all cores, at most " +
+                      std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   cmd->callback([opt] { RunLogits(*opt); });
 }

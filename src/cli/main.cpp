@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
@@ -14,7 +15,8 @@ namespace {
 
 int PrintError(const std::string& text, int code) {
   std::fflush(stdout);
-  std::cerr << "hearth: error: " << text << "\n";
+  // Messages can quote file names and text from the repository or a server: shown escaped.
+  std::cerr << "hearth: error: " << hearth::DisplaySafe(text, hearth::kOneLine) << "\n";
   return code;
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/chat.h"
 #include "text/output_parser.h"
 
 namespace hearth::cli {
@@ -60,8 +61,7 @@ std::vector<std::string> ToolNames(const std::string& path) {
 
 void RunParseOutput(const ParseOutputOptions& opt) {
   text::ParserConfig config;
-  config.generation_prompt =
-      opt.thinking ? "<|turn>model\n" : "<|turn>model\n<|channel>thought\n<channel|>";
+  config.generation_prompt = engine::GenerationPrompt(opt.thinking);
   if (!opt.tools.empty()) config.tool_names = ToolNames(opt.tools);
   std::string raw = ReadInputFile(opt.input);
   text::ParsedOutput out = text::ParseOutput(raw, config);
@@ -77,9 +77,9 @@ void RunParseOutput(const ParseOutputOptions& opt) {
   for (const auto& call : out.tool_calls) {
     nlohmann::ordered_json c;
     c["name"] = call.name;
-    nlohmann::ordered_json args = call.complete ? nlohmann::ordered_json::parse(
-                                                      call.arguments, nullptr, false)
-                                                : nlohmann::ordered_json();
+    nlohmann::ordered_json args =
+        call.complete ? nlohmann::ordered_json::parse(call.arguments, nullptr, false)
+                      : nlohmann::ordered_json();
     c["arguments"] = args.is_discarded() ? nlohmann::ordered_json() : args;
     if (!call.complete) c["arguments_text"] = call.arguments;
     result["tool_calls"].push_back(std::move(c));

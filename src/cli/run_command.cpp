@@ -13,10 +13,8 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "engine/loaded_model.h"
 #include "engine/session.h"
-#include "gguf/gguf.h"
-#include "model/model.h"
-#include "text/tokenizer.h"
 
 namespace hearth::cli {
 namespace {
@@ -40,15 +38,11 @@ void RunRun(RunOptions& opt) {
   const engine::SamplingParams sampling = gen.Sampling();
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = model::Model::Load(gen.model_path);
-  const text::Tokenizer tokenizer = text::Tokenizer::Load(gen.model_path);
-  const model::ContextOptions copt = gen.ContextFor(model->config());
-  // BOS as the file says (tokenizer.ggml.add_bos_token; true for Gemma 4, and llama.cpp's
-  // default when the key is missing). Control-token text in the prompt ("<|turn>") becomes those
-  // tokens, as in llama.cpp.
-  const bool add_bos =
-      gguf::File::Open(gen.model_path).GetBool("tokenizer.ggml.add_bos_token").value_or(true);
-  const std::vector<int32_t> prompt = tokenizer.Encode(opt.prompt, add_bos);
+  const auto lm = engine::LoadedModel::Open(gen.model_path);
+  const model::ContextOptions copt = lm->Context(gen.Context());
+  // BOS as the file says (LoadedModel::add_bos). Control-token text in the prompt ("<|turn>")
+  // becomes those tokens, as in llama.cpp.
+  const std::vector<int32_t> prompt = lm->tokenizer().Encode(opt.prompt, lm->add_bos());
 
   engine::GenerateOptions gopt;
   gopt.max_tokens = opt.n_predict;
@@ -66,10 +60,10 @@ void RunRun(RunOptions& opt) {
                 "the prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
                     std::to_string(opt.n_predict) + " new tokens do not fit in the context of " +
                     std::to_string(copt.n_ctx) + " tokens",
-                "raise -c (this model allows " + std::to_string(model->config().n_ctx_train) +
+                "raise -c (this model allows " + std::to_string(lm->config().n_ctx_train) +
                     ") or lower -n");
   }
-  engine::Session session(*model, tokenizer, copt);
+  engine::Session session(lm->model(), lm->tokenizer(), copt);
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/display.h"
 #include "cli/commands.h"
 #include "index/index.h"
 
@@ -64,7 +65,11 @@ void RunSearch(const SearchCmdOptions& opt) {
       }
       results.push_back(r);
     }
-    std::cout << nlohmann::json{{"results", results}}.dump(2) << "\n";
+    // File names and symbols come from the repository: bytes that are not UTF-8 become U+FFFD
+    // (JSON must be UTF-8) instead of failing the dump.
+    std::cout << nlohmann::json{{"results", results}}.dump(2, ' ', false,
+                                                           nlohmann::json::error_handler_t::replace)
+              << "\n";
     return;
   }
   if (hits.empty()) {
@@ -74,15 +79,17 @@ void RunSearch(const SearchCmdOptions& opt) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(4);
   for (const auto& h : hits) {
-    out << h.path << "  (" << h.score << ")\n";
+    // Repository text is escaped: a file name with a newline or ESC cannot fake lines.
+    const std::string path = DisplaySafe(h.path, kOneLine);
+    out << path << "  (" << h.score << ")\n";
     for (const auto& s : h.file_signals) {
       if (opt.explain)
         out << "    file " << s.signal << ": rank " << s.rank << ", raw " << s.raw << ", +"
             << s.contribution << "\n";
     }
     for (const auto& c : h.chunks) {
-      out << "  " << h.path << ":" << c.start_line << "-" << c.end_line;
-      if (!c.symbol.empty()) out << "  " << c.kind << " " << c.symbol;
+      out << "  " << path << ":" << c.start_line << "-" << c.end_line;
+      if (!c.symbol.empty()) out << "  " << c.kind << " " << DisplaySafe(c.symbol, kOneLine);
       out << "\n";
       if (opt.explain) {
         for (const auto& s : c.signals)

@@ -122,7 +122,7 @@ void RegisterServeCommand(CLI::App& app) {
                   "(default 1); others wait in a FIFO queue")
       ->check(CLI::Range(1, 64));
   cmd->add_option("-c,--ctx-size", opt->n_ctx,
-                  "Context size per slot in tokens (default 4096, or the model's maximum)");
+                  "Context size per slot in tokens (default 8192, or the model's maximum)");
   cmd->add_option("-t,--threads", opt->threads,
                   "Threads per slot (default: all cores / --parallel, max 16)")
       ->check(CLI::Range(1, 1024));

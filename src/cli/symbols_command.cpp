@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/display.h"
 #include "cli/commands.h"
 #include "index/index.h"
 
@@ -26,11 +27,14 @@ void RunSymbols(const SymbolsCmdOptions& opt) {
     for (const auto& u : uses)
       arr.push_back({{"path", u.path}, {"line", u.line}, {"kind", u.kind},
                      {"definition", u.definition}, {"text", u.text}});
-    std::cout << nlohmann::json{{"symbol", opt.name}, {"uses", arr}}.dump(2) << "\n";
+    // Repository text that is not UTF-8 becomes U+FFFD instead of failing the dump.
+    std::cout << nlohmann::json{{"symbol", opt.name}, {"uses", arr}}.dump(
+                     2, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
     return;
   }
   if (uses.empty()) {
-    std::cout << "no symbol named " << opt.name << " in the index\n";
+    std::cout << "no symbol named " << DisplaySafe(opt.name, kOneLine) << " in the index\n";
     return;
   }
   bool header_def = false, header_ref = false;
@@ -43,7 +47,9 @@ void RunSymbols(const SymbolsCmdOptions& opt) {
       std::cout << "references:\n";
       header_ref = true;
     }
-    std::cout << "  " << u.path << ":" << u.line << "  " << u.kind << "  " << u.text << "\n";
+    // Repository text is escaped: a file name with a newline or ESC cannot fake lines.
+    std::cout << "  " << DisplaySafe(u.path, kOneLine) << ":" << u.line << "  " << u.kind << "  "
+              << DisplaySafe(u.text, kOneLine) << "\n";
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <unistd.h>
 
@@ -19,7 +20,69 @@
 #include <string>
 #include <string_view>
 
+#include "base/display.h"
+
 namespace hearth::cli {
+
+// ---- Untrusted text on the terminal. Everything the model, the repository or a server wrote
+// (answers, thoughts, tool calls and results, file names, diffs, commands) is printed through
+// DisplaySafe (base/display.h): control characters, escape sequences, bidi overrides and invalid
+// UTF-8 are shown as visible escapes, so they cannot hide or fake what the user reads.
+
+// Columns of the terminal on `fd`, or 80 when it is no terminal.
+inline size_t TerminalWidth(int fd = STDERR_FILENO) {
+  struct winsize ws = {};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+  return 80;
+}
+
+constexpr std::string_view kWrapEnd = "\u21a9";    // ↩ ends a segment of a wrapped line
+constexpr std::string_view kWrapStart = "\u21aa";  // ↪ starts its continuation
+
+// `text` (already escaped) with every line longer than `width` columns cut into segments that
+// fit, each but the last ending in ↩ and each but the first starting with ↪. Nothing is dropped:
+// removing the markers and line breaks between segments gives the line back. Columns are counted
+// as code points (a wide character may make a segment wrap early on the terminal; it is never
+// hidden).
+inline std::string WrapLines(std::string_view text, size_t width) {
+  width = width < 8 ? 8 : width;
+  std::string out;
+  size_t col = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      out += c;
+      col = 0;
+      continue;
+    }
+    const bool starts_char = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    if (starts_char && col == width - 1) {
+      // One column left: is the rest of the line more than one character?
+      size_t j = i + 1;
+      while (j < text.size() && (static_cast<unsigned char>(text[j]) & 0xC0) == 0x80) ++j;
+      if (j < text.size() && text[j] != '\n') {
+        out += kWrapEnd;
+        out += '\n';
+        out += kWrapStart;
+        col = 1;
+      }
+    }
+    out += c;
+    if (starts_char) ++col;
+  }
+  return out;
+}
+
+// How an approval question shows what it asks about: escaped, wrapped to the terminal, ending in
+// a newline.
+inline std::string ApprovalDetails(std::string_view details, size_t width) {
+  std::string shown = WrapLines(DisplaySafe(details), width);
+  if (!shown.ends_with('\n')) shown += '\n';
+  return shown;
+}
+inline std::string ApprovalQuestion(std::string_view summary, size_t width) {
+  return WrapLines("Allow " + DisplaySafe(summary, kOneLine) + "? [y/N] ", width);
+}
 
 // Set by SIGINT while a ScopedSigint is alive. During generation it is the cancel flag; at the
 // prompt LineReader sees it.
@@ -124,7 +187,8 @@ class LineReader {
   static inline std::string line_;
 };
 
-// Streams one reply: thoughts dimmed (on a terminal) or between <think> markers, then the answer.
+// Streams one reply, escaped: thoughts dimmed (on a terminal) or between <think> markers, then the
+// answer.
 class ReplyPrinter {
  public:
   explicit ReplyPrinter(bool tty) : tty_(tty) {}
@@ -133,35 +197,38 @@ class ReplyPrinter {
       std::cout << (tty_ ? kDim : "<think>\n");
       in_thought_ = true;
     }
-    std::cout << text << std::flush;
+    std::cout << thought_.Push(text) << std::flush;
   }
   void Content(std::string_view text) {
     CloseThought();
-    std::cout << text << std::flush;
+    std::cout << answer_.Push(text) << std::flush;
     if (!text.empty()) mid_line_ = !text.ends_with('\n');
   }
   // Before other output (a tool call line) in the middle of a reply: ends the thought or the
   // unfinished line.
   void Break() {
     CloseThought();
+    std::cout << answer_.Finish();
     if (mid_line_) std::cout << "\n";
     mid_line_ = false;
     std::cout << std::flush;
   }
   void End() {
     CloseThought();
-    std::cout << "\n" << std::flush;
+    std::cout << answer_.Finish() << "\n" << std::flush;
   }
 
  private:
   void CloseThought() {
     if (!in_thought_) return;
-    std::cout << (tty_ ? kReset : "\n</think>") << "\n";
+    std::cout << thought_.Finish() << (tty_ ? kReset : "\n</think>") << "\n";
     in_thought_ = false;
   }
   bool tty_;
   bool in_thought_ = false;
   bool mid_line_ = false;
+  // The model's text, escaped (a model can write terminal escape sequences too).
+  DisplayStream thought_, answer_;
 };
 
 }  // namespace hearth::cli

@@ -1,11 +1,173 @@
 #include "engine/chat.h"
 
+#include <cmath>
+
 #include "base/error.h"
 #include "text/tokenizer.h"
 
 namespace hearth::engine {
 
 using Json = nlohmann::ordered_json;
+
+std::string GenerationPrompt(bool thinking) {
+  std::string prompt(kModelTurn);
+  if (!thinking) prompt += kEmptyThought;
+  return prompt;
+}
+
+const char* FinishReasonName(FinishReason reason) {
+  // In the enum's order.
+  static constexpr const char* kNames[] = {"stop", "length", "tool_calls", "cancelled"};
+  return kNames[static_cast<int>(reason)];
+}
+
+FinishReason FinishFor(StopReason stop, bool tool_calls) {
+  if (stop == StopReason::kCancelled || stop == StopReason::kCallback) {
+    return FinishReason::kCancelled;
+  }
+  if (tool_calls) return FinishReason::kToolCalls;
+  if (stop == StopReason::kMaxTokens || stop == StopReason::kContextFull) {
+    return FinishReason::kLength;
+  }
+  return FinishReason::kStop;
+}
+
+namespace {
+
+// tool_choice required: the model turn starts with the call's opening (spec §3.2), with the
+// name too when only one tool may be called, and the arguments are constrained to Gemma's call
+// notation (against the tool's schema where supported). Returns the prefill text.
+std::string ForceToolCall(const Json& tools, PreparedTurn& turn) {
+  std::string prefill = "<|tool_call>call:";
+  std::vector<std::pair<std::string, nlohmann::json>> choices;
+  for (const auto& t : tools) {
+    const auto& fn = t["function"];
+    nlohmann::json params;
+    if (fn.contains("parameters")) params = nlohmann::json::parse(fn["parameters"].dump());
+    choices.emplace_back(tools.size() == 1 ? "" : fn["name"].get<std::string>(), params);
+  }
+  if (tools.size() == 1) prefill += tools[0]["function"]["name"].get<std::string>();
+  turn.constraint = std::make_shared<const JsonConstraint>(JsonConstraint::ForToolCall(choices));
+  turn.forced_call_suffix = "<tool_call|>";
+  return prefill;
+}
+
+}  // namespace
+
+PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* tokenizer) {
+  if (!request.tools.is_array()) ThrowUsage("tools must be a list", "give a JSON array of tools");
+  const bool tools = !request.tools.empty() && request.tool_choice != text::ToolChoice::kNone;
+  Json inputs;
+  inputs["messages"] = request.messages;
+  if (tools) inputs["tools"] = request.tools;
+  inputs["add_generation_prompt"] = true;
+  inputs["enable_thinking"] = request.thinking;
+  PreparedTurn turn;
+  turn.prompt = text::RenderChat(inputs, request.chat_template);
+
+  // The generation prompt is what rendering with add_generation_prompt appended (it depends on
+  // thinking and on the last message). After a tool call or result the template appends nothing
+  // — the model continues its open turn, where it may think again — and the parser still reads
+  // a model turn, so the opening is put in front.
+  inputs["add_generation_prompt"] = false;
+  const std::string history = text::RenderChat(inputs, request.chat_template);
+  std::string& generation_prompt = turn.parser.generation_prompt;
+  generation_prompt = turn.prompt.starts_with(history) ? turn.prompt.substr(history.size())
+                                                       : GenerationPrompt(request.thinking);
+  if (!generation_prompt.starts_with(kModelTurn)) generation_prompt.insert(0, kModelTurn);
+
+  if (tools) {
+    for (const Json& t : request.tools) {
+      if (t.contains("function") && t["function"].contains("name") &&
+          t["function"]["name"].is_string()) {
+        turn.parser.tool_names.push_back(t["function"]["name"].get<std::string>());
+      }
+    }
+  }
+  turn.parser.tool_choice = request.tool_choice;
+  turn.parser.parallel_tool_calls = request.parallel_tool_calls;
+  if (request.tool_choice == text::ToolChoice::kRequired && !request.tools.empty()) {
+    // Enforced, not just asked for; thinking is skipped for such a turn.
+    const std::string prefill = ForceToolCall(request.tools, turn);
+    turn.prompt += prefill;
+    generation_prompt += prefill;
+  }
+  if (request.format) turn.constraint = request.format;
+  turn.forbid_tool_calls = request.tool_choice == text::ToolChoice::kNone;
+  turn.malformed_if_nothing_parsed = request.malformed_if_nothing_parsed;
+
+  if (tokenizer != nullptr) {
+    // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
+    turn.tokens = tokenizer->Encode(turn.prompt, /*add_bos=*/false, /*parse_special=*/true);
+    if (turn.tokens.empty() || turn.tokens.front() != tokenizer->bos_id()) {
+      turn.tokens.insert(turn.tokens.begin(), tokenizer->bos_id());
+    }
+  }
+  return turn;
+}
+
+TurnReader::TurnReader(const PreparedTurn& turn, DeltaFn on_delta)
+    : turn_(turn), on_delta_(std::move(on_delta)), parser_(turn.parser) {}
+
+void TurnReader::Push(std::string_view piece) {
+  raw_ += piece;
+  const text::ParseDelta d = parser_.Push(piece);
+  streamed_ += d.content;
+  if (!d.empty() && on_delta_) on_delta_(d);
+}
+
+ChatReply TurnReader::Finish(const GenerateStats& stats) {
+  const StopReason stop = stats.stop_reason;
+  if (!turn_.forced_call_suffix.empty() && stop == StopReason::kEndOfGeneration) {
+    // The constrained arguments are complete: close the call as the model would have.
+    const text::ParseDelta d = parser_.Push(turn_.forced_call_suffix);
+    if (!d.empty() && on_delta_) on_delta_(d);
+  }
+  ChatReply reply;
+  text::ParseDelta last;
+  reply.parsed = parser_.Finish(&last);
+  streamed_ += last.content;
+  if (!last.empty() && on_delta_) on_delta_(last);
+  text::ParsedOutput& out = reply.parsed;
+  const bool blank = raw_.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (turn_.malformed_if_nothing_parsed && !out.error && !blank && out.content.empty() &&
+      out.reasoning.empty() && out.tool_calls.empty()) {
+    out.error = true;
+  }
+  if (out.error) {
+    // Not in the model's format: the text as it came is the answer (as llama.cpp does).
+    out.content = raw_;
+    out.reasoning.clear();
+    out.tool_calls.clear();
+    const bool prefix = raw_.starts_with(streamed_);
+    reply.unstreamed = raw_.substr(prefix ? streamed_.size() : 0);
+  }
+  reply.raw = std::move(raw_);
+  reply.stats = stats;
+  reply.finish = FinishFor(stop, !out.tool_calls.empty());
+  return reply;
+}
+
+ChatReply RunTurn(Session& session, const PreparedTurn& turn, GenerateOptions options,
+                  TurnReader::DeltaFn on_delta) {
+  TurnReader reader(turn, std::move(on_delta));
+  options.stop_at_eog = true;
+  options.constraint = turn.constraint;
+  if (turn.forbid_tool_calls) {
+    // "none" means no call: the model cannot even open one.
+    if (const auto id = session.tokenizer().Find("<|tool_call>")) {
+      options.sampling.logit_bias.emplace_back(*id, -INFINITY);
+    }
+  }
+  options.on_text = [&](std::string_view piece) {
+    reader.Push(piece);
+    return true;
+  };
+  const GenerateResult g = session.Generate(turn.tokens, options);
+  return reader.Finish(g.stats);
+}
+
+// ---------------------------------------------------------------- ChatSession
 
 ChatSession::ChatSession(Session& session, text::ChatTemplate tmpl)
     : session_(session), template_(tmpl) {}
@@ -25,80 +187,30 @@ void ChatSession::PopMessage() {
   if (!messages_.empty()) messages_.erase(messages_.end() - 1);
 }
 
-Json ChatSession::Inputs(bool add_generation_prompt) const {
-  Json messages = Json::array();
-  if (!system_.empty()) messages.push_back(Json{{"role", "system"}, {"content", system_}});
-  for (const Json& m : messages_) messages.push_back(m);
-  Json inputs = {{"messages", std::move(messages)},
-                 {"add_generation_prompt", add_generation_prompt},
-                 {"enable_thinking", thinking_}};
-  if (!tools_.empty()) inputs["tools"] = tools_;
-  return inputs;
-}
-
-std::vector<std::string> ChatSession::ToolNames() const {
-  std::vector<std::string> names;
-  for (const Json& t : tools_) {
-    if (t.contains("function") && t["function"].contains("name") &&
-        t["function"]["name"].is_string()) {
-      names.push_back(t["function"]["name"].get<std::string>());
-    }
+TurnRequest ChatSession::Request() const {
+  TurnRequest request;
+  if (!system_.empty()) {
+    request.messages.push_back(Json{{"role", "system"}, {"content", system_}});
   }
-  return names;
+  for (const Json& m : messages_) request.messages.push_back(m);
+  request.tools = tools_;
+  request.thinking = thinking_;
+  request.chat_template = template_;
+  return request;
 }
 
-std::string ChatSession::RenderPrompt() const { return text::RenderChat(Inputs(true), template_); }
+std::string ChatSession::RenderPrompt() const { return PrepareTurn(Request(), nullptr).prompt; }
 
 ChatReply ChatSession::Respond(GenerateOptions options, const ChatCallbacks& callbacks) {
-  const std::string prompt = RenderPrompt();
-  // The parser reads generation prompt + output; the generation prompt is what rendering with
-  // add_generation_prompt added (it depends on thinking mode and on the last message).
-  const std::string history = text::RenderChat(Inputs(false), template_);
-  text::ParserConfig config;
-  config.tool_names = ToolNames();
-  if (prompt.compare(0, history.size(), history) == 0) {
-    config.generation_prompt = prompt.substr(history.size());
-  } else {
-    config.generation_prompt =
-        thinking_ ? "<|turn>model\n" : "<|turn>model\n<|channel>thought\n<channel|>";
-  }
-
-  const text::Tokenizer& tokenizer = session_.tokenizer();
-  // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
-  std::vector<int32_t> ids = tokenizer.Encode(prompt, /*add_bos=*/false, /*parse_special=*/true);
-  if (ids.empty() || ids.front() != tokenizer.bos_id()) ids.insert(ids.begin(), tokenizer.bos_id());
-
-  text::OutputParser parser(config);
-  std::string streamed;  // content already handed to on_content
-  auto deliver = [&](const text::ParseDelta& d) {
+  const PreparedTurn turn = PrepareTurn(Request(), &session_.tokenizer());
+  ChatReply reply = RunTurn(session_, turn, std::move(options), [&](const text::ParseDelta& d) {
     if (!d.reasoning.empty() && callbacks.on_reasoning) callbacks.on_reasoning(d.reasoning);
-    streamed += d.content;
     if (!d.content.empty() && callbacks.on_content) callbacks.on_content(d.content);
     if (callbacks.on_tool_call) {
       for (const text::ToolCallDelta& c : d.tool_calls) callbacks.on_tool_call(c);
     }
-  };
-  options.stop_at_eog = true;
-  options.on_text = [&](std::string_view piece) {
-    deliver(parser.Push(piece));
-    return true;
-  };
-  ChatReply reply;
-  const GenerateResult r = session_.Generate(ids, options);
-  text::ParseDelta last;
-  reply.parsed = parser.Finish(&last);
-  deliver(last);
-  if (reply.parsed.error) {
-    reply.parsed.content = r.text;
-    reply.parsed.reasoning.clear();
-    reply.parsed.tool_calls.clear();
-    const bool prefix = r.text.compare(0, streamed.size(), streamed) == 0;
-    if (callbacks.on_content && r.text.size() > (prefix ? streamed.size() : 0)) {
-      callbacks.on_content(std::string_view(r.text).substr(prefix ? streamed.size() : 0));
-    }
-  }
-  reply.raw = r.text;
-  reply.stats = r.stats;
+  });
+  if (!reply.unstreamed.empty() && callbacks.on_content) callbacks.on_content(reply.unstreamed);
 
   // History as the template expects it: visible content, tool calls as structured calls. The
   // reasoning of a tool-calling turn is kept; the template drops it after the next user turn.

@@ -1,8 +1,8 @@
-// A conversation on top of a Session: the messages, rendered with the official Gemma 4 template
-// for each turn, and the model's reply streamed through the incremental output parser into
-// reasoning, content and tool calls. History is kept the way the template expects: the visible
-// content only (thoughts are dropped, except the reasoning of a tool-calling message, which the
-// template itself keeps until the next user message).
+// Chat turns on top of a Session: the messages, rendered with the official Gemma 4 template,
+// and the model's reply streamed through the incremental output parser into reasoning, content
+// and tool calls. ChatSession keeps a conversation across turns. History is kept the way the
+// template expects: the visible content only (thoughts are dropped, except the reasoning of a
+// tool-calling message, which the template itself keeps until the next user message).
 //
 //   engine::ChatSession chat(session);
 //   chat.set_thinking(true);
@@ -14,21 +14,81 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "engine/json_constraint.h"
 #include "engine/session.h"
 #include "text/chat_template.h"
 #include "text/output_parser.h"
 
 namespace hearth::engine {
 
-struct ChatCallbacks {
-  std::function<void(std::string_view)> on_reasoning;  // thought text, as it streams
-  std::function<void(std::string_view)> on_content;    // visible answer text, as it streams
-  std::function<void(const text::ToolCallDelta&)> on_tool_call;
+// One chat turn, the one path every command takes from messages to a parsed reply
+// (`hearth chat --plain` through ChatSession, the assistant's local backend, `hearth serve`):
+//
+//   PrepareTurn   renders the messages with the chat template, works out the generation prompt
+//                 (what the parser reads before the output), appends a forced tool-call opening,
+//                 and encodes the prompt with BOS;
+//   RunTurn       generates in a Session and streams the output through TurnReader;
+//   TurnReader    the incremental output parser: deltas (reasoning, content, tool calls) out as
+//                 they become final, and one ChatReply with one finish reason at the end; output
+//                 that is not in Gemma 4's format becomes the raw text.
+//
+// Backends that produce text another way (the assistant's scripted test backend) use
+// PrepareTurn without a tokenizer and TurnReader alone.
+
+// The opening of a model turn, and the empty thought block the template writes after it when
+// thinking is off (spec gemma4-chat §2): the generation prompt after a user message.
+inline constexpr std::string_view kModelTurn = "<|turn>model\n";
+inline constexpr std::string_view kEmptyThought = "<|channel>thought\n<channel|>";
+// kModelTurn, plus kEmptyThought when thinking is off (what the parser reads after a user turn).
+std::string GenerationPrompt(bool thinking);
+
+struct TurnRequest {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // a system message included
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();     // declarations
+  bool thinking = false;
+  // kNone: the tools are not shown and the model cannot open a call; kRequired: the turn starts
+  // inside a call (forced prefill) whose arguments are constrained to the tools' schemas.
+  text::ToolChoice tool_choice = text::ToolChoice::kAuto;
+  bool parallel_tool_calls = true;
+  text::ChatTemplate chat_template = text::ChatTemplate::kOfficial;
+  // The output must be this JSON value (response_format); null: free text.
+  std::shared_ptr<const JsonConstraint> format;
+  // Output that parses into nothing at all (no content, thoughts or calls) though it is not blank
+  // counts as malformed, so it is shown raw (the assistant's choice: the parser is lenient with
+  // tools declared and would otherwise drop it silently).
+  bool malformed_if_nothing_parsed = false;
 };
+
+struct PreparedTurn {
+  std::string prompt;           // the rendered conversation, generation prompt and prefill
+  std::vector<int32_t> tokens;  // `prompt` encoded, BOS first (empty without a tokenizer)
+  text::ParserConfig parser;    // how to read the output
+  // Constrained decoding: the request's format, or the arguments of a forced tool call.
+  std::shared_ptr<const JsonConstraint> constraint;
+  // tool_choice required: the prompt ends inside the call ("<|tool_call>call:" [+ NAME]) and
+  // this closes it for the parser once the constrained arguments are complete.
+  std::string forced_call_suffix;
+  bool forbid_tool_calls = false;  // tool_choice none: <|tool_call> is never sampled
+  bool malformed_if_nothing_parsed = false;
+};
+
+// Throws Error(kUsage) for tools that are not a list, Error(kInvalidInput) for messages the
+// template rejects. `tokenizer` may be null (then `tokens` stays empty).
+PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* tokenizer);
+
+// Why a turn ended, as the chat APIs name it.
+enum class FinishReason { kStop, kLength, kToolCalls, kCancelled };
+// "stop", "length", "tool_calls", "cancelled".
+const char* FinishReasonName(FinishReason reason);
+// Cancelled (the flag or the callback stopped it), else tool calls when there are any, else
+// length (the token limit or the context ended it), else stop.
+FinishReason FinishFor(StopReason stop, bool tool_calls);
 
 struct ChatReply {
   // The final parse of the model's output. When the output does not match Gemma 4's format
@@ -36,9 +96,44 @@ struct ChatReply {
   // the user sees what the model said.
   text::ParsedOutput parsed;
   std::string raw;  // the model's output text as generated (stop token excluded)
+  // parsed.error only: the end of `raw` that was not streamed as content (callers that show the
+  // reply as it streams print it, so that the whole raw text was shown).
+  std::string unstreamed;
   GenerateStats stats;
+  FinishReason finish = FinishReason::kStop;  // from stats.stop_reason and the tool calls
 };
 
+// Streams one turn's output text through the output parser.
+class TurnReader {
+ public:
+  using DeltaFn = std::function<void(const text::ParseDelta&)>;
+  // `on_delta` (may be empty) gets every non-empty delta as soon as it is final.
+  TurnReader(const PreparedTurn& turn, DeltaFn on_delta);
+  void Push(std::string_view piece);
+  // The reply, given how generation went (`stats.stop_reason` decides the finish reason; a
+  // forced call is closed when the constrained arguments ended it).
+  ChatReply Finish(const GenerateStats& stats);
+
+ private:
+  const PreparedTurn& turn_;
+  DeltaFn on_delta_;
+  text::OutputParser parser_;
+  std::string raw_, streamed_;
+};
+
+// Generates the turn in `session`. `options.on_text` and `constraint` are set from the turn,
+// stop_at_eog is forced on; the rest (limits, sampling, stop strings, cancel flag) is the
+// caller's. Throws as Session::Generate does.
+ChatReply RunTurn(Session& session, const PreparedTurn& turn, GenerateOptions options,
+                  TurnReader::DeltaFn on_delta);
+
+struct ChatCallbacks {
+  std::function<void(std::string_view)> on_reasoning;  // thought text, as it streams
+  std::function<void(std::string_view)> on_content;    // visible answer text, as it streams
+  std::function<void(const text::ToolCallDelta&)> on_tool_call;
+};
+
+// A conversation over RunTurn (hearth chat --plain).
 class ChatSession {
  public:
   explicit ChatSession(Session& session, text::ChatTemplate tmpl = text::ChatTemplate::kOfficial);
@@ -70,8 +165,7 @@ class ChatSession {
   ChatReply Respond(GenerateOptions options, const ChatCallbacks& callbacks);
 
  private:
-  nlohmann::ordered_json Inputs(bool add_generation_prompt) const;
-  std::vector<std::string> ToolNames() const;
+  TurnRequest Request() const;
 
   Session& session_;
   text::ChatTemplate template_;

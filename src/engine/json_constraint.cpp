@@ -1,9 +1,11 @@
 #include "engine/json_constraint.h"
 
 #include <algorithm>
+#include <bitset>
 #include <utility>
 
 #include "base/error.h"
+#include "text/tokenizer.h"
 
 namespace hearth::engine {
 namespace {
@@ -592,6 +594,131 @@ bool JsonAcceptor::StartValue(uint8_t c, int node) {
   return true;
 }
 
+// A number, byte by byte: states 0 start, 1 after '-', 2 after a leading 0, 3 in the integer
+// part, 4/5 after '.' / in the fraction, 6 after 'e', 7 after its sign, 8 in the exponent.
+bool JsonAcceptor::StepNumber(Frame& f, uint8_t c) {
+  const auto& n = c_->node(f.node);
+  const bool fraction_ok = (n.types & C::kNumber) != 0;
+  const bool digit = c >= '0' && c <= '9';
+  int next = -1;
+  switch (f.state) {
+    case 0:
+      next = c == '-' ? 1 : c == '0' ? 2 : digit ? 3 : -1;
+      break;
+    case 1:
+      next = c == '0' ? 2 : digit ? 3 : -1;
+      break;
+    case 2:
+    case 3:
+      if (f.state == 3 && digit) next = 3;
+      if (fraction_ok && c == '.') next = 4;
+      if (fraction_ok && (c == 'e' || c == 'E')) next = 6;
+      break;
+    case 4:
+    case 5:
+      if (digit) next = 5;
+      if (f.state == 5 && (c == 'e' || c == 'E')) next = 6;
+      break;
+    case 6:
+      next = (c == '+' || c == '-') ? 7 : digit ? 8 : -1;
+      break;
+    case 7:
+    case 8:
+      next = digit ? 8 : -1;
+      break;
+  }
+  if (next >= 0 && f.text.size() < static_cast<size_t>(kMaxNumberLength)) {
+    f.state = static_cast<uint8_t>(next);
+    f.text.push_back(static_cast<char>(c));
+    return true;
+  }
+  if (!NumberTerminal(f.state)) return false;
+  // The number ended before this byte: the enclosing value goes on with it.
+  stack_.pop_back();
+  if (stack_.empty()) {
+    done_ = true;
+    return false;
+  }
+  return Step(c);
+}
+
+// An object: states 0 after '{', 1 in a key, 2 after a JSON key, 4 after a value, 5 after ','.
+bool JsonAcceptor::StepObject(Frame& f, uint8_t c, bool ws, bool gemma) {
+  const auto& n = c_->node(f.node);
+  auto close = [&] {
+    if (!RequiredDone(f)) return false;
+    stack_.pop_back();
+    if (stack_.empty()) done_ = true;
+    return true;
+  };
+  auto start_value = [&] {
+    const int prop = f.current;
+    if (prop >= 0) f.seen |= uint64_t{1} << prop;
+    const int child = prop >= 0 ? n.properties[static_cast<size_t>(prop)].node : n.additional_node;
+    f.state = 4;
+    f.text.clear();
+    Frame v;
+    v.kind = Kind::kValue;
+    v.node = child;
+    stack_.push_back(std::move(v));
+    return true;
+  };
+  switch (f.state) {
+    case 0:  // after '{'
+    case 5:  // after ','
+      if (ws) return Whitespace(c);
+      if (c == '}' && f.state == 0) return close();
+      if (!MoreKeysPossible(f)) return false;
+      if (!gemma) {
+        if (c != '"') return false;
+        f.state = 1;
+        f.text.clear();
+        f.esc = 0;
+        f.want_low = false;
+        return true;
+      }
+      if (!GemmaKeyChar(c)) return false;
+      f.text = std::string(1, static_cast<char>(c));
+      f.state = 1;
+      return KeyPrefixOk(f, f.text, false, nullptr);
+    case 1:  // in a key
+      if (gemma) {
+        if (c == ':') {
+          if (!KeyPrefixOk(f, f.text, true, &f.current)) return false;
+          return start_value();
+        }
+        if (!GemmaKeyChar(c)) return false;
+        f.text.push_back(static_cast<char>(c));
+        return KeyPrefixOk(f, f.text, false, nullptr);
+      } else {
+        bool closed = false;
+        if (!StringByte(f, c, &closed)) return false;
+        if (closed) {
+          if (!KeyPrefixOk(f, f.text, true, &f.current)) return false;
+          f.state = 2;
+          return true;
+        }
+        f.text.push_back(static_cast<char>(c));
+        return KeyPrefixOk(f, f.text, false, nullptr);
+      }
+    case 2:  // after a JSON key
+      if (ws) return Whitespace(c);
+      if (c != ':') return false;
+      return start_value();
+    case 4:  // after a value
+      if (ws) return Whitespace(c);
+      if (c == ',') {
+        if (!MoreKeysPossible(f)) return false;
+        f.state = 5;
+        f.current = -1;
+        return true;
+      }
+      if (c == '}') return close();
+      return false;
+  }
+  return false;
+}
+
 bool JsonAcceptor::Step(uint8_t c) {
   if (done_ || stack_.empty()) return false;
   const bool ws = IsWs(c);
@@ -654,51 +781,8 @@ bool JsonAcceptor::Step(uint8_t c) {
       }
       return true;
     }
-    case Kind::kNumber: {
-      const auto& n = c_->node(f.node);
-      const bool fraction_ok = (n.types & C::kNumber) != 0;
-      const bool digit = c >= '0' && c <= '9';
-      int next = -1;
-      switch (f.state) {
-        case 0:
-          next = c == '-' ? 1 : c == '0' ? 2 : digit ? 3 : -1;
-          break;
-        case 1:
-          next = c == '0' ? 2 : digit ? 3 : -1;
-          break;
-        case 2:
-        case 3:
-          if (f.state == 3 && digit) next = 3;
-          if (fraction_ok && c == '.') next = 4;
-          if (fraction_ok && (c == 'e' || c == 'E')) next = 6;
-          break;
-        case 4:
-        case 5:
-          if (digit) next = 5;
-          if (f.state == 5 && (c == 'e' || c == 'E')) next = 6;
-          break;
-        case 6:
-          next = (c == '+' || c == '-') ? 7 : digit ? 8 : -1;
-          break;
-        case 7:
-        case 8:
-          next = digit ? 8 : -1;
-          break;
-      }
-      if (next >= 0 && f.text.size() < static_cast<size_t>(kMaxNumberLength)) {
-        f.state = static_cast<uint8_t>(next);
-        f.text.push_back(static_cast<char>(c));
-        return true;
-      }
-      if (!NumberTerminal(f.state)) return false;
-      // The number ended before this byte: the enclosing value goes on with it.
-      stack_.pop_back();
-      if (stack_.empty()) {
-        done_ = true;
-        return false;
-      }
-      return Step(c);
-    }
+    case Kind::kNumber:
+      return StepNumber(f, c);
     case Kind::kLiteral: {
       const auto& lits = Literals(f);
       const std::string grown = f.text + static_cast<char>(c);
@@ -715,82 +799,8 @@ bool JsonAcceptor::Step(uint8_t c) {
       }
       return Step(c);
     }
-    case Kind::kObject: {
-      const auto& n = c_->node(f.node);
-      auto close = [&] {
-        if (!RequiredDone(f)) return false;
-        stack_.pop_back();
-        if (stack_.empty()) done_ = true;
-        return true;
-      };
-      auto start_value = [&] {
-        const int prop = f.current;
-        if (prop >= 0) f.seen |= uint64_t{1} << prop;
-        const int child =
-            prop >= 0 ? n.properties[static_cast<size_t>(prop)].node : n.additional_node;
-        f.state = 4;
-        f.text.clear();
-        Frame v;
-        v.kind = Kind::kValue;
-        v.node = child;
-        stack_.push_back(std::move(v));
-        return true;
-      };
-      switch (f.state) {
-        case 0:  // after '{'
-        case 5:  // after ','
-          if (ws) return Whitespace(c);
-          if (c == '}' && f.state == 0) return close();
-          if (!MoreKeysPossible(f)) return false;
-          if (!gemma) {
-            if (c != '"') return false;
-            f.state = 1;
-            f.text.clear();
-            f.esc = 0;
-            f.want_low = false;
-            return true;
-          }
-          if (!GemmaKeyChar(c)) return false;
-          f.text = std::string(1, static_cast<char>(c));
-          f.state = 1;
-          return KeyPrefixOk(f, f.text, false, nullptr);
-        case 1:  // in a key
-          if (gemma) {
-            if (c == ':') {
-              if (!KeyPrefixOk(f, f.text, true, &f.current)) return false;
-              return start_value();
-            }
-            if (!GemmaKeyChar(c)) return false;
-            f.text.push_back(static_cast<char>(c));
-            return KeyPrefixOk(f, f.text, false, nullptr);
-          } else {
-            bool closed = false;
-            if (!StringByte(f, c, &closed)) return false;
-            if (closed) {
-              if (!KeyPrefixOk(f, f.text, true, &f.current)) return false;
-              f.state = 2;
-              return true;
-            }
-            f.text.push_back(static_cast<char>(c));
-            return KeyPrefixOk(f, f.text, false, nullptr);
-          }
-        case 2:  // after a JSON key
-          if (ws) return Whitespace(c);
-          if (c != ':') return false;
-          return start_value();
-        case 4:  // after a value
-          if (ws) return Whitespace(c);
-          if (c == ',') {
-            if (!MoreKeysPossible(f)) return false;
-            f.state = 5;
-            f.current = -1;
-            return true;
-          }
-          if (c == '}') return close();
-          return false;
-      }
-      return false;
-    }
+    case Kind::kObject:
+      return StepObject(f, c, ws, gemma);
     case Kind::kArray: {
       const int items = c_->node(f.node).items;
       auto push_item = [&] {
@@ -816,6 +826,145 @@ bool JsonAcceptor::Step(uint8_t c) {
     }
   }
   return false;
+}
+
+// ---------------------------------------------------------------- constrained decoding
+
+ConstraintVocabulary::ConstraintVocabulary(const text::Tokenizer& tok) {
+  const int32_t n = tok.size();
+  offsets_.reserve(static_cast<size_t>(n) + 1);
+  kind_.reserve(static_cast<size_t>(n));
+  for (int32_t id = 0; id < n; ++id) {
+    offsets_.push_back(static_cast<uint32_t>(bytes_.size()));
+    const text::TokenType type = tok.Type(id);
+    uint8_t k = kText;
+    if (tok.IsEndOfGeneration(id)) {
+      k = kEog;
+    } else if (type == text::TokenType::kNormal || type == text::TokenType::kByte) {
+      const std::string_view piece = tok.Piece(id);
+      if (piece.empty()) k = kForbidden;  // no progress: could repeat forever
+      bytes_.append(piece);
+    } else if (type == text::TokenType::kUserDefined && tok.Piece(id) == "<|\"|>") {
+      k = kGemmaQuote;  // the string marker of Gemma's tool-call notation
+      bytes_.append(tok.Piece(id));
+    } else {
+      k = kForbidden;  // control and other special tokens never appear in constrained output
+    }
+    kind_.push_back(k);
+  }
+  offsets_.push_back(static_cast<uint32_t>(bytes_.size()));
+  lead_.resize(static_cast<size_t>(n));
+  for (int32_t id = 0; id < n; ++id) {
+    const std::string_view t = Text(id);
+    uint32_t v = 0;
+    if (!t.empty()) v = static_cast<uint8_t>(t[0]);
+    if (t.size() > 1) v |= (static_cast<uint32_t>(static_cast<uint8_t>(t[1])) << 8) | (1u << 16);
+    lead_[static_cast<size_t>(id)] = v;
+  }
+}
+
+// The sampler's filter: tries a token's text on a scratch copy of the acceptor.
+class ConstrainedDecoder::Filter final : public TokenFilter {
+ public:
+  Filter(const ConstraintVocabulary& vocabulary, const JsonAcceptor& acceptor, JsonDialect dialect,
+         int64_t* checks)
+      : vocabulary_(vocabulary),
+        acceptor_(acceptor),
+        scratch_(acceptor),
+        dialect_(dialect),
+        checks_(checks) {}
+
+  bool Allowed(int id) override {
+    if (id < 0 || static_cast<size_t>(id) >= vocabulary_.size()) return false;
+    ++*checks_;
+    switch (vocabulary_.kind(id)) {
+      case ConstraintVocabulary::kEog:
+        return acceptor_.complete();
+      case ConstraintVocabulary::kForbidden:
+        return false;
+      case ConstraintVocabulary::kGemmaQuote:
+        if (dialect_ != JsonDialect::kGemmaToolArgs) return false;
+        break;
+      default:
+        break;
+    }
+    scratch_ = acceptor_;
+    if (!scratch_.Push(vocabulary_.Text(id))) return false;
+    // Only tokens after which the value can still be finished in the tokens left (each token
+    // adds at least one byte): near the limit this steers to a close.
+    return budget < 0 || scratch_.MinBytesToComplete() <= budget;
+  }
+
+  bool QuickReject(int id) override {
+    if (id < 0 || static_cast<size_t>(id) >= vocabulary_.size()) return true;
+    const ConstraintVocabulary::Kind kind = vocabulary_.kind(id);
+    if (kind == ConstraintVocabulary::kForbidden) return true;
+    if (kind == ConstraintVocabulary::kEog) return !acceptor_.complete();
+    if (!first_ready_) {
+      // Which bytes may come next: 256 one-byte tries, then one lookup per token.
+      for (int b = 0; b < 256; ++b) {
+        scratch_ = acceptor_;
+        first_ok_[static_cast<size_t>(b)] = scratch_.Push(static_cast<uint8_t>(b));
+      }
+      first_ready_ = true;
+      rows_ready_.reset();
+    }
+    const uint32_t lead = vocabulary_.lead(id);
+    const auto b0 = static_cast<uint8_t>(lead);
+    if (!first_ok_[b0]) return true;
+    if ((lead >> 16) == 0) return false;
+    if (!rows_ready_[b0]) {
+      // And which byte pairs starting with b0 (computed for the first bytes that occur).
+      JsonAcceptor after_b0 = acceptor_;
+      after_b0.Push(b0);
+      for (int b = 0; b < 256; ++b) {
+        scratch_ = after_b0;
+        pair_ok_[b0 * 256u + static_cast<unsigned>(b)] = scratch_.Push(static_cast<uint8_t>(b));
+      }
+      rows_ready_[b0] = true;
+    }
+    return !pair_ok_[b0 * 256u + ((lead >> 8) & 0xFF)];
+  }
+
+  // Call after the acceptor moved on.
+  void NewStep() { first_ready_ = false; }
+  int budget = -1;  // >= 0: tokens left after this one
+
+ private:
+  const ConstraintVocabulary& vocabulary_;
+  const JsonAcceptor& acceptor_;
+  JsonAcceptor scratch_;
+  JsonDialect dialect_;
+  int64_t* checks_;
+  std::bitset<256> first_ok_;
+  std::bitset<256> rows_ready_;
+  std::bitset<65536> pair_ok_;
+  bool first_ready_ = false;
+};
+
+ConstrainedDecoder::ConstrainedDecoder(std::shared_ptr<const JsonConstraint> constraint,
+                                       const ConstraintVocabulary& vocabulary, int64_t* checks)
+    : vocabulary_(vocabulary), acceptor_(constraint) {
+  filter_ = std::make_unique<Filter>(vocabulary, acceptor_, constraint->dialect(), checks);
+}
+
+ConstrainedDecoder::~ConstrainedDecoder() = default;
+
+int ConstrainedDecoder::Sample(Sampler& sampler, std::span<const float> logits, int tokens_left) {
+  filter_->budget = tokens_left - 1;
+  filter_->NewStep();
+  int token = sampler.Sample(logits, filter_.get());
+  if (token < 0 && filter_->budget >= 0) {
+    filter_->budget = -1;  // too few tokens for any complete value: at least stay valid
+    token = sampler.Sample(logits, filter_.get());
+  }
+  return token;
+}
+
+void ConstrainedDecoder::Accept(int token) {
+  if (!acceptor_.Push(vocabulary_.Text(token))) {
+    throw Error(ErrorClass::kInternal, "constrained decoding sampled a token it does not accept");
+  }
 }
 
 }  // namespace hearth::engine

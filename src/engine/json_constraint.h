@@ -1,7 +1,8 @@
 // Constrained decoding to JSON: a compiled JSON schema (a useful subset) and an incremental
 // acceptor — a pushdown automaton over output bytes — that says whether a piece of text can
-// continue a valid output. The session uses it to mask tokens (sampler.h TokenFilter) so that
-// the generated text is always a prefix of a valid value, and stops right after a complete one.
+// continue a valid output. ConstrainedDecoder uses it to mask tokens (sampler.h TokenFilter) so
+// that the generated text is always a prefix of a valid value; the session stops right after a
+// complete one.
 //
 //   auto c = std::make_shared<JsonConstraint>(JsonConstraint::ForSchema(schema_json));
 //   engine::GenerateOptions opt;
@@ -14,9 +15,16 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/sampler.h"
+
+namespace hearth::text {
+class Tokenizer;
+}
 
 namespace hearth::engine {
 
@@ -130,6 +138,8 @@ class JsonAcceptor {
     bool is_key = false;
   };
   bool Step(uint8_t c);
+  bool StepNumber(Frame& f, uint8_t c);
+  bool StepObject(Frame& f, uint8_t c, bool ws, bool gemma);
   bool StartValue(uint8_t c, int node);
   bool StringByte(Frame& f, uint8_t c, bool* closed);
   bool Whitespace(uint8_t c);
@@ -146,6 +156,56 @@ class JsonAcceptor {
   std::vector<Frame> stack_;
   int ws_run_ = 0;
   bool done_ = false;  // the root value is closed
+};
+
+// Every token's bytes and what it may be in constrained output, built once per tokenizer (the
+// pass over 262k tokens is what the constrained sampler's quick test reads, kept small so it
+// stays in cache).
+class ConstraintVocabulary {
+ public:
+  enum Kind : uint8_t { kText, kForbidden, kEog, kGemmaQuote };
+  explicit ConstraintVocabulary(const text::Tokenizer& tokenizer);
+
+  size_t size() const { return kind_.size(); }
+  Kind kind(int id) const { return static_cast<Kind>(kind_[static_cast<size_t>(id)]); }
+  std::string_view Text(int id) const {
+    const size_t i = static_cast<size_t>(id);
+    return std::string_view(bytes_).substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  // First byte, second byte << 8, and bit 16 when there is a second byte.
+  uint32_t lead(int id) const { return lead_[static_cast<size_t>(id)]; }
+
+ private:
+  std::string bytes_;              // every token's text, back to back
+  std::vector<uint32_t> offsets_;  // token i: bytes_[offsets_[i], offsets_[i + 1])
+  std::vector<uint8_t> kind_;
+  std::vector<uint32_t> lead_;
+};
+
+// Constrained decoding of one output: every sampled token keeps the output a prefix of a value
+// the constraint accepts (see GenerateOptions::constraint for the rules).
+class ConstrainedDecoder {
+ public:
+  // `vocabulary` must outlive the decoder; `checks` counts the tokens tested.
+  ConstrainedDecoder(std::shared_ptr<const JsonConstraint> constraint,
+                     const ConstraintVocabulary& vocabulary, int64_t* checks);
+  ~ConstrainedDecoder();
+  ConstrainedDecoder(const ConstrainedDecoder&) = delete;  // the filter points at acceptor_
+  ConstrainedDecoder& operator=(const ConstrainedDecoder&) = delete;
+
+  // The next token among those the constraint allows, preferring those after which the value can
+  // still be finished in `tokens_left` tokens (this one included). -1: no token can continue.
+  int Sample(Sampler& sampler, std::span<const float> logits, int tokens_left);
+  // Follows a sampled token that is not an end-of-generation token.
+  void Accept(int token);
+  // The value is whole and nothing may follow it.
+  bool done() const { return acceptor_.complete() && !acceptor_.can_continue(); }
+
+ private:
+  class Filter;
+  const ConstraintVocabulary& vocabulary_;
+  JsonAcceptor acceptor_;
+  std::unique_ptr<Filter> filter_;
 };
 
 }  // namespace hearth::engine

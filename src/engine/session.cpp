@@ -1,7 +1,6 @@
 #include "engine/session.h"
 
 #include <algorithm>
-#include <bitset>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -24,69 +23,11 @@ bool Cancelled(const std::atomic<bool>* cancel) {
 
 }  // namespace
 
-struct Session::TokenTable {
-  enum Kind : uint8_t { kText, kForbidden, kEog, kGemmaQuote };
-  std::string bytes;              // every token's text, back to back
-  std::vector<uint32_t> offsets;  // token i: bytes[offsets[i], offsets[i + 1])
-  std::vector<uint8_t> kind;
-  // First byte, second byte << 8, and bit 16 when there is a second byte: what the sampler's
-  // quick test reads for every candidate, kept small so the pass over 262k tokens stays in cache.
-  std::vector<uint32_t> lead;
-
-  explicit TokenTable(const text::Tokenizer& tok) {
-    const int32_t n = tok.size();
-    offsets.reserve(static_cast<size_t>(n) + 1);
-    kind.reserve(static_cast<size_t>(n));
-    for (int32_t id = 0; id < n; ++id) {
-      offsets.push_back(static_cast<uint32_t>(bytes.size()));
-      const text::TokenType type = tok.Type(id);
-      uint8_t k = kText;
-      if (tok.IsEndOfGeneration(id)) {
-        k = kEog;
-      } else if (type == text::TokenType::kNormal || type == text::TokenType::kByte) {
-        const std::string_view piece = tok.Piece(id);
-        if (piece.empty()) k = kForbidden;  // no progress: could repeat forever
-        bytes.append(piece);
-      } else if (type == text::TokenType::kUserDefined && tok.Piece(id) == "<|\"|>") {
-        k = kGemmaQuote;  // the string marker of Gemma's tool-call notation
-        bytes.append(tok.Piece(id));
-      } else {
-        k = kForbidden;  // control and other special tokens never appear in constrained output
-      }
-      kind.push_back(k);
-    }
-    offsets.push_back(static_cast<uint32_t>(bytes.size()));
-    lead.resize(static_cast<size_t>(n));
-    for (int32_t id = 0; id < n; ++id) {
-      const std::string_view t = Text(id);
-      uint32_t v = 0;
-      if (!t.empty()) v = static_cast<uint8_t>(t[0]);
-      if (t.size() > 1) v |= (static_cast<uint32_t>(static_cast<uint8_t>(t[1])) << 8) | (1u << 16);
-      lead[static_cast<size_t>(id)] = v;
-    }
-  }
-  std::string_view Text(int id) const {
-    const size_t i = static_cast<size_t>(id);
-    return std::string_view(bytes).substr(offsets[i], offsets[i + 1] - offsets[i]);
-  }
-};
-
 const char* StopReasonName(StopReason reason) {
-  switch (reason) {
-    case StopReason::kMaxTokens:
-      return "length";
-    case StopReason::kEndOfGeneration:
-      return "eog";
-    case StopReason::kStopString:
-      return "stop";
-    case StopReason::kCallback:
-      return "callback";
-    case StopReason::kCancelled:
-      return "cancelled";
-    case StopReason::kContextFull:
-      return "context";
-  }
-  return "?";
+  // In the enum's order.
+  static constexpr const char* kNames[] = {"length",   "eog",       "stop",
+                                           "callback", "cancelled", "context"};
+  return kNames[static_cast<int>(reason)];
 }
 
 double GenerateStats::prompt_tokens_per_second() const {
@@ -195,91 +136,11 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
   text::StreamDecoder decoder(tokenizer_);
   StopStringMatcher matcher(options.stop);
 
-  // Constrained decoding: the acceptor follows the output; the filter tries a token's text on a
-  // scratch copy of it.
-  std::optional<JsonAcceptor> acceptor;
+  // Constrained decoding: every sampled token keeps the output a prefix of an accepted value.
+  std::optional<ConstrainedDecoder> constrained;
   if (options.constraint) {
-    if (!token_table_) token_table_ = std::make_shared<const TokenTable>(tokenizer_);
-    acceptor.emplace(options.constraint);
-  }
-  class Filter final : public TokenFilter {
-   public:
-    Filter(const TokenTable& table, const JsonAcceptor& acceptor, JsonDialect dialect,
-           int64_t* checks)
-        : table_(table),
-          acceptor_(acceptor),
-          scratch_(acceptor),
-          dialect_(dialect),
-          checks_(checks) {}
-    bool Allowed(int id) override {
-      if (id < 0 || static_cast<size_t>(id) >= table_.kind.size()) return false;
-      ++*checks_;
-      switch (table_.kind[static_cast<size_t>(id)]) {
-        case TokenTable::kEog:
-          return acceptor_.complete();
-        case TokenTable::kForbidden:
-          return false;
-        case TokenTable::kGemmaQuote:
-          if (dialect_ != JsonDialect::kGemmaToolArgs) return false;
-          break;
-        default:
-          break;
-      }
-      scratch_ = acceptor_;
-      if (!scratch_.Push(table_.Text(id))) return false;
-      // Only tokens after which the value can still be finished in the tokens left (each token
-      // adds at least one byte): near the limit this steers to a close.
-      return budget < 0 || scratch_.MinBytesToComplete() <= budget;
-    }
-    bool QuickReject(int id) override {
-      if (id < 0 || static_cast<size_t>(id) >= table_.kind.size()) return true;
-      const uint8_t kind = table_.kind[static_cast<size_t>(id)];
-      if (kind == TokenTable::kForbidden) return true;
-      if (kind == TokenTable::kEog) return !acceptor_.complete();
-      if (!first_ready_) {
-        // Which bytes may come next: 256 one-byte tries, then one lookup per token.
-        for (int b = 0; b < 256; ++b) {
-          scratch_ = acceptor_;
-          first_ok_[static_cast<size_t>(b)] = scratch_.Push(static_cast<uint8_t>(b));
-        }
-        first_ready_ = true;
-        rows_ready_.reset();
-      }
-      const uint32_t lead = table_.lead[static_cast<size_t>(id)];
-      const auto b0 = static_cast<uint8_t>(lead);
-      if (!first_ok_[b0]) return true;
-      if ((lead >> 16) == 0) return false;
-      if (!rows_ready_[b0]) {
-        // And which byte pairs starting with b0 (computed for the first bytes that occur).
-        JsonAcceptor after_b0 = acceptor_;
-        after_b0.Push(b0);
-        for (int b = 0; b < 256; ++b) {
-          scratch_ = after_b0;
-          pair_ok_[b0 * 256u + static_cast<unsigned>(b)] = scratch_.Push(static_cast<uint8_t>(b));
-        }
-        rows_ready_[b0] = true;
-      }
-      return !pair_ok_[b0 * 256u + ((lead >> 8) & 0xFF)];
-    }
-    // Call after the acceptor moved on.
-    void NewStep() { first_ready_ = false; }
-    int budget = -1;  // >= 0: tokens left after this one
-
-   private:
-    const TokenTable& table_;
-    const JsonAcceptor& acceptor_;
-    JsonAcceptor scratch_;
-    JsonDialect dialect_;
-    int64_t* checks_;
-    std::bitset<256> first_ok_;
-    std::bitset<256> rows_ready_;
-    std::bitset<65536> pair_ok_;
-    bool first_ready_ = false;
-  };
-  std::optional<Filter> filter;
-  if (acceptor) {
-    filter.emplace(*token_table_, *acceptor, options.constraint->dialect(),
-                   &stats.constraint_checks);
+    if (!vocabulary_) vocabulary_ = std::make_shared<const ConstraintVocabulary>(tokenizer_);
+    constrained.emplace(options.constraint, *vocabulary_, &stats.constraint_checks);
   }
   bool caller_stopped = false;
   auto emit = [&](const std::string& piece) {
@@ -296,17 +157,11 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       break;
     }
     int32_t token;
-    if (filter) {
+    if (constrained) {
       // Keep the value finishable within the tokens left, so that a limited reply still parses.
       const int left = std::min(max_tokens - static_cast<int>(result.tokens.size()),
                                 ctx_.n_ctx() - static_cast<int>(tokens_.size()));
-      filter->budget = left - 1;
-      filter->NewStep();
-      token = sampler.Sample(logits, &*filter);
-      if (token < 0 && filter->budget >= 0) {
-        filter->budget = -1;  // too few tokens for any complete value: at least stay valid
-        token = sampler.Sample(logits, &*filter);
-      }
+      token = constrained->Sample(sampler, logits, left);
     } else {
       token = sampler.Sample(logits);
     }
@@ -323,9 +178,7 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       break;
     }
     result.tokens.push_back(token);
-    if (acceptor && !acceptor->Push(token_table_->Text(token))) {
-      throw Error(ErrorClass::kInternal, "constrained decoding sampled a token it does not accept");
-    }
+    if (constrained) constrained->Accept(token);
     emit(matcher.Feed(decoder.Push(token)));
     if (matcher.stopped()) {
       reason = StopReason::kStopString;
@@ -335,7 +188,7 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       reason = StopReason::kCallback;
       break;
     }
-    if (acceptor && acceptor->complete() && !acceptor->can_continue()) {
+    if (constrained && constrained->done()) {
       reason = StopReason::kEndOfGeneration;  // the value is whole: nothing may follow it
       break;
     }
@@ -346,6 +199,10 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
     if (static_cast<int>(tokens_.size()) >= ctx_.n_ctx()) {
       // Only reachable with max_tokens <= 0: the check above keeps explicit limits inside.
       reason = StopReason::kContextFull;
+      break;
+    }
+    if (Cancelled(options.cancel)) {
+      reason = StopReason::kCancelled;  // set while the token was handled: no step for nothing
       break;
     }
     // The sampled token goes into the cache only when another one is wanted after it, so the

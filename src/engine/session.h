@@ -76,6 +76,8 @@ struct GenerateStats {
   int32_t eog_token = -1;         // the end-of-generation token that stopped it, if any
   int64_t constraint_checks = 0;  // tokens tested against the constraint (0 when unconstrained)
 
+  // Sampled tokens that are part of the output (an end-of-generation token excluded).
+  int output_tokens() const { return generated_tokens - (eog_token >= 0 ? 1 : 0); }
   double prompt_tokens_per_second() const;    // decoded (not reused) prompt tokens / second
   double generate_tokens_per_second() const;  // generated tokens / second
   // "12 prompt tokens (8 reused) at 512.3 t/s, 32 generated at 41.0 t/s, stop: eog"
@@ -126,8 +128,7 @@ class Session {
   std::vector<float> logits_;
   int n_reused_ = 0;
   // Every token's bytes and kind, built on the first constrained Generate.
-  struct TokenTable;
-  std::shared_ptr<const TokenTable> token_table_;
+  std::shared_ptr<const ConstraintVocabulary> vocabulary_;
 };
 
 }  // namespace hearth::engine

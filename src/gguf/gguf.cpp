@@ -286,6 +286,9 @@ void File::Fail(const std::string& what) const {
                     "the file is damaged or not a GGUF model; download it again");
 }
 
+// Longer than 150 lines on purpose: one front-to-back pass over untrusted bytes, where every
+// count, length and offset is checked before the next one is derived from it; keeping the pass in
+// one place keeps each offset's provenance (and its check) visible.
 File File::Parse(MappedFile mapped) {
   File file;
   file.mapped_ = std::move(mapped);

@@ -1,6 +1,9 @@
 // Building and updating the index: walk, decide what changed, parse in parallel, write in
-// batches (one transaction each, so a killed run leaves the previous state of every file).
+// batches inside one transaction, so that a killed update leaves the previous index. A new index
+// (the first build, --rebuild) is built in a temporary file beside the old one and renamed into
+// place when complete, so that `search` never answers from a half-built index.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -277,36 +281,67 @@ void RemoveDbFiles(const fs::path& db) {
   }
 }
 
-}  // namespace
+constexpr std::string_view kTempMarker = ".new-";
 
-fs::path DbPath(const fs::path& root) { return root / ".hearth" / "index.db"; }
-
-fs::path FindIndexRoot(const fs::path& start) {
-  std::error_code ec;
-  fs::path dir = fs::absolute(start, ec);
-  if (ec) dir = start;
-  dir = dir.lexically_normal();
-  for (fs::path d = dir;; d = d.parent_path()) {
-    if (fs::exists(DbPath(d), ec)) return d;
-    if (d == d.parent_path() || d.empty()) break;
-  }
-  throw Error(ErrorClass::kUsage, "no hearth index in " + dir.string() + " or its parents",
-              "run `hearth index` at the repository root, or pass --root");
+// A fresh name beside `db` for building a new index: index.db.new-PID-RANDOM.
+fs::path TempDbPath(const fs::path& db) {
+  std::random_device rd;
+  const uint64_t r = (uint64_t{rd()} << 32) | rd();
+  char tag[17];
+  std::snprintf(tag, sizeof tag, "%016llx", static_cast<unsigned long long>(r));
+  return fs::path(db.string() + std::string(kTempMarker) + std::to_string(::getpid()) + "-" + tag);
 }
 
-BuildStats BuildIndex(const BuildOptions& options) {
-  auto t0 = std::chrono::steady_clock::now();
-  BuildStats stats;
+// Removes what killed builds left beside `db` (index.db.new-PID-... and its -wal/-shm/-journal)
+// when process PID is gone; a build that is still running keeps its file.
+void RemoveStaleTemps(const fs::path& db) {
+  const std::string prefix = db.filename().string() + std::string(kTempMarker);
   std::error_code ec;
-  fs::path root = fs::canonical(options.root, ec);
-  if (ec || !fs::is_directory(root, ec)) {
-    throw Error(ErrorClass::kIo, "cannot index " + options.root.string() + ": not a directory",
-                "pass the path of a source tree");
+  for (fs::directory_iterator it(db.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    std::error_code rm;
+    fs::remove(it->path(), rm);
   }
-  fs::path db_path = DbPath(root);
-  if (options.rebuild) RemoveDbFiles(db_path);
-  Db db(db_path, Db::Mode::kWrite);
+}
 
+void SyncPath(const fs::path& p, int flags) {
+  const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) ThrowIo("cannot open '" + p.string() + "': " + ErrnoText(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) ThrowIo("cannot sync '" + p.string() + "': " + ErrnoText(err));
+}
+
+// Puts the complete, closed index at `built` in the place of `db`. The old index's WAL is folded
+// into it first (when it can be opened at all), so that no -wal file of the old database is left
+// for the new one to be paired with; the rename is the moment the new index appears whole.
+void Install(const fs::path& built, const fs::path& db) {
+  SyncPath(built, O_RDONLY);
+  std::error_code ec;
+  if (fs::exists(db, ec)) {
+    sqlite3* old = nullptr;
+    if (sqlite3_open_v2(db.c_str(), &old, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(old, 10000);
+      sqlite3_exec(old, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    }
+    sqlite3_close_v2(old);
+  }
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    fs::remove(fs::path(db.string() + suffix), ec);
+  }
+  if (::rename(built.c_str(), db.c_str()) != 0) {
+    ThrowIo("cannot move the new index to '" + db.string() + "': " + ErrnoText(errno));
+  }
+  SyncPath(db.parent_path(), O_RDONLY | O_DIRECTORY);
+}
+
+// Walks the tree and brings the open transaction's index up to date with it.
+void UpdateInTransaction(Db& db, const fs::path& root, const BuildOptions& options,
+                         BuildStats& stats) {
   WalkOptions wopt;
   wopt.max_file_size = options.max_file_size;
   WalkResult walk = Walk(root, wopt);
@@ -360,8 +395,7 @@ BuildStats BuildIndex(const BuildOptions& options) {
     worker(0);
     for (auto& th : pool) th.join();
 
-    db.Exec("BEGIN IMMEDIATE");
-    try {
+    {
       for (size_t i = b; i < end; ++i) {
         Work& w = todo[i];
         for (const auto& n : w.notes) ++stats.notes[n];
@@ -394,22 +428,16 @@ BuildStats BuildIndex(const BuildOptions& options) {
         if (options.on_progress) options.on_progress(done, todo.size(), w.entry->rel_path);
         w.parsed = ParsedFile();  // free memory as we go
       }
-      db.Exec("COMMIT");
-    } catch (...) {
-      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
     }
   }
 
   // Files gone from the walk: deleted, now ignored, or now too large.
-  db.Exec("BEGIN IMMEDIATE");
   for (const auto& [path, ex] : existing) {
     if (!seen.count(path)) {
       writer.Remove(ex.id);
       ++stats.files_removed;
     }
   }
-  db.Exec("COMMIT");
 
   {
     Stmt c(db.get(), "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM symbols)");
@@ -418,11 +446,75 @@ BuildStats BuildIndex(const BuildOptions& options) {
       stats.symbols = static_cast<size_t>(c.Int(1));
     }
   }
-  db.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+// The update proper: everything `BuildIndex` does on an open database, in one transaction.
+void Update(Db& db, const fs::path& root, const BuildOptions& options, BuildStats& stats);
+
+}  // namespace
+
+fs::path DbPath(const fs::path& root) { return root / ".hearth" / "index.db"; }
+
+fs::path FindIndexRoot(const fs::path& start) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(start, ec);
+  if (ec) dir = start;
+  dir = dir.lexically_normal();
+  for (fs::path d = dir;; d = d.parent_path()) {
+    if (fs::exists(DbPath(d), ec)) return d;
+    if (d == d.parent_path() || d.empty()) break;
+  }
+  throw Error(ErrorClass::kUsage, "no hearth index in " + dir.string() + " or its parents",
+              "run `hearth index` at the repository root, or pass --root");
+}
+
+BuildStats BuildIndex(const BuildOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  BuildStats stats;
+  std::error_code ec;
+  fs::path root = fs::canonical(options.root, ec);
+  if (ec || !fs::is_directory(root, ec)) {
+    throw Error(ErrorClass::kIo, "cannot index " + options.root.string() + ": not a directory",
+                "pass the path of a source tree");
+  }
+  const fs::path db_path = DbPath(root);
+  fs::create_directories(db_path.parent_path(), ec);
+  RemoveStaleTemps(db_path);
+  // A new index is built aside and renamed into place; an existing one is updated in place.
+  const bool fresh = options.rebuild || !fs::exists(db_path, ec);
+  const fs::path build_path = fresh ? TempDbPath(db_path) : db_path;
+  try {
+    {
+      Db db(build_path, Db::Mode::kWrite);
+      Update(db, root, options, stats);
+    }  // closed: its WAL is folded in and removed
+    if (fresh) Install(build_path, db_path);
+  } catch (...) {
+    if (fresh) RemoveDbFiles(build_path);
+    throw;
+  }
   stats.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stats.db_bytes = fs::file_size(db_path, ec);
   return stats;
 }
+
+namespace {
+
+void Update(Db& db, const fs::path& root, const BuildOptions& options, BuildStats& stats) {
+  // One write transaction from the first read to the end: readers (WAL) keep seeing the previous
+  // index until it commits, and a killed update leaves exactly that.
+  db.Exec("BEGIN IMMEDIATE");
+  try {
+    UpdateInTransaction(db, root, options, stats);
+    db.Exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  db.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+}  // namespace
 
 }  // namespace hearth::index

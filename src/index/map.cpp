@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/display.h"
 #include "index/index.h"
 #include "index/store.h"
 
@@ -35,6 +36,8 @@ struct DefTag {
 
 }  // namespace
 
+// Slightly over 150 lines: the graph's node tables are built, ranked (PageRank) and rendered in
+// one scope because all three stages index the same local tables.
 std::string RepoMap(const fs::path& root, const MapOptions& options) {
   Db db(DbPath(root), Db::Mode::kRead);
   std::vector<std::string> paths;
@@ -181,11 +184,13 @@ std::string RepoMap(const fs::path& root, const MapOptions& options) {
                    [&](int a, int b) { return rank[a] > rank[b]; });
   std::string out;
   for (int node : file_order) {
-    out += paths[node] + ":\n";
+    // Repository text: a file name or definition line holding a newline or a terminal escape
+    // cannot fake lines of the map (which the model reads and `hearth map` prints).
+    out += DisplaySafe(paths[node], kOneLine) + ":\n";
     int last = -1;
     for (const auto& [line, text] : chosen[node]) {
       if (last >= 0 && line > last + 1) out += "⋮\n";
-      out += "│ " + text + "\n";
+      out += "│ " + DisplaySafe(text, kOneLine) + "\n";
       last = line;
     }
   }

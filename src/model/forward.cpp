@@ -49,6 +49,7 @@ struct Scratch {
   std::vector<float> exp_weights;
   std::vector<int> top_ids;                                                     // [n][K]
   std::vector<float> top_w;                                                     // [n][K]
+  std::vector<int> expert_order;                                                // [E]
   std::vector<float> rope_cos_full, rope_sin_full, rope_cos_swa, rope_sin_swa;  // [n][rot/2]
   std::vector<float> logits;        // [V], when the caller wants only the last row
   std::vector<float> attn_partial;  // per-slice softmax partials (see Attend)
@@ -392,6 +393,7 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
       Resize(s.exp_weights, nb);
       Resize(s.top_ids, nb * static_cast<size_t>(c.n_expert_used));
       Resize(s.top_w, nb * static_cast<size_t>(c.n_expert_used));
+      Resize(s.expert_order, static_cast<size_t>(c.n_expert));
     }
     Resize(s.rope_cos_full, nb * static_cast<size_t>(c.rope_dim_full / 2));
     Resize(s.rope_sin_full, nb * static_cast<size_t>(c.rope_dim_full / 2));
@@ -462,323 +464,404 @@ void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_lo
 }
 
 // ---------------------------------------------------------------------------------------------
-// One forward step: `n` tokens at positions n_past_ .. n_past_ + n - 1.
+// The stages of one forward step, in the order Step runs them. A Forward holds what every stage
+// reads (weights, work buffers, cache, threads) for one step of `n` tokens at positions
+// pos0 .. pos0 + n - 1; rows r0 .. r0 + nr - 1 of the batch are live in the layer loop (all of
+// them until the KV-shared layers, see SkipToLastRow), and row t of the buffers is token r0 + t.
 
-void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits) {
-  const ModelConfig& c = model_.config();
-  const Weights& w = model_.weights();
-  Scratch& s = *scratch_;
-  tensor::ThreadPool* pool = &pool_->pool;
-  const bool precise = options_.precise;
-  const Precision prec = precise ? Precision::kPrecise : Precision::kFast;
-  const int H = c.n_embd, P = c.n_embd_per_layer, L = c.n_layer;
-  const size_t LP = static_cast<size_t>(L) * P;
-  const int pos0 = n_past_;
-  const float eps = c.rms_eps;
+namespace {
 
-  auto matmul = [&](const Linear& lin, const float* x, int rows, float* y) {
-    tensor::MatMul(lin.w, x, rows, y, prec, pool);
+class Forward {
+ public:
+  Forward(const ModelConfig& c, const Weights& w, Scratch& s, KvCache& kv, tensor::ThreadPool* pool,
+          bool precise, int n, int pos0)
+      : c_(c),
+        w_(w),
+        s_(s),
+        kv_(kv),
+        pool_(pool),
+        precise_(precise),
+        prec_(precise ? Precision::kPrecise : Precision::kFast),
+        h_(c.n_embd),
+        p_(c.n_embd_per_layer),
+        lp_(static_cast<size_t>(c.n_layer) * c.n_embd_per_layer),
+        eps_(c.rms_eps),
+        n_(n),
+        pos0_(pos0),
+        nr_(n) {}
+
+  void Embed(const int32_t* tokens);
+  void PerLayerEmbeddings(const int32_t* tokens);
+  void RopeTablesForBatch();
+  // 3a. KV-shared layers write no cache, so their activations of a token reach nothing but that
+  // token's logits (§3.7, pitfall 23): run them only for the rows whose logits are wanted — none,
+  // or the last one — which makes prefill of E2B/E4B much cheaper.
+  void SkipToLastRow();
+  void Attention(int l);
+  void FeedForward(int l);
+  void PerLayerInput(int l);
+  void LayerScale(int l);
+  void Logits(float* logits, bool all_logits);
+
+ private:
+  float* Row(std::vector<float>& v, int t, size_t width) {
+    return &v[static_cast<size_t>(t) * width];
+  }
+  // y = x W^T, times the projection's scalar when it has one.
+  void MatMul(const Linear& lin, const float* x, int rows, float* y) {
+    tensor::MatMul(lin.w, x, rows, y, prec_, pool_);
     if (lin.scale != 1.0f) {
       const size_t total = static_cast<size_t>(rows) * lin.w.rows;
       for (size_t i = 0; i < total; ++i) y[i] *= lin.scale;
     }
-  };
-
-  // 1. Input embedding, scaled by sqrt(H) (§3.1).
-  const float embd_scale = std::sqrt(static_cast<float>(H));
-  const size_t embd_row = tensor::RowBytes(w.token_embd.type, H);
-  for (int t = 0; t < n; ++t) {
-    float* x = &s.x[static_cast<size_t>(t) * H];
-    tensor::DequantizeRow(w.token_embd.type,
-                          static_cast<const uint8_t*>(w.token_embd.data) + tokens[t] * embd_row, x,
-                          H);
-    for (int i = 0; i < H; ++i) x[i] *= embd_scale;
   }
+  // x += norm(o) for every live row (the post-norm residual of each block).
+  void AddNormed(std::vector<float>& o, const float* norm);
+  void DenseMlp(int l);
+  void MoeFeedForward(int l);
+  void Route(const LayerWeights& lw);
 
-  // 2. Per-layer embeddings (§3.2): ple[t][l] = (norm(proj(x0)/sqrt(H)) + tok_ple*sqrt(P))/sqrt(2).
-  if (P > 0) {
-    const size_t ple_row = tensor::RowBytes(w.per_layer_token_embd.type, static_cast<int64_t>(LP));
-    const float tok_scale = std::sqrt(static_cast<float>(P));
-    for (int t = 0; t < n; ++t) {
-      float* pt = &s.ple_tok[t * LP];
-      tensor::DequantizeRow(
-          w.per_layer_token_embd.type,
-          static_cast<const uint8_t*>(w.per_layer_token_embd.data) + tokens[t] * ple_row, pt,
-          static_cast<int64_t>(LP));
-      for (size_t i = 0; i < LP; ++i) pt[i] *= tok_scale;
-    }
-    matmul(w.per_layer_model_proj, s.x.data(), n, s.ple.data());
-    const float proj_scale = 1.0f / std::sqrt(static_cast<float>(H));
-    const float mix_scale = 1.0f / std::sqrt(2.0f);
-    for (size_t i = 0; i < n * LP; ++i) s.ple[i] *= proj_scale;
-    RmsNormRows(s.ple.data(), w.per_layer_proj_norm, n * L, P, eps);
-    for (size_t i = 0; i < n * LP; ++i) s.ple[i] = (s.ple[i] + s.ple_tok[i]) * mix_scale;
+  const ModelConfig& c_;
+  const Weights& w_;
+  Scratch& s_;
+  KvCache& kv_;
+  tensor::ThreadPool* pool_;
+  const bool precise_;
+  const Precision prec_;
+  const int h_, p_;
+  const size_t lp_;
+  const float eps_;
+  const int n_, pos0_;
+  int r0_ = 0, nr_;
+};
+
+// 1. Input embedding, scaled by sqrt(H) (§3.1).
+void Forward::Embed(const int32_t* tokens) {
+  const float embd_scale = std::sqrt(static_cast<float>(h_));
+  const size_t embd_row = tensor::RowBytes(w_.token_embd.type, h_);
+  for (int t = 0; t < n_; ++t) {
+    float* x = Row(s_.x, t, h_);
+    tensor::DequantizeRow(w_.token_embd.type,
+                          static_cast<const uint8_t*>(w_.token_embd.data) + tokens[t] * embd_row, x,
+                          h_);
+    for (int i = 0; i < h_; ++i) x[i] *= embd_scale;
   }
+}
 
-  // Rotary tables for this batch's positions: sliding layers plain rope, full layers
-  // "proportional" rope through rope_freqs (1e30 = pair not rotated, §3.5).
-  RopeTables(n, pos0, c.rope_dim_swa, c.rope_base_swa, nullptr, s.rope_cos_swa.data(),
-             s.rope_sin_swa.data());
-  RopeTables(n, pos0, c.rope_dim_full, c.rope_base_full, w.rope_freqs, s.rope_cos_full.data(),
-             s.rope_sin_full.data());
+// 2. Per-layer embeddings (§3.2): ple[t][l] = (norm(proj(x0)/sqrt(H)) + tok_ple*sqrt(P))/sqrt(2).
+void Forward::PerLayerEmbeddings(const int32_t* tokens) {
+  if (p_ == 0) return;
+  const size_t ple_row = tensor::RowBytes(w_.per_layer_token_embd.type, static_cast<int64_t>(lp_));
+  const float tok_scale = std::sqrt(static_cast<float>(p_));
+  for (int t = 0; t < n_; ++t) {
+    float* pt = &s_.ple_tok[t * lp_];
+    tensor::DequantizeRow(
+        w_.per_layer_token_embd.type,
+        static_cast<const uint8_t*>(w_.per_layer_token_embd.data) + tokens[t] * ple_row, pt,
+        static_cast<int64_t>(lp_));
+    for (size_t i = 0; i < lp_; ++i) pt[i] *= tok_scale;
+  }
+  MatMul(w_.per_layer_model_proj, s_.x.data(), n_, s_.ple.data());
+  const float proj_scale = 1.0f / std::sqrt(static_cast<float>(h_));
+  const float mix_scale = 1.0f / std::sqrt(2.0f);
+  for (size_t i = 0; i < n_ * lp_; ++i) s_.ple[i] *= proj_scale;
+  RmsNormRows(s_.ple.data(), w_.per_layer_proj_norm, n_ * c_.n_layer, p_, eps_);
+  for (size_t i = 0; i < n_ * lp_; ++i) s_.ple[i] = (s_.ple[i] + s_.ple_tok[i]) * mix_scale;
+}
 
-  // Rows r0 .. r0 + nr - 1 of the batch are live in the layer loop (all of them until the
-  // KV-shared layers, see 3a); row t of the buffers is batch token r0 + t.
-  int r0 = 0, nr = n;
-  for (int l = 0; l < L; ++l) {
-    const LayerConfig& lc = c.layers[l];
-    const LayerWeights& lw = w.layers[l];
-    const int hd = lc.head_dim, nh = c.n_head, nkv = lc.n_head_kv;
-    const int nq_w = nh * hd, nkv_w = nkv * hd;
-    const int rot = lc.sliding ? c.rope_dim_swa : c.rope_dim_full;
-    const float* rcos = lc.sliding ? s.rope_cos_swa.data() : s.rope_cos_full.data();
-    const float* rsin = lc.sliding ? s.rope_sin_swa.data() : s.rope_sin_full.data();
+// Rotary tables for this batch's positions: sliding layers plain rope, full layers
+// "proportional" rope through rope_freqs (1e30 = pair not rotated, §3.5).
+void Forward::RopeTablesForBatch() {
+  RopeTables(n_, pos0_, c_.rope_dim_swa, c_.rope_base_swa, nullptr, s_.rope_cos_swa.data(),
+             s_.rope_sin_swa.data());
+  RopeTables(n_, pos0_, c_.rope_dim_full, c_.rope_base_full, w_.rope_freqs, s_.rope_cos_full.data(),
+             s_.rope_sin_full.data());
+}
 
-    // 3a. KV-shared layers write no cache, so their activations of a token reach nothing but
-    // that token's logits (§3.7, pitfall 23): run them only for the rows whose logits are
-    // wanted — none, or the last one — which makes prefill of E2B/E4B much cheaper.
-    if (!lc.owns_kv && !all_logits && nr > 1) {
-      r0 = n - 1;
-      std::memmove(s.x.data(), &s.x[static_cast<size_t>(r0) * H], sizeof(float) * H);
-      nr = 1;
-    }
-    if (!lc.owns_kv && !logits) break;
+void Forward::SkipToLastRow() {
+  if (nr_ <= 1) return;
+  r0_ = n_ - 1;
+  std::memmove(s_.x.data(), &s_.x[static_cast<size_t>(r0_) * h_], sizeof(float) * h_);
+  nr_ = 1;
+}
 
-    // 3. Attention input norm and projections (§3.3).
+void Forward::AddNormed(std::vector<float>& o_buf, const float* norm) {
+  for (int t = 0; t < nr_; ++t) {
+    float* x = Row(s_.x, t, h_);
+    float* o = Row(o_buf, t, h_);
+    RmsNorm(o, norm, h_, eps_, o);
+    for (int i = 0; i < h_; ++i) x[i] += o[i];
+  }
+}
+
+// 3-7. Attention block: input norm, Q/K/V projections, per-head norms and rope, the cache
+// write, attention over the visible positions, output projection, post-norm, residual.
+void Forward::Attention(int l) {
+  const LayerConfig& lc = c_.layers[l];
+  const LayerWeights& lw = w_.layers[l];
+  const int hd = lc.head_dim, nh = c_.n_head, nkv = lc.n_head_kv;
+  const int nq_w = nh * hd, nkv_w = nkv * hd;
+  const int rot = lc.sliding ? c_.rope_dim_swa : c_.rope_dim_full;
+  const float* rcos = lc.sliding ? s_.rope_cos_swa.data() : s_.rope_cos_full.data();
+  const float* rsin = lc.sliding ? s_.rope_sin_swa.data() : s_.rope_sin_full.data();
+  const int nr = nr_, r0 = r0_;
+
+  // 3. Attention input norm and projections (§3.3).
+  for (int t = 0; t < nr; ++t) RmsNorm(Row(s_.x, t, h_), lw.attn_norm, h_, eps_, Row(s_.h, t, h_));
+  const bool want_kv = lc.owns_kv;
+  if (lw.attn_qkv.present()) {
+    const int width = nq_w + 2 * nkv_w;
+    MatMul(lw.attn_qkv, s_.h.data(), nr, s_.qkv.data());
     for (int t = 0; t < nr; ++t) {
-      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.attn_norm, H, eps,
-              &s.h[static_cast<size_t>(t) * H]);
+      const float* row = Row(s_.qkv, t, width);
+      std::memcpy(Row(s_.q, t, nq_w), row, sizeof(float) * nq_w);
+      std::memcpy(Row(s_.k, t, nkv_w), row + nq_w, sizeof(float) * nkv_w);
+      std::memcpy(Row(s_.v, t, nkv_w), row + nq_w + nkv_w, sizeof(float) * nkv_w);
     }
-    const bool want_kv = lc.owns_kv;
-    if (lw.attn_qkv.present()) {
-      const int width = nq_w + 2 * nkv_w;
-      matmul(lw.attn_qkv, s.h.data(), nr, s.qkv.data());
-      for (int t = 0; t < nr; ++t) {
-        const float* row = &s.qkv[static_cast<size_t>(t) * width];
-        std::memcpy(&s.q[static_cast<size_t>(t) * nq_w], row, sizeof(float) * nq_w);
-        std::memcpy(&s.k[static_cast<size_t>(t) * nkv_w], row + nq_w, sizeof(float) * nkv_w);
-        std::memcpy(&s.v[static_cast<size_t>(t) * nkv_w], row + nq_w + nkv_w,
-                    sizeof(float) * nkv_w);
+  } else {
+    MatMul(lw.attn_q, s_.h.data(), nr, s_.q.data());
+    if (want_kv) {
+      MatMul(lw.attn_k, s_.h.data(), nr, s_.k.data());
+      if (lw.attn_v.present()) {
+        MatMul(lw.attn_v, s_.h.data(), nr, s_.v.data());
+      } else {
+        // k = v attention: V is the raw K projection, before k_norm (pitfall 8).
+        std::memcpy(s_.v.data(), s_.k.data(), sizeof(float) * nr * nkv_w);
+      }
+    }
+  }
+
+  // 4. Q: per-head RMSNorm with weight, then rope. K: same with k_norm. V: weightless norm.
+  for (int t = 0; t < nr; ++t) {
+    const float* cs = rcos + static_cast<size_t>(r0 + t) * (rot / 2);
+    const float* sn = rsin + static_cast<size_t>(r0 + t) * (rot / 2);
+    for (int h = 0; h < nh; ++h) {
+      float* qh = Row(s_.q, t, nq_w) + h * hd;
+      RmsNorm(qh, lw.attn_q_norm, hd, eps_, qh);
+      Rope(qh, rot, cs, sn);
+    }
+    if (!want_kv) continue;
+    for (int g = 0; g < nkv; ++g) {
+      float* kh = Row(s_.k, t, nkv_w) + g * hd;
+      RmsNorm(kh, lw.attn_k_norm, hd, eps_, kh);
+      Rope(kh, rot, cs, sn);
+      float* vh = Row(s_.v, t, nkv_w) + g * hd;
+      RmsNorm(vh, nullptr, hd, eps_, vh);
+    }
+  }
+
+  // 5. Store this batch's K/V (post-norm, post-rope K; post-norm V) in the layer's cache.
+  if (want_kv) {
+    LayerKv& own = kv_.layers[l];
+    for (int t = 0; t < nr; ++t) {
+      const size_t cell = static_cast<size_t>((pos0_ + r0 + t) % own.capacity) * own.row;
+      const float* kt = Row(s_.k, t, nkv_w);
+      const float* vt = Row(s_.v, t, nkv_w);
+      if (kv_.f32) {
+        std::memcpy(&own.k32[cell], kt, sizeof(float) * nkv_w);
+        std::memcpy(&own.v32[cell], vt, sizeof(float) * nkv_w);
+      } else {
+        tensor::Fp32ToFp16Row(kt, &own.k16[cell], nkv_w);
+        tensor::Fp32ToFp16Row(vt, &own.v16[cell], nkv_w);
+      }
+    }
+  }
+
+  // 6. Attention over the visible cached positions. Scale 1.0, no softcap; sliding layers see
+  // positions p - W + 1 .. p (§3.6). KV-shared layers read their source layer's cache with
+  // their own (identical) window.
+  Attend(kv_.layers[lc.kv_source], kv_.f32, s_.q.data(), nr, pos0_ + r0, nh, nkv, hd,
+         lc.sliding ? c_.sliding_window : 0, pool_, s_.attn_partial, s_.attn.data());
+
+  // 7. Output projection, post-attention norm, residual.
+  MatMul(lw.attn_output, s_.attn.data(), nr, s_.o.data());
+  AddNormed(s_.o, lw.post_attention_norm);
+}
+
+// 8. Feed-forward: the GeGLU MLP (§3.8); in MoE models plus the routed experts (§3.9), each
+// branch post-normed and summed; then the post-FFW norm and the residual.
+void Forward::FeedForward(int l) {
+  const LayerWeights& lw = w_.layers[l];
+  DenseMlp(l);
+  if (c_.is_moe()) {
+    RmsNormRows(s_.f.data(), lw.post_ffw_norm_1, nr_, h_, eps_);
+    MoeFeedForward(l);
+    RmsNormRows(s_.moe_out.data(), lw.post_ffw_norm_2, nr_, h_, eps_);
+    for (size_t i = 0; i < static_cast<size_t>(nr_) * h_; ++i) s_.f[i] += s_.moe_out[i];
+  }
+  AddNormed(s_.f, lw.post_ffw_norm);
+}
+
+// f = down(gelu(gate(norm(x))) * up(norm(x))).
+void Forward::DenseMlp(int l) {
+  const LayerWeights& lw = w_.layers[l];
+  for (int t = 0; t < nr_; ++t) RmsNorm(Row(s_.x, t, h_), lw.ffn_norm, h_, eps_, Row(s_.h, t, h_));
+  MatMul(lw.ffn_gate, s_.h.data(), nr_, s_.gate.data());
+  MatMul(lw.ffn_up, s_.h.data(), nr_, s_.up.data());
+  GeGlu(s_.gate.data(), s_.up.data(), static_cast<size_t>(nr_) * c_.layers[l].n_ff, precise_);
+  MatMul(lw.ffn_down, s_.gate.data(), nr_, s_.f.data());
+}
+
+// Router: weightless norm of the residual, times 1/sqrt(H) and the learned input scale; softmax
+// over all experts, top-K, weights renormalised to sum 1. Writes top_ids / top_w, and the
+// experts' input (pre_ffw_norm_2 of the residual) to moe_in.
+void Forward::Route(const LayerWeights& lw) {
+  const int E = c_.n_expert, K = c_.n_expert_used;
+  const float inv_sqrt_h = 1.0f / std::sqrt(static_cast<float>(h_));
+  for (int t = 0; t < nr_; ++t) {
+    const float* x = Row(s_.x, t, h_);
+    float* r = Row(s_.h, t, h_);
+    RmsNorm(x, nullptr, h_, eps_, r);
+    for (int i = 0; i < h_; ++i) r[i] = r[i] * inv_sqrt_h * lw.ffn_gate_inp_scale[i];
+    RmsNorm(x, lw.pre_ffw_norm_2, h_, eps_, Row(s_.moe_in, t, h_));
+  }
+  MatMul(lw.ffn_gate_inp, s_.h.data(), nr_, s_.router.data());
+  std::vector<int>& order = s_.expert_order;  // [E], allocated with the context
+  for (int t = 0; t < nr_; ++t) {
+    float* lg = Row(s_.router, t, E);
+    const float mx = *std::max_element(lg, lg + E);
+    double sum = 0;
+    for (int e = 0; e < E; ++e) {
+      lg[e] = std::exp(lg[e] - mx);
+      sum += lg[e];
+    }
+    for (int e = 0; e < E; ++e) lg[e] = static_cast<float>(lg[e] / sum);
+    int* ids = &s_.top_ids[static_cast<size_t>(t) * K];
+    float* wts = &s_.top_w[static_cast<size_t>(t) * K];
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                      [&](int a, int b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
+    float wsum = 0;
+    for (int k = 0; k < K; ++k) {
+      ids[k] = order[k];
+      wts[k] = lg[order[k]];
+      wsum += wts[k];
+    }
+    wsum = std::max(wsum, 6.103515625e-5f);  // llama.cpp's clamp
+    for (int k = 0; k < K; ++k) wts[k] /= wsum;
+  }
+}
+
+// The routed experts (§3.9) into moe_out: gather the tokens routed to each expert, run its
+// GeGLU as one batched matmul, scatter-add the weighted, per-expert-scaled output.
+void Forward::MoeFeedForward(int l) {
+  const LayerWeights& lw = w_.layers[l];
+  const int E = c_.n_expert, K = c_.n_expert_used, Fe = c_.n_ff_exp;
+  Route(lw);
+  std::fill(s_.moe_out.begin(), s_.moe_out.begin() + static_cast<size_t>(nr_) * h_, 0.0f);
+  for (int e = 0; e < E; ++e) {
+    int m = 0;
+    for (int t = 0; t < nr_; ++t) {
+      for (int k = 0; k < K; ++k) {
+        if (s_.top_ids[static_cast<size_t>(t) * K + k] == e) {
+          s_.exp_tokens[m] = t;
+          s_.exp_weights[m] = s_.top_w[static_cast<size_t>(t) * K + k];
+          std::memcpy(Row(s_.exp_in, m, h_), Row(s_.moe_in, t, h_), sizeof(float) * h_);
+          ++m;
+        }
+      }
+    }
+    if (m == 0) continue;
+    if (lw.gate_up_exps.present()) {
+      tensor::MatMul(lw.gate_up_exps.Expert(e), s_.exp_in.data(), m, s_.exp_gu.data(), prec_,
+                     pool_);
+      for (int i = 0; i < m; ++i) {
+        float* gu = Row(s_.exp_gu, i, 2 * static_cast<size_t>(Fe));
+        const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;
+        for (int j = 0; j < 2 * Fe; ++j) gu[j] *= gs;
+        std::memcpy(Row(s_.exp_act, i, Fe), gu, sizeof(float) * Fe);
+        GeGlu(Row(s_.exp_act, i, Fe), gu + Fe, Fe, precise_);
       }
     } else {
-      matmul(lw.attn_q, s.h.data(), nr, s.q.data());
-      if (want_kv) {
-        matmul(lw.attn_k, s.h.data(), nr, s.k.data());
-        if (lw.attn_v.present()) {
-          matmul(lw.attn_v, s.h.data(), nr, s.v.data());
-        } else {
-          // k = v attention: V is the raw K projection, before k_norm (pitfall 8).
-          std::memcpy(s.v.data(), s.k.data(), sizeof(float) * nr * nkv_w);
-        }
+      tensor::MatMul(lw.gate_exps.Expert(e), s_.exp_in.data(), m, s_.exp_act.data(), prec_, pool_);
+      tensor::MatMul(lw.up_exps.Expert(e), s_.exp_in.data(), m, s_.exp_gu.data(), prec_, pool_);
+      const float gs = lw.gate_exps.scale ? lw.gate_exps.scale[e] : 1.0f;
+      const float us = lw.up_exps.scale ? lw.up_exps.scale[e] : 1.0f;
+      for (size_t i = 0; i < static_cast<size_t>(m) * Fe; ++i) {
+        s_.exp_act[i] *= gs;
+        s_.exp_gu[i] *= us;
       }
+      GeGlu(s_.exp_act.data(), s_.exp_gu.data(), static_cast<size_t>(m) * Fe, precise_);
     }
+    tensor::MatMul(lw.down_exps.Expert(e), s_.exp_act.data(), m, s_.exp_out.data(), prec_, pool_);
+    const float ds = lw.down_exps.scale ? lw.down_exps.scale[e] : 1.0f;
+    for (int i = 0; i < m; ++i) {
+      const float wgt = s_.exp_weights[i] * ds;
+      const float* y = Row(s_.exp_out, i, h_);
+      float* acc = Row(s_.moe_out, s_.exp_tokens[i], h_);
+      for (int j = 0; j < h_; ++j) acc[j] += wgt * y[j];
+    }
+  }
+}
 
-    // 4. Q: per-head RMSNorm with weight, then rope. K: same with k_norm. V: weightless norm.
-    for (int t = 0; t < nr; ++t) {
-      const float* cs = rcos + static_cast<size_t>(r0 + t) * (rot / 2);
-      const float* sn = rsin + static_cast<size_t>(r0 + t) * (rot / 2);
-      for (int h = 0; h < nh; ++h) {
-        float* qh = &s.q[static_cast<size_t>(t) * nq_w + h * hd];
-        RmsNorm(qh, lw.attn_q_norm, hd, eps, qh);
-        Rope(qh, rot, cs, sn);
-      }
-      if (!want_kv) continue;
-      for (int g = 0; g < nkv; ++g) {
-        float* kh = &s.k[static_cast<size_t>(t) * nkv_w + g * hd];
-        RmsNorm(kh, lw.attn_k_norm, hd, eps, kh);
-        Rope(kh, rot, cs, sn);
-        float* vh = &s.v[static_cast<size_t>(t) * nkv_w + g * hd];
-        RmsNorm(vh, nullptr, hd, eps, vh);
-      }
-    }
+// 9. Per-layer embedding injection (§3.3): x += norm(proj(gelu(inp_gate x) * ple[l])).
+void Forward::PerLayerInput(int l) {
+  if (p_ == 0) return;
+  const LayerWeights& lw = w_.layers[l];
+  MatMul(lw.inp_gate, s_.x.data(), nr_, s_.gate.data());
+  GeGlu(s_.gate.data(), nullptr, static_cast<size_t>(nr_) * p_, precise_);
+  for (int t = 0; t < nr_; ++t) {
+    float* g = Row(s_.gate, t, p_);
+    const float* pl = &s_.ple[(r0_ + t) * lp_ + static_cast<size_t>(l) * p_];
+    for (int j = 0; j < p_; ++j) g[j] *= pl[j];
+  }
+  MatMul(lw.proj, s_.gate.data(), nr_, s_.o.data());
+  AddNormed(s_.o, lw.post_norm);
+}
 
-    // 5. Store this batch's K/V (post-norm, post-rope K; post-norm V) in the layer's cache.
-    const LayerKv& cache = kv_->layers[lc.kv_source];
-    if (want_kv) {
-      LayerKv& own = kv_->layers[l];
-      for (int t = 0; t < nr; ++t) {
-        const size_t cell = static_cast<size_t>((pos0 + r0 + t) % own.capacity) * own.row;
-        const float* kt = &s.k[static_cast<size_t>(t) * nkv_w];
-        const float* vt = &s.v[static_cast<size_t>(t) * nkv_w];
-        if (kv_->f32) {
-          std::memcpy(&own.k32[cell], kt, sizeof(float) * nkv_w);
-          std::memcpy(&own.v32[cell], vt, sizeof(float) * nkv_w);
-        } else {
-          tensor::Fp32ToFp16Row(kt, &own.k16[cell], nkv_w);
-          tensor::Fp32ToFp16Row(vt, &own.v16[cell], nkv_w);
-        }
-      }
-    }
+// 10. The layer scalar multiplies the whole residual stream.
+void Forward::LayerScale(int l) {
+  const float scale = w_.layers[l].output_scale;
+  if (scale == 1.0f) return;
+  for (size_t i = 0; i < static_cast<size_t>(nr_) * h_; ++i) s_.x[i] *= scale;
+}
 
-    // 6. Attention over the visible cached positions. Scale 1.0, no softcap; sliding layers see
-    // positions p - W + 1 .. p (§3.6). KV-shared layers read their source layer's cache with
-    // their own (identical) window.
-    Attend(cache, kv_->f32, s.q.data(), nr, pos0 + r0, nh, nkv, hd,
-           lc.sliding ? c.sliding_window : 0, pool, s.attn_partial, s.attn.data());
+// 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
+void Forward::Logits(float* logits, bool all_logits) {
+  const int first_row = all_logits ? 0 : nr_ - 1;
+  const int rows = nr_ - first_row;
+  for (int t = first_row; t < nr_; ++t) {
+    RmsNorm(Row(s_.x, t, h_), w_.output_norm, h_, eps_, Row(s_.h, t - first_row, h_));
+  }
+  tensor::MatMul(w_.output, s_.h.data(), rows, logits, prec_, pool_);
+  const float cap = c_.final_logit_softcap;
+  if (cap <= 0) return;
+  const size_t total = static_cast<size_t>(rows) * c_.n_vocab;
+  if (precise_) {
+    for (size_t i = 0; i < total; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  } else {
+    // Vectorised and spread over the threads: 262,144 values per decoded token.
+    pool_->ParallelFor(static_cast<int64_t>((total + 4095) / 4096), [&](int64_t b, int64_t e) {
+      const size_t begin = static_cast<size_t>(b) * 4096;
+      const size_t end = std::min(total, static_cast<size_t>(e) * 4096);
+      tensor::SoftCap(logits + begin, static_cast<int64_t>(end - begin), cap);
+    });
+  }
+}
 
-    // 7. Output projection, post-attention norm, residual.
-    matmul(lw.attn_output, s.attn.data(), nr, s.o.data());
-    for (int t = 0; t < nr; ++t) {
-      float* x = &s.x[static_cast<size_t>(t) * H];
-      float* o = &s.o[static_cast<size_t>(t) * H];
-      RmsNorm(o, lw.post_attention_norm, H, eps, o);
-      for (int i = 0; i < H; ++i) x[i] += o[i];
-    }
+}  // namespace
 
-    // 8. Feed-forward: GeGLU MLP (§3.8); in MoE models plus the routed experts (§3.9).
-    const int ff = lc.n_ff;
-    for (int t = 0; t < nr; ++t) {
-      RmsNorm(&s.x[static_cast<size_t>(t) * H], lw.ffn_norm, H, eps,
-              &s.h[static_cast<size_t>(t) * H]);
-    }
-    matmul(lw.ffn_gate, s.h.data(), nr, s.gate.data());
-    matmul(lw.ffn_up, s.h.data(), nr, s.up.data());
-    GeGlu(s.gate.data(), s.up.data(), static_cast<size_t>(nr) * ff, precise);
-    matmul(lw.ffn_down, s.gate.data(), nr, s.f.data());
+// ---------------------------------------------------------------------------------------------
+// One forward step: `n` tokens at positions n_past_ .. n_past_ + n - 1, through the stages of a
+// Gemma 4 layer (gemma4-model.md §3).
 
-    if (c.is_moe()) {
-      RmsNormRows(s.f.data(), lw.post_ffw_norm_1, nr, H, eps);
-      const int E = c.n_expert, K = c.n_expert_used, Fe = c.n_ff_exp;
-      // Router: weightless norm of the residual, times 1/sqrt(H) and the learned input scale;
-      // softmax over all experts, top-K, weights renormalised to sum 1.
-      const float inv_sqrt_h = 1.0f / std::sqrt(static_cast<float>(H));
-      for (int t = 0; t < nr; ++t) {
-        const float* x = &s.x[static_cast<size_t>(t) * H];
-        float* r = &s.h[static_cast<size_t>(t) * H];
-        RmsNorm(x, nullptr, H, eps, r);
-        for (int i = 0; i < H; ++i) r[i] = r[i] * inv_sqrt_h * lw.ffn_gate_inp_scale[i];
-        RmsNorm(x, lw.pre_ffw_norm_2, H, eps, &s.moe_in[static_cast<size_t>(t) * H]);
-      }
-      matmul(lw.ffn_gate_inp, s.h.data(), nr, s.router.data());
-      for (int t = 0; t < nr; ++t) {
-        float* lg = &s.router[static_cast<size_t>(t) * E];
-        const float mx = *std::max_element(lg, lg + E);
-        double sum = 0;
-        for (int e = 0; e < E; ++e) {
-          lg[e] = std::exp(lg[e] - mx);
-          sum += lg[e];
-        }
-        for (int e = 0; e < E; ++e) lg[e] = static_cast<float>(lg[e] / sum);
-        int* ids = &s.top_ids[static_cast<size_t>(t) * K];
-        float* wts = &s.top_w[static_cast<size_t>(t) * K];
-        std::vector<int> order(E);
-        std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + K, order.end(),
-                          [&](int a, int b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
-        float wsum = 0;
-        for (int k = 0; k < K; ++k) {
-          ids[k] = order[k];
-          wts[k] = lg[order[k]];
-          wsum += wts[k];
-        }
-        wsum = std::max(wsum, 6.103515625e-5f);  // llama.cpp's clamp
-        for (int k = 0; k < K; ++k) wts[k] /= wsum;
-      }
-      // Experts: gather the tokens routed to each expert, run its GeGLU as one batched matmul,
-      // scatter-add the weighted, per-expert-scaled output.
-      std::fill(s.moe_out.begin(), s.moe_out.begin() + static_cast<size_t>(nr) * H, 0.0f);
-      for (int e = 0; e < E; ++e) {
-        int m = 0;
-        for (int t = 0; t < nr; ++t) {
-          for (int k = 0; k < K; ++k) {
-            if (s.top_ids[static_cast<size_t>(t) * K + k] == e) {
-              s.exp_tokens[m] = t;
-              s.exp_weights[m] = s.top_w[static_cast<size_t>(t) * K + k];
-              std::memcpy(&s.exp_in[static_cast<size_t>(m) * H],
-                          &s.moe_in[static_cast<size_t>(t) * H], sizeof(float) * H);
-              ++m;
-            }
-          }
-        }
-        if (m == 0) continue;
-        if (lw.gate_up_exps.present()) {
-          tensor::MatMul(lw.gate_up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec,
-                         pool);
-          for (int i = 0; i < m; ++i) {
-            float* gu = &s.exp_gu[static_cast<size_t>(i) * 2 * Fe];
-            const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;
-            for (int j = 0; j < 2 * Fe; ++j) gu[j] *= gs;
-            std::memcpy(&s.exp_act[static_cast<size_t>(i) * Fe], gu, sizeof(float) * Fe);
-            GeGlu(&s.exp_act[static_cast<size_t>(i) * Fe], gu + Fe, Fe, precise);
-          }
-        } else {
-          tensor::MatMul(lw.gate_exps.Expert(e), s.exp_in.data(), m, s.exp_act.data(), prec, pool);
-          tensor::MatMul(lw.up_exps.Expert(e), s.exp_in.data(), m, s.exp_gu.data(), prec, pool);
-          const float gs = lw.gate_exps.scale ? lw.gate_exps.scale[e] : 1.0f;
-          const float us = lw.up_exps.scale ? lw.up_exps.scale[e] : 1.0f;
-          for (size_t i = 0; i < static_cast<size_t>(m) * Fe; ++i) {
-            s.exp_act[i] *= gs;
-            s.exp_gu[i] *= us;
-          }
-          GeGlu(s.exp_act.data(), s.exp_gu.data(), static_cast<size_t>(m) * Fe, precise);
-        }
-        tensor::MatMul(lw.down_exps.Expert(e), s.exp_act.data(), m, s.exp_out.data(), prec, pool);
-        const float ds = lw.down_exps.scale ? lw.down_exps.scale[e] : 1.0f;
-        for (int i = 0; i < m; ++i) {
-          const float wgt = s.exp_weights[i] * ds;
-          const float* y = &s.exp_out[static_cast<size_t>(i) * H];
-          float* acc = &s.moe_out[static_cast<size_t>(s.exp_tokens[i]) * H];
-          for (int j = 0; j < H; ++j) acc[j] += wgt * y[j];
-        }
-      }
-      RmsNormRows(s.moe_out.data(), lw.post_ffw_norm_2, nr, H, eps);
-      for (size_t i = 0; i < static_cast<size_t>(nr) * H; ++i) s.f[i] += s.moe_out[i];
-    }
-    for (int t = 0; t < nr; ++t) {
-      float* x = &s.x[static_cast<size_t>(t) * H];
-      float* f = &s.f[static_cast<size_t>(t) * H];
-      RmsNorm(f, lw.post_ffw_norm, H, eps, f);
-      for (int i = 0; i < H; ++i) x[i] += f[i];
-    }
-
-    // 9. Per-layer embedding injection (§3.3): x += norm(proj(gelu(inp_gate x) * ple[l])).
-    if (P > 0) {
-      matmul(lw.inp_gate, s.x.data(), nr, s.gate.data());
-      GeGlu(s.gate.data(), nullptr, static_cast<size_t>(nr) * P, precise);
-      for (int t = 0; t < nr; ++t) {
-        float* g = &s.gate[static_cast<size_t>(t) * P];
-        const float* pl = &s.ple[(r0 + t) * LP + static_cast<size_t>(l) * P];
-        for (int j = 0; j < P; ++j) g[j] *= pl[j];
-      }
-      matmul(lw.proj, s.gate.data(), nr, s.o.data());
-      for (int t = 0; t < nr; ++t) {
-        float* x = &s.x[static_cast<size_t>(t) * H];
-        float* o = &s.o[static_cast<size_t>(t) * H];
-        RmsNorm(o, lw.post_norm, H, eps, o);
-        for (int i = 0; i < H; ++i) x[i] += o[i];
-      }
-    }
-
-    // 10. The layer scalar multiplies the whole residual stream.
-    if (lw.output_scale != 1.0f) {
-      for (size_t i = 0; i < static_cast<size_t>(nr) * H; ++i) s.x[i] *= lw.output_scale;
-    }
+void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.config();
+  Forward f(c, model_.weights(), *scratch_, *kv_, &pool_->pool, options_.precise, n, n_past_);
+  f.Embed(tokens);
+  f.PerLayerEmbeddings(tokens);
+  f.RopeTablesForBatch();
+  for (int l = 0; l < c.n_layer; ++l) {
+    const bool kv_shared = !c.layers[l].owns_kv;
+    if (kv_shared && !all_logits) f.SkipToLastRow();
+    if (kv_shared && !logits) break;
+    f.Attention(l);
+    f.FeedForward(l);
+    f.PerLayerInput(l);
+    f.LayerScale(l);
   }
   n_past_ += n;
-  if (!logits) return;
-
-  // 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
-  const int first_row = all_logits ? 0 : nr - 1;
-  const int rows = nr - first_row;
-  for (int t = first_row; t < nr; ++t) {
-    RmsNorm(&s.x[static_cast<size_t>(t) * H], w.output_norm, H, eps,
-            &s.h[static_cast<size_t>(t - first_row) * H]);
-  }
-  tensor::MatMul(w.output, s.h.data(), rows, logits, prec, pool);
-  const float cap = c.final_logit_softcap;
-  if (cap > 0) {
-    const size_t total = static_cast<size_t>(rows) * c.n_vocab;
-    if (precise) {
-      for (size_t i = 0; i < total; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
-    } else {
-      // Vectorised and spread over the threads: 262,144 values per decoded token.
-      pool->ParallelFor(static_cast<int64_t>((total + 4095) / 4096), [&](int64_t b, int64_t e) {
-        const size_t begin = static_cast<size_t>(b) * 4096;
-        const size_t end = std::min(total, static_cast<size_t>(e) * 4096);
-        tensor::SoftCap(logits + begin, static_cast<int64_t>(end - begin), cap);
-      });
-    }
-  }
+  if (logits) f.Logits(logits, all_logits);
 }
 
 }  // namespace hearth::model

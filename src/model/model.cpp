@@ -26,6 +26,8 @@ std::unique_ptr<Model> Model::FromFile(gguf::File file) {
   return m;
 }
 
+const gguf::File& Model::file() const { return file_->file; }
+
 uint64_t Model::weight_bytes() const {
   uint64_t total = 0;
   for (const auto& t : file_->file.tensors()) total += t.n_bytes;

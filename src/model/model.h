@@ -41,6 +41,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const Weights& weights() const { return *weights_; }
+  // The parsed file the weights point into (metadata, tensor list).
+  const gguf::File& file() const;
   // Bytes of tensor data in the file (what the mapping pages in while running).
   uint64_t weight_bytes() const;
 
@@ -54,8 +56,8 @@ class Model {
 };
 
 struct ContextOptions {
-  int n_ctx = 4096;     // positions the KV cache holds; clamped to nothing: must be <= n_ctx_train
-  int n_ubatch = 256;   // tokens per forward step; longer batches are split
+  int n_ctx = 4096;    // positions the KV cache holds; clamped to nothing: must be <= n_ctx_train
+  int n_ubatch = 256;  // tokens per forward step; longer batches are split
   int n_threads = 1;
   // Precise: F32 activations in every dot product, exact tanh GELU, F32 KV cache (the reference
   // mode). Fast (default): activations in the weight type's dot format, GELU through the fp16

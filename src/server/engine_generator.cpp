@@ -3,15 +3,13 @@
 // request), and the incremental output parser splits the text into content, reasoning and tool
 // calls as it streams.
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <map>
-#include <thread>
 
 #include "base/error.h"
+#include "engine/loaded_model.h"
 #include "engine/session.h"
 #include "gguf/gguf.h"
-#include "model/model.h"
 #include "server/generator.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -32,25 +30,18 @@ std::string ParameterSize(uint64_t n) {
 class EngineGenerator final : public Generator {
  public:
   explicit EngineGenerator(const EngineOptions& opt)
-      : model_(model::Model::Load(opt.model_path)),
-        tokenizer_(text::Tokenizer::Load(opt.model_path)) {
-    const model::ModelConfig& c = model_->config();
-    int n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min(4096, c.n_ctx_train);
-    if (n_ctx < 1 || n_ctx > c.n_ctx_train) {
-      ThrowUsage("-c " + std::to_string(n_ctx) + " is out of range",
-                 "this model supports contexts of 1 to " + std::to_string(c.n_ctx_train));
-    }
+      : lm_(engine::LoadedModel::Open(opt.model_path)) {
+    const model::ModelConfig& c = lm_->config();
+    model::ContextOptions copt = lm_->Context({.n_ctx = opt.n_ctx, .n_threads = opt.n_threads});
     if (opt.n_slots < 1 || opt.n_slots > 64) {
       ThrowUsage("--parallel " + std::to_string(opt.n_slots) + " is out of range", "use 1 to 64");
     }
-    const int cores = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
-    model::ContextOptions copt;
-    copt.n_ctx = n_ctx;
     // Slots share the cores: each gets its part, so N busy slots do not oversubscribe.
-    copt.n_threads = opt.n_threads > 0 ? opt.n_threads : std::max(1, cores / opt.n_slots);
+    if (opt.n_threads <= 0) copt.n_threads = std::max(1, engine::DefaultThreads() / opt.n_slots);
     for (int i = 0; i < opt.n_slots; ++i) {
-      sessions_.push_back(std::make_unique<engine::Session>(*model_, tokenizer_, copt));
+      sessions_.push_back(std::make_unique<engine::Session>(lm_->model(), lm_->tokenizer(), copt));
     }
+    const int n_ctx = copt.n_ctx;
 
     // What the model list endpoints show.
     const std::filesystem::path path(opt.model_path);
@@ -59,7 +50,7 @@ class EngineGenerator final : public Generator {
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     std::error_code ec;
     info_.size_bytes = std::filesystem::file_size(path, ec);
-    const gguf::File file = gguf::File::Open(opt.model_path);
+    const gguf::File& file = lm_->file();
     uint64_t params = 0;
     std::map<std::string, uint64_t> bytes_by_type;
     for (const auto& t : file.tensors()) {
@@ -101,58 +92,20 @@ class EngineGenerator final : public Generator {
       p.context_limit = r.num_ctx;
     }
     if (r.raw) {
-      p.tokens = tokenizer_.Encode(r.prompt, /*add_bos=*/true);
+      p.tokens = lm_->tokenizer().Encode(r.prompt, lm_->add_bos());
+      p.constraint = r.format;
     } else {
-      nlohmann::ordered_json inputs;
-      inputs["messages"] = r.messages;
-      if (!r.tools.empty() && r.tool_choice != text::ToolChoice::kNone) inputs["tools"] = r.tools;
-      inputs["add_generation_prompt"] = true;
-      inputs["enable_thinking"] = r.think;
-      const std::string rendered = text::RenderChat(inputs);
-      std::string prompt_text = rendered;
-      // The parser reads generation prompt + output; the generation prompt is what rendering
-      // with add_generation_prompt added (it depends on thinking and on the last message), as
-      // engine::ChatSession derives it.
-      inputs["add_generation_prompt"] = false;
-      const std::string history = text::RenderChat(inputs);
-      if (rendered.compare(0, history.size(), history) == 0) {
-        p.parser.generation_prompt = rendered.substr(history.size());
-      } else {
-        p.parser.generation_prompt =
-            r.think ? "<|turn>model\n" : "<|turn>model\n<|channel>thought\n<channel|>";
-      }
-      if (r.tool_choice != text::ToolChoice::kNone) {
-        for (const auto& t : r.tools) p.parser.tool_names.push_back(t["function"]["name"]);
-      }
-      if (r.tool_choice == text::ToolChoice::kRequired && !r.tools.empty()) {
-        // Enforced, not just asked for: the model turn starts with the call's opening (spec
-        // §3.2), with the name too when only one tool may be called, and the arguments are
-        // constrained to Gemma's call notation (against the tool's schema where supported).
-        // Thinking is skipped for such a turn.
-        std::string prefill = "<|tool_call>call:";
-        std::vector<std::pair<std::string, nlohmann::json>> choices;
-        for (const auto& t : r.tools) {
-          const auto& fn = t["function"];
-          nlohmann::json params;
-          if (fn.contains("parameters")) params = nlohmann::json::parse(fn["parameters"].dump());
-          choices.emplace_back(r.tools.size() == 1 ? "" : fn["name"].get<std::string>(), params);
-        }
-        if (r.tools.size() == 1) prefill += r.tools[0]["function"]["name"].get<std::string>();
-        p.constraint = std::make_shared<const engine::JsonConstraint>(
-            engine::JsonConstraint::ForToolCall(choices));
-        p.forced_call_suffix = "<tool_call|>";
-        prompt_text += prefill;
-        p.parser.generation_prompt += prefill;
-      }
-      // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
-      p.tokens = tokenizer_.Encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true);
-      if (p.tokens.empty() || p.tokens.front() != tokenizer_.bos_id()) {
-        p.tokens.insert(p.tokens.begin(), tokenizer_.bos_id());
-      }
-      p.parser.tool_choice = r.tool_choice;
-      p.parser.parallel_tool_calls = r.parallel_tool_calls;
+      engine::TurnRequest turn;
+      turn.messages = r.messages;
+      turn.tools = r.tools;
+      turn.thinking = r.think;
+      turn.tool_choice = r.tool_choice;
+      turn.parallel_tool_calls = r.parallel_tool_calls;
+      turn.chat_template = lm_->chat_template();
+      turn.format = r.format;
+      p.turn = engine::PrepareTurn(turn, &lm_->tokenizer());
+      p.tokens = p.turn.tokens;
     }
-    if (r.format) p.constraint = r.format;
     // The prompt plus at least one new token must fit; never cut the prompt silently.
     if (static_cast<int>(p.tokens.size()) >= p.context_limit) {
       throw Error(ErrorClass::kResource,
@@ -181,70 +134,43 @@ class EngineGenerator final : public Generator {
     gopt.sampling = r.sampling;
     gopt.stop = r.stop;
     gopt.cancel = &cancel;
-    gopt.constraint = p.constraint;
-    if (!r.raw && r.tool_choice == text::ToolChoice::kNone) {
-      // "none" means no call: the model cannot even open one.
-      if (const auto id = tokenizer_.Find("<|tool_call>")) {
-        gopt.sampling.logit_bias.emplace_back(*id, -INFINITY);
-      }
-    }
-
     GenerationResult result;
-    text::OutputParser parser(p.parser);
-    gopt.on_text = [&](std::string_view piece) {
-      if (r.raw) {
+    engine::ChatReply reply;
+    if (r.raw) {
+      // No template, no parser: the text is the content.
+      gopt.constraint = p.constraint;
+      gopt.on_text = [&](std::string_view piece) {
         text::ParseDelta d;
         d.content = std::string(piece);
         result.content += d.content;
         on_delta(d);
-      } else {
-        const text::ParseDelta d = parser.Push(piece);
-        if (!d.empty()) on_delta(d);
-      }
-      return !cancel.load();
-    };
-    const engine::GenerateResult g = session.Generate(p.tokens, gopt);
-    const engine::GenerateStats& st = g.stats;
+        return true;
+      };
+      const engine::GenerateResult g = session.Generate(p.tokens, gopt);
+      reply.stats = g.stats;
+      reply.finish = engine::FinishFor(g.stats.stop_reason, false);
+    } else {
+      // Nothing more goes out once the request is cancelled (the client is gone or timed out).
+      reply = engine::RunTurn(session, p.turn, gopt, [&](const text::ParseDelta& d) {
+        if (!cancel.load()) on_delta(d);
+      });
+    }
+    const engine::GenerateStats& st = reply.stats;
     result.prompt_tokens = st.prompt_tokens;
     result.cached_tokens = st.reused_tokens;
-    result.completion_tokens = static_cast<int>(g.tokens.size());
+    result.completion_tokens = st.output_tokens();
     result.prompt_ms = st.prompt_seconds * 1000;
     result.total_ms = (st.prompt_seconds + st.generate_seconds) * 1000;
-    if (st.stop_reason == engine::StopReason::kCancelled ||
-        st.stop_reason == engine::StopReason::kCallback) {
-      result.finish = FinishReason::kCancelled;
-      return result;
-    }
-    if (!r.raw && !p.forced_call_suffix.empty() &&
-        st.stop_reason == engine::StopReason::kEndOfGeneration) {
-      // The constrained arguments are complete: close the call as the model would have.
-      const text::ParseDelta d = parser.Push(p.forced_call_suffix);
-      if (!d.empty()) on_delta(d);
-    }
-    if (!r.raw) {
-      text::ParseDelta last;
-      const text::ParsedOutput out = parser.Finish(&last);
-      if (!last.empty()) on_delta(last);
-      if (out.error) {
-        // Not in the model's format: the text as it came is the answer (as llama.cpp does).
-        result.content = g.text;
-      } else {
-        result.content = out.content;
-        result.reasoning = out.reasoning;
-        result.tool_calls = out.tool_calls;
-      }
-    }
-    const bool length = st.stop_reason == engine::StopReason::kMaxTokens ||
-                        st.stop_reason == engine::StopReason::kContextFull;
-    result.finish = !result.tool_calls.empty() ? FinishReason::kToolCalls
-                    : length                   ? FinishReason::kLength
-                                               : FinishReason::kStop;
+    result.finish = reply.finish;
+    if (reply.finish == FinishReason::kCancelled || r.raw) return result;
+    result.content = reply.parsed.content;
+    result.reasoning = reply.parsed.reasoning;
+    result.tool_calls = reply.parsed.tool_calls;
     return result;
   }
 
  private:
-  std::unique_ptr<model::Model> model_;
-  text::Tokenizer tokenizer_;
+  std::unique_ptr<engine::LoadedModel> lm_;
   std::vector<std::unique_ptr<engine::Session>> sessions_;
   ModelInfo info_;
 };

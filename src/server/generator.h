@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/chat.h"
 #include "engine/json_constraint.h"
 #include "engine/sampler.h"
 #include "text/output_parser.h"
@@ -40,16 +41,16 @@ struct GenerationRequest {
 // The prompt a request turns into; made by Prepare before the request waits for a slot.
 struct PreparedPrompt {
   std::vector<int32_t> tokens;
-  text::ParserConfig parser;  // how to read the output
-  int context_limit = 0;      // positions this request may use (prompt + output)
-  // Constrained decoding: the request's format, or the arguments of a forced tool call.
+  int context_limit = 0;  // positions this request may use (prompt + output)
+  // Chat requests: the prepared turn (how the output is read, the constraint of a forced tool
+  // call or a format, the forced call's closing text).
+  engine::PreparedTurn turn;
+  // Raw requests: the format's constraint, if any.
   std::shared_ptr<const engine::JsonConstraint> constraint;
-  // tool_choice required: the prompt ends inside the call ("<|tool_call>call:" [+ NAME]), so the
-  // output is NAME{ARGS} and this closing text completes it for the parser.
-  std::string forced_call_suffix;
 };
 
-enum class FinishReason { kStop, kLength, kToolCalls, kCancelled };
+// Why a generation ended: the engine's chat-turn reasons.
+using FinishReason = engine::FinishReason;
 
 struct GenerationResult {
   std::string content;
@@ -95,8 +96,8 @@ class Generator {
 struct EngineOptions {
   std::string model_path;
   int n_slots = 1;
-  int n_ctx = 0;      // 0: min(4096, the model's maximum)
-  int n_threads = 0;  // 0: all cores (max 16)
+  int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
+  int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
 };
 
 // The real generator: one model, one engine::Session per slot. Loads the model (slow).

@@ -399,6 +399,8 @@ void ParseMaxTokens(const Json& v, const std::string& param, GenerationRequest& 
 }
 
 // OpenAI /v1/chat/completions and /v1/completions.
+// Longer than 150 lines on purpose: one short block per request field, in the order of the
+// OpenAI API reference, each naming the field in its error; splitting it would only scatter them.
 void ParseOpenAI(const Json& body, ApiRequest& req) {
   const bool chat = req.api == Api::kChat;
   GenerationRequest& gen = req.gen;

@@ -711,6 +711,9 @@ size_t NestingDepth(const Json& root) {
 
 }  // namespace
 
+// Longer than 150 lines on purpose: it follows the official Jinja template block by block, in
+// the template's order, so that it can be checked against the template side by side (the
+// template renders in tests/text compare byte for byte); the pieces it calls are named helpers.
 std::string RenderChat(const Json& inputs, ChatTemplate tmpl) {
   if (!inputs.is_object()) Bad("the input must be a JSON object with 'messages'");
   constexpr size_t kMaxDepth = 128;

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
 #include "base/error.h"
@@ -147,17 +147,17 @@ struct MergeEntry {
 
 struct Tokenizer::Impl {
   std::string path;
-  std::string text_arena;     // vocabulary strings, back to back
-  std::string piece_arena;    // decoded bytes (spaces restored, byte tokens as raw bytes)
+  std::string text_arena;              // vocabulary strings, back to back
+  std::string piece_arena;             // decoded bytes (spaces restored, byte tokens as raw bytes)
   std::vector<uint32_t> text_offset;   // n + 1 entries
   std::vector<uint32_t> piece_offset;  // n + 1 entries
   std::vector<TokenType> type;
-  std::vector<uint8_t> is_control;      // effective: control flag as llama.cpp sets it
+  std::vector<uint8_t> is_control;  // effective: control flag as llama.cpp sets it
   // Open addressing over token texts: (hash high 32 bits << 32) | (id + 1), 0 = empty. The tag
   // avoids touching the text arena for most mismatches.
   std::vector<uint64_t> id_table;
-  std::vector<MergeEntry> merges;       // open addressing over (left, right)
-  std::vector<int32_t> code_point_id;   // single-code-point tokens, -1 = none
+  std::vector<MergeEntry> merges;      // open addressing over (left, right)
+  std::vector<int32_t> code_point_id;  // single-code-point tokens, -1 = none
   std::array<TokenId, 256> byte_id{};
   TokenId bos = 2;
   TokenId eos = 1;
@@ -173,7 +173,8 @@ struct Tokenizer::Impl {
 
   int32_t n() const { return static_cast<int32_t>(type.size()); }
   std::string_view Text(TokenId id) const {
-    return std::string_view(text_arena).substr(text_offset[id], text_offset[id + 1] - text_offset[id]);
+    return std::string_view(text_arena)
+        .substr(text_offset[id], text_offset[id + 1] - text_offset[id]);
   }
   std::string_view PieceOf(TokenId id) const {
     return std::string_view(piece_arena)
@@ -195,8 +196,8 @@ struct Tokenizer::Impl {
     }
   }
   const MergeEntry* FindMerge(TokenId left, TokenId right) const {
-    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-                   static_cast<uint32_t>(right);
+    uint64_t key =
+        (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
     size_t mask = merges.size() - 1;
     for (size_t slot = HashPair(key) & mask;; slot = (slot + 1) & mask) {
       const MergeEntry& e = merges[slot];
@@ -213,6 +214,9 @@ struct Tokenizer::Impl {
   }
 
   void EncodeWord(std::string_view word, std::vector<TokenId>* out) const;
+  // Stages of FromGguf, after the texts, types and special ids are read.
+  void DecodePieces(size_t total);
+  void LoadMerges(const std::vector<std::string_view>& merge_list);
   void EncodeFragment(std::string_view fragment, std::vector<TokenId>* out) const;
 };
 
@@ -222,6 +226,122 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::Load(const std::string& path) { return FromGguf(gguf::File::Open(path)); }
+
+// Decoded pieces (spaces restored, byte tokens as raw bytes) and the single-code-point index.
+void Tokenizer::Impl::DecodePieces(size_t total) {
+  Impl& t = *this;
+  const size_t n = type.size();
+  // Decoded pieces.
+  t.piece_arena.reserve(total);
+  t.piece_offset.resize(n + 1);
+  for (size_t i = 0; i < n; ++i) {
+    t.piece_offset[i] = static_cast<uint32_t>(t.piece_arena.size());
+    std::string_view s = t.Text(static_cast<TokenId>(i));
+    if (t.type[i] == TokenType::kByte) {
+      unsigned value = 0;
+      if (s.size() == 6 && s.substr(0, 3) == "<0x" && s[5] == '>' &&
+          std::sscanf(std::string(s.substr(3, 2)).c_str(), "%2x", &value) == 1) {
+        t.piece_arena.push_back(static_cast<char>(value));
+      } else {
+        Malformed(path, "byte token " + std::to_string(i) + " is '" + std::string(s) +
+                            "', expected <0xXX>");
+      }
+      continue;
+    }
+    for (size_t k = 0; k < s.size();) {
+      if (k + 3 <= s.size() && s.compare(k, 3, "\xE2\x96\x81") == 0) {
+        t.piece_arena.push_back(' ');
+        k += 3;
+      } else {
+        t.piece_arena.push_back(s[k++]);
+      }
+    }
+  }
+  t.piece_offset[n] = static_cast<uint32_t>(t.piece_arena.size());
+
+  // Single code points → ids.
+  t.code_point_id.assign(kMaxCodePoint, -1);
+  for (size_t i = 0; i < n; ++i) {
+    if (t.type[i] == TokenType::kByte) continue;
+    std::string_view s = t.Text(static_cast<TokenId>(i));
+    if (s.empty() || s.size() > 4) continue;
+    size_t pos = 0;
+    uint32_t cp = NextCodePoint(s, &pos);
+    if (pos != s.size()) continue;
+    if (cp == kReplacement && s != "\xEF\xBF\xBD") continue;
+    if (t.code_point_id[cp] < 0 && t.Lookup(s) == static_cast<TokenId>(i)) {
+      t.code_point_id[cp] = static_cast<int32_t>(i);
+    }
+  }
+}
+
+// The merge table, keyed by (left id, right id), rank = index in the file.
+void Tokenizer::Impl::LoadMerges(const std::vector<std::string_view>& merge_list) {
+  Impl& t = *this;
+  // Merges: rank = index. Every part and every result must be a token, so the BPE can work on
+  // ids; a file where that does not hold is not a Gemma 4 vocabulary.
+  // Two passes: resolve every merge to ids, then insert with the slot of a later entry
+  // prefetched — the table is far larger than the caches and the inserts are random.
+  std::vector<MergeEntry> resolved(merge_list.size());
+  {
+    // In blocks: hash and prefetch first, look up second, so the table misses overlap.
+    constexpr size_t kBlock = 32;
+    std::array<std::string, kBlock> joined;
+    std::array<std::string_view, 3 * kBlock> parts;
+    std::array<uint64_t, 3 * kBlock> hashes;
+    for (size_t base = 0; base < merge_list.size(); base += kBlock) {
+      const size_t count = std::min(kBlock, merge_list.size() - base);
+      for (size_t k = 0; k < count; ++k) {
+        const size_t r = base + k;
+        std::string_view m = merge_list[r];
+        size_t space = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
+        if (space == std::string_view::npos) {
+          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
+                              "') in 'tokenizer.ggml.merges' has no space separating two tokens");
+        }
+        joined[k].assign(m.substr(0, space));
+        joined[k].append(m.substr(space + 1));
+        parts[3 * k] = m.substr(0, space);
+        parts[3 * k + 1] = m.substr(space + 1);
+        parts[3 * k + 2] = joined[k];
+        for (int p = 0; p < 3; ++p) {
+          hashes[3 * k + p] = HashBytes(parts[3 * k + p]);
+          t.Prefetch(hashes[3 * k + p]);
+        }
+      }
+      for (size_t k = 0; k < count; ++k) {
+        const size_t r = base + k;
+        auto l = t.Lookup(parts[3 * k], hashes[3 * k]);
+        auto rt = t.Lookup(parts[3 * k + 1], hashes[3 * k + 1]);
+        auto res = t.Lookup(parts[3 * k + 2], hashes[3 * k + 2]);
+        if (!l || !rt || !res) {
+          std::string_view m = merge_list[r];
+          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
+                              "') in 'tokenizer.ggml.merges' names a token that is not in the "
+                              "vocabulary");
+        }
+        resolved[r] = MergeEntry{
+            (static_cast<uint64_t>(static_cast<uint32_t>(*l)) << 32) | static_cast<uint32_t>(*rt),
+            static_cast<int32_t>(r), *res};
+      }
+    }
+  }
+  t.merges.assign(TableSize(merge_list.size()), MergeEntry{});
+  {
+    const size_t mask = t.merges.size() - 1;
+    constexpr size_t kAhead = 16;
+    for (size_t r = 0; r < resolved.size(); ++r) {
+      if (r + kAhead < resolved.size()) {
+        __builtin_prefetch(&t.merges[HashPair(resolved[r + kAhead].key) & mask], 1);
+      }
+      const MergeEntry& e = resolved[r];
+      size_t slot = HashPair(e.key) & mask;
+      while (t.merges[slot].key != ~0ull && t.merges[slot].key != e.key) slot = (slot + 1) & mask;
+      if (t.merges[slot].key == e.key) continue;  // the first (lowest) rank wins
+      t.merges[slot] = e;
+    }
+  }
+}
 
 Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
   auto impl = std::make_unique<Impl>();
@@ -250,8 +370,8 @@ Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
   }
   if (const gguf::Value* scores = file.Find("tokenizer.ggml.scores")) {
     if (!scores->is_array() || scores->count != n) {
-      Malformed(path, "'tokenizer.ggml.scores' should be an array of " + std::to_string(n) +
-                          " numbers");
+      Malformed(path,
+                "'tokenizer.ggml.scores' should be an array of " + std::to_string(n) + " numbers");
     }
   }
   const auto* merges = file.GetStringArray("tokenizer.ggml.merges");
@@ -345,112 +465,8 @@ Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
     t.byte_id[b] = *id;
   }
 
-  // Decoded pieces.
-  t.piece_arena.reserve(total);
-  t.piece_offset.resize(n + 1);
-  for (size_t i = 0; i < n; ++i) {
-    t.piece_offset[i] = static_cast<uint32_t>(t.piece_arena.size());
-    std::string_view s = t.Text(static_cast<TokenId>(i));
-    if (t.type[i] == TokenType::kByte) {
-      unsigned value = 0;
-      if (s.size() == 6 && s.substr(0, 3) == "<0x" && s[5] == '>' &&
-          std::sscanf(std::string(s.substr(3, 2)).c_str(), "%2x", &value) == 1) {
-        t.piece_arena.push_back(static_cast<char>(value));
-      } else {
-        Malformed(path, "byte token " + std::to_string(i) + " is '" + std::string(s) +
-                            "', expected <0xXX>");
-      }
-      continue;
-    }
-    for (size_t k = 0; k < s.size();) {
-      if (k + 3 <= s.size() && s.compare(k, 3, "\xE2\x96\x81") == 0) {
-        t.piece_arena.push_back(' ');
-        k += 3;
-      } else {
-        t.piece_arena.push_back(s[k++]);
-      }
-    }
-  }
-  t.piece_offset[n] = static_cast<uint32_t>(t.piece_arena.size());
-
-  // Single code points → ids.
-  t.code_point_id.assign(kMaxCodePoint, -1);
-  for (size_t i = 0; i < n; ++i) {
-    if (t.type[i] == TokenType::kByte) continue;
-    std::string_view s = t.Text(static_cast<TokenId>(i));
-    if (s.empty() || s.size() > 4) continue;
-    size_t pos = 0;
-    uint32_t cp = NextCodePoint(s, &pos);
-    if (pos != s.size()) continue;
-    if (cp == kReplacement && s != "\xEF\xBF\xBD") continue;
-    if (t.code_point_id[cp] < 0 && t.Lookup(s) == static_cast<TokenId>(i)) {
-      t.code_point_id[cp] = static_cast<int32_t>(i);
-    }
-  }
-
-  // Merges: rank = index. Every part and every result must be a token, so the BPE can work on
-  // ids; a file where that does not hold is not a Gemma 4 vocabulary.
-  // Two passes: resolve every merge to ids, then insert with the slot of a later entry
-  // prefetched — the table is far larger than the caches and the inserts are random.
-  std::vector<MergeEntry> resolved(merges->size());
-  {
-    // In blocks: hash and prefetch first, look up second, so the table misses overlap.
-    constexpr size_t kBlock = 32;
-    std::array<std::string, kBlock> joined;
-    std::array<std::string_view, 3 * kBlock> parts;
-    std::array<uint64_t, 3 * kBlock> hashes;
-    for (size_t base = 0; base < merges->size(); base += kBlock) {
-      const size_t count = std::min(kBlock, merges->size() - base);
-      for (size_t k = 0; k < count; ++k) {
-        const size_t r = base + k;
-        std::string_view m = (*merges)[r];
-        size_t space = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
-        if (space == std::string_view::npos) {
-          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
-                              "') in 'tokenizer.ggml.merges' has no space separating two tokens");
-        }
-        joined[k].assign(m.substr(0, space));
-        joined[k].append(m.substr(space + 1));
-        parts[3 * k] = m.substr(0, space);
-        parts[3 * k + 1] = m.substr(space + 1);
-        parts[3 * k + 2] = joined[k];
-        for (int p = 0; p < 3; ++p) {
-          hashes[3 * k + p] = HashBytes(parts[3 * k + p]);
-          t.Prefetch(hashes[3 * k + p]);
-        }
-      }
-      for (size_t k = 0; k < count; ++k) {
-        const size_t r = base + k;
-        auto l = t.Lookup(parts[3 * k], hashes[3 * k]);
-        auto rt = t.Lookup(parts[3 * k + 1], hashes[3 * k + 1]);
-        auto res = t.Lookup(parts[3 * k + 2], hashes[3 * k + 2]);
-        if (!l || !rt || !res) {
-          std::string_view m = (*merges)[r];
-          Malformed(path, "merge " + std::to_string(r) + " ('" + std::string(m.substr(0, 40)) +
-                              "') in 'tokenizer.ggml.merges' names a token that is not in the "
-                              "vocabulary");
-        }
-        resolved[r] = MergeEntry{(static_cast<uint64_t>(static_cast<uint32_t>(*l)) << 32) |
-                                     static_cast<uint32_t>(*rt),
-                                 static_cast<int32_t>(r), *res};
-      }
-    }
-  }
-  t.merges.assign(TableSize(merges->size()), MergeEntry{});
-  {
-    const size_t mask = t.merges.size() - 1;
-    constexpr size_t kAhead = 16;
-    for (size_t r = 0; r < resolved.size(); ++r) {
-      if (r + kAhead < resolved.size()) {
-        __builtin_prefetch(&t.merges[HashPair(resolved[r + kAhead].key) & mask], 1);
-      }
-      const MergeEntry& e = resolved[r];
-      size_t slot = HashPair(e.key) & mask;
-      while (t.merges[slot].key != ~0ull && t.merges[slot].key != e.key) slot = (slot + 1) & mask;
-      if (t.merges[slot].key == e.key) continue;  // the first (lowest) rank wins
-      t.merges[slot] = e;
-    }
-  }
+  t.DecodePieces(total);
+  t.LoadMerges(*merges);
 
   // Special strings recognised in text: control (when parsing specials) and user-defined
   // (always). Matched longest first.
@@ -462,18 +478,17 @@ Tokenizer Tokenizer::FromGguf(const gguf::File& file) {
     t.specials.push_back({s, static_cast<TokenId>(i), t.is_control[i] == 0});
     t.special_first_byte[static_cast<unsigned char>(s[0])] = true;
   }
-  std::stable_sort(t.specials.begin(), t.specials.end(),
-                   [](const Impl::Special& a, const Impl::Special& b) {
-                     return a.text.size() > b.text.size();
-                   });
+  std::stable_sort(
+      t.specials.begin(), t.specials.end(),
+      [](const Impl::Special& a, const Impl::Special& b) { return a.text.size() > b.text.size(); });
   return Tokenizer(std::move(impl));
 }
 
 // BPE over one word (a run of '\n' or a run without '\n'), appending ids to `out`.
 void Tokenizer::Impl::EncodeWord(std::string_view word, std::vector<TokenId>* out) const {
   struct Symbol {
-    TokenId id;     // -1: a code point that is not a token (byte fallback)
-    uint32_t cp;    // the code point when id < 0
+    TokenId id;   // -1: a code point that is not a token (byte fallback)
+    uint32_t cp;  // the code point when id < 0
     int32_t prev;
     int32_t next;
   };

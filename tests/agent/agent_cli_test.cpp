@@ -150,7 +150,9 @@ TEST(AgentCliTest, RemoteBackendEditAskAutoUndo) {
 
 TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
   TempRepo repo;
-  Write(repo.path() / ".hearth/config.toml", "[run]\nallowed = [\"echo ran > out.txt\"]\n");
+  // The user's own config (a repository's config needs `hearth trust` to allow commands).
+  TempRepo user;
+  Write(user.path() / "hearth/config.toml", "[run]\nallowed = [\"echo ran > out.txt\"]\n");
   auto run_call = [](const std::string& command) {
     json args = {{"command", command}};
     return json({{"choices",
@@ -164,8 +166,10 @@ TEST(AgentCliTest, RunCommandsFromTheAllowlistOnly) {
   };
   ScriptedServer server({run_call("rm -rf ."), run_call("echo ran > out.txt"), Answer("ok")},
                         "/v1/chat/completions");
-  Result r = Hearth(repo.path(),
-                    "ask --no-index --permissions auto --backend " + server.url() + " 'run it'");
+  Result r = testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
+                               user.path().string() + "' '" + HEARTH_BINARY +
+                               "' ask --no-index --permissions auto --backend " + server.url() +
+                               " 'run it' </dev/null 2>&1");
   EXPECT_EQ(r.code, 0) << r.out;
   auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 3u);

@@ -41,16 +41,16 @@ class ScriptedBackend : public GemmaBackend {
   int context_size_ = 8192;
 
  protected:
-  RawResult Generate(const std::string& prompt, int,
-                     const std::function<bool(std::string_view)>& on_piece,
-                     const std::atomic<bool>*) override {
+  engine::GenerateStats Generate(const std::string& prompt, int,
+                                 const std::function<bool(std::string_view)>& on_piece,
+                                 const std::atomic<bool>*) override {
     prompts.push_back(prompt);
-    RawResult r;
+    engine::GenerateStats r;
     if (outputs_.empty()) throw Error(ErrorClass::kInternal, "script exhausted");
     std::string out = outputs_.front();
     outputs_.pop_front();
     for (size_t i = 0; i < out.size(); i += 3) on_piece(std::string_view(out).substr(i, 3));
-    r.finish_reason = "stop";
+    r.stop_reason = engine::StopReason::kEndOfGeneration;
     return r;
   }
 

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "agent/config.h"
 #include "agent_test_util.h"
 #include "base/error.h"
 #include "index/index.h"
@@ -314,15 +315,23 @@ TEST(RunCommandTest, OutputTruncatedKeepingHeadAndTail) {
 
 TEST(ConfigTest, ReadsAllowedCommandsAndRejectsBadValues) {
   TempRepo repo;
+  TempRepo user;  // the user's config directory, never the real one
+  ASSERT_EQ(setenv("XDG_CONFIG_HOME", user.path().c_str(), 1), 0);
   Workspace ws = Workspace::AtRoot(repo.path());
   EXPECT_TRUE(LoadConfig(ws).allowed_commands.empty());
   Write(repo.path() / ".hearth/config.toml",
         "[run]\nallowed = [\"make test\", \"ctest --test-dir build\"]\ntimeout_seconds = 7\n"
         "[agent]\npermissions = \"read-only\"\n");
+  // Untrusted (agent/config.h): the narrowing settings apply, the allowed commands do not.
   AgentConfig c = LoadConfig(ws);
-  EXPECT_EQ(c.allowed_commands, (std::vector<std::string>{"make test", "ctest --test-dir build"}));
+  EXPECT_TRUE(c.allowed_commands.empty());
+  EXPECT_EQ(c.ignored_repo_keys, std::vector<std::string>{"run.allowed"});
   EXPECT_EQ(c.run_timeout_seconds, 7);
   EXPECT_EQ(c.permissions, PermissionMode::kReadOnly);
+  TrustRepoConfig(ws);
+  c = LoadConfig(ws);
+  EXPECT_EQ(c.allowed_commands, (std::vector<std::string>{"make test", "ctest --test-dir build"}));
+  EXPECT_TRUE(c.ignored_repo_keys.empty());
   Write(repo.path() / ".hearth/config.toml", "[run]\nallowed = \"make test\"\n");
   try {
     LoadConfig(ws);
@@ -332,11 +341,12 @@ TEST(ConfigTest, ReadsAllowedCommandsAndRejectsBadValues) {
   }
   Write(repo.path() / ".hearth/config.toml", "[run\n");
   EXPECT_THROW(LoadConfig(ws), Error);
+  unsetenv("XDG_CONFIG_HOME");
 }
 
 TEST(LineDiffTest, ShowsChangedLinesWithContext) {
   EXPECT_EQ(LineDiff("a\nb\nc\nd\ne\nf\n", "a\nb\nc\nD\ne\nf\n", "x.txt"),
-            "--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n a\n b\n c\n-d\n+D\n e\n f\n");
+            "--- a/x.txt\n+++ b/x.txt\n@@ -1,6 +1,6 @@\n a\n b\n c\n-d\n+D\n e\n f\n");
 }
 
 }  // namespace

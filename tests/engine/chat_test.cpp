@@ -165,5 +165,124 @@ TEST(ChatSession, ATurnThatDoesNotFitLeavesHistoryUnchanged) {
   EXPECT_TRUE(chat.messages().empty());
 }
 
+// ---- The chat turn's parts, against hand-written expectations ------------------------------
+
+const Json kWeatherTool = Json::parse(R"({"type": "function", "function": {"name": "get_weather",
+  "description": "Weather", "parameters": {"type": "object",
+  "properties": {"city": {"type": "string"}}, "required": ["city"]}}})");
+
+TEST(PrepareTurn, GenerationPromptIsWhatTheTemplateAddsReadAsAModelTurn) {
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+  TurnRequest r;
+  r.messages = Json::array({Json{{"role", "user"}, {"content", "Hi"}}});
+  PreparedTurn off = PrepareTurn(r, &tok);
+  EXPECT_EQ(off.parser.generation_prompt, "<|turn>model\n<|channel>thought\n<channel|>");
+  EXPECT_EQ(GenerationPrompt(false), off.parser.generation_prompt);
+  EXPECT_TRUE(off.prompt.ends_with(off.parser.generation_prompt));
+  EXPECT_EQ(off.prompt, text::RenderChat({{"messages", r.messages},
+                                          {"add_generation_prompt", true},
+                                          {"enable_thinking", false}}));
+  ASSERT_FALSE(off.tokens.empty());
+  EXPECT_EQ(off.tokens.front(), tok.bos_id());
+  EXPECT_EQ(off.tokens, tok.Encode(off.prompt, false, true));
+  EXPECT_TRUE(PrepareTurn(r, nullptr).tokens.empty());
+
+  r.thinking = true;
+  EXPECT_EQ(PrepareTurn(r, &tok).parser.generation_prompt, "<|turn>model\n");
+  EXPECT_EQ(GenerationPrompt(true), "<|turn>model\n");
+
+  // After a tool result the template adds nothing (the model's turn is still open); the parser
+  // still reads a model turn.
+  r.thinking = false;
+  r.tools = Json::array({kWeatherTool});
+  r.messages.push_back(Json::parse(R"({"role": "assistant", "content": "", "tool_calls": [
+      {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]})"));
+  r.messages.push_back(Json{{"role", "tool"}, {"name", "get_weather"}, {"content", "sunny"}});
+  const PreparedTurn after = PrepareTurn(r, &tok);
+  EXPECT_EQ(after.prompt, text::RenderChat({{"messages", r.messages},
+                                            {"tools", r.tools},
+                                            {"add_generation_prompt", false},
+                                            {"enable_thinking", false}}));
+  EXPECT_EQ(after.parser.generation_prompt, "<|turn>model\n");
+  EXPECT_EQ(after.parser.tool_names, std::vector<std::string>{"get_weather"});
+}
+
+TEST(PrepareTurn, ToolChoiceRequiredPrefillsTheCallAndNoneHidesTheTools) {
+  TurnRequest r;
+  r.messages = Json::array({Json{{"role", "user"}, {"content", "Weather in Oslo?"}}});
+  r.tools = Json::array({kWeatherTool});
+  r.tool_choice = text::ToolChoice::kRequired;
+  const PreparedTurn req = PrepareTurn(r, nullptr);
+  EXPECT_TRUE(
+      req.prompt.ends_with("<|turn>model\n<|channel>thought\n<channel|>"
+                           "<|tool_call>call:get_weather"))
+      << req.prompt;
+  EXPECT_TRUE(req.parser.generation_prompt.ends_with("<|tool_call>call:get_weather"));
+  ASSERT_NE(req.constraint, nullptr);
+  EXPECT_EQ(req.constraint->dialect(), JsonDialect::kGemmaToolArgs);
+  EXPECT_EQ(req.forced_call_suffix, "<tool_call|>");
+  EXPECT_FALSE(req.forbid_tool_calls);
+
+  r.tool_choice = text::ToolChoice::kNone;
+  const PreparedTurn none = PrepareTurn(r, nullptr);
+  EXPECT_EQ(none.prompt.find("get_weather"), std::string::npos);
+  EXPECT_TRUE(none.parser.tool_names.empty());
+  EXPECT_TRUE(none.forbid_tool_calls);
+  EXPECT_EQ(none.constraint, nullptr);
+
+  r.tool_choice = text::ToolChoice::kAuto;
+  const PreparedTurn any = PrepareTurn(r, nullptr);
+  EXPECT_NE(any.prompt.find("get_weather"), std::string::npos);
+  EXPECT_EQ(any.constraint, nullptr);
+  r.tools = Json::object();
+  EXPECT_THROW(PrepareTurn(r, nullptr), Error);
+}
+
+TEST(TurnReader, OutputNotInTheFormatIsTheRawTextAndTheRestIsUnstreamed) {
+  TurnRequest r;
+  r.messages = Json::array({Json{{"role", "user"}, {"content", "Hi"}}});
+  r.thinking = true;
+  const PreparedTurn turn = PrepareTurn(r, nullptr);
+  std::string streamed;
+  TurnReader reader(turn, [&](const text::ParseDelta& d) { streamed += d.content; });
+  // Only the 'thought' channel exists (parse-cases.json: non_thought_channel_is_error).
+  const std::string raw = "<|channel>analysis\nfoo<channel|>bar";
+  for (size_t i = 0; i < raw.size(); i += 4) reader.Push(raw.substr(i, 4));
+  GenerateStats stats;
+  stats.stop_reason = StopReason::kEndOfGeneration;
+  const ChatReply reply = reader.Finish(stats);
+  EXPECT_TRUE(reply.parsed.error);
+  EXPECT_EQ(reply.parsed.content, raw);
+  EXPECT_EQ(reply.raw, raw);
+  EXPECT_EQ(streamed + reply.unstreamed, raw);
+  EXPECT_EQ(reply.finish, FinishReason::kStop);
+
+  // Well-formed output: streamed exactly, nothing left over.
+  streamed.clear();
+  TurnReader ok(turn, [&](const text::ParseDelta& d) { streamed += d.content; });
+  ok.Push("Hello ");
+  ok.Push("there");
+  stats.stop_reason = StopReason::kMaxTokens;
+  const ChatReply fine = ok.Finish(stats);
+  EXPECT_FALSE(fine.parsed.error);
+  EXPECT_EQ(fine.parsed.content, "Hello there");
+  EXPECT_EQ(streamed, "Hello there");
+  EXPECT_TRUE(fine.unstreamed.empty());
+  EXPECT_EQ(fine.finish, FinishReason::kLength);
+}
+
+TEST(FinishReason, FromTheStopReasonAndTheToolCalls) {
+  EXPECT_EQ(FinishFor(StopReason::kCancelled, true), FinishReason::kCancelled);
+  EXPECT_EQ(FinishFor(StopReason::kCallback, false), FinishReason::kCancelled);
+  EXPECT_EQ(FinishFor(StopReason::kMaxTokens, true), FinishReason::kToolCalls);
+  EXPECT_EQ(FinishFor(StopReason::kEndOfGeneration, true), FinishReason::kToolCalls);
+  EXPECT_EQ(FinishFor(StopReason::kMaxTokens, false), FinishReason::kLength);
+  EXPECT_EQ(FinishFor(StopReason::kContextFull, false), FinishReason::kLength);
+  EXPECT_EQ(FinishFor(StopReason::kEndOfGeneration, false), FinishReason::kStop);
+  EXPECT_EQ(FinishFor(StopReason::kStopString, false), FinishReason::kStop);
+  EXPECT_STREQ(FinishReasonName(FinishReason::kToolCalls), "tool_calls");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kCancelled), "cancelled");
+}
+
 }  // namespace
 }  // namespace hearth::engine

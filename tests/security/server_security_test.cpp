@@ -404,6 +404,32 @@ TEST(ServerSecurity, EndlessChunkSizeLineAndHeadersAreCut) {
     EXPECT_EQ(StatusOf(r), 400) << r.substr(0, 300);
   }
   {
+    // A trailer that never ends, after a valid last chunk.
+    const int fd = Connect(s->Port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendAll(fd, "POST /api/show HTTP/1.1\r\n" + Host(s->Port()) +
+                                "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"));
+    for (int i = 0; i < 1024; ++i) {
+      if (!SendAll(fd, "X-T" + std::to_string(i) + ": " + std::string(1000, 't') + "\r\n")) {
+        break;
+      }
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 0) > 0) {
+        break;
+      }
+    }
+    const std::string r = ReadUntilClosed(fd, 10s);
+    close(fd);
+    EXPECT_EQ(StatusOf(r), 431) << r.substr(0, 300);
+  }
+  {
+    // Both framings at once (the request-smuggling ambiguity).
+    const std::string r =
+        Request(s->Port(), "POST", "/api/show", {Host(s->Port()), "Transfer-Encoding: chunked"},
+                "2\r\n{}\r\n0\r\n\r\n");
+    EXPECT_EQ(StatusOf(r), 400) << r;
+  }
+  {
     // Headers that never end (1 MiB of them).
     const int fd = Connect(s->Port());
     ASSERT_GE(fd, 0);
@@ -511,6 +537,7 @@ TEST(ServerSecurity, ConnectionsPerClientAreCapped) {
   auto s = StartServer({"--max-client-connections", "8", "--max-connections", "12"});
   ASSERT_GT(s->Port(), 0);
   std::vector<int> held;
+  held.reserve(12);
   for (int i = 0; i < 8; ++i) {
     held.push_back(Connect(s->Port()));  // idle, from 127.0.0.1
   }

@@ -1,0 +1,48 @@
+#include "engine/loaded_model.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "base/error.h"
+#include "gguf/gguf.h"
+
+namespace hearth::engine {
+
+int DefaultThreads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(n, 1u, static_cast<unsigned>(kMaxDefaultThreads)));
+}
+
+LoadedModel::LoadedModel(std::string path, std::unique_ptr<model::Model> model,
+                         text::Tokenizer tokenizer, bool add_bos)
+    : path_(std::move(path)),
+      model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      add_bos_(add_bos) {}
+
+LoadedModel::~LoadedModel() = default;
+
+std::unique_ptr<LoadedModel> LoadedModel::Open(const std::string& path) {
+  // One parse: the model keeps it, the tokenizer copies its vocabulary out of it. The model is
+  // checked first, so a file that is not a Gemma 4 model says so before any tokenizer complaint.
+  std::unique_ptr<model::Model> model = model::Model::FromFile(gguf::File::Open(path));
+  text::Tokenizer tokenizer = text::Tokenizer::FromGguf(model->file());
+  const bool add_bos = model->file().GetBool("tokenizer.ggml.add_bos_token").value_or(true);
+  return std::unique_ptr<LoadedModel>(
+      new LoadedModel(path, std::move(model), std::move(tokenizer), add_bos));
+}
+
+model::ContextOptions LoadedModel::Context(ContextRequest request) const {
+  const int max = config().n_ctx_train;
+  const int n_ctx = request.n_ctx != 0 ? request.n_ctx : std::min(kDefaultContext, max);
+  if (n_ctx < 1 || n_ctx > max) {
+    ThrowUsage("-c " + std::to_string(n_ctx) + " is out of range",
+               "this model supports contexts of 1 to " + std::to_string(max) + " tokens");
+  }
+  model::ContextOptions options;
+  options.n_ctx = n_ctx;
+  options.n_threads = request.n_threads > 0 ? request.n_threads : DefaultThreads();
+  return options;
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,79 @@
+// A Gemma 4 GGUF opened once, with everything a command needs to run it: the bound weights, the
+// tokenizer, whether prompts start with BOS, the chat template, and the one set of defaults
+// (context size, threads) that `run`, `chat`, `ask`, `serve`, `bench` and `logits` share.
+//
+//   auto lm = engine::LoadedModel::Open("gemma-4-E2B-it-Q4_K_M.gguf");
+//   engine::Session session(lm->model(), lm->tokenizer(), lm->Context({.n_ctx = 0}));
+//
+// The file is parsed once: the tokenizer copies what it needs from the same parse the weights are
+// bound from. Later the optional attachments of a model (a multimodal projector, LoRA adapters,
+// a draft model for speculative decoding) hang off this object, so every command gets them the
+// same way.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
+
+namespace hearth::gguf {
+class File;
+}
+
+namespace hearth::engine {
+
+// The default context size when no -c is given, for every command (capped at the model's trained
+// maximum). 8192 and not less because the assistant's prompt (system prompt, tool declarations,
+// repository map, files, the conversation) needs it; the plain commands use the same value so
+// that one model behaves the same under run, chat and serve.
+inline constexpr int kDefaultContext = 8192;
+// Worker threads when none are asked for: every core, at most this many.
+inline constexpr int kMaxDefaultThreads = 16;
+
+// min(hardware concurrency, kMaxDefaultThreads), at least 1.
+int DefaultThreads();
+
+// What a command asks for; 0 means "the default".
+struct ContextRequest {
+  int n_ctx = 0;      // 0: min(kDefaultContext, the model's trained maximum)
+  int n_threads = 0;  // 0: DefaultThreads()
+};
+
+class LoadedModel {
+ public:
+  // Opens, validates and binds `path` (memory-mapped). Throws Error naming the file and the key
+  // or tensor at fault.
+  static std::unique_ptr<LoadedModel> Open(const std::string& path);
+  ~LoadedModel();
+  LoadedModel(const LoadedModel&) = delete;
+  LoadedModel& operator=(const LoadedModel&) = delete;
+
+  const std::string& path() const { return path_; }
+  const model::Model& model() const { return *model_; }
+  const model::ModelConfig& config() const { return model_->config(); }
+  const text::Tokenizer& tokenizer() const { return tokenizer_; }
+  // The parsed file (metadata, tensor list), kept open by the model.
+  const gguf::File& file() const { return model_->file(); }
+  // tokenizer.ggml.add_bos_token (true for Gemma 4, and llama.cpp's default when it is missing).
+  bool add_bos() const { return add_bos_; }
+  // The chat template prompts are rendered with (hearth's own rendering of the official one).
+  text::ChatTemplate chat_template() const { return chat_template_; }
+
+  // The context options for `request` with the defaults filled in. Throws Error(kUsage) when the
+  // context size is outside 1 .. the model's trained maximum ("-c N is out of range").
+  model::ContextOptions Context(ContextRequest request) const;
+
+ private:
+  LoadedModel(std::string path, std::unique_ptr<model::Model> model, text::Tokenizer tokenizer,
+              bool add_bos);
+
+  std::string path_;
+  std::unique_ptr<model::Model> model_;
+  text::Tokenizer tokenizer_;
+  bool add_bos_ = true;
+  text::ChatTemplate chat_template_ = text::ChatTemplate::kOfficial;
+};
+
+}  // namespace hearth::engine

@@ -338,12 +338,12 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
       ordered_json args = ordered_json::object();
       ToolResult tr;
       if (cb.on_tool_call) cb.on_tool_call(call);
-      const std::string bad =
-          call.complete ? ParseArgsForHistory(call.arguments, &args) : "were cut off";
-      if (!bad.empty()) {
+      const std::string bad = call.complete ? ParseArgsForHistory(call.arguments, &args) : "";
+      if (!call.complete || !bad.empty()) {
+        const std::string why = bad.starts_with("nest") ? " (its arguments " + bad + ")" : "";
         tr = {false,
-              "error: the arguments of the call to " + ValidUtf8(call.name) + " " + bad +
-                  "; the call was not run. Write the arguments again, completely and plainly",
+              "error: the call to " + ValidUtf8(call.name) + " was malformed or cut off" + why +
+                  " and was not run; write the arguments again completely and plainly",
               {}};
       } else {
         tr = tools_.Call(call.name, call.arguments);

@@ -618,7 +618,9 @@ ToolResult ToolBox::Run(const json& args) {
     return {false,
             "refused: '" + command + "' is not an allowed command" +
                 (allowed.empty() ? std::string(" (none are allowed)") : "; allowed: " + allowed) +
-                ". The user can allow commands in .hearth/config.toml under [run] allowed.",
+                ". The user can allow commands under [run] allowed in their own config "
+                "(~/.config/hearth/config.toml) or in a repository config they trusted with "
+                "`hearth trust`.",
             {}};
   }
   if (!Allow("run `" + command + "`", "$ " + command)) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -124,9 +125,10 @@ CommandResult RunCommand(const std::string& command, const std::filesystem::path
                          int timeout_seconds, size_t max_output);
 
 // A unified-style line diff of `before` -> `after` (for permission prompts), at most
-// `max_lines` lines.
+// `max_lines` lines. Permission prompts show it whole (the default): a cut diff would let a
+// change after the cut be approved unseen (docs/SECURITY.md).
 std::string LineDiff(std::string_view before, std::string_view after, const std::string& path,
-                     size_t max_lines = 200);
+                     size_t max_lines = SIZE_MAX);
 
 // For a failed exact match: the window of lines in `text` most similar to `needle`, with line
 // numbers ("closest region, lines 12-14 (similarity 0.83):\n  12| ...").

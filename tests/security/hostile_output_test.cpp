@@ -1,4 +1,4 @@
-// Hostile model output and file contents cannot crash it (docs/security-config.md): tool-call
+// Hostile model output and file contents cannot crash it (docs/SECURITY.md): tool-call
 // arguments (and whole server replies) nested far deeper than any real call are refused before
 // anything recursive touches them, and bytes that are not UTF-8 in file names and contents reach
 // the prompt and the JSON output replaced, never as an internal error.

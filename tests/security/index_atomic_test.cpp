@@ -1,4 +1,4 @@
-// The index is never silently partial (docs/security-config.md): `hearth index --rebuild` builds
+// The index is never silently partial (docs/SECURITY.md): `hearth index --rebuild` builds
 // into a new file beside the old index and renames it into place, so a kill -9 at any moment
 // leaves the previous complete index, and the temporary file a killed build leaves is removed by
 // the next build. A first build appears only when complete, and an interrupted incremental update

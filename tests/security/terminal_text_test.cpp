@@ -1,4 +1,4 @@
-// What the user approves is what runs (docs/security-config.md): text the model, the repository or
+// What the user approves is what runs (docs/SECURITY.md): text the model, the repository or
 // a server wrote reaches the terminal with its control characters, escape sequences, bidi
 // overrides and invalid UTF-8 shown as visible escapes (base/display.h), long lines wrapped with
 // markers (cli/terminal.h), file names unable to fake lines in search/symbols/map and the repo

@@ -1,4 +1,4 @@
-// A repository cannot configure its own trust (docs/security-config.md): settings in a cloned
+// A repository cannot configure its own trust (docs/SECURITY.md): settings in a cloned
 // repository's .hearth/config.toml that widen what the assistant may do (permissions, allowed
 // commands, a longer timeout) or decide where code goes (backend) or which model runs are ignored,
 // and reported, until the user runs `hearth trust`; a changed file is untrusted again. The user's

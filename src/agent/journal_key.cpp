@@ -31,8 +31,12 @@ constexpr size_t kKeyBytes = 32;
 std::optional<std::string> ReadKey(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return std::nullopt;
-    if (errno == ELOOP) BadKey(path, "it is a symbolic link");
+    if (errno == ENOENT) {
+      return std::nullopt;
+    }
+    if (errno == ELOOP) {
+      BadKey(path, "it is a symbolic link");
+    }
     ThrowIo("cannot open the journal key " + path.string() + ": " + ErrnoText(errno));
   }
   struct stat st;
@@ -43,11 +47,21 @@ std::optional<std::string> ReadKey(const fs::path& path) {
     n = ::read(fd, key.data(), key.size());
   }
   ::close(fd);
-  if (!stat_ok) ThrowIo("cannot stat the journal key " + path.string());
-  if (!S_ISREG(st.st_mode)) BadKey(path, "it is not a regular file");
-  if (st.st_uid != ::geteuid()) BadKey(path, "it is not owned by you");
-  if ((st.st_mode & 077) != 0) BadKey(path, "group or others may read or write it");
-  if (n != static_cast<ssize_t>(kKeyBytes)) BadKey(path, "it is not 32 bytes long");
+  if (!stat_ok) {
+    ThrowIo("cannot stat the journal key " + path.string());
+  }
+  if (!S_ISREG(st.st_mode)) {
+    BadKey(path, "it is not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    BadKey(path, "it is not owned by you");
+  }
+  if ((st.st_mode & 077) != 0) {
+    BadKey(path, "group or others may read or write it");
+  }
+  if (n != static_cast<ssize_t>(kKeyBytes)) {
+    BadKey(path, "it is not 32 bytes long");
+  }
   key.resize(kKeyBytes);
   return key;
 }
@@ -74,7 +88,9 @@ void CreateKey(const fs::path& path) {
   const fs::path tmp = path.parent_path() / (".journal.key.tmp-" + std::to_string(::getpid()) +
                                              "-" + std::to_string(nonce));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) ThrowIo("cannot create the journal key " + tmp.string() + ": " + ErrnoText(errno));
+  if (fd < 0) {
+    ThrowIo("cannot create the journal key " + tmp.string() + ": " + ErrnoText(errno));
+  }
   const bool ok =
       ::write(fd, key, sizeof key) == static_cast<ssize_t>(sizeof key) && ::fsync(fd) == 0;
   const int write_errno = errno;
@@ -109,8 +125,12 @@ std::optional<std::string> LoadJournalKey(bool create) {
     ThrowUsage("no user config directory for the journal key",
                "set HOME or XDG_CONFIG_HOME (the key binds the edit journal to you)");
   }
-  if (auto key = ReadKey(path)) return key;
-  if (!create) return std::nullopt;
+  if (auto key = ReadKey(path)) {
+    return key;
+  }
+  if (!create) {
+    return std::nullopt;
+  }
   CreateKey(path);
   return ReadKey(path);
 }
@@ -124,7 +144,9 @@ std::string HmacSha256Hex(std::string_view key, std::string_view message) {
     ThrowIo("HMAC-SHA256 is unavailable (OpenSSL)");
   }
   std::string out(2 * static_cast<size_t>(len), '0');
-  for (size_t i = 0; i < len; ++i) std::snprintf(&out[2 * i], 3, "%02x", md[i]);
+  for (size_t i = 0; i < len; ++i) {
+    std::snprintf(&out[2 * i], 3, "%02x", md[i]);
+  }
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/display.h"
 #include "base/error.h"
 
 namespace hearth::agent::confined {
@@ -367,40 +368,15 @@ std::string Sha256Hex(std::string_view bytes) {
 std::string EscapeInvalidUtf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid too.
-    if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-               (cp >= 0xD800 && cp <= 0xDFFF))) {
-      ok = false;
-    }
-    if (ok) {
+  for (size_t i = 0; i < s.size();) {
+    // The one UTF-8 validity rule (base/display.h): overlong forms, surrogates and code points
+    // past U+10FFFF are invalid too.
+    if (const size_t len = Utf8SequenceLength(s, i); len > 0) {
       out.append(s.substr(i, len));
       i += len;
     } else {
       char esc[8];
-      std::snprintf(esc, sizeof esc, "\\x%02X", c);
+      std::snprintf(esc, sizeof esc, "\\x%02X", static_cast<unsigned char>(s[i]));
       out += esc;
       ++i;
     }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/chat.h"
+#include "engine/loaded_model.h"
 
 namespace hearth::agent {
 
@@ -87,6 +88,7 @@ struct LocalOptions {
   int n_threads = 0;         // 0: engine::DefaultThreads()
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
+  engine::AdapterRequest adapters;  // --lora / --control-vector
 };
 std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
                                           const LocalOptions& options);

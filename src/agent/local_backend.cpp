@@ -15,7 +15,7 @@ namespace {
 class LocalBackend : public GemmaBackend {
  public:
   LocalBackend(const std::string& path, const LocalOptions& options)
-      : path_(path), lm_(engine::LoadedModel::Open(path)), options_(options) {
+      : path_(path), lm_(engine::LoadedModel::Open(path, options.adapters)), options_(options) {
     session_ = std::make_unique<engine::Session>(
         lm_->model(), lm_->tokenizer(),
         lm_->Context({.n_ctx = options.n_ctx, .n_threads = options.n_threads}));

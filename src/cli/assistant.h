@@ -18,6 +18,7 @@
 #include "agent/config.h"
 #include "base/display.h"
 #include "base/error.h"
+#include "cli/adapter_flags.h"
 #include "cli/terminal.h"
 #include "index/index.h"
 
@@ -36,6 +37,7 @@ struct AssistantFlags {
   bool think = false;
   bool no_index = false;
   bool verbose = false;
+  AdapterFlags adapters;                     // --lora, --control-vector (local engine)
   CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
 };
 
@@ -61,6 +63,7 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
       ->check(CLI::Range(1, 100));
   cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
+  AddAdapterFlags(cmd, &f->adapters);
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
   cmd->add_flag("-v,--verbose", f->verbose,
                 "After each model step, print its token counts (prompt, reused, generated)");
@@ -133,14 +136,21 @@ class AssistantSession {
       model = config.model;
     }
     // With a remote backend, -m names the server's model.
-    if (!url.empty()) return agent::MakeRemoteBackend(url, {.model = model});
+    if (!url.empty()) {
+      if (!f.adapters.loras.empty() || !f.adapters.cvecs.empty()) {
+        ThrowUsage("--lora and --control-vector apply to the local engine, not to --backend",
+                   "configure the adapter on the server instead");
+      }
+      return agent::MakeRemoteBackend(url, {.model = model});
+    }
     if (model.empty()) {
       ThrowUsage("no model to ask",
                  "pass -m MODEL.gguf, or --backend URL for an Ollama/OpenAI-compatible server, or "
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
-    return agent::MakeLocalBackend(model, {.n_ctx = f.n_ctx, .n_threads = f.threads});
+    return agent::MakeLocalBackend(
+        model, {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {

@@ -15,8 +15,10 @@
 
 #include "base/error.h"
 #include "base/version.h"
+#include "cli/adapter_flags.h"
 #include "cli/commands.h"
 #include "engine/loaded_model.h"
+#include "model/adapters.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
 
@@ -31,6 +33,7 @@ struct BenchArgs {
   int depth = 0;
   int reps = 3;
   bool json = false;
+  AdapterFlags adapters;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -72,11 +75,25 @@ std::vector<int32_t> RandomTokens(int n, int n_vocab, uint32_t seed) {
   return tokens;
 }
 
+// "a.gguf:1, b.gguf:0.5 + control vector c.gguf:1", or "" without adapters.
+std::string AdaptersText(const engine::AdapterRequest& r) {
+  std::string out;
+  for (const auto& s : r.loras) {
+    out += (out.empty() ? "" : ", ") + s.path + ":" + std::to_string(s.scale);
+  }
+  for (const auto& s : r.cvecs) {
+    out += (out.empty() ? "" : ", ") + std::string("control vector ") + s.path + ":" +
+           std::to_string(s.scale);
+  }
+  return out;
+}
+
 void RunBench(const BenchArgs& args) {
   if (args.n_prompt < 0 || args.n_gen < 0 || args.depth < 0 || args.reps < 1) {
     ThrowUsage("token counts must be ≥ 0 and repetitions ≥ 1", "see 'hearth bench --help'");
   }
   const int threads = args.threads > 0 ? args.threads : engine::DefaultThreads();
+  const engine::AdapterRequest adapter_request = args.adapters.Request();
   auto load_start = Clock::now();
   // The weights alone (no tokenizer: random token ids are fed), so the load time is the
   // weights' as llama-bench reports it.
@@ -87,6 +104,8 @@ void RunBench(const BenchArgs& args) {
   options.n_threads = threads;
   // The depth is filled in batches too (as llama-bench does), even when -p 0 skips the pp test.
   options.n_ubatch = std::max(1, std::min(std::max(args.n_prompt, args.depth), 512));
+  options.adapters = model::AdapterSet::Load(*model, adapter_request.loras, adapter_request.cvecs);
+  const std::string adapters_text = AdaptersText(adapter_request);
   model::Context ctx(*model, options);
   const double load_s = Seconds(load_start);
   const int n_vocab = model->config().n_vocab;
@@ -153,6 +172,7 @@ void RunBench(const BenchArgs& args) {
         {"peak_rss_bytes", rss},
         {"weight_bytes", model->weight_bytes()},
         {"kv_bytes", ctx.kv_bytes()},
+        {"adapters", adapters_text},
     };
     std::cout << out.dump() << "\n";
     return;
@@ -160,6 +180,7 @@ void RunBench(const BenchArgs& args) {
   std::printf("model:   %s (%s), %d threads, %s kernels\n", args.model_path.c_str(),
               model->config().VariantName().c_str(), threads,
               tensor::SimdLevelName(tensor::ActiveSimdLevel()));
+  if (!adapters_text.empty()) std::printf("adapters: %s\n", adapters_text.c_str());
   if (args.n_prompt > 0) {
     std::printf("pp%-5d %9.2f tok/s  (min %.2f, max %.2f, ±%.2f over %d runs)\n", args.n_prompt,
                 pp.median, pp.min, pp.max, pp.stddev, args.reps);
@@ -194,6 +215,7 @@ void RegisterBench(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
+  AddAdapterFlags(cmd, &args->adapters);
   cmd->callback([args] { RunBench(*args); });
 }
 

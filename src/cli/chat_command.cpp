@@ -75,7 +75,7 @@ void RunPlainChat(ChatOptions& opt) {
   gopt.max_tokens = f.max_tokens_option->count() > 0 ? f.max_tokens : 0;
   gopt.cancel = &g_interrupted;
 
-  const auto lm = engine::LoadedModel::Open(gen.model_path);
+  const auto lm = engine::LoadedModel::Open(gen.model_path, gen.adapters.Request());
   engine::Session session(lm->model(), lm->tokenizer(), lm->Context(gen.Context()));
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);

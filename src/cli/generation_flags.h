@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "cli/adapter_flags.h"
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
 
@@ -21,6 +22,7 @@ struct GenerationFlags {
   uint64_t seed = 0;
   engine::SamplingParams sampling;
   bool verbose = false;
+  AdapterFlags adapters;  // --lora, --control-vector
 
   // The context the flags ask for; engine::LoadedModel::Context fills in the defaults.
   engine::ContextRequest Context() const { return {.n_ctx = n_ctx, .n_threads = threads}; }
@@ -48,6 +50,7 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   AddSamplingFlags(cmd, f);
+  AddAdapterFlags(cmd, &f->adapters);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
 }
 

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "engine/loaded_model.h"
 #include "gguf/gguf.h"
+#include "model/adapters.h"
 #include "model/model.h"
 
 namespace hearth::cli {
@@ -105,7 +106,12 @@ void RunInfo(const InfoOptions& opt) {
     }
     std::cout << ")\n";
   }
-  if (arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes);
+  // An adapter or control vector: what it adapts (it has no model configuration of its own).
+  const std::vector<std::string> adapter = model::DescribeAdapterFile(file);
+  for (size_t i = 0; i < adapter.size(); ++i) {
+    std::cout << (i == 0 ? "adapter:       " : "  ") << adapter[i] << "\n";
+  }
+  if (adapter.empty() && arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes);
   if (opt.show_metadata) {
     std::cout << "\nmetadata:\n";
     for (const auto& [key, value] : file.metadata()) {

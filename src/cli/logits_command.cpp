@@ -1,4 +1,5 @@
-// `hearth logits -m MODEL.gguf --tokens ID,ID,... --out FILE [--incremental] [--precise] [-t N]`:
+// `hearth logits -m MODEL.gguf --tokens ID,ID,... --out FILE [--incremental] [--precise] [-t N]
+//  [--lora FILE[:SCALE]]... [--control-vector FILE[:STRENGTH]]...`:
 // the logits (after the final soft-cap) of every position as little-endian float32, row-major
 // [n_tokens][n_vocab], nothing else in the file. Other tools compare hearth with llama.cpp
 // through this exact form.
@@ -12,8 +13,10 @@
 #include <vector>
 
 #include "base/error.h"
+#include "cli/adapter_flags.h"
 #include "cli/commands.h"
 #include "engine/loaded_model.h"
+#include "model/adapters.h"
 #include "model/model.h"
 
 namespace hearth::cli {
@@ -29,6 +32,7 @@ struct LogitsOptions {
   bool incremental = false;
   bool precise = false;
   int threads = 0;
+  AdapterFlags adapters;
 };
 
 std::vector<int32_t> ParseTokens(const std::string& text) {
@@ -53,6 +57,7 @@ std::vector<int32_t> ParseTokens(const std::string& text) {
 
 void RunLogits(const LogitsOptions& opt) {
   const std::vector<int32_t> tokens = ParseTokens(opt.tokens);
+  const engine::AdapterRequest adapters = opt.adapters.Request();
   // The weights alone: the input is token ids, so no tokenizer is built.
   auto model = model::Model::Load(opt.model_path);
   const model::ModelConfig& c = model->config();
@@ -68,6 +73,7 @@ void RunLogits(const LogitsOptions& opt) {
   copt.n_ubatch = static_cast<int>(std::min<int64_t>(n, 512));
   copt.n_threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
   copt.precise = opt.precise;
+  copt.adapters = model::AdapterSet::Load(*model, adapters.loras, adapters.cvecs);
   model::Context ctx(*model, copt);
 
   std::vector<float> logits(static_cast<size_t>(n) * c.n_vocab);
@@ -118,6 +124,7 @@ void RegisterLogitsCommand(CLI::App& app) {
                   "Worker threads (default: all cores, at most " +
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
+  AddAdapterFlags(cmd, &opt->adapters);
   cmd->callback([opt] { RunLogits(*opt); });
 }
 

@@ -38,7 +38,7 @@ void RunRun(RunOptions& opt) {
   const engine::SamplingParams sampling = gen.Sampling();
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto lm = engine::LoadedModel::Open(gen.model_path);
+  const auto lm = engine::LoadedModel::Open(gen.model_path, gen.adapters.Request());
   const model::ContextOptions copt = lm->Context(gen.Context());
   // BOS as the file says (LoadedModel::add_bos). Control-token text in the prompt ("<|turn>")
   // becomes those tokens, as in llama.cpp.

@@ -22,14 +22,35 @@ LoadedModel::LoadedModel(std::string path, std::unique_ptr<model::Model> model,
 
 LoadedModel::~LoadedModel() = default;
 
-std::unique_ptr<LoadedModel> LoadedModel::Open(const std::string& path) {
+std::unique_ptr<LoadedModel> LoadedModel::Open(const std::string& path,
+                                               const AdapterRequest& adapters) {
   // One parse: the model keeps it, the tokenizer copies its vocabulary out of it. The model is
   // checked first, so a file that is not a Gemma 4 model says so before any tokenizer complaint.
   std::unique_ptr<model::Model> model = model::Model::FromFile(gguf::File::Open(path));
   text::Tokenizer tokenizer = text::Tokenizer::FromGguf(model->file());
   const bool add_bos = model->file().GetBool("tokenizer.ggml.add_bos_token").value_or(true);
-  return std::unique_ptr<LoadedModel>(
+  std::unique_ptr<LoadedModel> lm(
       new LoadedModel(path, std::move(model), std::move(tokenizer), add_bos));
+  for (const model::AdapterSpec& s : adapters.loras) {
+    lm->loras_.emplace_back(model::LoraAdapter::Load(s.path, *lm->model_), s.scale);
+  }
+  for (const model::AdapterSpec& s : adapters.cvecs) {
+    lm->cvecs_.emplace_back(model::ControlVector::Load(s.path, *lm->model_), s.scale);
+  }
+  lm->adapters_ = model::AdapterSet::Make(*lm->model_, lm->loras_, lm->cvecs_);
+  return lm;
+}
+
+std::shared_ptr<const model::AdapterSet> LoadedModel::AdaptersWithScales(
+    const std::vector<float>& scales) const {
+  if (scales.size() != loras_.size()) {
+    ThrowInvalidInput(std::to_string(scales.size()) + " adapter scales given for " +
+                          std::to_string(loras_.size()) + " loaded adapters",
+                      "give one scale per adapter loaded with --lora");
+  }
+  model::AdapterSet::Loras loras = loras_;
+  for (size_t i = 0; i < scales.size(); ++i) loras[i].second = scales[i];
+  return model::AdapterSet::Make(*model_, std::move(loras), cvecs_);
 }
 
 model::ContextOptions LoadedModel::Context(ContextRequest request) const {
@@ -42,6 +63,7 @@ model::ContextOptions LoadedModel::Context(ContextRequest request) const {
   model::ContextOptions options;
   options.n_ctx = n_ctx;
   options.n_threads = request.n_threads > 0 ? request.n_threads : DefaultThreads();
+  options.adapters = adapters_;
   return options;
 }
 

@@ -13,7 +13,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "model/adapters.h"
 #include "model/model.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -41,11 +43,19 @@ struct ContextRequest {
   int n_threads = 0;  // 0: DefaultThreads()
 };
 
+// LoRA adapters (`--lora FILE[:SCALE]`) and control vectors (`--control-vector FILE[:STRENGTH]`)
+// to attach to a model when it is opened.
+struct AdapterRequest {
+  std::vector<model::AdapterSpec> loras;
+  std::vector<model::AdapterSpec> cvecs;
+};
+
 class LoadedModel {
  public:
-  // Opens, validates and binds `path` (memory-mapped). Throws Error naming the file and the key
-  // or tensor at fault.
-  static std::unique_ptr<LoadedModel> Open(const std::string& path);
+  // Opens, validates and binds `path` (memory-mapped), then loads and validates `adapters`
+  // against it. Throws Error naming the file and the key or tensor at fault.
+  static std::unique_ptr<LoadedModel> Open(const std::string& path,
+                                           const AdapterRequest& adapters = {});
   ~LoadedModel();
   LoadedModel(const LoadedModel&) = delete;
   LoadedModel& operator=(const LoadedModel&) = delete;
@@ -61,9 +71,21 @@ class LoadedModel {
   // The chat template prompts are rendered with (hearth's own rendering of the official one).
   text::ChatTemplate chat_template() const { return chat_template_; }
 
-  // The context options for `request` with the defaults filled in. Throws Error(kUsage) when the
-  // context size is outside 1 .. the model's trained maximum ("-c N is out of range").
+  // The context options for `request` with the defaults filled in, and the adapters at the
+  // scales they were opened with. Throws Error(kUsage) when the context size is outside 1 .. the
+  // model's trained maximum ("-c N is out of range").
   model::ContextOptions Context(ContextRequest request) const;
+
+  // The LoRA adapters loaded with the model, in command-line order (ids 0..n-1), with the scales
+  // they were given, and the control vectors with their strengths.
+  const model::AdapterSet::Loras& loras() const { return loras_; }
+  const model::AdapterSet::Cvecs& cvecs() const { return cvecs_; }
+  // The active set at the opening scales (null when none is active).
+  const std::shared_ptr<const model::AdapterSet>& adapters() const { return adapters_; }
+  // The set with other scales for the loaded adapters (`scales[i]` for lora i; the control
+  // vectors unchanged). Throws Error(kInvalidInput) when the count differs.
+  std::shared_ptr<const model::AdapterSet> AdaptersWithScales(
+      const std::vector<float>& scales) const;
 
  private:
   LoadedModel(std::string path, std::unique_ptr<model::Model> model, text::Tokenizer tokenizer,
@@ -74,6 +96,9 @@ class LoadedModel {
   text::Tokenizer tokenizer_;
   bool add_bos_ = true;
   text::ChatTemplate chat_template_ = text::ChatTemplate::kOfficial;
+  model::AdapterSet::Loras loras_;
+  model::AdapterSet::Cvecs cvecs_;
+  std::shared_ptr<const model::AdapterSet> adapters_;
 };
 
 }  // namespace hearth::engine

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "model/adapters.h"
 #include "text/tokenizer.h"
 
 namespace hearth::engine {
@@ -54,6 +55,11 @@ Session::Session(const model::Model& model, const text::Tokenizer& tokenizer,
       tokenizer_(tokenizer),
       ctx_(model, options),
       logits_(static_cast<size_t>(model.config().n_vocab)) {}
+
+void Session::SetAdapters(std::shared_ptr<const model::AdapterSet> adapters) {
+  if (model::AdapterKey(adapters.get()) != model::AdapterKey(ctx_.adapters())) Reset();
+  ctx_.SetAdapters(std::move(adapters));
+}
 
 void Session::Reset() {
   ctx_.Reset();

@@ -112,6 +112,10 @@ class Session {
   std::span<const float> Feed(int32_t token);
   // Forgets the KV cache contents.
   void Reset();
+  // Switches the LoRA adapters / control vectors (null = none). The cache is kept only when the
+  // set's key is unchanged: KV computed under other adapters or scales is never reused.
+  void SetAdapters(std::shared_ptr<const model::AdapterSet> adapters);
+  const model::AdapterSet* adapters() const { return ctx_.adapters(); }
 
   // The tokens whose keys and values the cache holds, in order.
   const std::vector<int32_t>& tokens() const { return tokens_; }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "model/adapters_internal.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "tensor/tensor.h"
@@ -409,9 +410,26 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
                 "use a smaller context size");
   }
   pool_ = std::make_unique<Pool>(options_.n_threads);
+  lora_scratch_ = std::make_unique<LoraScratch>();
+  SetAdapters(std::move(options_.adapters));
 }
 
 Context::~Context() = default;
+
+void Context::SetAdapters(std::shared_ptr<const AdapterSet> adapters) {
+  if (adapters && adapters->model() != &model_) {
+    throw Error(ErrorClass::kUsage,
+                "the adapters were loaded for another model than '" + model_.config().path + "'");
+  }
+  if (AdapterKey(adapters.get()) != AdapterKey(options_.adapters.get())) n_past_ = 0;
+  options_.adapters = std::move(adapters);
+  if (const AdapterSet* set = options_.adapters.get()) {
+    // Sized once for a full step so that decoding allocates nothing.
+    const size_t nb = static_cast<size_t>(options_.n_ubatch);
+    lora_scratch_->ax.resize(nb * set->max_rank());
+    lora_scratch_->bx.resize(nb * static_cast<size_t>(set->max_out()));
+  }
+}
 
 uint64_t Context::kv_bytes() const { return kv_->bytes; }
 
@@ -501,9 +519,24 @@ class Forward {
   void FeedForward(int l);
   void PerLayerInput(int l);
   void LayerScale(int l);
+  // 10b. A control vector's direction for this layer added to every live row (adapters.h).
+  void ControlVector(int l);
   void Logits(float* logits, bool all_logits);
+  void UseAdapters(const AdapterSet* set, LoraScratch* scratch) {
+    adapters_ = set;
+    lora_scratch_ = scratch;
+  }
 
  private:
+  // y += the LoRA updates of the weight at `key` (a Linear or Experts of w_; expert e of a
+  // stack, or -1). Returns whether there were any.
+  bool Adapt(const void* key, int expert, const float* x, int rows, float* y) {
+    if (!adapters_) return false;
+    const std::vector<LoraTerm>* terms = adapters_->Find(key);
+    if (!terms) return false;
+    ApplyLora(*terms, expert, x, rows, y, prec_, pool_, *lora_scratch_);
+    return true;
+  }
   float* Row(std::vector<float>& v, int t, size_t width) {
     return &v[static_cast<size_t>(t) * width];
   }
@@ -514,6 +547,7 @@ class Forward {
       const size_t total = static_cast<size_t>(rows) * lin.w.rows;
       for (size_t i = 0; i < total; ++i) y[i] *= lin.scale;
     }
+    Adapt(&lin, -1, x, rows, y);
   }
   // x += norm(o) for every live row (the post-norm residual of each block).
   void AddNormed(std::vector<float>& o, const float* norm);
@@ -533,6 +567,8 @@ class Forward {
   const float eps_;
   const int n_, pos0_;
   int r0_ = 0, nr_;
+  const AdapterSet* adapters_ = nullptr;
+  LoraScratch* lora_scratch_ = nullptr;
 };
 
 // 1. Input embedding, scaled by sqrt(H) (§3.1).
@@ -765,10 +801,11 @@ void Forward::MoeFeedForward(int l) {
     if (lw.gate_up_exps.present()) {
       tensor::MatMul(lw.gate_up_exps.Expert(e), s_.exp_in.data(), m, s_.exp_gu.data(), prec_,
                      pool_);
+      const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;
+      for (size_t j = 0; j < static_cast<size_t>(m) * 2 * Fe; ++j) s_.exp_gu[j] *= gs;
+      Adapt(&lw.gate_up_exps, e, s_.exp_in.data(), m, s_.exp_gu.data());
       for (int i = 0; i < m; ++i) {
         float* gu = Row(s_.exp_gu, i, 2 * static_cast<size_t>(Fe));
-        const float gs = lw.gate_up_exps.scale ? lw.gate_up_exps.scale[e] : 1.0f;
-        for (int j = 0; j < 2 * Fe; ++j) gu[j] *= gs;
         std::memcpy(Row(s_.exp_act, i, Fe), gu, sizeof(float) * Fe);
         GeGlu(Row(s_.exp_act, i, Fe), gu + Fe, Fe, precise_);
       }
@@ -781,10 +818,18 @@ void Forward::MoeFeedForward(int l) {
         s_.exp_act[i] *= gs;
         s_.exp_gu[i] *= us;
       }
+      Adapt(&lw.gate_exps, e, s_.exp_in.data(), m, s_.exp_act.data());
+      Adapt(&lw.up_exps, e, s_.exp_in.data(), m, s_.exp_gu.data());
       GeGlu(s_.exp_act.data(), s_.exp_gu.data(), static_cast<size_t>(m) * Fe, precise_);
     }
     tensor::MatMul(lw.down_exps.Expert(e), s_.exp_act.data(), m, s_.exp_out.data(), prec_, pool_);
-    const float ds = lw.down_exps.scale ? lw.down_exps.scale[e] : 1.0f;
+    float ds = lw.down_exps.scale ? lw.down_exps.scale[e] : 1.0f;
+    if (adapters_ && adapters_->Find(&lw.down_exps)) {
+      // The per-expert scale multiplies the base product only, then the LoRA update is added.
+      for (size_t j = 0; j < static_cast<size_t>(m) * h_; ++j) s_.exp_out[j] *= ds;
+      Adapt(&lw.down_exps, e, s_.exp_act.data(), m, s_.exp_out.data());
+      ds = 1.0f;
+    }
     for (int i = 0; i < m; ++i) {
       const float wgt = s_.exp_weights[i] * ds;
       const float* y = Row(s_.exp_out, i, h_);
@@ -816,6 +861,15 @@ void Forward::LayerScale(int l) {
   for (size_t i = 0; i < static_cast<size_t>(nr_) * h_; ++i) s_.x[i] *= scale;
 }
 
+void Forward::ControlVector(int l) {
+  const float* d = adapters_ ? adapters_->ControlDirection(l) : nullptr;
+  if (!d) return;
+  for (int t = 0; t < nr_; ++t) {
+    float* x = Row(s_.x, t, h_);
+    for (int i = 0; i < h_; ++i) x[i] += d[i];
+  }
+}
+
 // 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
 void Forward::Logits(float* logits, bool all_logits) {
   const int first_row = all_logits ? 0 : nr_ - 1;
@@ -824,6 +878,7 @@ void Forward::Logits(float* logits, bool all_logits) {
     RmsNorm(Row(s_.x, t, h_), w_.output_norm, h_, eps_, Row(s_.h, t - first_row, h_));
   }
   tensor::MatMul(w_.output, s_.h.data(), rows, logits, prec_, pool_);
+  Adapt(&w_.output, -1, s_.h.data(), rows, logits);
   const float cap = c_.final_logit_softcap;
   if (cap <= 0) return;
   const size_t total = static_cast<size_t>(rows) * c_.n_vocab;
@@ -848,6 +903,7 @@ void Forward::Logits(float* logits, bool all_logits) {
 void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits) {
   const ModelConfig& c = model_.config();
   Forward f(c, model_.weights(), *scratch_, *kv_, &pool_->pool, options_.precise, n, n_past_);
+  f.UseAdapters(options_.adapters.get(), lora_scratch_.get());
   f.Embed(tokens);
   f.PerLayerEmbeddings(tokens);
   f.RopeTablesForBatch();
@@ -859,6 +915,7 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
     f.FeedForward(l);
     f.PerLayerInput(l);
     f.LayerScale(l);
+    f.ControlVector(l);
   }
   n_past_ += n;
   if (logits) f.Logits(logits, all_logits);

@@ -28,6 +28,8 @@ struct Weights;  // weights.h (internal): tensor views into the mapped file
 class RepackedWeights;
 struct KvCache;
 struct Scratch;
+struct LoraScratch;
+class AdapterSet;  // adapters.h: LoRA adapters and control vectors
 
 class Model {
  public:
@@ -63,6 +65,8 @@ struct ContextOptions {
   // mode). Fast (default): activations in the weight type's dot format, GELU through the fp16
   // table, F16 KV cache — what llama.cpp's CPU backend computes.
   bool precise = false;
+  // LoRA adapters and control vectors applied on top of the weights (adapters.h); null = none.
+  std::shared_ptr<const AdapterSet> adapters;
 };
 
 class Context {
@@ -91,6 +95,11 @@ class Context {
   bool Truncate(int n);
   // Bytes of the KV cache.
   uint64_t kv_bytes() const;
+  // Replaces the active adapters (null = none). A set with another key() than the current one
+  // makes the cached positions stale, so they are forgotten (Reset). Throws Error(kUsage) for a
+  // set made for another model.
+  void SetAdapters(std::shared_ptr<const AdapterSet> adapters);
+  const AdapterSet* adapters() const { return options_.adapters.get(); }
 
  private:
   void Step(const int32_t* tokens, int n, float* logits, bool all_logits);
@@ -102,6 +111,7 @@ class Context {
   std::unique_ptr<Scratch> scratch_;
   struct Pool;
   std::unique_ptr<Pool> pool_;
+  std::unique_ptr<LoraScratch> lora_scratch_;
 };
 
 }  // namespace hearth::model

@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -179,7 +180,7 @@ void RegisterBench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Measure prompt processing and decode speed, load time and peak memory");
-  cmd->add_option("-m,--model", args->model_path, "Path to a Gemma 4 .gguf")->required();
+  AddModelFlag(cmd, args->model_path, "A Gemma 4 model");
   cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens per pp run (0: skip)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens per tg run (0: skip)")
@@ -194,7 +195,10 @@ void RegisterBench(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
-  cmd->callback([args] { RunBench(*args); });
+  cmd->callback([args] {
+    args->model_path = ModelPath(args->model_path);
+    RunBench(*args);
+  });
 }
 
 }  // namespace

@@ -81,6 +81,8 @@ class Encoder {
 
   int MelBins() const;
   int TextWidth() const;  // width of the rows fed to the text model
+  // One line, e.g. "gemma4a, 12 blocks, width 1024, 8 heads, 128 mel bins, Q8_0".
+  std::string Describe() const;
 
   // Encodes one piece's features: TokensForFrames(mel.frames) rows of TextWidth() floats.
   std::vector<float> Encode(const Mel& mel, tensor::ThreadPool* pool,

@@ -495,6 +495,15 @@ std::unique_ptr<Encoder> Encoder::Load(std::shared_ptr<const gguf::File> file) {
 int Encoder::MelBins() const { return w_->n_mel; }
 int Encoder::TextWidth() const { return w_->n_text; }
 
+std::string Encoder::Describe() const {
+  const Weights& w = *w_;
+  const std::string type =
+      w.blocks.empty() ? "F32" : gguf::TensorTypeName(w.blocks.front().q.m.type);
+  return "gemma4a, " + std::to_string(w.blocks.size()) + " blocks, width " +
+         std::to_string(w.width) + ", " + std::to_string(w.heads) + " heads, " +
+         std::to_string(w.n_mel) + " mel bins, " + type;
+}
+
 std::vector<float> Encoder::Encode(const Mel& mel, tensor::ThreadPool* pool,
                                    Intermediates* inter) const {
   const Weights& w = *w_;

@@ -324,6 +324,7 @@ TEST(AudioEncoder, Q8MatchesTheReference) {
   const Ref ref("tiny-e.mmproj.Q8_0");
   const auto enc = Encoder::Open(Dir() + "models/tiny-e.mmproj.Q8_0.gguf");
   const std::vector<float> embd = enc->Encode(RefMel(f32, "chirp-1.5s.mel"), &pool);
+  EXPECT_EQ(enc->Describe(), "gemma4a, 2 blocks, width 32, 2 heads, 128 mel bins, Q8_0");
   ExpectEncoderClose(Compare(embd, ref.Floats("chirp-1.5s.embd")), 0.15, 2.5e-2, "Q8_0/chirp");
   // tones: only per-row norms are stored.
   const std::vector<float> tones = enc->Encode(RefMel(f32, "tones-4s.mel"), &pool);

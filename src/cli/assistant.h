@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/models.h"
 #include "base/display.h"
 #include "base/error.h"
 #include "cli/adapter_flags.h"
@@ -43,7 +44,8 @@ struct AssistantFlags {
 
 inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
   cmd->add_option("-m,--model", f->model,
-                  "Model .gguf for the local engine (with --backend: the server's model name)");
+                  "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
+                  "server's model name");
   cmd->add_option("--backend", f->backend,
                   "Remote server instead of the local engine: http://HOST:PORT (OpenAI-"
                   "compatible, /v1/chat/completions) or http://HOST:PORT/api/chat (Ollama). "
@@ -150,7 +152,8 @@ class AssistantSession {
                      agent::UserConfigPath().string());
     }
     return agent::MakeLocalBackend(
-        model, {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
+        agent::ResolveModel(model).path,
+        {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {
@@ -257,7 +260,8 @@ inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
   out << "\n";
   for (const auto& f : r.restored) out << "  restored " << DisplaySafe(f, kOneLine) << "\n";
   for (const auto& f : r.removed) out << "  removed  " << DisplaySafe(f, kOneLine) << "\n";
-  for (const auto& f : r.saved) out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
+  for (const auto& f : r.saved)
+    out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
 }
 
 }  // namespace hearth::cli

@@ -38,6 +38,24 @@ struct RankParams {
   // repeat a fix's words without being where it goes (e^-3: 1/20); vendored copies less so.
   std::array<double, kFileRoles> role_weight{0.0, -0.25, -3.0, -3.0, 0.0, -3.0, -1.0, 0.0};
   bool prior_on_path = true;
+  // Signals beyond the words (search.cpp), each one more RRF list; weight 0 leaves it out.
+  // def: files that define an identifier the query writes as code (each defining file of a name
+  // gets 1/n of it, n = its defining files, names defined in more than 8 files ignored).
+  double def_weight = 0;
+  // graph: the repo map's def/ref edges from the top `graph_chunks` chunks: a file that defines
+  // what those chunks reference (weighted by the chunk's share of the top score, 1/n per name).
+  double graph_weight = 0;
+  int graph_chunks = 10;
+  // cover: whole-file evidence beside the best chunks: the share of the query's weight (IDF x
+  // query weight) whose terms appear anywhere in the file's ranked chunks.
+  double cover_weight = 0;
+  // Stemming of prose query words, consistent with how code is split: "crashes", "parsing"
+  // also search the forms the corpus holds ("crash", "parse", "parser"), at this fraction of the
+  // word's weight (0: off).
+  double stem_weight = 0;
+  // Compute the def, graph and cover lists even at weight 0 (their raw scores appear in the file
+  // signals): for the tuning dumps of bench/index_query.
+  bool all_signals = false;
 };
 
 // Search with explicit ranking constants (index::Search uses the defaults): for the tuning
@@ -67,6 +85,11 @@ bool LooksLikeCode(std::string_view text, size_t begin, size_t end);
 // prose words 1; an identifier-like word (LooksLikeCode) `code_weight` whole and `part_weight`
 // per split part. A token seen several times keeps its highest weight.
 std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const RankParams& p);
+
+// Other forms of a lower-case prose word that searching should also find, by suffix stripping
+// (no dictionary): "parsing" -> "parse", "parser", "parsed", ...; "crashes" -> "crash", ...
+// Words under 4 letters or with digits or '_' get none; the word itself is never listed.
+std::vector<std::string> StemVariants(std::string_view word);
 
 // Drops terms the corpus lacks (idf <= 0), orders the rest by weight x IDF (most informative
 // first, stable) and keeps at most `max_terms` (clamped to 1..64), which bounds the work on

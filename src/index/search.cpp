@@ -123,12 +123,9 @@ std::unordered_set<int64_t> AllowedChunks(Db& db, const SearchOptions& options) 
   return allowed;
 }
 
-// Term at a time (the default): hearth_collect walks each term's doclist once and records
-// (chunk, term, weighted frequency), so the cost is the summed doclist lengths rather than
-// rows x terms; TopChunksByTerm then reads the length of only the chunks that can still reach
-// the top. The scores are hearth_rank's to the bit.
-std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollector& collector,
-                                              int64_t* scored) {
+// hearth_collect walks each term's doclist once and records every (chunk, term, weighted
+// frequency) posting in `collector`.
+void CollectPostings(Db& db, const Query& q, TermCollector& collector) {
   const RankParams& P = q.params;
   collector = TermCollector{};
   double postings = 0;  // every chunk holding a term: the terms' document frequencies
@@ -136,18 +133,24 @@ std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollec
     postings += t.df;
   }
   collector.postings.reserve(static_cast<size_t>(std::min(postings, 1e7)));
-  {
-    Stmt st(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" +
-                          TermWeights(q.terms) +
-                          ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
-    st.Bind(1, q.match)
-        .Bind(2, P.k1)
-        .Bind(3, P.b)
-        .Bind(4, P.w_symbol)
-        .Bind(5, P.w_path)
-        .Bind(6, P.w_body);
-    st.Step();
-  }
+  Stmt st(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" + TermWeights(q.terms) +
+                        ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
+  st.Bind(1, q.match)
+      .Bind(2, P.k1)
+      .Bind(3, P.b)
+      .Bind(4, P.w_symbol)
+      .Bind(5, P.w_path)
+      .Bind(6, P.w_body);
+  st.Step();
+}
+
+// Term at a time (the default): hearth_collect walks each term's doclist once and records
+// (chunk, term, weighted frequency), so the cost is the summed doclist lengths rather than
+// rows x terms; TopChunksByTerm then reads the length of only the chunks that can still reach
+// the top. The scores are hearth_rank's to the bit.
+std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollector& collector,
+                                              int64_t* scored) {
+  CollectPostings(db, q, collector);
   Stmt size_q(db.get(), "SELECT sz FROM chunks_fts_docsize WHERE id = ?1");
   auto length = [&](int64_t row) {
     size_q.Bind(1, row);
@@ -500,6 +503,9 @@ std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& optio
     extra.push_back({"graph", P.graph_weight, GraphRanking(db, ranked, options, P, prior)});
   }
   if (P.cover_weight > 0 || P.all_signals) {
+    if (options.evaluation == SearchOptions::Evaluation::kExhaustive) {
+      CollectPostings(db, q, collector);  // the same postings the default evaluation has
+    }
     extra.push_back({"cover", P.cover_weight, CoverRanking(ranked, collector)});
   }
   for (const FileList& l : extra) {

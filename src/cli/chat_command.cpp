@@ -22,6 +22,7 @@
 #include "cli/assistant.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
 #include "engine/loaded_model.h"
@@ -62,9 +63,8 @@ void RunPlainChat(ChatOptions& opt) {
     ThrowUsage("--plain chats with a local model only",
                "drop --backend, --file and --permissions, or drop --plain for the assistant");
   }
-  if (f.model.empty()) ThrowUsage("--plain needs -m MODEL.gguf", "hearth chat --plain -m m.gguf");
   GenerationFlags& gen = *opt.gen;
-  gen.model_path = f.model;
+  gen.model_path = ModelPath(f.model);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
   gen.verbose = f.verbose;

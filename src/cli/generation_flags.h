@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
 
@@ -58,7 +59,7 @@ struct GenerationFlags {
 inline void AddSamplingFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f);
 
 inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
-  cmd->add_option("-m,--model", f->model_path, "Path to a Gemma 4 .gguf file")->required();
+  AddModelFlag(cmd, f->model_path, "A Gemma 4 model");
   cmd->add_option("-c,--ctx-size", f->n_ctx,
                   "Context size in tokens (default " + std::to_string(engine::kDefaultContext) +
                       ", or the model's maximum if smaller)");

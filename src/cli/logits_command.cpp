@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "model/drafter.h"
 #include "model/model.h"
@@ -150,7 +151,7 @@ void RegisterLogitsCommand(CLI::App& app) {
       "logits",
       "Run a model over token ids and write the logits of every position to a file\n"
       "(little-endian float32, row-major [n_tokens][n_vocab], after the final soft-cap)");
-  cmd->add_option("-m,--model", opt->model_path, "Path to a Gemma 4 .gguf file")->required();
+  AddModelFlag(cmd, opt->model_path, "A Gemma 4 model");
   cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205")
       ->required();
   cmd->add_option("--out", opt->out_path, "Output file for the logits")->required();
@@ -167,7 +168,10 @@ void RegisterLogitsCommand(CLI::App& app) {
                   "Worker threads (default: all cores, at most " +
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
-  cmd->callback([opt] { RunLogits(*opt); });
+  cmd->callback([opt] {
+    opt->model_path = ModelPath(opt->model_path);
+    RunLogits(*opt);
+  });
 }
 
 }  // namespace hearth::cli

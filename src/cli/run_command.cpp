@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "engine/session.h"
 
@@ -156,7 +157,10 @@ void RegisterRunCommand(CLI::App& app) {
                 "Print only the continuation, not the prompt before it");
   cmd->add_flag("--ignore-eos", opt->ignore_eos,
                 "Keep going past end-of-generation tokens (<eos>, <turn|>, <|tool_response>)");
-  cmd->callback([opt] { RunRun(*opt); });
+  cmd->callback([opt] {
+    opt->gen->model_path = ModelPath(opt->gen->model_path);
+    RunRun(*opt);
+  });
 }
 
 }  // namespace hearth::cli

@@ -157,7 +157,9 @@ std::vector<float> DecodeFile(const std::string& path) {
 std::string EncodeWav(std::span<const float> samples) {
   std::string out;
   auto put = [&out](uint32_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    for (int i = 0; i < bytes; ++i) {
+      out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    }
   };
   const auto data_bytes = static_cast<uint32_t>(samples.size() * sizeof(float));
   out += "RIFF";

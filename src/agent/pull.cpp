@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "gguf/gguf.h"
+#include "model/config.h"
 
 namespace hearth::agent {
 namespace {
@@ -624,6 +625,45 @@ PullResult Pull(const CatalogEntry& entry, const PullOptions& opt) {
 
 // ---- Listing ----------------------------------------------------------------------------------
 
+LocalModel DescribeModelFile(const std::string& path) {
+  LocalModel m;
+  m.file = fs::path(path).filename().string();
+  m.path = path;
+  m.bytes = FileSizeOr0(path);
+  // The header and tensor table only: this maps the file but reads no weights.
+  try {
+    gguf::File f = gguf::File::Open(m.path);
+    if (auto arch = f.GetString("general.architecture")) m.architecture = std::string(*arch);
+    if (m.architecture == "gemma4") {
+      try {
+        m.variant = model::ReadConfig(f).VariantName();
+      } catch (const Error&) {
+        // A config hearth cannot read still lists; loading it says why.
+      }
+    }
+    // general.file_type (llama_ftype) names the quantisation as users know it ("Q4_K_M");
+    // the dominant tensor type is a fallback (small models are dominated by embeddings).
+    try {
+      if (auto ftype = f.GetInt("general.file_type")) m.type = FileTypeName(*ftype);
+    } catch (const Error&) {
+      // A file_type of the wrong type is not worth hiding the model for.
+    }
+    if (!m.type.empty()) return m;
+    std::map<std::string, uint64_t> by_type;
+    for (const auto& t : f.tensors()) by_type[gguf::TensorTypeName(t.type_id)] += t.n_bytes;
+    uint64_t best = 0;
+    for (const auto& [type, bytes] : by_type) {
+      if (bytes > best) {
+        best = bytes;
+        m.type = type;
+      }
+    }
+  } catch (const std::exception& e) {
+    m.problem = e.what();
+  }
+  return m;
+}
+
 std::vector<LocalModel> ListModels(const std::string& dir) {
   std::vector<LocalModel> out;
   std::error_code ec;
@@ -633,41 +673,16 @@ std::vector<LocalModel> ListModels(const std::string& dir) {
     const bool part = name.size() > 5 && name.ends_with(".part");
     const std::string base = part ? name.substr(0, name.size() - 5) : name;
     if (!Lower(base).ends_with(".gguf") || !de.is_regular_file(ec)) continue;
-    LocalModel m;
-    m.file = name;
-    m.path = de.path().string();
-    m.bytes = FileSizeOr0(m.path);
-    m.incomplete = part;
-    if (!part) {
-      // The header and tensor table only: this maps the file but reads no weights.
-      try {
-        gguf::File f = gguf::File::Open(m.path);
-        if (auto arch = f.GetString("general.architecture")) m.architecture = std::string(*arch);
-        // general.file_type (llama_ftype) names the quantisation as users know it ("Q4_K_M");
-        // the dominant tensor type is a fallback (small models are dominated by embeddings).
-        try {
-          if (auto ftype = f.GetInt("general.file_type")) m.type = FileTypeName(*ftype);
-        } catch (const Error&) {
-          // A file_type of the wrong type is not worth hiding the model for.
-        }
-        if (!m.type.empty()) {
-          out.push_back(std::move(m));
-          continue;
-        }
-        std::map<std::string, uint64_t> by_type;
-        for (const auto& t : f.tensors()) by_type[gguf::TensorTypeName(t.type_id)] += t.n_bytes;
-        uint64_t best = 0;
-        for (const auto& [type, bytes] : by_type) {
-          if (bytes > best) {
-            best = bytes;
-            m.type = type;
-          }
-        }
-      } catch (const std::exception& e) {
-        m.problem = e.what();
-      }
+    if (part) {
+      LocalModel m;
+      m.file = name;
+      m.path = de.path().string();
+      m.bytes = FileSizeOr0(m.path);
+      m.incomplete = true;
+      out.push_back(std::move(m));
+    } else {
+      out.push_back(DescribeModelFile(de.path().string()));
     }
-    out.push_back(std::move(m));
   }
   std::sort(out.begin(), out.end(),
             [](const LocalModel& a, const LocalModel& b) { return a.file < b.file; });

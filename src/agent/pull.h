@@ -104,8 +104,11 @@ struct LocalModel {
   std::string architecture;  // GGUF general.architecture, when it parses
   // general.file_type ("Q4_K_M"), else the tensor type with the most bytes ("Q4_K")
   std::string type;
-  std::string problem;       // why it did not parse, for complete files
+  std::string variant;  // the Gemma 4 variant ("E4B") or structure, for gemma4 files
+  std::string problem;  // why it did not parse, for complete files
 };
+// What a GGUF file's header says (architecture, type, variant; `problem` when it does not parse).
+LocalModel DescribeModelFile(const std::string& path);
 // The .gguf and .gguf.part files in `dir`, sorted by name; an empty list when `dir` is missing.
 std::vector<LocalModel> ListModels(const std::string& dir);
 

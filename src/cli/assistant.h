@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/models.h"
 #include "base/display.h"
 #include "base/error.h"
 #include "cli/terminal.h"
@@ -41,7 +42,8 @@ struct AssistantFlags {
 
 inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
   cmd->add_option("-m,--model", f->model,
-                  "Model .gguf for the local engine (with --backend: the server's model name)");
+                  "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
+                  "server's model name");
   cmd->add_option("--backend", f->backend,
                   "Remote server instead of the local engine: http://HOST:PORT (OpenAI-"
                   "compatible, /v1/chat/completions) or http://HOST:PORT/api/chat (Ollama). "
@@ -140,7 +142,8 @@ class AssistantSession {
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
-    return agent::MakeLocalBackend(model, {.n_ctx = f.n_ctx, .n_threads = f.threads});
+    return agent::MakeLocalBackend(agent::ResolveModel(model).path,
+                                   {.n_ctx = f.n_ctx, .n_threads = f.threads});
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {
@@ -247,7 +250,8 @@ inline void PrintUndo(std::ostream& out, const agent::UndoResult& r,
   out << "\n";
   for (const auto& f : r.restored) out << "  restored " << DisplaySafe(f, kOneLine) << "\n";
   for (const auto& f : r.removed) out << "  removed  " << DisplaySafe(f, kOneLine) << "\n";
-  for (const auto& f : r.saved) out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
+  for (const auto& f : r.saved)
+    out << "  saved your version as " << DisplaySafe(f, kOneLine) << "\n";
 }
 
 }  // namespace hearth::cli

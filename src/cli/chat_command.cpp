@@ -22,6 +22,7 @@
 #include "cli/assistant.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
 #include "engine/loaded_model.h"
@@ -62,9 +63,8 @@ void RunPlainChat(ChatOptions& opt) {
     ThrowUsage("--plain chats with a local model only",
                "drop --backend, --file and --permissions, or drop --plain for the assistant");
   }
-  if (f.model.empty()) ThrowUsage("--plain needs -m MODEL.gguf", "hearth chat --plain -m m.gguf");
   GenerationFlags& gen = *opt.gen;
-  gen.model_path = f.model;
+  gen.model_path = ModelPath(f.model);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
   gen.verbose = f.verbose;
@@ -76,7 +76,9 @@ void RunPlainChat(ChatOptions& opt) {
   gopt.cancel = &g_interrupted;
 
   const auto lm = engine::LoadedModel::Open(gen.model_path);
+  gen.ApplySpeculation(*lm);
   engine::Session session(lm->model(), lm->tokenizer(), lm->Context(gen.Context()));
+  session.SetSpeculation(lm->speculation());
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
@@ -287,6 +289,7 @@ void RegisterChatCommand(CLI::App& app) {
   cmd->add_option("--chat-template", opt->chat_template,
                   "--plain: official (default) or interleaved");
   AddSamplingFlags(cmd, opt->gen);
+  AddSpeculationFlags(cmd, opt->gen);
   cmd->callback([opt] { opt->plain ? RunPlainChat(*opt) : RunAssistantChat(*opt); });
 }
 

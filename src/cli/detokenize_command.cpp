@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "text/tokenizer.h"
 
 namespace hearth::cli {
@@ -63,13 +64,15 @@ void RegisterDetokenizeCommand(CLI::App& app) {
       "detokenize",
       "Print the text of token ids exactly (no newline is added); control tokens such as "
       "<|turn> are written out unless --hide-special");
-  cmd->add_option("-m,--model", opt->model_path, "A Gemma 4 .gguf file (a vocab-only file works)")
-      ->required();
+  AddModelFlag(cmd, opt->model_path, "A Gemma 4 model (a vocab-only file works)");
   cmd->add_flag("--hide-special", opt->hide_special,
                 "Leave out control tokens (<bos>, <|turn>, <turn|>, ...) as a chat display would");
   cmd->add_option("IDS", opt->ids, "Token ids (separate arguments, or one space/comma list)")
       ->required();
-  cmd->callback([opt] { RunDetokenize(*opt); });
+  cmd->callback([opt] {
+    opt->model_path = ModelPath(opt->model_path);
+    RunDetokenize(*opt);
+  });
 }
 
 }  // namespace hearth::cli

@@ -7,7 +7,9 @@
 #include <sstream>
 #include <string>
 
+#include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
@@ -17,6 +19,7 @@ namespace {
 
 struct InfoOptions {
   std::string model_path;
+  std::string positional;  // `hearth show NAME`
   bool show_metadata = false;
   bool show_tensors = false;
 };
@@ -130,11 +133,20 @@ HEARTH_COMMAND(info, RegisterInfoCommand);
 
 void RegisterInfoCommand(CLI::App& app) {
   auto opt = std::make_shared<InfoOptions>();
-  CLI::App* cmd = app.add_subcommand("info", "Describe a GGUF model file (no weights are loaded)");
-  cmd->add_option("-m,--model", opt->model_path, "Path to a .gguf file")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "info", "Describe a GGUF model file (no weights are loaded); `hearth show NAME` is the same");
+  cmd->alias("show");  // as `ollama show`
+  AddModelFlag(cmd, opt->model_path, "A .gguf file");
+  cmd->add_option("MODEL", opt->positional, "The model, as for -m (`hearth show e4b`)");
   cmd->add_flag("--metadata", opt->show_metadata, "List every metadata key and value");
   cmd->add_flag("--tensors", opt->show_tensors, "List every tensor with its type and shape");
-  cmd->callback([opt] { RunInfo(*opt); });
+  cmd->callback([opt] {
+    if (!opt->positional.empty() && !opt->model_path.empty()) {
+      ThrowUsage("two models given (-m and MODEL)", "name one");
+    }
+    opt->model_path = ModelPath(opt->model_path.empty() ? opt->positional : opt->model_path);
+    RunInfo(*opt);
+  });
 }
 
 }  // namespace hearth::cli

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "gguf/gguf.h"
 #include "text/chat_template.h"
 
@@ -63,13 +64,15 @@ void RegisterRenderChatCommand(CLI::App& app) {
       "Write the Gemma 4 prompt for a conversation to stdout, byte-exact (nothing added). "
       "INPUTS.json holds {messages, tools, add_generation_prompt, enable_thinking, bos_token} "
       "with OpenAI-style messages");
-  cmd->add_option("-m,--model", opt->model_path, "A Gemma 4 .gguf file (a vocab-only file works)")
-      ->required();
+  AddModelFlag(cmd, opt->model_path, "A Gemma 4 model (a vocab-only file works)");
   cmd->add_option("--input", opt->input, "The conversation as JSON")->required();
   cmd->add_option("--template", opt->template_name,
                   "official (google-gemma-4-31B-it.jinja, default) or interleaved "
                   "(google-gemma-4-31B-it-interleaved.jinja)");
-  cmd->callback([opt] { RunRenderChat(*opt); });
+  cmd->callback([opt] {
+    opt->model_path = ModelPath(opt->model_path);
+    RunRenderChat(*opt);
+  });
 }
 
 }  // namespace hearth::cli

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
 #include "server/server.h"
@@ -103,7 +104,7 @@ void RegisterServeCommand(CLI::App& app) {
       "/api/show; GET /v1/models, /api/tags, /api/version, /health (503 while loading),\n"
       "/metrics (Prometheus), / (chat page). Binds to loopback unless --host says otherwise.\n"
       "The API key may also come from the HEARTH_API_KEY environment variable.");
-  cmd->add_option("-m,--model", opt->model_path, "Path to a Gemma 4 .gguf file")->required();
+  AddModelFlag(cmd, opt->model_path, "A Gemma 4 model");
   cmd->add_option("--host", opt->server.host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", opt->server.port, "Port (default 8080; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
@@ -146,7 +147,10 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--max-queue", opt->server.max_queue,
                   "Requests that may wait for a slot; more get 503 (default 64)")
       ->check(CLI::Range(1, 4096));
-  cmd->callback([opt] { RunServe(*opt); });
+  cmd->callback([opt] {
+    opt->model_path = ModelPath(opt->model_path);
+    RunServe(*opt);
+  });
 }
 
 }  // namespace hearth::cli

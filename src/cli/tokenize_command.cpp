@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_flag.h"
 #include "text/tokenizer.h"
 
 namespace hearth::cli {
@@ -59,8 +60,7 @@ void RegisterTokenizeCommand(CLI::App& app) {
       "tokenize",
       "Print the token ids of a text (one line, separated by spaces), using the tokenizer stored "
       "in a Gemma 4 GGUF file");
-  cmd->add_option("-m,--model", opt->model_path, "A Gemma 4 .gguf file (a vocab-only file works)")
-      ->required();
+  AddModelFlag(cmd, opt->model_path, "A Gemma 4 model (a vocab-only file works)");
   cmd->add_flag("--bos", opt->bos, "Prepend the beginning-of-sequence token (<bos>, id 2)");
   cmd->add_flag("--no-special", opt->no_special,
                 "Treat control-token strings written in the text (<|turn>, <turn|>, <bos>, ...) "
@@ -68,7 +68,10 @@ void RegisterTokenizeCommand(CLI::App& app) {
                 "always matched");
   cmd->add_option("--file", opt->file, "Read the text from this file (bytes as they are)");
   auto* text_opt = cmd->add_option("TEXT", opt->text, "The text to tokenize");
-  cmd->callback([opt, text_opt] { RunTokenize(*opt, text_opt->count() > 0); });
+  cmd->callback([opt, text_opt] {
+    opt->model_path = ModelPath(opt->model_path);
+    RunTokenize(*opt, text_opt->count() > 0);
+  });
 }
 
 }  // namespace hearth::cli

@@ -1,0 +1,24 @@
+// The -m flag of every command that opens a model: a path or a name, resolved by
+// agent::ResolveModel (agent/models.h); without -m, the configured default model.
+// Header-only because src/cli builds only main.cpp, commands.cpp and *_command.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "agent/models.h"
+
+namespace hearth::cli {
+
+inline CLI::Option* AddModelFlag(CLI::App* cmd, std::string& target, const std::string& what) {
+  return cmd->add_option("-m,--model", target,
+                         what +
+                             ": a path, a file in the model folder, a short name (e4b, "
+                             "gemma4:e4b) or an Ollama model; default: [agent] model in the "
+                             "user config (see `hearth models`)");
+}
+
+// The file `flag` names (the default model when empty). Errors list the available models.
+inline std::string ModelPath(const std::string& flag) { return agent::ResolveModel(flag).path; }
+
+}  // namespace hearth::cli

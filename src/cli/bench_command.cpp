@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "model/model.h"
@@ -83,6 +84,15 @@ void RunBench(const BenchArgs& args) {
   // weights' as llama-bench reports it.
   auto model = model::Model::Load(args.model_path);
   model::ContextOptions options;
+  // bench has no -c: the context is what the test needs, so too much is said in its own flags.
+  if (const int need = args.depth + std::max(args.n_prompt, args.n_gen) + 1;
+      need > model->config().n_ctx_train) {
+    throw Error(ErrorClass::kResource,
+                "--depth + max(-p, -n) + 1 = " + std::to_string(need) +
+                    " positions, more than this model's maximum context of " +
+                    std::to_string(model->config().n_ctx_train),
+                "lower -p, -n or --depth");
+  }
   options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
   options.n_ctx = std::min(options.n_ctx, model->config().n_ctx_train);
   options.n_threads = threads;
@@ -195,6 +205,7 @@ void RegisterBench(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
+  AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->callback([args] {
     args->model_path = ModelPath(args->model_path);
     RunBench(*args);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
@@ -50,6 +51,7 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
       ->check(CLI::Range(1, 1024));
   AddSamplingFlags(cmd, f);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
+  AddLlamaCppFlags(cmd, Conversation::kIsNot);
 }
 
 // The sampling chain and the seed alone (for commands with their own model flags).

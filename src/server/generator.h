@@ -98,6 +98,7 @@ struct EngineOptions {
   int n_slots = 1;
   int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
   int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
+  std::string alias;  // the model's name in listings and responses (default: the file's stem)
 };
 
 // The real generator: one model, one engine::Session per slot. Loads the model (slow).

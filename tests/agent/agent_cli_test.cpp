@@ -282,6 +282,23 @@ TEST(AgentCliTest, ChatCtrlCStopsTheReplyNotTheSession) {
   EXPECT_EQ(m[2]["content"].get<std::string>().rfind("word word", 0), 0u);
 }
 
+// Ctrl-C while `ask` streams its answer stops it and exits 130 (128 + SIGINT), as a shell reports
+// a command that Ctrl-C stopped; the old code exited 0.
+TEST(AgentCliTest, AskCtrlCExits130) {
+  TempRepo repo;
+  std::string slow;
+  for (int i = 0; i < 60; ++i) {
+    slow += "data: " + json({{"choices", {{{"delta", {{"content", "word "}}}}}}}).dump() + "\n\n";
+  }
+  slow += "data: [DONE]\n\n";
+  ScriptedServer server({slow}, "/v1/chat/completions", 20);
+  Result r = HearthWithInput(repo.path(), "ask --no-index --backend " + server.url() + " hi", "",
+                             3);
+  EXPECT_EQ(r.code, 130) << r.out;
+  EXPECT_NE(r.out.find("word word"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hearth: stopped (Ctrl-C)"), std::string::npos) << r.out;
+}
+
 // Errors: a usage error for --plain-only flags; an unreachable backend fails the script with
 // the I/O exit code; --help lists the commands.
 TEST(AgentCliTest, ChatErrorsAndHelp) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "audio/audio.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
@@ -33,6 +34,8 @@ struct BenchArgs {
   int depth = 0;
   int reps = 3;
   bool json = false;
+  std::string audio;  // --audio: benchmark the audio encoder of --mmproj on this clip instead
+  std::string mmproj;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -72,6 +75,52 @@ std::vector<int32_t> RandomTokens(int n, int n_vocab, uint32_t seed) {
   std::vector<int32_t> tokens(static_cast<size_t>(n));
   for (auto& t : tokens) t = pick(rng);
   return tokens;
+}
+
+// `--audio FILE --mmproj PROJ`: decode the clip once, then encode it (mel features and the
+// conformer, every 30 s piece) `reps` times; reports seconds of encoding per second of audio.
+void RunAudioBench(const BenchArgs& args) {
+  if (args.mmproj.empty()) ThrowUsage("--audio needs --mmproj (the projector with the encoder)");
+  if (args.reps < 1) ThrowUsage("repetitions must be ≥ 1", "see 'hearth bench --help'");
+  const int threads = args.threads > 0 ? args.threads : engine::DefaultThreads();
+  const auto load_start = Clock::now();
+  const std::unique_ptr<audio::Encoder> enc = audio::Encoder::Open(args.mmproj);
+  const double load_s = Seconds(load_start);
+  const std::vector<float> pcm = audio::DecodeFile(args.audio);
+  const double audio_s = static_cast<double>(pcm.size()) / audio::kSampleRate;
+  tensor::ThreadPool pool(threads);
+  std::vector<double> per_second;
+  int rows = 0;
+  for (int r = 0; r < args.reps; ++r) {
+    const auto start = Clock::now();
+    std::vector<int> pieces;
+    const std::vector<float> out = enc->EncodeClip(pcm, &pool, &pieces);
+    per_second.push_back(Seconds(start) / audio_s);
+    rows = static_cast<int>(out.size() / static_cast<size_t>(enc->TextWidth()));
+  }
+  const Stats s = Summarise(per_second);
+  if (args.json) {
+    const nlohmann::ordered_json out = {
+        {"engine", std::string("hearth ") + HEARTH_VERSION + " (" + HEARTH_GIT_COMMIT + ")"},
+        {"mmproj", args.mmproj},
+        {"audio_encoder", enc->Describe()},
+        {"threads", threads},
+        {"audio_s", audio_s},
+        {"rows", rows},
+        {"encode_s_per_audio_s", s.median},
+        {"encode_s_per_audio_s_min", s.min},
+        {"encode_s_per_audio_s_max", s.max},
+        {"load_s", load_s},
+        {"peak_rss_bytes", PeakRssBytes()},
+    };
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::printf("audio encoder: %s (%s), %d threads, %s kernels\n", args.mmproj.c_str(),
+              enc->Describe().c_str(), threads, tensor::SimdLevelName(tensor::ActiveSimdLevel()));
+  std::printf("clip    %9.2f s -> %d rows\n", audio_s, rows);
+  std::printf("encode  %9.4f s per s of audio (min %.4f, max %.4f over %d runs; %.1fx real time)\n",
+              s.median, s.min, s.max, args.reps, s.median > 0 ? 1.0 / s.median : 0.0);
 }
 
 void RunBench(const BenchArgs& args) {
@@ -206,7 +255,16 @@ void RegisterBench(CLI::App& app) {
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
+  cmd->add_option("--audio", args->audio,
+                  "Benchmark the audio encoder of --mmproj on this clip instead (encode time per "
+                  "second of audio)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--mmproj", args->mmproj, "The projector .gguf for --audio");
   cmd->callback([args] {
+    if (!args->audio.empty()) {
+      RunAudioBench(*args);
+      return;
+    }
     args->model_path = ModelPath(args->model_path);
     RunBench(*args);
   });

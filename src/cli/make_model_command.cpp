@@ -13,11 +13,28 @@ namespace {
 
 struct MakeModelArgs {
   std::string like, vocab, type = "Q4_K_M", output;
+  std::string audio_mmproj, audio_type = "F16";
   uint64_t seed = 1;
   int threads = 0;
 };
 
 void RunMakeModel(const MakeModelArgs& args) {
+  if (!args.audio_mmproj.empty()) {
+    const convert::Preset* preset = convert::FindPreset(args.audio_type);
+    convert::MakeAudioProjectorOptions audio;
+    audio.like = args.like;
+    audio.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
+    audio.output = args.audio_mmproj;
+    audio.seed = args.seed;
+    audio.threads = args.threads;
+    convert::MakeAudioProjector(audio);
+    std::cerr << "hearth: wrote " << args.audio_mmproj << " (random " << args.like
+              << " audio projector, " << args.audio_type << ")\n";
+    if (args.output.empty()) return;
+  }
+  if (args.output.empty() || args.vocab.empty()) {
+    ThrowUsage("-o and --vocab are required (unless only --audio-mmproj is written)");
+  }
   convert::MakeModelOptions options;
   options.like = args.like;
   options.vocab_path = args.vocab;
@@ -51,11 +68,16 @@ void RegisterMakeModel(CLI::App& app) {
   cmd->add_option("--like", args->like, "Variant whose dimensions to use: " + likes)->required();
   cmd->add_option("--vocab", args->vocab,
                   "GGUF holding the Gemma 4 tokenizer, e.g. "
-                  "../shared/fixtures/tokenizer/gemma-4-vocab.gguf")
-      ->required();
+                  "../shared/fixtures/tokenizer/gemma-4-vocab.gguf");
   cmd->add_option("--type", args->type, "Weight preset: " + convert::PresetNames())
       ->capture_default_str();
-  cmd->add_option("-o,--output", args->output, "Destination .gguf")->required();
+  cmd->add_option("-o,--output", args->output, "Destination .gguf");
+  cmd->add_option("--audio-mmproj", args->audio_mmproj,
+                  "Also (or only) write a random audio projector with the real e2b/e4b audio "
+                  "tower's dimensions here (for hearth bench --audio)");
+  cmd->add_option("--audio-type", args->audio_type,
+                  "Matrix type of --audio-mmproj: F32, F16 or Q8_0")
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same file)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)")

@@ -66,4 +66,17 @@ struct MakeModelOptions {
 std::vector<std::string> VariantNames();
 void MakeModel(const MakeModelOptions& options);
 
+// A projector file (general.type mmproj) holding only a `gemma4a` audio encoder with the real
+// E2B/E4B audio tower's dimensions (width 1024, 12 blocks, 8 heads, FFN 4096, SSCP 128/32
+// channels, 128 mel bins, output 1536) projecting to the variant's text width, random weights:
+// for `hearth bench --audio`. Matrices in `type` (F32, F16 or Q8_0); convolutions and norms F32.
+struct MakeAudioProjectorOptions {
+  std::string like;   // e2b | e4b
+  uint32_t type = 1;  // tensor::kF16
+  std::string output;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+void MakeAudioProjector(const MakeAudioProjectorOptions& options);
+
 }  // namespace hearth::convert

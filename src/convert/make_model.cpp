@@ -342,4 +342,90 @@ void MakeModel(const MakeModelOptions& options) {
   w.WriteFile(options.output);
 }
 
+void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
+  const Variant* v = FindVariant(options.like);
+  if (v == nullptr || v->per_layer_input == 0) {
+    ThrowUsage("only e2b and e4b have an audio encoder", "use --like e2b or --like e4b");
+  }
+  if (options.type != tensor::kF32 && options.type != tensor::kF16 &&
+      options.type != tensor::kQ8_0) {
+    ThrowUsage("the audio projector is written in F32, F16 or Q8_0", "use --type F16 or Q8_0");
+  }
+  constexpr int64_t kE = 1024, kFf = 4096, kHeads = 8, kMel = 128, kC0 = 128, kC1 = 32, kOut = 1536,
+                    kBlocks = 12;
+  const int64_t d = kE / kHeads;
+  gguf::Writer w;
+  w.SetString("general.architecture", "clip");
+  w.SetString("general.type", "mmproj");
+  w.SetString("general.name", std::string("hearth-random-") + v->name + "-audio");
+  w.SetBool("clip.has_audio_encoder", true);
+  w.SetString("clip.audio.projector_type", "gemma4a");
+  w.SetUint32("clip.audio.embedding_length", kE);
+  w.SetUint32("clip.audio.feed_forward_length", kFf);
+  w.SetUint32("clip.audio.block_count", kBlocks);
+  w.SetUint32("clip.audio.attention.head_count", kHeads);
+  w.SetUint32("clip.audio.num_mel_bins", kMel);
+  w.SetFloat32("clip.audio.attention.layer_norm_epsilon", 1e-6F);
+  w.SetUint32("clip.audio.projection_dim", static_cast<uint32_t>(v->n_embd));
+
+  std::vector<PlannedTensor> plan;
+  auto add = [&](std::string name, std::vector<int64_t> shape, Init init) {
+    plan.push_back({std::move(name), std::move(shape), std::move(init), -1});
+  };
+  auto proj = [](int64_t fan_in) { return Gaussianish(1.0 / std::sqrt(double(fan_in))); };
+  add("a.conv1d.0.weight", {3, 3, 1, kC0}, proj(9));
+  add("a.conv1d.0.norm.weight", {kC0}, Around(1.0, 0.15));
+  add("a.conv1d.1.weight", {3, 3, kC0, kC1}, proj(9 * kC0));
+  add("a.conv1d.1.norm.weight", {kC1}, Around(1.0, 0.15));
+  const int64_t f2 = kMel / 4;
+  add("a.input_projection.weight", {kC1 * f2, kE}, proj(kC1 * f2));
+  for (int64_t l = 0; l < kBlocks; ++l) {
+    const std::string p = "a.blk." + std::to_string(l) + ".";
+    for (const char* suffix : {"", "_1"}) {
+      const std::string sfx = suffix;
+      add(p + "ffn_norm" + sfx + ".weight", {kE}, Around(1.0, 0.15));
+      add(p + "ffn_up" + sfx + ".weight", {kE, kFf}, proj(kE));
+      add(p + "ffn_down" + sfx + ".weight", {kFf, kE}, proj(kFf));
+      add(p + "ffn_post_norm" + sfx + ".weight", {kE}, Around(1.0, 0.15));
+    }
+    add(p + "attn_pre_norm.weight", {kE}, Around(1.0, 0.15));
+    for (const char* m : {"attn_q", "attn_k", "attn_v", "attn_out", "attn_k_rel"}) {
+      add(p + m + ".weight", {kE, kE}, proj(kE));
+    }
+    add(p + "per_dim_scale.weight", {d}, Around(std::log(2.0), 0.2));
+    add(p + "per_dim_k_scale.weight", {d}, Around(std::log(2.0), 0.2));
+    add(p + "attn_post_norm.weight", {kE}, Around(1.0, 0.15));
+    add(p + "conv_norm.weight", {kE}, Around(1.0, 0.15));
+    add(p + "conv_pw1.weight", {kE, 2 * kE}, proj(kE));
+    add(p + "conv_dw.weight", {5, kE}, proj(5));
+    add(p + "norm_conv.weight", {kE}, Around(1.0, 0.15));
+    add(p + "conv_pw2.weight", {kE, kE}, proj(kE));
+    add(p + "ln2.weight", {kE}, Around(1.0, 0.15));
+  }
+  add("a.pre_encode.out.weight", {kE, kOut}, proj(kE));
+  add("a.pre_encode.out.bias", {kOut}, Gaussianish(0.02));
+  add("mm.a.input_projection.weight", {kOut, v->n_embd}, proj(kOut));
+
+  auto pool = std::make_shared<tensor::ThreadPool>(ResolveThreads(options.threads));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto t = std::make_shared<PlannedTensor>(std::move(plan[i]));
+    // As llama.cpp's converter: 1-D tensors and the convolutions (SSCP, input projection,
+    // depthwise) stay F32 (multimodal spec §1.5).
+    const bool keep_f32 = t->shape.size() == 1 || t->name.find("conv1d") != std::string::npos ||
+                          t->name.find("conv_dw") != std::string::npos ||
+                          t->name == "a.input_projection.weight";
+    const uint32_t type = keep_f32 ? tensor::kF32 : options.type;
+    const int64_t row_length = t->shape[0];
+    int64_t rows = 1;
+    for (size_t k = 1; k < t->shape.size(); ++k) rows *= t->shape[k];
+    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
+    const uint64_t stream = SplitMix(options.seed * 1000033ULL + i);
+    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
+                    [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
+                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
+                    });
+  }
+  w.WriteFile(options.output);
+}
+
 }  // namespace hearth::convert

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "server/framing.h"
 #include "server/request.h"
 
 namespace hearth::server {
@@ -39,24 +40,6 @@ constexpr size_t kReadSize = 64u << 10;
 // send a reset, and the client would lose the error response it has not read yet.
 constexpr size_t kDrainBytes = 4u << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  }
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 const char* StatusText(int status) {
   switch (status) {
@@ -76,12 +59,6 @@ const char* StatusText(int status) {
       return "Error";
   }
 }
-
-struct Reject {
-  int status;
-  std::string message;
-  std::string code;
-};
 
 // A complete response with a JSON error body, for the answers the listener gives itself; the
 // connection is closed after it.
@@ -140,177 +117,27 @@ bool IsLoopbackAddress(const sockaddr_storage& ss) {
   return false;
 }
 
-bool IsTokenChar(char ch) {
-  const auto c = static_cast<unsigned char>(ch);
-  return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr;
-}
-
-// What the listener needs to know of a request's head.
-struct Head {
-  std::string rewritten;  // request line and the kept header lines, each ending in CRLF
-  bool chunked = false;
-  bool has_length = false;
-  uint64_t length = 0;
-  bool expect_continue = false;
-};
-
-// A Content-Length value: digits, or a list of the same digits ("5, 5"). Sets *too_big instead
-// of overflowing.
-bool ParseContentLength(std::string_view v, uint64_t* out, bool* too_big) {
-  std::optional<uint64_t> value;
-  while (true) {
-    const size_t comma = v.find(',');
-    const std::string_view item = Trim(v.substr(0, comma));
-    if (item.empty()) {
-      return false;
-    }
-    uint64_t n = 0;
-    for (const char ch : item) {
-      if (ch < '0' || ch > '9') {
-        return false;
-      }
-      if (n > (UINT64_MAX - 9) / 10) {
-        *too_big = true;
-        n = UINT64_MAX;
-        break;
-      }
-      n = n * 10 + static_cast<uint64_t>(ch - '0');
-    }
-    if (value && *value != n) {
-      return false;
-    }
-    value = n;
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    v.remove_prefix(comma + 1);
-  }
-  *out = *value;
-  return true;
-}
-
-// Parses the head (request line and headers, without the blank line). The request line and the
-// header syntax are checked again by httplib; this reads the framing (Content-Length,
-// Transfer-Encoding, Expect) and refuses what would make the framing ambiguous.
-std::optional<Reject> ParseHead(std::string_view head, size_t max_body, Head* out) {
-  const auto bad = [](std::string what) { return Reject{400, std::move(what), "bad_request"}; };
-  // httplib splits lines at a bare LF where this reads CRLF: a head where the two could disagree
-  // (a header hidden inside another's value) is refused.
-  for (size_t i = 0; i < head.size(); ++i) {
-    const char ch = head[i];
-    if (ch == '\0' || (ch == '\r' && (i + 1 == head.size() || head[i + 1] != '\n')) ||
-        (ch == '\n' && (i == 0 || head[i - 1] != '\r'))) {
-      return bad("malformed HTTP request: a stray CR, LF or NUL in the headers");
-    }
-  }
-  size_t eol = head.find("\r\n");
-  const std::string_view request_line = head.substr(0, eol);
-  if (std::count(request_line.begin(), request_line.end(), ' ') != 2) {
-    return bad("malformed HTTP request line");
-  }
-  out->rewritten.assign(request_line);
-  out->rewritten += "\r\n";
-  std::optional<uint64_t> length;
-  bool length_too_big = false;
-  std::string transfer_encoding;
-  while (eol != std::string_view::npos) {
-    head.remove_prefix(eol + 2);
-    eol = head.find("\r\n");
-    const std::string_view line = head.substr(0, eol);
-    if (line.empty()) {
-      return bad("malformed HTTP header: an empty line inside the headers");
-    }
-    if (line.front() == ' ' || line.front() == '\t') {
-      return bad("malformed HTTP header: folded header lines are not accepted");
-    }
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        !std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
-                     IsTokenChar)) {
-      return bad("malformed HTTP header line");
-    }
-    const std::string name = Lower(line.substr(0, colon));
-    const std::string_view value = Trim(line.substr(colon + 1));
-    if (name == "content-length") {
-      uint64_t n = 0;
-      if (!ParseContentLength(value, &n, &length_too_big) || (length && *length != n)) {
-        return bad("malformed or conflicting Content-Length");
-      }
-      length = n;
-      continue;
-    }
-    if (name == "transfer-encoding") {
-      if (!transfer_encoding.empty()) {
-        transfer_encoding += ",";
-      }
-      transfer_encoding += Lower(value);
-      continue;
-    }
-    if (name == "expect") {
-      // The listener answers "100 Continue" itself once the head has passed its checks.
-      out->expect_continue = Lower(value) == "100-continue";
-      continue;
-    }
-    out->rewritten.append(line);
-    out->rewritten += "\r\n";
-  }
-  if (!transfer_encoding.empty()) {
-    // Both framings at once is how requests get smuggled past proxies: refused (RFC 9112 §6.1).
-    if (length) {
-      return bad("a request may not carry both Transfer-Encoding and Content-Length");
-    }
-    if (Trim(transfer_encoding) != "chunked") {
-      return Reject{501, "unsupported Transfer-Encoding '" + transfer_encoding + "' (only chunked)",
-                    "unsupported_transfer_encoding"};
-    }
-    out->chunked = true;
-  } else if (length) {
-    out->has_length = true;
-    out->length = *length;
-  }
-  if (length_too_big || (length && *length > max_body)) {
-    return Reject{413,
-                  "the request body is too large (the server's limit is " +
-                      std::to_string(max_body) + " bytes; see --max-body)",
-                  "body_too_large"};
-  }
-  return std::nullopt;
-}
-
+// What the listener does with a connection; the request's own progress is its framer's.
 enum class Phase {
-  kHead,       // reading the request line and headers
-  kBody,       // reading a Content-Length body
-  kChunkSize,  // reading a chunk-size line
-  kChunkData,  // reading a chunk's data
-  kChunkEnd,   // the CRLF after a chunk's data
-  kTrailer,    // trailer lines after the last chunk
-  kBusy,       // a worker is answering; not read until it is done
-  kDrain,      // refused: discarding input until a short deadline, then closed
+  kReading,  // framing a request
+  kBusy,     // a worker is answering; not read until it is done
+  kDrain,    // refused: discarding input until a short deadline, then closed
 };
-
-bool ReadsBody(Phase p) {
-  return p == Phase::kBody || p == Phase::kChunkSize || p == Phase::kChunkData ||
-         p == Phase::kChunkEnd || p == Phase::kTrailer;
-}
 
 struct Conn {
+  explicit Conn(const FramingLimits& limits) : framer(limits) {}
   uint64_t id = 0;
   int fd = -1;
   std::string ip;
   int port = 0;
   std::string local_ip;
   int local_port = 0;
-  Phase phase = Phase::kHead;
-  std::string in;       // received and not consumed
-  size_t scanned = 0;   // bytes of `in` already searched for the end of the head
+  Phase phase = Phase::kReading;
+  RequestFramer framer;
   bool waiting = true;  // a kept connection with no byte of its next request yet
-  Head head;
-  std::string body;  // decoded
-  uint64_t chunk_left = 0;
-  size_t trailer_bytes = 0;
   size_t drained = 0;
   int requests = 0;
-  Clock::time_point deadline;  // of the phase as a whole
+  Clock::time_point deadline;  // of the head or the body as a whole
   Clock::time_point idle;      // of the silence since the last byte
 };
 
@@ -370,8 +197,7 @@ struct Listener::Impl {
     SendBestEffort(c.fd, ErrorResponse(r));
     shutdown(c.fd, SHUT_WR);
     c.phase = Phase::kDrain;
-    std::string().swap(c.in);
-    std::string().swap(c.body);
+    c.framer.Discard();
     c.drained = 0;
     c.deadline = c.idle = Clock::now() + kDrainTime;
   }
@@ -389,7 +215,7 @@ struct Listener::Impl {
         }
         return;
       }
-      Conn c;
+      Conn c(Limits());
       AddressOf(ss, &c.ip, &c.port);
       int& from_client = per_client[c.ip];
       if (static_cast<int>(conns.size()) >= opt.max_connections ||
@@ -433,15 +259,11 @@ struct Listener::Impl {
     }
   }
 
-  void Hand(Conn& c) {
-    std::string bytes = std::move(c.head.rewritten);
-    if (c.head.has_length || c.head.chunked || !c.body.empty()) {
-      bytes += "Content-Length: " + std::to_string(c.body.size()) + "\r\n";
-    }
-    bytes += "\r\n";
-    bytes += c.body;
-    std::string().swap(c.body);
-    c.head = Head();
+  FramingLimits Limits() const {
+    return {opt.max_body, opt.max_header_bytes, opt.max_chunk_line, opt.max_trailer_bytes};
+  }
+
+  void Hand(Conn& c, std::string bytes) {
     c.phase = Phase::kBusy;
     ReadyRequest r;
     r.id = c.id;
@@ -455,162 +277,24 @@ struct Listener::Impl {
     dispatch(std::move(r));
   }
 
-  // The head is complete at `end` (the blank line's offset): parse it and move on to the body.
-  void StartBody(Conn& c, size_t end) {
-    Head h;
-    const std::string_view in = c.in;
-    const auto error = ParseHead(in.substr(0, end), opt.max_body, &h);
-    c.in.erase(0, end + 4);
-    c.scanned = 0;
-    if (error) {
-      return Refuse(c, *error);
-    }
-    c.head = std::move(h);
-    c.body.clear();
-    if (c.head.expect_continue && (c.head.chunked || c.head.length > 0)) {
-      SendBestEffort(c.fd, "HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    c.deadline = Clock::now() + std::chrono::seconds(opt.body_timeout_s);
-    c.phase = c.head.chunked ? Phase::kChunkSize : Phase::kBody;
-  }
-
-  std::optional<Reject> ChunkSizeLine(Conn& c, size_t eol) {
-    std::string_view line(c.in.data(), eol);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    uint64_t size = 0;
-    size_t digits = 0;
-    bool too_big = false;
-    for (; digits < line.size() && std::isxdigit(static_cast<unsigned char>(line[digits]));
-         ++digits) {
-      if (size > (UINT64_MAX >> 4)) {
-        too_big = true;
-      }
-      const char ch = static_cast<char>(std::tolower(static_cast<unsigned char>(line[digits])));
-      size = (size << 4) | static_cast<uint64_t>(ch <= '9' ? ch - '0' : ch - 'a' + 10);
-    }
-    const std::string_view rest = line.substr(digits);
-    if (digits == 0 ||
-        (!rest.empty() && rest.front() != ';' && rest.front() != ' ' && rest.front() != '\t')) {
-      return Reject{400, "malformed chunk-size line in a chunked request body", "bad_request"};
-    }
-    c.in.erase(0, eol + 1);
-    if (size == 0) {
-      c.phase = Phase::kTrailer;
-      c.trailer_bytes = 0;
-      return std::nullopt;
-    }
-    // Counted against the limit before the data arrives: nothing beyond it is ever buffered.
-    if (too_big || size > opt.max_body - c.body.size()) {
-      return Reject{413,
-                    "the request body is too large (the server's limit is " +
-                        std::to_string(opt.max_body) + " bytes; see --max-body)",
-                    "body_too_large"};
-    }
-    c.chunk_left = size;
-    c.phase = Phase::kChunkData;
-    return std::nullopt;
-  }
-
-  // Consumes `c.in` as far as it goes: a complete request is handed on, a bad one refused.
+  // Frames what `c` has buffered as far as it goes: a complete request is handed on, a bad one
+  // refused.
   void Advance(Conn& c) {
-    const auto refuse = [&](int status, std::string message, std::string code) {
-      Refuse(c, {status, std::move(message), std::move(code)});
-    };
     while (true) {
-      switch (c.phase) {
-        case Phase::kHead: {
-          // Empty lines before a request line are ignored (RFC 9112 §2.2).
-          if (c.scanned == 0) {
-            size_t skip = 0;
-            while (skip + 1 < c.in.size() && c.in[skip] == '\r' && c.in[skip + 1] == '\n') {
-              skip += 2;
-            }
-            c.in.erase(0, skip);
-          }
-          const size_t end = c.in.find("\r\n\r\n", c.scanned >= 3 ? c.scanned - 3 : 0);
-          if (end == std::string::npos || end + 4 > opt.max_header_bytes) {
-            if (c.in.size() > opt.max_header_bytes) {
-              return refuse(431,
-                            "the request headers are too large (limit " +
-                                std::to_string(opt.max_header_bytes) + " bytes)",
-                            "headers_too_large");
-            }
-            c.scanned = c.in.size();
-            return;
-          }
-          StartBody(c, end);
-          break;
-        }
-        case Phase::kBody: {
-          const size_t n =
-              static_cast<size_t>(std::min<uint64_t>(c.head.length - c.body.size(), c.in.size()));
-          c.body.append(c.in, 0, n);
-          c.in.erase(0, n);
-          if (c.body.size() < c.head.length) {
-            return;
-          }
-          return Hand(c);
-        }
-        case Phase::kChunkSize: {
-          const size_t eol = c.in.find('\n');
-          if ((eol == std::string::npos ? c.in.size() : eol) > opt.max_chunk_line) {
-            return refuse(400, "a chunk-size line of the request body is too long", "bad_request");
-          }
-          if (eol == std::string::npos) {
-            return;
-          }
-          if (auto error = ChunkSizeLine(c, eol)) {
-            return Refuse(c, *error);
-          }
-          break;
-        }
-        case Phase::kChunkData: {
-          const size_t n = static_cast<size_t>(std::min<uint64_t>(c.chunk_left, c.in.size()));
-          c.body.append(c.in, 0, n);
-          c.in.erase(0, n);
-          c.chunk_left -= n;
-          if (c.chunk_left > 0) {
-            return;
-          }
-          c.phase = Phase::kChunkEnd;
-          break;
-        }
-        case Phase::kChunkEnd: {
-          if (c.in.empty() || (c.in[0] == '\r' && c.in.size() < 2)) {
-            return;
-          }
-          const size_t n = c.in[0] == '\n' ? 1 : c.in.compare(0, 2, "\r\n") == 0 ? 2 : 0;
-          if (n == 0) {
-            return refuse(400, "a chunk of the request body is longer than its size",
-                          "bad_request");
-          }
-          c.in.erase(0, n);
-          c.phase = Phase::kChunkSize;
-          break;
-        }
-        case Phase::kTrailer: {
-          const size_t eol = c.in.find('\n');
-          const size_t seen = eol == std::string::npos ? c.in.size() : eol + 1;
-          if (c.trailer_bytes + seen > opt.max_trailer_bytes) {
-            return refuse(431, "the trailer of the chunked request body is too large",
-                          "headers_too_large");
-          }
-          if (eol == std::string::npos) {
-            return;
-          }
-          const bool last = eol == 0 || (eol == 1 && c.in[0] == '\r');
-          c.trailer_bytes += seen;
-          c.in.erase(0, seen);  // trailer fields are not passed on
-          if (last) {
-            return Hand(c);
-          }
-          break;
-        }
-        case Phase::kBusy:
-        case Phase::kDrain:
+      Frame f = c.framer.Next();
+      switch (f.kind) {
+        case Frame::kNeedMore:
           return;
+        case Frame::kHeadDone:
+          if (f.send_continue) {
+            SendBestEffort(c.fd, "HTTP/1.1 100 Continue\r\n\r\n");
+          }
+          c.deadline = Clock::now() + std::chrono::seconds(opt.body_timeout_s);
+          break;
+        case Frame::kRequest:
+          return Hand(c, std::move(f.request));
+        case Frame::kReject:
+          return Refuse(c, f.reject);
       }
     }
   }
@@ -639,7 +323,7 @@ struct Listener::Impl {
       c.waiting = false;
       c.deadline = now + std::chrono::seconds(opt.header_timeout_s);
     }
-    c.in.append(buf, static_cast<size_t>(n));
+    c.framer.Append(std::string_view(buf, static_cast<size_t>(n)));
     Advance(c);
   }
 
@@ -653,17 +337,17 @@ struct Listener::Impl {
       }
       if (c.phase != Phase::kDrain && !c.waiting) {
         const bool silent = now >= c.idle;
-        std::string what = c.phase == Phase::kHead ? "headers" : "body";
+        const bool head = c.framer.InHead();
+        std::string what = head ? "headers" : "body";
         SendBestEffort(
             c.fd,
             ErrorResponse(
                 {408,
-                 silent ? "the client sent nothing for " + std::to_string(opt.idle_timeout_s) +
-                              " s in the middle of a request"
-                        : "the request " + what + " did not arrive within " +
-                              std::to_string(c.phase == Phase::kHead ? opt.header_timeout_s
-                                                                     : opt.body_timeout_s) +
-                              " s",
+                 silent
+                     ? "the client sent nothing for " + std::to_string(opt.idle_timeout_s) +
+                           " s in the middle of a request"
+                     : "the request " + what + " did not arrive within " +
+                           std::to_string(head ? opt.header_timeout_s : opt.body_timeout_s) + " s",
                  "request_timeout"}));
       }
       expired.push_back(id);
@@ -690,13 +374,13 @@ struct Listener::Impl {
         continue;
       }
       Conn& c = it->second;
-      c.phase = Phase::kHead;
-      c.scanned = 0;
-      c.waiting = c.in.empty();
+      c.phase = Phase::kReading;
+      c.framer.StartNext();
+      c.waiting = !c.framer.HasInput();
       c.deadline =
           now + std::chrono::seconds(c.waiting ? opt.keep_alive_timeout_s : opt.header_timeout_s);
       c.idle = now + std::chrono::seconds(opt.idle_timeout_s);
-      if (!c.in.empty()) {
+      if (c.framer.HasInput()) {
         Advance(c);  // a pipelined request
       }
     }
@@ -713,7 +397,7 @@ struct Listener::Impl {
       fds.push_back({now >= accept_paused_until ? listen_fd : -1, POLLIN, 0});
       size_t buffered = 0;
       for (const auto& [id, c] : conns) {
-        buffered += c.body.size();
+        buffered += c.framer.BodyBytes();
       }
       const bool bodies_wait = buffered >= BodyBudget();
       auto next = now + std::chrono::seconds(1);
@@ -721,7 +405,7 @@ struct Listener::Impl {
         if (c.phase == Phase::kBusy) {
           continue;
         }
-        const bool wait = bodies_wait && ReadsBody(c.phase);
+        const bool wait = bodies_wait && c.framer.ReadingBody();
         fds.push_back({c.fd, static_cast<decltype(pollfd::events)>(wait ? 0 : POLLIN), 0});
         ids.push_back(id);
         next = std::min({next, c.deadline, c.idle});

@@ -1,0 +1,81 @@
+// Audio on the command line: `hearth bench --audio`, and the errors a user can cause (a
+// projector without an audio encoder, a file that is not audio): one line, exit 3.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Result RunHearth(const std::string& args) {
+  static int call = 0;
+  const std::string stem = ::testing::TempDir() + "hearth_audio_cli_" + std::to_string(::getpid()) +
+                           "_" + std::to_string(call++);
+  const std::string out_file = stem + ".out";
+  const std::string err_file = stem + ".err";
+  const std::string cmd =
+      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& path) {
+    std::string text;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      std::array<char, 4096> buf{};
+      size_t n = 0;
+      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+      std::fclose(f);
+    }
+    return text;
+  };
+  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
+  std::remove(out_file.c_str());
+  std::remove(err_file.c_str());
+  return result;
+}
+
+std::string Mm(const std::string& rel) {
+  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
+}
+
+// The 30.5 s clip is two pieces, 750 + 13 rows (README §4 of the fixtures).
+TEST(AudioCli, BenchAudioReportsEncodeTimePerSecond) {
+  const Result r = RunHearth("bench --audio " + Mm("media/long-30.5s.wav") + " --mmproj " +
+                             Mm("models/tiny-mm.mmproj.F32.gguf") + " -r 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["rows"], 763);
+  EXPECT_DOUBLE_EQ(j["audio_s"].get<double>(), 30.5);
+  EXPECT_GT(j["encode_s_per_audio_s"].get<double>(), 0.0);
+}
+
+TEST(AudioCli, ProjectorWithoutAudioNamesE2BAndE4B) {
+  const Result r = RunHearth("bench --audio " + Mm("media/chirp-1.5s.wav") + " --mmproj " +
+                             Mm("models/tiny-dense.mmproj.F32.gguf"));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("E2B or E4B"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;  // one line
+}
+
+TEST(AudioCli, CorruptAudioIsExitThree) {
+  const std::string bad = ::testing::TempDir() + "not_audio.wav";
+  if (FILE* f = std::fopen(bad.c_str(), "wb")) {
+    std::fputs("RIFF\x10\0\0\0WAVEjunkjunkjunk", f);
+    std::fclose(f);
+  }
+  const Result r =
+      RunHearth("bench --audio " + bad + " --mmproj " + Mm("models/tiny-mm.mmproj.F32.gguf"));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot decode audio"), std::string::npos) << r.err;
+  std::remove(bad.c_str());
+}
+
+}  // namespace

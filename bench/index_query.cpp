@@ -57,14 +57,21 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
   char num[64];
   for (size_t i = 0; i < hits.size(); ++i) {
     const auto& h = hits[i];
-    std::string role = "source", path_score = "null";
+    std::string role = "source", path_score = "null", def_score = "null", graph_score = "null",
+                cover_score = "null";
     for (const auto& s : h.file_signals) {
       if (s.signal.rfind("role:", 0) == 0) {
         role = s.signal.substr(5);
       }
+      std::snprintf(num, sizeof num, "%.17g", s.raw);
       if (s.signal == "path") {
-        std::snprintf(num, sizeof num, "%.17g", s.raw);
         path_score = num;
+      } else if (s.signal == "def") {
+        def_score = num;
+      } else if (s.signal == "graph") {
+        graph_score = num;
+      } else if (s.signal == "cover") {
+        cover_score = num;
       }
     }
     out += i ? ", [" : "[";
@@ -78,6 +85,12 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
     }
     out += "], ";
     out += path_score;
+    out += ", ";
+    out += def_score;
+    out += ", ";
+    out += graph_score;
+    out += ", ";
+    out += cover_score;
     out += ']';
   }
   return out + "]}";
@@ -96,6 +109,7 @@ int main(int argc, char** argv) {
   const bool dump = std::getenv("HEARTH_QUERY_DUMP") != nullptr;
   if (dump) {
     limit = 1 << 20;
+    params.all_signals = true;
   }
   std::string line;
   while (std::getline(std::cin, line)) {

@@ -7,9 +7,12 @@
 #    every query in process (BUILD/bench/index_query), writing the metrics and each candidate
 #    file's raw signals (WORK/<split>_hearth.json, WORK/<split>_dump.jsonl),
 # 3. re-runs the bm25-file and bm25-window baselines on the same trees (WORK/<split>_baselines.json),
-# 4. re-does the leave-one-package-out choice of the fusion constants on dev and checks it on
-#    public (bench/retrieval/tune.py), and prints hearth against the baselines per split and
-#    language, pooled, with the issue's bars (bench/retrieval/report.py).
+# 4. runs dev once more with query-side stemming on (HEARTH_RANK=stem_weight=0.5: a search-side
+#    variant, which changes the chunk scores themselves, so it needs its own dump),
+# 5. re-does the leave-one-package-out choice of the fusion constants (and of the variant) on dev
+#    and checks it on public (bench/retrieval/tune.py: each signal alone and in the fusion), and
+#    prints hearth (shipped constants, and dev's LOPO estimate) against the baselines per split
+#    and language, pooled, with the issue's bars (bench/retrieval/report.py).
 # Indexing everything takes CPU (35 M + 12 M lines): it runs under nice, one tree at a time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +29,17 @@ for split in dev public; do
     --trees "$work/trees" --method bm25-file,bm25-window --out "$work/${split}_baselines.json" \
     > "$work/${split}_baselines.txt"
 done
-nice -n 10 $py bench/retrieval/tune.py "$work/dev_dump.jsonl" --check "$work/public_dump.jsonl"
+HEARTH_RANK=stem_weight=0.5 nice -n 10 $py bench/retrieval/run_hearth.py \
+  --hearth "$build/src/cli/hearth" --trees "$work/trees" --split "$fixtures/dev.jsonl" --no-index \
+  --query-tool "$build/bench/index_query" --dump "$work/dev_dump_stem.jsonl" \
+  --out "$work/dev_hearth_stem.json" > "$work/dev_hearth_stem.txt"
+nice -n 10 $py bench/retrieval/tune.py "$work/dev_dump.jsonl" \
+  --variant "stem_weight=0.5=$work/dev_dump_stem.jsonl" --drop def_weight \
+  --check "$work/public_dump.jsonl" \
+  | tee "$work/tune.txt"
 $py bench/retrieval/report.py \
   --split dev "$work/dev_hearth.json" "$work/dev_baselines.json" \
-  --split public "$work/public_hearth.json" "$work/public_baselines.json"
+  --split public "$work/public_hearth.json" "$work/public_baselines.json" | tee "$work/report.txt"
+$py bench/retrieval/report.py \
+  --split dev-lopo "$work/dev_dump.jsonl.lopo.json" "$work/dev_baselines.json" \
+  --split public "$work/public_hearth.json" "$work/public_baselines.json" | tee "$work/report_lopo.txt"

@@ -19,6 +19,11 @@ class LocalBackend : public GemmaBackend {
     session_ = std::make_unique<engine::Session>(
         lm_->model(), lm_->tokenizer(),
         lm_->Context({.n_ctx = options.n_ctx, .n_threads = options.n_threads}));
+    // Speculative decoding: the drafter when one sits next to the model, else prompt lookup,
+    // which pays on edit and write tool calls (they repeat most of the file they rewrite). The
+    // replies are the same either way.
+    if (!lm_->drafter()) lm_->SetLookup(3);
+    session_->SetSpeculation(lm_->speculation());
   }
 
   std::string Describe() const override { return "local engine: " + path_; }

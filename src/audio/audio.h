@@ -28,6 +28,10 @@ std::vector<float> DecodeBytes(std::span<const uint8_t> bytes, std::string_view 
 // Same for a file (Error(kIo) when it cannot be read).
 std::vector<float> DecodeFile(const std::string& path);
 
+// A 16 kHz mono float32 WAV file holding `samples` (DecodeBytes gives them back exactly): how a
+// piece of a clip travels as a media item of its own.
+std::string EncodeWav(std::span<const float> samples);
+
 // Resamples mono `samples` from `rate` Hz to 16 kHz (libsoxr, high quality); a copy at 16 kHz.
 std::vector<float> Resample(std::span<const float> samples, double rate);
 

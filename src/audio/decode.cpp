@@ -4,6 +4,7 @@
 #include <soxr.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,8 @@
 
 namespace hearth::audio {
 namespace {
+
+static_assert(std::endian::native == std::endian::little, "EncodeWav writes host floats");
 
 // The longest clip hearth decodes (4 hours at 16 kHz): a bound on memory for hostile headers.
 constexpr int64_t kMaxOutputSamples = int64_t{4} * 3600 * kSampleRate;
@@ -149,6 +152,32 @@ std::vector<float> DecodeFile(const std::string& path) {
     ThrowIo("cannot read audio file '" + path + "'");
   }
   return DecodeBytes(bytes, path);
+}
+
+std::string EncodeWav(std::span<const float> samples) {
+  std::string out;
+  auto put = [&out](uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) {
+      out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    }
+  };
+  const auto data_bytes = static_cast<uint32_t>(samples.size() * sizeof(float));
+  out += "RIFF";
+  put(36 + data_bytes, 4);
+  out += "WAVEfmt ";
+  put(16, 4);
+  put(3, 2);  // IEEE float
+  put(1, 2);  // mono
+  put(kSampleRate, 4);
+  put(kSampleRate * 4, 4);
+  put(4, 2);
+  put(32, 2);
+  out += "data";
+  put(data_bytes, 4);
+  const size_t at = out.size();
+  out.resize(at + data_bytes);
+  std::memcpy(out.data() + at, samples.data(), data_bytes);
+  return out;
 }
 
 std::vector<float> Resample(std::span<const float> samples, double rate) {

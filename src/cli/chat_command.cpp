@@ -81,7 +81,9 @@ void RunPlainChat(ChatOptions& opt) {
   gopt.cancel = &g_interrupted;
 
   const auto lm = engine::LoadedModel::Open(gen.model_path);
+  gen.ApplySpeculation(*lm);
   engine::Session session(lm->model(), lm->tokenizer(), lm->Context(gen.Context()));
+  session.SetSpeculation(lm->speculation());
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
@@ -298,6 +300,7 @@ void RegisterChatCommand(CLI::App& app) {
   cmd->add_option("--chat-template", opt->chat_template,
                   "--plain: official (default) or interleaved");
   AddSamplingFlags(cmd, opt->gen);
+  AddSpeculationFlags(cmd, opt->gen);
   cmd->callback([opt] { opt->plain ? RunPlainChat(*opt) : RunAssistantChat(*opt); });
 }
 

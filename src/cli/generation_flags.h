@@ -23,6 +23,25 @@ struct GenerationFlags {
   uint64_t seed = 0;
   engine::SamplingParams sampling;
   bool verbose = false;
+  // Speculative decoding (AddSpeculationFlags).
+  std::string draft_path;        // --draft: an MTP drafter (else one found next to the model)
+  std::string draft_model_path;  // --draft-model: a smaller Gemma 4
+  int lookup = 0;                // --lookup N: prompt lookup with N-grams
+  int draft_max = 0;             // --draft-max K
+  bool no_spec = false;          // --no-spec
+
+  // Attaches the draft sources the flags name to `lm` (after Open, which found any drafter
+  // next to the model). Throws Error(kUsage) for a file that does not fit the model.
+  void ApplySpeculation(engine::LoadedModel& lm) const {
+    if (no_spec) {
+      lm.DisableSpeculation();
+      return;
+    }
+    if (!draft_path.empty()) lm.AttachDrafter(draft_path);
+    if (!draft_model_path.empty()) lm.AttachDraftModel(draft_model_path);
+    if (lookup > 0) lm.SetLookup(lookup);
+    lm.SetMaxDraft(draft_max);
+  }
 
   // The context the flags ask for; engine::LoadedModel::Context fills in the defaults.
   engine::ContextRequest Context() const { return {.n_ctx = n_ctx, .n_threads = threads}; }
@@ -52,6 +71,23 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
   AddSamplingFlags(cmd, f);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
+}
+
+// Speculative decoding: which draft source, how many tokens per target pass, or none. The
+// output is the same with any of them (every token is the target's own pick).
+inline void AddSpeculationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
+  cmd->add_option("--draft", f->draft_path,
+                  "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
+                  "named *assistant*.gguf or *-mtp*.gguf next to the model)");
+  cmd->add_option("--draft-model", f->draft_model_path,
+                  "A smaller Gemma 4 with the same tokenizer as draft model (e.g. E2B for E4B)");
+  cmd->add_option("--lookup", f->lookup,
+                  "Prompt lookup: draft what followed the last N tokens earlier in the text")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--draft-max", f->draft_max,
+                  "Tokens drafted per target pass (default 4; 8 for --lookup)")
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--no-spec", f->no_spec, "No speculative decoding (one token per target pass)");
 }
 
 // The sampling chain and the seed alone (for commands with their own model flags).

@@ -2,6 +2,11 @@
 // the logits (after the final soft-cap) of every position as little-endian float32, row-major
 // [n_tokens][n_vocab], nothing else in the file. Other tools compare hearth with llama.cpp
 // through this exact form.
+//
+// With `--draft DRAFTER.gguf` the file holds the MTP drafter's step-0 logits instead (no
+// soft-cap), in ../shared/fixtures/mtp/README.md's row convention: row r is the draft at position
+// r + 1 — input token x_{r+1}, the target's hidden row r, the target's keys 0..r — and the last
+// row is the draft after the whole sequence, whose input token is the target's own greedy token.
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -15,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
+#include "model/drafter.h"
 #include "model/model.h"
 
 namespace hearth::cli {
@@ -27,6 +33,7 @@ struct LogitsOptions {
   std::string model_path;
   std::string tokens;
   std::string out_path;
+  std::string draft_path;
   bool incremental = false;
   bool precise = false;
   int threads = 0;
@@ -52,6 +59,34 @@ std::vector<int32_t> ParseTokens(const std::string& text) {
   return out;
 }
 
+int ArgMax(const float* v, int n) {
+  return static_cast<int>(std::max_element(v, v + n) - v);  // the lowest id wins ties
+}
+
+// The drafter's step-0 logits at every position (see the file comment). The target runs in
+// n_ubatch pieces; after each, the drafts whose keys are all cached are computed, so the sliding
+// ring never has to hold more than one piece's worth.
+std::vector<float> DrafterLogits(const model::Model& target, const model::Drafter& drafter,
+                                 const std::vector<int32_t>& tokens, model::Context& ctx) {
+  const int V = target.config().n_vocab, B = target.config().n_embd;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  std::vector<float> out(static_cast<size_t>(n) * V);
+  std::vector<float> logits(static_cast<size_t>(ctx.options().n_ubatch) * V);
+  std::vector<float> hidden(static_cast<size_t>(ctx.options().n_ubatch) * B);
+  model::DrafterContext dctx(drafter, ctx);
+  for (int64_t done = 0; done < n;) {
+    const int64_t step = std::min<int64_t>(ctx.options().n_ubatch, n - done);
+    ctx.Decode(std::span<const int32_t>(&tokens[done], step), logits.data(), true, hidden.data());
+    for (int64_t i = 0; i < step; ++i) {
+      const int64_t r = done + i;  // row r: position r + 1 from the hidden row r
+      const int32_t next = r + 1 < n ? tokens[r + 1] : ArgMax(&logits[i * V], V);
+      dctx.Step(next, static_cast<int>(r + 1), &hidden[i * B], &out[r * V], nullptr);
+    }
+    done += step;
+  }
+  return out;
+}
+
 void RunLogits(const LogitsOptions& opt) {
   const std::vector<int32_t> tokens = ParseTokens(opt.tokens);
   // The weights alone: the input is token ids, so no tokenizer is built.
@@ -69,14 +104,24 @@ void RunLogits(const LogitsOptions& opt) {
   copt.n_ubatch = static_cast<int>(std::min<int64_t>(n, 512));
   copt.n_threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
   copt.precise = opt.precise;
+  std::unique_ptr<model::Drafter> drafter;
+  if (!opt.draft_path.empty()) {
+    if (opt.incremental) ThrowUsage("--incremental and --draft cannot be combined");
+    drafter = model::Drafter::Load(opt.draft_path);
+    drafter->CheckTarget(c, &model->file());
+  }
   model::Context ctx(*model, copt);
 
-  std::vector<float> logits(static_cast<size_t>(n) * c.n_vocab);
-  if (opt.incremental) {
+  std::vector<float> logits;
+  if (drafter) {
+    logits = DrafterLogits(*model, *drafter, tokens, ctx);
+  } else if (opt.incremental) {
+    logits.resize(static_cast<size_t>(n) * c.n_vocab);
     for (int64_t i = 0; i < n; ++i) {
       ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * c.n_vocab], true);
     }
   } else {
+    logits.resize(static_cast<size_t>(n) * c.n_vocab);
     ctx.Decode(tokens, logits.data(), true);
   }
 
@@ -110,6 +155,10 @@ void RegisterLogitsCommand(CLI::App& app) {
   cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205")
       ->required();
   cmd->add_option("--out", opt->out_path, "Output file for the logits")->required();
+  cmd->add_option("--draft", opt->draft_path,
+                  "An MTP drafter (gemma4-assistant .gguf) for the model: write its step-0 logits "
+                  "instead (row r = draft position r+1; the last row after the model's own "
+                  "greedy token)");
   cmd->add_flag("--incremental", opt->incremental,
                 "Feed one token at a time (the decode path) instead of one batch (prefill)");
   cmd->add_flag("--precise", opt->precise,

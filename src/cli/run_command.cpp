@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <iostream>
@@ -28,6 +29,8 @@ struct RunOptions {
   std::string prompt;
   std::string file;                   // -f: the prompt from a file ("-": stdin)
   CLI::Option* prompt_opt = nullptr;  // to tell `-p ''` from no -p
+  std::string token_ids;  // --tokens: the prompt as ids instead of text
+  bool print_ids = false;
   int n_predict = 256;
   std::vector<std::string> stop;
   bool no_display_prompt = false;
@@ -56,6 +59,27 @@ std::shared_ptr<const engine::JsonConstraint> SchemaConstraint(const RunOptions&
 
 std::atomic<bool> g_cancel{false};
 
+// "2,1946,3205" -> ids, each checked against the vocabulary.
+std::vector<int32_t> ParseTokenIds(const std::string& text, int n_vocab) {
+  std::vector<int32_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    int32_t v = -1;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v < 0 ||
+        v >= n_vocab) {
+      ThrowUsage("--tokens: '" + item + "' is not a token id of this model",
+                 "give ids from 0 to " + std::to_string(n_vocab - 1) + " separated by commas");
+    }
+    out.push_back(v);
+    start = end + 1;
+  }
+  return out;
+}
+
 void RunOnSigint(int) { g_cancel.store(true); }
 
 void RunRun(RunOptions& opt) {
@@ -64,11 +88,17 @@ void RunRun(RunOptions& opt) {
   const engine::SamplingParams sampling = gen.Sampling();
 
   const auto t0 = std::chrono::steady_clock::now();
+  if (opt.prompt.empty() == opt.token_ids.empty()) {
+    ThrowUsage("give exactly one of -p/--prompt and --tokens");
+  }
   const auto lm = engine::LoadedModel::Open(gen.model_path);
+  gen.ApplySpeculation(*lm);
   const model::ContextOptions copt = lm->Context(gen.Context());
   // BOS as the file says (LoadedModel::add_bos). Control-token text in the prompt ("<|turn>")
-  // becomes those tokens, as in llama.cpp.
-  const std::vector<int32_t> prompt = lm->tokenizer().Encode(opt.prompt, lm->add_bos());
+  // becomes those tokens, as in llama.cpp. --tokens are taken as they are.
+  const std::vector<int32_t> prompt = opt.token_ids.empty()
+                                          ? lm->tokenizer().Encode(opt.prompt, lm->add_bos())
+                                          : ParseTokenIds(opt.token_ids, lm->config().n_vocab);
 
   engine::GenerateOptions gopt;
   gopt.max_tokens = opt.n_predict;
@@ -77,10 +107,12 @@ void RunRun(RunOptions& opt) {
   gopt.stop_at_eog = !opt.ignore_eos;
   gopt.cancel = &g_cancel;
   gopt.constraint = SchemaConstraint(opt);
-  gopt.on_text = [](std::string_view piece) {
-    std::cout << piece << std::flush;
-    return static_cast<bool>(std::cout);
-  };
+  if (!opt.print_ids) {
+    gopt.on_text = [](std::string_view piece) {
+      std::cout << piece << std::flush;
+      return static_cast<bool>(std::cout);
+    };
+  }
   if (static_cast<int64_t>(prompt.size()) + opt.n_predict > copt.n_ctx) {
     // Same check as Session::Generate, before the KV cache is allocated.
     throw Error(ErrorClass::kResource,
@@ -91,6 +123,7 @@ void RunRun(RunOptions& opt) {
                     ") or lower -n");
   }
   engine::Session session(lm->model(), lm->tokenizer(), copt);
+  session.SetSpeculation(lm->speculation());
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -99,7 +132,7 @@ void RunRun(RunOptions& opt) {
   sigemptyset(&sa.sa_mask);
   struct sigaction old = {};
   sigaction(SIGINT, &sa, &old);
-  if (!opt.no_display_prompt) std::cout << opt.prompt << std::flush;
+  if (!opt.no_display_prompt && !opt.print_ids) std::cout << opt.prompt << std::flush;
   engine::GenerateResult r;
   try {
     r = session.Generate(prompt, gopt);
@@ -108,11 +141,16 @@ void RunRun(RunOptions& opt) {
     throw;
   }
   sigaction(SIGINT, &old, nullptr);
+  if (opt.print_ids) {
+    // The generated ids (an end-of-generation token excluded), comma-separated as --tokens.
+    for (size_t i = 0; i < r.tokens.size(); ++i) std::cout << (i ? "," : "") << r.tokens[i];
+  }
   std::cout << "\n" << std::flush;
   if (gen.verbose) {
     std::cerr << "hearth run: model " << gen.model_path << ", context " << copt.n_ctx << ", "
-              << copt.n_threads << " threads, seed " << sampling.seed << ", loaded in "
-              << static_cast<int>(load_s * 1000) << " ms\n";
+              << copt.n_threads << " threads, seed " << sampling.seed << ", draft source "
+              << session.speculation_source() << ", loaded in " << static_cast<int>(load_s * 1000)
+              << " ms\n";
   }
   std::cerr << "hearth run: " << r.stats.Summary() << "\n";
   if (g_cancel.load()) throw Interrupted{};
@@ -124,6 +162,7 @@ std::string PromptText(const RunOptions& opt) {
   if (have_p && !opt.file.empty()) ThrowUsage("give -p or -f, not both", "one prompt per run");
   if (!opt.file.empty()) return ReadInput(opt.file);
   if (have_p) return opt.prompt == "-" ? ReadInput("-") : opt.prompt;
+  if (!opt.token_ids.empty()) return {};  // --tokens is the prompt
   if (::isatty(STDIN_FILENO)) {
     ThrowUsage("no prompt", "give -p TEXT, -f FILE, or pipe it: echo hi | hearth run -m MODEL");
   }
@@ -143,11 +182,16 @@ void RegisterRunCommand(CLI::App& app) {
       "(no chat template; use 'hearth chat' to talk to an instruction-tuned model). A summary\n"
       "(tokens, speed, why it stopped) goes to stderr. Ctrl-C stops generation.");
   AddGenerationFlags(cmd, opt->gen);
+  AddSpeculationFlags(cmd, opt->gen);
   opt->prompt_opt = cmd->add_option(
       "-p,--prompt", opt->prompt,
       "The text to continue (BOS is added; control-token text such as <|turn> becomes that "
       "token); - reads it from stdin, as does a piped stdin without -p");
   cmd->add_option("-f,--file", opt->file, "Read the prompt from this file (- for stdin)");
+  cmd->add_option("--tokens", opt->token_ids,
+                  "The prompt as token ids separated by commas (instead of -p; no BOS added)");
+  cmd->add_flag("--print-ids", opt->print_ids,
+                "Print the generated token ids (comma-separated) instead of the text");
   cmd->add_option("-n,--n-predict", opt->n_predict, "New tokens at most (default 256)");
   cmd->add_option("--stop", opt->stop,
                   "Stop when this text appears (not printed); repeat for several");

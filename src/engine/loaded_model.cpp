@@ -1,6 +1,8 @@
 #include "engine/loaded_model.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <thread>
 
 #include "base/error.h"
@@ -28,8 +30,74 @@ std::unique_ptr<LoadedModel> LoadedModel::Open(const std::string& path) {
   std::unique_ptr<model::Model> model = model::Model::FromFile(gguf::File::Open(path));
   text::Tokenizer tokenizer = text::Tokenizer::FromGguf(model->file());
   const bool add_bos = model->file().GetBool("tokenizer.ggml.add_bos_token").value_or(true);
-  return std::unique_ptr<LoadedModel>(
+  std::unique_ptr<LoadedModel> lm(
       new LoadedModel(path, std::move(model), std::move(tokenizer), add_bos));
+  const std::string drafter = FindDrafter(path, lm->config());
+  if (!drafter.empty()) lm->AttachDrafter(drafter);
+  return lm;
+}
+
+std::string LoadedModel::FindDrafter(const std::string& model_path,
+                                     const model::ModelConfig& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::path(model_path).parent_path();
+  std::vector<std::string> candidates;
+  for (const auto& e : fs::directory_iterator(dir.empty() ? fs::path(".") : dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() != ".gguf") continue;
+    if (name.find("assistant") == std::string::npos && name.find("-mtp") == std::string::npos) {
+      continue;
+    }
+    candidates.push_back(e.path().string());
+  }
+  std::sort(candidates.begin(), candidates.end());  // the same choice on every run
+  for (const std::string& c : candidates) {
+    // Only metadata is read to choose; a file that does not parse or fit is passed over.
+    try {
+      const gguf::File f = gguf::File::Open(c);
+      if (!model::Drafter::IsDrafterFile(f)) continue;
+      if (f.GetInt("gemma4-assistant.embedding_length_out").value_or(0) != config.n_embd) continue;
+      const gguf::TensorInfo* embd = f.FindTensor("token_embd.weight");
+      if (!embd || embd->shape.size() != 2 || embd->shape[1] != config.n_vocab) continue;
+      return c;
+    } catch (const Error&) {
+      continue;
+    }
+  }
+  return {};
+}
+
+void LoadedModel::AttachDrafter(const std::string& path) {
+  auto d = model::Drafter::Load(path);
+  d->CheckTarget(config(), &file());
+  drafter_ = std::move(d);
+}
+
+void LoadedModel::AttachDraftModel(const std::string& path) {
+  auto m = model::Model::Load(path);
+  const auto* a = m->file().GetStringArray("tokenizer.ggml.tokens");
+  const auto* b = file().GetStringArray("tokenizer.ggml.tokens");
+  if (m->config().n_vocab != config().n_vocab || !a || !b || *a != *b) {
+    ThrowUsage("draft model '" + path + "' does not have the tokenizer of '" + path_ + "'",
+               "a draft model must be a Gemma 4 with the same vocabulary (e.g. E2B for E4B)");
+  }
+  draft_model_ = std::move(m);
+}
+
+void LoadedModel::DisableSpeculation() {
+  drafter_.reset();
+  draft_model_.reset();
+  lookup_ = 0;
+}
+
+SpeculationOptions LoadedModel::speculation() const {
+  SpeculationOptions o;
+  o.drafter = drafter_.get();
+  o.draft_model = draft_model_.get();
+  o.lookup = lookup_;
+  o.max_draft = max_draft_;
+  return o;
 }
 
 model::ContextOptions LoadedModel::Context(ContextRequest request) const {

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "engine/speculative.h"
+#include "model/drafter.h"
 #include "model/model.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -61,6 +63,23 @@ class LoadedModel {
   // The chat template prompts are rendered with (hearth's own rendering of the official one).
   text::ChatTemplate chat_template() const { return chat_template_; }
 
+  // Speculative decoding. Open() attaches an MTP drafter found next to the model: a file in the
+  // same folder whose name contains "assistant" or "-mtp" and which is a gemma4-assistant GGUF
+  // that fits this model (FindDrafter). These replace or add sources; Error(kUsage) when a file
+  // does not fit this model (another vocabulary or hidden size, another tokenizer).
+  void AttachDrafter(const std::string& path);
+  void AttachDraftModel(const std::string& path);
+  void SetLookup(int ngram) { lookup_ = ngram; }
+  void SetMaxDraft(int k) { max_draft_ = k; }
+  // Drops every source (--no-spec).
+  void DisableSpeculation();
+  const model::Drafter* drafter() const { return drafter_.get(); }
+  const model::Model* draft_model() const { return draft_model_.get(); }
+  // What Session::SetSpeculation takes; every command's sessions get it.
+  SpeculationOptions speculation() const;
+  // The drafter for `model_path` in its folder, or "" (see above).
+  static std::string FindDrafter(const std::string& model_path, const model::ModelConfig& config);
+
   // The context options for `request` with the defaults filled in. Throws Error(kUsage) when the
   // context size is outside 1 .. the model's trained maximum ("-c N is out of range").
   model::ContextOptions Context(ContextRequest request) const;
@@ -74,6 +93,10 @@ class LoadedModel {
   text::Tokenizer tokenizer_;
   bool add_bos_ = true;
   text::ChatTemplate chat_template_ = text::ChatTemplate::kOfficial;
+  std::unique_ptr<model::Drafter> drafter_;
+  std::unique_ptr<model::Model> draft_model_;
+  int lookup_ = 0;
+  int max_draft_ = 0;
 };
 
 }  // namespace hearth::engine

@@ -45,7 +45,14 @@ std::string GenerateStats::Summary() const {
                 "%d prompt tokens (%d reused) at %.1f t/s, %d generated at %.1f t/s, stop: %s",
                 prompt_tokens, reused_tokens, prompt_tokens_per_second(), generated_tokens,
                 generate_tokens_per_second(), StopReasonName(stop_reason));
-  return buf;
+  std::string out = buf;
+  if (target_passes > 0) {
+    std::snprintf(buf, sizeof buf, ", drafted %d, accepted %d, %.2f tokens per pass",
+                  drafted_tokens, accepted_tokens,
+                  static_cast<double>(generated_tokens) / target_passes);
+    out += buf;
+  }
+  return out;
 }
 
 Session::Session(const model::Model& model, const text::Tokenizer& tokenizer,
@@ -86,16 +93,146 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
   for (size_t pos = keep; pos < tokens.size(); pos += step) {
     if (Cancelled(cancel)) return {};
     const auto piece = tokens.subspan(pos, std::min(step, tokens.size() - pos));
-    ctx_.Decode(piece, logits_.data(), false);
+    ctx_.Decode(piece, logits_.data(), false, hidden_.empty() ? nullptr : hidden_.data());
     tokens_.insert(tokens_.end(), piece.begin(), piece.end());
   }
   return logits_;
 }
 
 std::span<const float> Session::Feed(int32_t token) {
-  ctx_.Decode(std::span<const int32_t>(&token, 1), logits_.data(), false);
+  ctx_.Decode(std::span<const int32_t>(&token, 1), logits_.data(), false,
+              hidden_.empty() ? nullptr : hidden_.data());
   tokens_.push_back(token);
   return logits_;
+}
+
+// What one Generate call keeps while it runs: the sampler (with the prompt's end for the
+// repetition penalties), the text stream, stop strings, the constraint, and the result. The
+// plain and the speculative loop both pick and record every token through it, so they emit
+// exactly the same tokens.
+struct Session::Loop {
+  Loop(Session& session, std::span<const int32_t> prompt, const GenerateOptions& opt,
+       GenerateResult& r)
+      : s(session),
+        options(opt),
+        result(r),
+        sampler(opt.sampling),
+        decoder(session.tokenizer_),
+        matcher(opt.stop),
+        max_tokens(opt.max_tokens > 0 ? opt.max_tokens : session.ctx_.n_ctx()) {
+    // The repetition penalties see the end of the prompt too, as llama.cpp's CLI does.
+    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+    const int64_t window = opt.sampling.penalty_last_n;
+    for (int64_t i = std::max<int64_t>(0, n_prompt - window); i < n_prompt; ++i) {
+      sampler.Accept(prompt[static_cast<size_t>(i)]);
+    }
+    // Constrained decoding: every sampled token keeps the output a prefix of an accepted value.
+    if (opt.constraint) {
+      if (!s.vocabulary_) {
+        s.vocabulary_ = std::make_shared<const ConstraintVocabulary>(s.tokenizer_);
+      }
+      constrained.emplace(opt.constraint, *s.vocabulary_, &r.stats.constraint_checks);
+    }
+  }
+
+  int32_t Pick(std::span<const float> logits) {
+    int32_t token;
+    if (constrained) {
+      // Keep the value finishable within the tokens left, so that a limited reply still parses.
+      const int left = std::min(max_tokens - static_cast<int>(result.tokens.size()),
+                                s.ctx_.n_ctx() - static_cast<int>(s.tokens_.size()));
+      token = constrained->Sample(sampler, logits, left);
+    } else {
+      token = sampler.Sample(logits);
+    }
+    if (token < 0) {
+      throw Error(ErrorClass::kInvalidInput,
+                  "no token of the vocabulary can continue the constrained (JSON) output",
+                  "check the schema, or leave out response_format/format");
+    }
+    return token;
+  }
+
+  void Emit(const std::string& piece) {
+    if (piece.empty() || caller_stopped) return;
+    result.text += piece;
+    if (options.on_text && !options.on_text(piece)) caller_stopped = true;
+  }
+
+  // Records a picked token and emits its text; false when generation ends with it (`reason`).
+  bool Take(int32_t token) {
+    GenerateStats& stats = result.stats;
+    sampler.Accept(token);
+    ++stats.generated_tokens;
+    if (options.stop_at_eog && s.tokenizer_.IsEndOfGeneration(token)) {
+      stats.eog_token = token;
+      reason = StopReason::kEndOfGeneration;
+      return false;
+    }
+    result.tokens.push_back(token);
+    if (constrained) constrained->Accept(token);
+    Emit(matcher.Feed(decoder.Push(token)));
+    if (matcher.stopped()) {
+      reason = StopReason::kStopString;
+      return false;
+    }
+    if (caller_stopped) {
+      reason = StopReason::kCallback;
+      return false;
+    }
+    if (constrained && constrained->done()) {
+      reason = StopReason::kEndOfGeneration;  // the value is whole: nothing may follow it
+      return false;
+    }
+    if (static_cast<int>(result.tokens.size()) >= max_tokens) {
+      reason = options.max_tokens > 0 ? StopReason::kMaxTokens : StopReason::kContextFull;
+      return false;
+    }
+    return true;
+  }
+
+  // Text held back for a possible stop string or an unfinished UTF-8 sequence is final now.
+  void Finish() {
+    if (!matcher.stopped() && !caller_stopped) {
+      Emit(matcher.Feed(decoder.Finish()) + matcher.Flush());
+    }
+    result.stats.stop_reason = reason;
+  }
+
+  Session& s;
+  const GenerateOptions& options;
+  GenerateResult& result;
+  Sampler sampler;
+  text::StreamDecoder decoder;
+  StopStringMatcher matcher;
+  std::optional<ConstrainedDecoder> constrained;
+  bool caller_stopped = false;
+  const int max_tokens;
+  StopReason reason = StopReason::kMaxTokens;
+};
+
+void Session::SetSpeculation(const SpeculationOptions& options) {
+  draft_.reset();
+  hidden_.clear();
+  if (!options.enabled()) return;
+  const model::ModelConfig& c = model_.config();
+  if (options.drafter) {
+    draft_ = MakeMtpSource(*options.drafter, ctx_);
+  } else if (options.draft_model) {
+    model::ContextOptions o = ctx_.options();
+    o.n_ctx = std::min(o.n_ctx, options.draft_model->config().n_ctx_train);
+    draft_ = MakeDraftModelSource(*options.draft_model, o);
+  } else {
+    draft_ = MakeLookupSource(options.lookup);
+  }
+  const int def = options.drafter || options.draft_model ? 4 : 8;
+  // A verification pass must fit in one forward step, or rolling back could find the sliding
+  // ring already overwritten.
+  max_draft_ = std::clamp(options.max_draft > 0 ? options.max_draft : def, 1,
+                          std::max(1, ctx_.options().n_ubatch - 1));
+  hidden_.assign(static_cast<size_t>(c.n_embd), 0.0f);
+  verify_logits_.assign(static_cast<size_t>(max_draft_ + 1) * c.n_vocab, 0.0f);
+  verify_hidden_.assign(static_cast<size_t>(max_draft_ + 1) * c.n_embd, 0.0f);
 }
 
 GenerateResult Session::Generate(std::span<const int32_t> prompt, const GenerateOptions& options) {
@@ -112,6 +249,7 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
             " does not fit in the context of " + std::to_string(ctx_.n_ctx()) + " tokens",
         "use a larger context size (-c) or fewer new tokens (-n), or shorten the prompt");
   }
+  if (draft_ && options.speculate) return GenerateSpeculative(prompt, options);
 
   GenerateResult result;
   GenerateStats& stats = result.stats;
@@ -127,91 +265,117 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
     return result;
   }
 
-  Sampler sampler(options.sampling);
-  // The repetition penalties see the end of the prompt too, as llama.cpp's CLI does.
-  const int64_t window = options.sampling.penalty_last_n;
-  for (int64_t i = std::max<int64_t>(0, n_prompt - window); i < n_prompt; ++i) {
-    sampler.Accept(prompt[static_cast<size_t>(i)]);
-  }
-  text::StreamDecoder decoder(tokenizer_);
-  StopStringMatcher matcher(options.stop);
-
-  // Constrained decoding: every sampled token keeps the output a prefix of an accepted value.
-  std::optional<ConstrainedDecoder> constrained;
-  if (options.constraint) {
-    if (!vocabulary_) vocabulary_ = std::make_shared<const ConstraintVocabulary>(tokenizer_);
-    constrained.emplace(options.constraint, *vocabulary_, &stats.constraint_checks);
-  }
-  bool caller_stopped = false;
-  auto emit = [&](const std::string& piece) {
-    if (piece.empty() || caller_stopped) return;
-    result.text += piece;
-    if (options.on_text && !options.on_text(piece)) caller_stopped = true;
-  };
-
-  const int max_tokens = options.max_tokens > 0 ? options.max_tokens : ctx_.n_ctx();
-  StopReason reason = StopReason::kMaxTokens;
+  Loop loop(*this, prompt, options, result);
   while (true) {
     if (Cancelled(options.cancel)) {
-      reason = StopReason::kCancelled;
+      loop.reason = StopReason::kCancelled;
       break;
     }
-    int32_t token;
-    if (constrained) {
-      // Keep the value finishable within the tokens left, so that a limited reply still parses.
-      const int left = std::min(max_tokens - static_cast<int>(result.tokens.size()),
-                                ctx_.n_ctx() - static_cast<int>(tokens_.size()));
-      token = constrained->Sample(sampler, logits, left);
-    } else {
-      token = sampler.Sample(logits);
-    }
-    if (token < 0) {
-      throw Error(ErrorClass::kInvalidInput,
-                  "no token of the vocabulary can continue the constrained (JSON) output",
-                  "check the schema, or leave out response_format/format");
-    }
-    sampler.Accept(token);
-    ++stats.generated_tokens;
-    if (options.stop_at_eog && tokenizer_.IsEndOfGeneration(token)) {
-      stats.eog_token = token;
-      reason = StopReason::kEndOfGeneration;
-      break;
-    }
-    result.tokens.push_back(token);
-    if (constrained) constrained->Accept(token);
-    emit(matcher.Feed(decoder.Push(token)));
-    if (matcher.stopped()) {
-      reason = StopReason::kStopString;
-      break;
-    }
-    if (caller_stopped) {
-      reason = StopReason::kCallback;
-      break;
-    }
-    if (constrained && constrained->done()) {
-      reason = StopReason::kEndOfGeneration;  // the value is whole: nothing may follow it
-      break;
-    }
-    if (static_cast<int>(result.tokens.size()) >= max_tokens) {
-      reason = options.max_tokens > 0 ? StopReason::kMaxTokens : StopReason::kContextFull;
-      break;
-    }
+    if (!loop.Take(loop.Pick(logits))) break;
     if (static_cast<int>(tokens_.size()) >= ctx_.n_ctx()) {
       // Only reachable with max_tokens <= 0: the check above keeps explicit limits inside.
-      reason = StopReason::kContextFull;
+      loop.reason = StopReason::kContextFull;
       break;
     }
     if (Cancelled(options.cancel)) {
-      reason = StopReason::kCancelled;  // set while the token was handled: no step for nothing
+      loop.reason = StopReason::kCancelled;  // set while the token was handled: no step for nothing
       break;
     }
     // The sampled token goes into the cache only when another one is wanted after it, so the
     // cache never holds a token the caller did not see.
-    logits = Feed(token);
+    logits = Feed(result.tokens.back());
   }
-  // Text held back for a possible stop string or an unfinished UTF-8 sequence is final now.
-  if (!matcher.stopped() && !caller_stopped) emit(matcher.Feed(decoder.Finish()) + matcher.Flush());
-  stats.stop_reason = reason;
+  loop.Finish();
+  stats.generate_seconds = Seconds(t1, Clock::now());
+  return result;
+}
+
+// Speculative decoding (gemma4-mtp.md §5, as llama-speculative-simple): the prompt's last token
+// is held back as the pending token; each pass drafts k tokens after it, runs [pending, drafts]
+// through the target in one batch, picks tokens from the rows in order while they agree with
+// the drafts, and cuts the cache back to the tokens that were kept. Every emitted token is
+// picked from the target's own logits, so the output is that of the plain loop.
+GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
+                                            const GenerateOptions& options) {
+  GenerateResult result;
+  GenerateStats& stats = result.stats;
+  stats.prompt_tokens = static_cast<int>(prompt.size());
+  const auto t0 = Clock::now();
+  if (prompt.size() > 1) {
+    if (Prefill(prompt.first(prompt.size() - 1), options.cancel).empty()) {
+      stats.stop_reason = StopReason::kCancelled;
+      return result;
+    }
+  } else {
+    Reset();
+  }
+  stats.reused_tokens = n_reused_;
+  const auto t1 = Clock::now();
+  stats.prompt_seconds = Seconds(t0, t1);
+
+  Loop loop(*this, prompt, options, result);
+  const model::ModelConfig& c = model_.config();
+  int32_t pending = prompt.back();
+  std::vector<int32_t> drafts, batch;
+  while (true) {
+    if (Cancelled(options.cancel)) {
+      loop.reason = StopReason::kCancelled;
+      break;
+    }
+    const int room = ctx_.n_ctx() - static_cast<int>(tokens_.size());
+    if (room < 1) {
+      loop.reason = StopReason::kContextFull;
+      break;
+    }
+    const int left = loop.max_tokens - static_cast<int>(result.tokens.size());
+    const int k = std::min({max_draft_, room - 1, left - 1});
+    drafts.clear();
+    if (k > 0) {
+      draft_->Draft({tokens_, pending, tokens_.empty() ? nullptr : hidden_.data()}, k, drafts);
+      if (static_cast<int>(drafts.size()) > k) drafts.resize(static_cast<size_t>(k));
+    }
+    batch.assign(1, pending);
+    batch.insert(batch.end(), drafts.begin(), drafts.end());
+    const int base = static_cast<int>(tokens_.size());
+    ctx_.Decode(batch, verify_logits_.data(), true, verify_hidden_.data());
+    tokens_.insert(tokens_.end(), batch.begin(), batch.end());
+    ++stats.target_passes;
+    stats.drafted_tokens += static_cast<int>(drafts.size());
+
+    // Row i holds the logits after batch[0..i]; drafts[i] is batch[i + 1].
+    int accepted = 0;
+    bool go_on = true;
+    for (size_t i = 0; i <= drafts.size(); ++i) {
+      const int32_t token =
+          loop.Pick(std::span<const float>(&verify_logits_[i * c.n_vocab], c.n_vocab));
+      go_on = loop.Take(token);
+      if (!go_on) break;
+      if (i < drafts.size() && token == drafts[i]) {
+        ++accepted;
+        continue;
+      }
+      pending = token;
+      break;
+    }
+    stats.accepted_tokens += accepted;
+    stats.accepted_per_pass.push_back(accepted);
+    // Keep pending and the accepted drafts; the hidden row of the last kept one feeds the next
+    // draft.
+    const int keep = base + 1 + accepted;
+    std::copy_n(&verify_hidden_[static_cast<size_t>(accepted) * c.n_embd], c.n_embd,
+                hidden_.begin());
+    if (!ctx_.Truncate(keep)) {
+      // Cannot happen while a pass fits in one step (SetSpeculation); stay correct regardless.
+      const std::vector<int32_t> kept(tokens_.begin(), tokens_.begin() + keep);
+      Reset();
+      ctx_.Decode(kept, logits_.data(), false, hidden_.data());
+      tokens_ = kept;
+    } else {
+      tokens_.resize(static_cast<size_t>(keep));
+    }
+    if (!go_on) break;
+  }
+  loop.Finish();
   stats.generate_seconds = Seconds(t1, Clock::now());
   return result;
 }

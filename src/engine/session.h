@@ -23,6 +23,7 @@
 
 #include "engine/json_constraint.h"
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "model/model.h"
 
 namespace hearth::text {
@@ -64,6 +65,9 @@ struct GenerateOptions {
   // tokens left (JsonAcceptor::MinBytesToComplete), so a value cut by max_tokens is closed in
   // time rather than left unfinished (only when max_tokens is below the shortest value is it).
   std::shared_ptr<const JsonConstraint> constraint;
+  // Draft with the session's draft source (Session::SetSpeculation) when it has one. The output
+  // is the same either way; false decodes one token per target pass.
+  bool speculate = true;
 };
 
 struct GenerateStats {
@@ -75,6 +79,12 @@ struct GenerateStats {
   StopReason stop_reason = StopReason::kMaxTokens;
   int32_t eog_token = -1;         // the end-of-generation token that stopped it, if any
   int64_t constraint_checks = 0;  // tokens tested against the constraint (0 when unconstrained)
+  // Speculative decoding (0 without): tokens proposed by the draft source, of those the ones the
+  // target agreed with (emitted without a pass of their own), and target passes after prefill.
+  int drafted_tokens = 0;
+  int accepted_tokens = 0;
+  int target_passes = 0;
+  std::vector<int> accepted_per_pass;  // drafts accepted in each target pass, in order
 
   // Sampled tokens that are part of the output (an end-of-generation token excluded).
   int output_tokens() const { return generated_tokens - (eog_token >= 0 ? 1 : 0); }
@@ -112,6 +122,11 @@ class Session {
   std::span<const float> Feed(int32_t token);
   // Forgets the KV cache contents.
   void Reset();
+  // Drafts with the first source `options` names from now on (none: plain decoding). The drafter
+  // or draft model must outlive the session. Throws Error(kResource) without memory for a draft
+  // model's context.
+  void SetSpeculation(const SpeculationOptions& options);
+  const char* speculation_source() const { return draft_ ? draft_->name() : "none"; }
 
   // The tokens whose keys and values the cache holds, in order.
   const std::vector<int32_t>& tokens() const { return tokens_; }
@@ -127,6 +142,16 @@ class Session {
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
   int n_reused_ = 0;
+  // Speculative decoding: the source, tokens per pass, the target's hidden row of the last
+  // decoded position (the MTP drafter's input) and the verification pass's rows.
+  std::unique_ptr<DraftSource> draft_;
+  int max_draft_ = 0;
+  std::vector<float> hidden_, verify_logits_, verify_hidden_;
+
+  // The generation loop with drafting and batched verification (session.cpp).
+  struct Loop;
+  GenerateResult GenerateSpeculative(std::span<const int32_t> prompt,
+                                     const GenerateOptions& options);
   // Every token's bytes and kind, built on the first constrained Generate.
   std::shared_ptr<const ConstraintVocabulary> vocabulary_;
 };

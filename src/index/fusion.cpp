@@ -12,14 +12,41 @@ struct Scored {
   double path = 0;     // the path signal's score
   bool has_path = false;
   double factor = 1;  // the role prior
+  // The extra lists' scores (has_extra: the file is in that list).
+  std::vector<double> extra;
+  std::vector<char> has_extra;
   // Filled by Rank: ranks (0: not ranked), RRF contributions and their sum.
   int lex_rank = 0, path_rank = 0;
   double lex_c = 0, path_c = 0, score = 0;
+  std::vector<int> extra_rank;
+  std::vector<double> extra_c;
 };
+
+// Ranks the files that are in a list by `value` (ties: the lower file id first) and gives each
+// its rank and RRF contribution weight / (k + rank).
+template <typename Value, typename In, typename Out>
+void RankList(std::vector<Scored>& files, const FusionParams& p, double weight, Value value, In in,
+              Out out) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (in(files[i])) {
+      order.push_back(i);
+    }
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double x = value(files[a]), y = value(files[b]);
+    return x != y ? x > y : files[a].file_id < files[b].file_id;
+  });
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int rank = static_cast<int>(i + 1);
+    out(files[order[i]], rank, weight / (p.rrf_k + rank));
+  }
+}
 
 // Ranks the files in each list (lexical, path), with or without the role prior, and sums their
 // weighted RRF contributions.
-void Rank(std::vector<Scored>& files, const FusionParams& p, bool prior) {
+void Rank(std::vector<Scored>& files, const FusionParams& p, const std::vector<FileList>& extra,
+          bool prior) {
   std::vector<size_t> order(files.size());
   for (size_t i = 0; i < order.size(); ++i) {
     order[i] = i;
@@ -52,7 +79,29 @@ void Rank(std::vector<Scored>& files, const FusionParams& p, bool prior) {
     f.path_c = p.path_weight / (p.rrf_k + f.path_rank);
   }
   for (auto& f : files) {
+    f.extra_rank.assign(extra.size(), 0);
+    f.extra_c.assign(extra.size(), 0);
+  }
+  for (size_t e = 0; e < extra.size(); ++e) {
+    if (extra[e].weight <= 0) {
+      continue;
+    }
+    RankList(
+        files, p, extra[e].weight,
+        [&](const Scored& f) {
+          return prior && p.prior_on_path ? f.extra[e] * f.factor : f.extra[e];
+        },
+        [&](const Scored& f) { return f.has_extra[e] != 0; },
+        [&](Scored& f, int rank, double c) {
+          f.extra_rank[e] = rank;
+          f.extra_c[e] = c;
+        });
+  }
+  for (auto& f : files) {
     f.score = f.lex_c + f.path_c;
+    for (double c : f.extra_c) {
+      f.score += c;
+    }
   }
 }
 
@@ -61,7 +110,7 @@ void Rank(std::vector<Scored>& files, const FusionParams& p, bool prior) {
 std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
                                  const std::vector<PathMatch>& paths,
                                  const std::unordered_map<int64_t, FileRole>& roles,
-                                 const FusionParams& p) {
+                                 const FusionParams& p, const std::vector<FileList>& extra) {
   // Lexical file score: best chunk plus a decayed share of the next ones.
   std::unordered_map<int64_t, std::vector<size_t>> by_file;
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -94,6 +143,23 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
     files[it->second].path = m.score;
     files[it->second].has_path = true;
   }
+  for (size_t e = 0; e < extra.size(); ++e) {
+    for (const PathMatch& m : extra[e].matches) {
+      auto [it, fresh] = where.try_emplace(m.file_id, files.size());
+      if (fresh) {
+        files.push_back({m.file_id});
+      }
+      Scored& f = files[it->second];
+      f.extra.resize(extra.size(), 0);
+      f.has_extra.resize(extra.size(), 0);
+      f.extra[e] = m.score;
+      f.has_extra[e] = 1;
+    }
+  }
+  for (Scored& f : files) {
+    f.extra.resize(extra.size(), 0);
+    f.has_extra.resize(extra.size(), 0);
+  }
   std::vector<FileRole> role_of(files.size(), FileRole::kSource);
   bool any_prior = false;
   for (size_t i = 0; i < files.size(); ++i) {
@@ -109,12 +175,12 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
   // The fused score without the prior, for the role signal's contribution.
   std::vector<double> plain(files.size());
   if (any_prior) {
-    Rank(files, p, false);
+    Rank(files, p, extra, false);
     for (size_t i = 0; i < files.size(); ++i) {
       plain[i] = files[i].score;
     }
   }
-  Rank(files, p, true);
+  Rank(files, p, extra, true);
   if (!any_prior) {
     for (size_t i = 0; i < files.size(); ++i) {
       plain[i] = files[i].score;
@@ -145,6 +211,11 @@ std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
     }
     if (sf.path_rank > 0) {
       f.hit.file_signals.push_back({"path", sf.path_rank, sf.path, sf.path_c});
+    }
+    for (size_t e = 0; e < extra.size(); ++e) {
+      if (sf.has_extra[e] != 0) {
+        f.hit.file_signals.push_back({extra[e].name, sf.extra_rank[e], sf.extra[e], sf.extra_c[e]});
+      }
     }
     f.hit.file_signals.push_back(
         {"role:" + std::string(RoleName(role_of[i])), 0, sf.factor, sf.score - plain[i]});

@@ -27,6 +27,15 @@ struct PathMatch {
   double score = 0;  // the path signal's own score, higher is better
 };
 
+// One more ranked file list fused by RRF beside the lexical and path lists (the definition and
+// def/ref-graph signals of search.cpp): `matches` in any order, ranked here by score (higher is
+// better, scaled by the role prior like the path list when prior_on_path).
+struct FileList {
+  std::string name;  // the signal's name in FileHit::file_signals
+  double weight = 0;
+  std::vector<PathMatch> matches;
+};
+
 struct FusionParams {
   double decay = 0.25;  // weight of a file's 2nd best chunk (the 3rd gets decay^2)
   double rrf_k = 10;    // RRF: a list's rank r contributes weight / (rrf_k + r)
@@ -45,7 +54,8 @@ struct FusedFile {
   FileHit hit;  // everything but path and language, which the caller looks up
 };
 
-// `chunks`: the lexical ranking, best first. `paths`: the path ranking, best first. `roles`: each
+// `chunks`: the lexical ranking, best first. `paths`: the path ranking, best first. `extra`: more
+// lists (each signal is listed with its rank and contribution, like "path"). `roles`: each
 // file's role (missing: source). Files are ordered by fused score (ties: the lower file id
 // first); a file's chunks by score (ties: the earlier start line, then the lower chunk id).
 // Signals: each chunk carries its chunk rank as "bm25"; each file its lexical rank ("bm25", raw =
@@ -55,6 +65,6 @@ struct FusedFile {
 std::vector<FusedFile> FuseFiles(std::vector<RankedChunk> chunks,
                                  const std::vector<PathMatch>& paths,
                                  const std::unordered_map<int64_t, FileRole>& roles,
-                                 const FusionParams& p);
+                                 const FusionParams& p, const std::vector<FileList>& extra = {});
 
 }  // namespace hearth::index

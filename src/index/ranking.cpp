@@ -98,6 +98,47 @@ std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const RankParams& p) 
   return terms;
 }
 
+std::vector<std::string> StemVariants(std::string_view word) {
+  std::vector<std::string> out;
+  if (word.size() < 4 ||
+      !std::all_of(word.begin(), word.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+    return out;
+  }
+  // Longest first; the stem keeps at least 3 letters.
+  static constexpr std::string_view kStrip[] = {"ations", "ation", "ings", "ions", "ing",
+                                                "ion",    "ers",   "ies",  "ied",  "es",
+                                                "ed",     "er",    "ly",   "s",    "e"};
+  std::string stem(word);
+  bool y_form = false, stripped = false;
+  for (std::string_view suf : kStrip) {
+    if (word.size() >= suf.size() + 3 && word.ends_with(suf) && !word.ends_with("ss")) {
+      stem = std::string(word.substr(0, word.size() - suf.size()));
+      y_form = suf == "ies" || suf == "ied";
+      stripped = true;
+      break;
+    }
+  }
+  std::vector<std::string> bases{stem};
+  if (y_form) {
+    bases.push_back(stem + "y");
+  }
+  const size_t n = stem.size();
+  if (stripped && n >= 4 && stem[n - 1] == stem[n - 2] &&
+      std::string_view("aeiouy").find(stem[n - 1]) == std::string_view::npos) {
+    bases.push_back(stem.substr(0, n - 1));  // "stopped" -> "stopp" -> "stop"
+  }
+  static constexpr std::string_view kAdd[] = {"", "s", "e", "es", "ed", "ing", "er", "ion", "ate"};
+  for (const std::string& b : bases) {
+    for (std::string_view suf : kAdd) {
+      std::string v = b + std::string(suf);
+      if (v.size() >= 3 && v != word && std::find(out.begin(), out.end(), v) == out.end()) {
+        out.push_back(std::move(v));
+      }
+    }
+  }
+  return out;
+}
+
 void SelectTerms(std::vector<QueryTerm>& terms, int max_terms) {
   std::erase_if(terms, [](const QueryTerm& t) { return t.idf <= 0; });
   std::stable_sort(terms.begin(), terms.end(), [](const QueryTerm& a, const QueryTerm& b) {
@@ -137,7 +178,11 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
                                                            {"part_weight", &p.part_weight},
                                                            {"decay", &p.decay},
                                                            {"rrf_k", &p.rrf_k},
-                                                           {"path_weight", &p.path_weight}};
+                                                           {"path_weight", &p.path_weight},
+                                                           {"def_weight", &p.def_weight},
+                                                           {"graph_weight", &p.graph_weight},
+                                                           {"stem_weight", &p.stem_weight},
+                                                           {"cover_weight", &p.cover_weight}};
     bool found = false;
     for (const auto& [n, field] : fields) {
       if (n == name) {
@@ -150,6 +195,9 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
       found = true;
     } else if (name == "depth") {
       p.depth = static_cast<int>(v);
+      found = true;
+    } else if (name == "graph_chunks") {
+      p.graph_chunks = static_cast<int>(v);
       found = true;
     } else if (name == "prior_on_path") {
       p.prior_on_path = v != 0;

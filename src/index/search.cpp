@@ -8,11 +8,12 @@
 // (ranking.h). Only the most informative terms (by weight x IDF) are searched, which bounds the
 // work on long queries. The top chunks are found term at a time (term_at_a_time.h); a file scores
 // its best chunk plus a decayed share of its next ones, and is fused with the path signal, which
-// ranks files by their path tokens (fusion.h). This file only reads the index and wires the
-// steps together.
+// ranks files by their path tokens, and with the lists of ranking.h's def, graph and cover
+// signals (fusion.h). This file only reads the index and wires the steps together.
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -122,12 +123,9 @@ std::unordered_set<int64_t> AllowedChunks(Db& db, const SearchOptions& options) 
   return allowed;
 }
 
-// Term at a time (the default): hearth_collect walks each term's doclist once and records
-// (chunk, term, weighted frequency), so the cost is the summed doclist lengths rather than
-// rows x terms; TopChunksByTerm then reads the length of only the chunks that can still reach
-// the top. The scores are hearth_rank's to the bit.
-std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollector& collector,
-                                              int64_t* scored) {
+// hearth_collect walks each term's doclist once and records every (chunk, term, weighted
+// frequency) posting in `collector`.
+void CollectPostings(Db& db, const Query& q, TermCollector& collector) {
   const RankParams& P = q.params;
   collector = TermCollector{};
   double postings = 0;  // every chunk holding a term: the terms' document frequencies
@@ -135,18 +133,24 @@ std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollec
     postings += t.df;
   }
   collector.postings.reserve(static_cast<size_t>(std::min(postings, 1e7)));
-  {
-    Stmt st(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" +
-                          TermWeights(q.terms) +
-                          ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
-    st.Bind(1, q.match)
-        .Bind(2, P.k1)
-        .Bind(3, P.b)
-        .Bind(4, P.w_symbol)
-        .Bind(5, P.w_path)
-        .Bind(6, P.w_body);
-    st.Step();
-  }
+  Stmt st(db.get(), "SELECT hearth_collect(chunks_fts, ?2, ?3, ?4, ?5, ?6" + TermWeights(q.terms) +
+                        ") FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT 1");
+  st.Bind(1, q.match)
+      .Bind(2, P.k1)
+      .Bind(3, P.b)
+      .Bind(4, P.w_symbol)
+      .Bind(5, P.w_path)
+      .Bind(6, P.w_body);
+  st.Step();
+}
+
+// Term at a time (the default): hearth_collect walks each term's doclist once and records
+// (chunk, term, weighted frequency), so the cost is the summed doclist lengths rather than
+// rows x terms; TopChunksByTerm then reads the length of only the chunks that can still reach
+// the top. The scores are hearth_rank's to the bit.
+std::vector<RankedChunk> TermAtATimeTopChunks(Db& db, const Query& q, TermCollector& collector,
+                                              int64_t* scored) {
+  CollectPostings(db, q, collector);
   Stmt size_q(db.get(), "SELECT sz FROM chunks_fts_docsize WHERE id = ?1");
   auto length = [&](int64_t row) {
     size_q.Bind(1, row);
@@ -205,20 +209,217 @@ std::vector<PathMatch> PathRanking(Db& db, const Query& q) {
   return out;
 }
 
-// The role (file_role.h) of every candidate file, from its path and language.
-std::unordered_map<int64_t, FileRole> CandidateRoles(Db& db, const std::vector<RankedChunk>& ranked,
-                                                     const std::vector<PathMatch>& paths) {
-  std::unordered_map<int64_t, FileRole> roles;
+// Stemming (RankParams::stem_weight): each selected prose term (weight 1: not written as code)
+// also searches its other forms that the corpus holds, at stem_weight of its weight. The forms
+// come from the same suffix rules for every word (StemVariants); the index is not stemmed, and
+// code tokens are split into words the same way as prose, so "parsing" finds `parse_header`'s
+// "parse" part.
+void ExpandStems(Db& db, std::vector<QueryTerm>& terms, const RankParams& P) {
+  if (P.stem_weight <= 0) {
+    return;
+  }
+  std::unordered_set<std::string> have;
+  for (const auto& t : terms) {
+    have.insert(t.token);
+  }
+  std::vector<QueryTerm> forms;
+  for (const auto& t : terms) {
+    if (t.weight != 1.0) {
+      continue;
+    }
+    for (std::string& v : StemVariants(t.token)) {
+      if (have.insert(v).second) {
+        forms.push_back({std::move(v), t.weight * P.stem_weight, t.count, 0, 0});
+      }
+    }
+  }
+  LookUpTermStats(db, forms);
+  std::erase_if(forms, [](const QueryTerm& t) { return t.idf <= 0; });
+  terms.insert(terms.end(), forms.begin(), forms.end());
+}
+
+// The files that define `name` (files passing the --lang / --path filters), or none when more
+// than `max_files` do (a name defined everywhere says nothing).
+std::vector<int64_t> DefiningFiles(Stmt& q, const SearchOptions& options, const std::string& name,
+                                   int max_files) {
+  q.Bind(1, name)
+      .Bind(2, options.language)
+      .Bind(3, options.path_glob)
+      .Bind(4, static_cast<int64_t>(max_files + 1));
+  std::vector<int64_t> out;
+  while (q.Step()) {
+    out.push_back(q.Int(0));
+  }
+  q.Reset();
+  if (static_cast<int>(out.size()) > max_files) {
+    out.clear();
+  }
+  return out;
+}
+
+// For DefiningFiles: ?2 and ?3 are the --lang / --path filters.
+constexpr const char* kDefiningFilesSql =
+    "SELECT DISTINCT s.file_id FROM symbols s JOIN files f ON f.id = s.file_id "
+    "WHERE s.name = ?1 AND s.is_def = 1 AND f.skip = '' AND (?2 = '' OR f.language = ?2) "
+    "AND (?3 = '' OR f.path GLOB ?3) LIMIT ?4";
+
+// Definitions above mentions: the files that define an identifier the query writes as code
+// ("ssl_read_ex", "parseHeader(" ...); a name defined in n files gives each 1/n.
+std::vector<PathMatch> DefinitionRanking(Db& db, const SearchOptions& options) {
+  std::unordered_map<int64_t, double> score;
+  std::unordered_set<std::string> seen;
+  Stmt q(db.get(), kDefiningFilesSql);
+  const std::string_view text = options.query;
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  for (size_t i = 0; i < text.size() && seen.size() < 64;) {
+    if (!ident(text[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && ident(text[j])) {
+      ++j;
+    }
+    if (j - i >= 3 && LooksLikeCode(text, i, j)) {
+      std::string name(text.substr(i, j - i));
+      if (seen.insert(name).second) {
+        const auto files = DefiningFiles(q, options, name, 8);
+        for (int64_t f : files) {
+          score[f] += 1.0 / static_cast<double>(files.size());
+        }
+      }
+    }
+    i = j;
+  }
+  std::vector<PathMatch> out;
+  for (const auto& [f, s] : score) {
+    out.push_back({f, s});
+  }
+  return out;
+}
+
+// The repo map's def/ref graph as a signal: the identifiers referenced inside the top chunks,
+// each weighted by its chunk's score over the best chunk's, lead to the files that define them
+// (other than the referencing files; 1/n for a name defined in n <= 5 files). A fix often goes
+// into the function that the code matching the issue calls.
+std::vector<PathMatch> GraphRanking(Db& db, std::vector<RankedChunk> ranked,
+                                    const SearchOptions& options, const RankParams& P,
+                                    const std::function<double(int64_t)>& code_prior) {
+  struct Ref {
+    double weight = 0;
+    std::vector<int64_t> from;  // referencing files
+  };
+  std::unordered_map<std::string, Ref> refs;
+  Stmt rq(db.get(),
+          "SELECT DISTINCT name FROM symbols WHERE file_id = ?1 AND is_def = 0 "
+          "AND line BETWEEN ?2 AND ?3");
+  // The top chunks of code (source and header files), as the fusion weighs them: a Changelog
+  // entry or a test that repeats the issue's words does not lead to the code to change.
+  for (RankedChunk& c : ranked) {
+    c.score *= code_prior(c.file_id);
+  }
+  std::erase_if(ranked, [](const RankedChunk& c) { return c.score <= 0; });
+  const size_t top = std::min(ranked.size(), static_cast<size_t>(std::max(P.graph_chunks, 0)));
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
+                    [](const RankedChunk& a, const RankedChunk& b) {
+                      return a.score != b.score ? a.score > b.score : a.id < b.id;
+                    });
+  for (size_t i = 0; i < top; ++i) {
+    const RankedChunk& c = ranked[i];
+    const double w = ranked[0].score > 0 ? c.score / ranked[0].score : 0;
+    rq.Bind(1, c.file_id)
+        .Bind(2, static_cast<int64_t>(c.start))
+        .Bind(3, static_cast<int64_t>(c.end));
+    while (rq.Step()) {
+      Ref& r = refs[rq.Text(0)];
+      r.weight += w;
+      r.from.push_back(c.file_id);
+    }
+    rq.Reset();
+  }
+  // The heaviest names first, at most 256 of them (bounds the lookups).
+  std::vector<std::pair<double, const std::string*>> names;
+  for (const auto& [name, r] : refs) {
+    if (name.size() >= 3) {
+      names.push_back({r.weight, &name});
+    }
+  }
+  std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (names.size() > 256) {
+    names.resize(256);
+  }
+  std::unordered_map<int64_t, double> score;
+  Stmt q(db.get(), kDefiningFilesSql);
+  for (const auto& [w, name] : names) {
+    const auto files = DefiningFiles(q, options, *name, 5);
+
+    const Ref& r = refs[*name];
+    for (int64_t f : files) {
+      if (std::find(r.from.begin(), r.from.end(), f) == r.from.end()) {
+        score[f] += w / static_cast<double>(files.size());
+      }
+    }
+  }
+  std::vector<PathMatch> out;
+  for (const auto& [f, s] : score) {
+    out.push_back({f, s});
+  }
+  return out;
+}
+
+// Whole-file evidence (RankParams::cover_weight): the IDF x query weight of the distinct query
+// terms found in the file's ranked chunks, over the query's total. A file whose chunks together
+// hold most of the issue's rare words is likelier than one chunk that repeats a few of them.
+// Needs the postings of the term-at-a-time evaluation (none: an empty list).
+std::vector<PathMatch> CoverRanking(const std::vector<RankedChunk>& ranked,
+                                    const TermCollector& collector) {
+  std::vector<PathMatch> out;
+  const std::vector<double>& weight = collector.scoring.weight;
+  double total = 0;
+  for (double w : weight) {
+    total += w;
+  }
+  if (collector.postings.empty() || total <= 0) {
+    return out;
+  }
+  std::unordered_map<int64_t, int64_t> file_of;
+  file_of.reserve(ranked.size());
+  for (const RankedChunk& c : ranked) {
+    file_of.emplace(c.id, c.file_id);
+  }
+  std::unordered_map<int64_t, std::vector<char>> seen;  // file -> terms found
+  for (const Posting& p : collector.postings) {
+    auto it = file_of.find(p.row);
+    if (it == file_of.end() || p.term < 0 || static_cast<size_t>(p.term) >= weight.size()) {
+      continue;
+    }
+    std::vector<char>& terms = seen[it->second];
+    terms.resize(weight.size(), 0);
+    terms[static_cast<size_t>(p.term)] = 1;
+  }
+  for (const auto& [file, terms] : seen) {
+    double s = 0;
+    for (size_t t = 0; t < terms.size(); ++t) {
+      s += terms[t] ? weight[t] : 0;
+    }
+    out.push_back({file, s / total});
+  }
+  return out;
+}
+
+// Adds the role (file_role.h) of each file in `ids` that `roles` lacks, from its path and language.
+template <typename Ids>
+void AddRoles(Db& db, const Ids& ids, std::unordered_map<int64_t, FileRole>& roles) {
   Stmt q(db.get(), "SELECT path, language FROM files WHERE id = ?");
-  auto add = [&](int64_t id) {
-    if (roles.count(id)) return;
+  for (const auto& x : ids) {
+    const int64_t id = x.file_id;
+    if (roles.count(id)) continue;
     q.Bind(1, id);
     roles[id] = q.Step() ? DetectRole(q.Text(0), q.Text(1), "") : FileRole::kSource;
     q.Reset();
-  };
-  for (const RankedChunk& c : ranked) add(c.file_id);
-  for (const PathMatch& m : paths) add(m.file_id);
-  return roles;
+  }
 }
 
 }  // namespace
@@ -252,6 +453,7 @@ std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& optio
   if (terms.empty()) {
     return {};
   }
+  ExpandStems(db, terms, P);
   Query q{options, P, terms, "", options.chunk_depth > 0 ? options.chunk_depth : P.depth};
   for (const auto& t : terms) {
     if (!q.match.empty()) {
@@ -282,8 +484,34 @@ std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& optio
   fp.role_weight = P.role_weight;
   fp.named = RolesNamedBy(options.query);
   fp.prior_on_path = P.prior_on_path;
-  const auto roles = CandidateRoles(db, ranked, paths);
-  std::vector<FusedFile> fused = FuseFiles(std::move(ranked), paths, roles, fp);
+  std::unordered_map<int64_t, FileRole> roles;
+  AddRoles(db, ranked, roles);
+  AddRoles(db, paths, roles);
+  std::vector<FileList> extra;
+  if (P.def_weight > 0 || P.all_signals) {
+    extra.push_back({"def", P.def_weight, DefinitionRanking(db, options)});
+  }
+  if (P.graph_weight > 0 || P.all_signals) {
+    auto prior = [&](int64_t file_id) {
+      const FileRole role = roles[file_id];
+      if (role != FileRole::kSource && role != FileRole::kHeader) {
+        return 0.0;
+      }
+      const auto r = static_cast<size_t>(role);
+      return fp.named[r] ? 1.0 : std::exp(fp.role_weight[r]);
+    };
+    extra.push_back({"graph", P.graph_weight, GraphRanking(db, ranked, options, P, prior)});
+  }
+  if (P.cover_weight > 0 || P.all_signals) {
+    if (options.evaluation == SearchOptions::Evaluation::kExhaustive) {
+      CollectPostings(db, q, collector);  // the same postings the default evaluation has
+    }
+    extra.push_back({"cover", P.cover_weight, CoverRanking(ranked, collector)});
+  }
+  for (const FileList& l : extra) {
+    AddRoles(db, l.matches, roles);
+  }
+  std::vector<FusedFile> fused = FuseFiles(std::move(ranked), paths, roles, fp, extra);
   std::vector<FileHit> out;
   Stmt fq(db.get(), "SELECT path, language FROM files WHERE id = ?");
   for (FusedFile& f : fused) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "tensor/tensor.h"
@@ -19,26 +20,6 @@
 namespace hearth::model {
 
 using tensor::Precision;
-
-// ---------------------------------------------------------------------------------------------
-// KV cache. One K and one V store per KV-owning layer, each `capacity` cells of
-// n_head_kv * head_dim values. Position p lives in cell p % capacity: full layers hold the whole
-// context (capacity = n_ctx, no wrap), sliding layers a ring of W - 1 + n_ubatch cells — enough
-// that writing a batch never overwrites a key some query of the same batch still sees (§4.4).
-// KV-shared layers have no store of their own and read their source layer's.
-
-struct LayerKv {
-  int capacity = 0;
-  int row = 0;                     // values per cell
-  std::vector<float> k32, v32;     // precise mode
-  std::vector<uint16_t> k16, v16;  // default: F16, as llama.cpp
-};
-
-struct KvCache {
-  bool f32 = false;
-  std::vector<LayerKv> layers;  // indexed by layer; empty stores for KV-shared layers
-  uint64_t bytes = 0;
-};
 
 // Work buffers for one forward step of up to n_ubatch tokens, allocated once per context.
 struct Scratch {
@@ -55,15 +36,9 @@ struct Scratch {
   std::vector<float> attn_partial;  // per-slice softmax partials (see Attend)
 };
 
-struct Context::Pool {
-  explicit Pool(int n) : pool(n) {}
-  tensor::ThreadPool pool;
-};
-
-namespace {
-
 // ---------------------------------------------------------------------------------------------
-// Elementwise building blocks.
+// Elementwise building blocks (RmsNorm, GeGlu, Rope, RopeTables are shared with the MTP drafter
+// through kv_cache.h).
 
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null: weightless norm). Gemma 4 uses w as is, no
 // "+1". The sum of squares is accumulated in double, as ggml does.
@@ -77,6 +52,8 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* y) {
     for (int i = 0; i < n; ++i) y[i] = x[i] * scale;
   }
 }
+
+namespace {
 
 // RmsNorm over each of `rows` rows of `n` values, in place.
 void RmsNormRows(float* x, const float* w, int rows, int n, float eps) {
@@ -106,6 +83,8 @@ const std::vector<uint16_t>& GeluTable() {
   }();
   return table;
 }
+
+}  // namespace
 
 // y[i] = gelu(g[i]) * u[i] (GeGLU), u may be null.
 void GeGlu(float* g, const float* u, size_t n, bool precise) {
@@ -153,10 +132,14 @@ void RopeTables(int n, int pos0, int rot, float base, const float* freq_factors,
   }
 }
 
+namespace {
+
 template <typename T>
 void Resize(std::vector<T>& v, size_t n) {
   v.assign(n, T{});
 }
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Attention (§3.6): `nr` query rows at positions pos_row0 .. pos_row0 + nr - 1 over one layer's
@@ -168,8 +151,11 @@ void Resize(std::vector<T>& v, size_t n) {
 // decode — long ranges are split into slices that run on different threads and are merged
 // through their softmax maxima afterwards (flash-decoding), so one KV head still keeps every
 // thread busy at depth.
+namespace {
 constexpr int kMinSlicePositions = 256;
+}  // namespace
 
+// Declared in kv_cache.h (the MTP drafter attends over the target's cache with it).
 void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
             int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
             float* attn) {
@@ -317,8 +303,6 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
   });
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // Context: allocation.
 
@@ -432,7 +416,8 @@ bool Context::Truncate(int n) {
 // ---------------------------------------------------------------------------------------------
 // Decode: validation up front, then forward steps of at most n_ubatch tokens.
 
-void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_logits) {
+void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_logits,
+                     float* hidden) {
   const ModelConfig& c = model_.config();
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return;
@@ -458,7 +443,10 @@ void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_lo
     float* out = nullptr;
     if (logits && all_logits) out = logits + done * c.n_vocab;
     if (logits && !all_logits && last) out = logits;
-    Step(tokens.data() + done, step, out, all_logits);
+    float* hid = nullptr;
+    if (hidden && all_logits) hid = hidden + done * c.n_embd;
+    if (hidden && !all_logits && last) hid = hidden;
+    Step(tokens.data() + done, step, out, all_logits, hid);
     done += step;
   }
 }
@@ -501,7 +489,8 @@ class Forward {
   void FeedForward(int l);
   void PerLayerInput(int l);
   void LayerScale(int l);
-  void Logits(float* logits, bool all_logits);
+  // `logits` or `hidden` (the post-norm rows) may be null.
+  void Logits(float* logits, bool all_logits, float* hidden);
 
  private:
   float* Row(std::vector<float>& v, int t, size_t width) {
@@ -817,12 +806,14 @@ void Forward::LayerScale(int l) {
 }
 
 // 11. Final norm, tied LM head, soft-cap (§3.10) — for every row, or only the last.
-void Forward::Logits(float* logits, bool all_logits) {
+void Forward::Logits(float* logits, bool all_logits, float* hidden) {
   const int first_row = all_logits ? 0 : nr_ - 1;
   const int rows = nr_ - first_row;
   for (int t = first_row; t < nr_; ++t) {
     RmsNorm(Row(s_.x, t, h_), w_.output_norm, h_, eps_, Row(s_.h, t - first_row, h_));
   }
+  if (hidden) std::memcpy(hidden, s_.h.data(), sizeof(float) * rows * h_);
+  if (!logits) return;
   tensor::MatMul(w_.output, s_.h.data(), rows, logits, prec_, pool_);
   const float cap = c_.final_logit_softcap;
   if (cap <= 0) return;
@@ -845,7 +836,7 @@ void Forward::Logits(float* logits, bool all_logits) {
 // One forward step: `n` tokens at positions n_past_ .. n_past_ + n - 1, through the stages of a
 // Gemma 4 layer (gemma4-model.md §3).
 
-void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits) {
+void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden) {
   const ModelConfig& c = model_.config();
   Forward f(c, model_.weights(), *scratch_, *kv_, &pool_->pool, options_.precise, n, n_past_);
   f.Embed(tokens);
@@ -854,14 +845,14 @@ void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits)
   for (int l = 0; l < c.n_layer; ++l) {
     const bool kv_shared = !c.layers[l].owns_kv;
     if (kv_shared && !all_logits) f.SkipToLastRow();
-    if (kv_shared && !logits) break;
+    if (kv_shared && !logits && !hidden) break;
     f.Attention(l);
     f.FeedForward(l);
     f.PerLayerInput(l);
     f.LayerScale(l);
   }
   n_past_ += n;
-  if (logits) f.Logits(logits, all_logits);
+  if (logits || hidden) f.Logits(logits, all_logits, hidden);
 }
 
 }  // namespace hearth::model

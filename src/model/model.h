@@ -78,7 +78,11 @@ class Context {
   // soft-cap) of every token to `logits` ([tokens.size()][n_vocab]) when `all_logits`, else only
   // those of the last token ([n_vocab]); `logits` may be null. Throws Error(kResource) before any
   // work when the tokens do not fit in the context, Error(kInvalidInput) for an id >= n_vocab.
-  void Decode(std::span<const int32_t> tokens, float* logits, bool all_logits);
+  // `hidden`, when not null, receives the final hidden state after the output norm (what the LM
+  // head multiplies, before the soft-cap) of the same rows as the logits ([rows][n_embd]): the
+  // MTP drafter's input (gemma4-mtp.md §4.1).
+  void Decode(std::span<const int32_t> tokens, float* logits, bool all_logits,
+              float* hidden = nullptr);
 
   int n_past() const { return n_past_; }
   int n_ctx() const { return options_.n_ctx; }
@@ -93,7 +97,8 @@ class Context {
   uint64_t kv_bytes() const;
 
  private:
-  void Step(const int32_t* tokens, int n, float* logits, bool all_logits);
+  void Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden);
+  friend class DrafterContext;  // drafter.h: its attention reads this context's KV cache
 
   const Model& model_;
   ContextOptions options_;

@@ -40,6 +40,7 @@ class EngineGenerator final : public Generator {
     if (opt.n_threads <= 0) copt.n_threads = std::max(1, engine::DefaultThreads() / opt.n_slots);
     for (int i = 0; i < opt.n_slots; ++i) {
       sessions_.push_back(std::make_unique<engine::Session>(lm_->model(), lm_->tokenizer(), copt));
+      sessions_.back()->SetSpeculation(lm_->speculation());  // a drafter found next to the model
     }
     const int n_ctx = copt.n_ctx;
 

@@ -194,6 +194,14 @@ TEST(AudioDecode, FlacOggOpusMp3Decode) {
   }
 }
 
+TEST(AudioDecode, EncodeWavRoundTripsExactly) {
+  const std::vector<float> pcm = DecodeFile(Dir() + "media/tones-4s.wav");
+  const std::string wav = EncodeWav(pcm);
+  const std::vector<float> back =
+      DecodeBytes({reinterpret_cast<const uint8_t*>(wav.data()), wav.size()}, "roundtrip");
+  EXPECT_EQ(back, pcm);
+}
+
 TEST(AudioDecode, CorruptInputIsAnInvalidInputError) {
   const std::vector<std::vector<uint8_t>> bad = {
       {},

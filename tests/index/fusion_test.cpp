@@ -103,5 +103,32 @@ TEST(FuseFiles, RolePriorReordersUnlessTheQueryNamesTheRole) {
   EXPECT_DOUBLE_EQ(files[0].hit.file_signals.back().raw, 1.0);
 }
 
+TEST(FuseFiles, ExtraListsAreMoreRrfListsWithTheirOwnWeight) {
+  // Lexical: file 1 (10) then file 2 (6). A "def" list, weight 1: file 2 (score 1) then file 3
+  // (0.5); a "graph" list at weight 0 is listed but adds nothing. k = 10, no path list.
+  std::vector<RankedChunk> chunks = {{1, 1, "", "function", 1, 2, 10.0},
+                                     {2, 2, "", "function", 1, 2, 6.0}};
+  std::vector<FileList> extra = {{"def", 1.0, {{3, 0.5}, {2, 1.0}}}, {"graph", 0.0, {{1, 2.0}}}};
+  FusionParams p;
+  p.rrf_k = 10;
+  const auto files = FuseFiles(chunks, {}, {}, p, extra);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0].file_id, 2);  // 1/12 + 1/11
+  EXPECT_DOUBLE_EQ(files[0].hit.score, 1.0 / 12 + 1.0 / 11);
+  EXPECT_EQ(files[1].file_id, 1);  // 1/11
+  EXPECT_DOUBLE_EQ(files[1].hit.score, 1.0 / 11);
+  EXPECT_EQ(files[2].file_id, 3);  // 1/12, from the def list alone
+  EXPECT_DOUBLE_EQ(files[2].hit.score, 1.0 / 12);
+  const SignalScore& def = files[0].hit.file_signals[1];
+  EXPECT_EQ(def.signal, "def");
+  EXPECT_EQ(def.rank, 1);
+  EXPECT_DOUBLE_EQ(def.raw, 1.0);
+  EXPECT_DOUBLE_EQ(def.contribution, 1.0 / 11);
+  const SignalScore& graph = files[1].hit.file_signals[1];
+  EXPECT_EQ(graph.signal, "graph");
+  EXPECT_DOUBLE_EQ(graph.raw, 2.0);
+  EXPECT_DOUBLE_EQ(graph.contribution, 0.0);
+}
+
 }  // namespace
 }  // namespace hearth::index

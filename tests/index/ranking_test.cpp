@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace hearth::index {
@@ -79,6 +80,29 @@ TEST(SelectTerms, DropsAbsentOrdersByWeightTimesIdfKeepsTheTop) {
   EXPECT_EQ(terms[1].token, "a");
   SelectTerms(terms, 0);  // clamped to at least one
   EXPECT_EQ(terms.size(), 1u);
+}
+
+TEST(StemVariants, SuffixRulesBothWays) {
+  auto has = [](const std::vector<std::string>& v, const char* w) {
+    return std::find(v.begin(), v.end(), w) != v.end();
+  };
+  const auto parsing = StemVariants("parsing");
+  EXPECT_TRUE(has(parsing, "parse"));
+  EXPECT_TRUE(has(parsing, "parser"));
+  EXPECT_TRUE(has(parsing, "parsed"));
+  EXPECT_FALSE(has(parsing, "parsing"));  // never the word itself
+  const auto crashes = StemVariants("crashes");
+  EXPECT_TRUE(has(crashes, "crash"));
+  EXPECT_TRUE(has(crashes, "crashed"));
+  EXPECT_TRUE(has(StemVariants("crash"), "crashes"));
+  EXPECT_TRUE(has(StemVariants("stopped"), "stop"));
+  EXPECT_TRUE(has(StemVariants("libraries"), "library"));
+  EXPECT_TRUE(has(StemVariants("allocation"), "allocate"));
+  EXPECT_TRUE(has(StemVariants("buffers"), "buffer"));
+  EXPECT_FALSE(has(StemVariants("class"), "clas"));  // "ss" is not a plural
+  EXPECT_TRUE(StemVariants("fix").empty());          // too short to strip safely
+  EXPECT_TRUE(StemVariants("ssl_read").empty());     // code tokens are not stemmed
+  EXPECT_TRUE(StemVariants("utf8").empty());
 }
 
 TEST(Bm25, HandComputedTermScore) {

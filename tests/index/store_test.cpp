@@ -5,12 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "base/error.h"
 #include "index/index.h"
+#include "index/ranking.h"
 #include "test_util.h"
 
 namespace hearth::index {
@@ -167,6 +170,48 @@ TEST(Index, DefinitionByNameBeatsRepeatedCalls) {
   auto top = TopPaths(t.path(), "flush_pending drops jobs");
   ASSERT_FALSE(top.empty());
   EXPECT_EQ(top[0], "store.py");
+}
+
+// The def and graph signals (ranking.h): a file that defines an identifier the query writes as
+// code, and a file that defines what the best-matching code calls, though neither shares a word
+// with the query, are found only with those signals on, and say why in their file signals.
+TEST(Index, DefinitionAndCallGraphSignalsFindFilesWithoutTheQuerysWords) {
+  TempDir t;
+  WriteFile(t.path() / "server.c",
+            "int handle_request(int timeout) {\n  /* request timeout handling */\n"
+            "  return zz_backoff_impl(timeout);\n}\n");
+  WriteFile(t.path() / "backoff.c", "int zz_backoff_impl(int t) {\n  return t * 2;\n}\n");
+  WriteFile(t.path() / "other.c", "int unrelated_thing(void) {\n  return 0;\n}\n");
+  WriteFile(t.path() / "lib.c", "int qq_reset_state(void) {\n  return 1;\n}\n");
+  Index(t.path());
+  SearchOptions so;
+  so.query = "request timeout handling is wrong, see qq_reset_state()";
+  so.limit = 10;
+  auto paths = [&](const RankParams& p) {
+    std::vector<std::string> out;
+    for (const auto& h : SearchWith(t.path(), so, p)) out.push_back(h.path);
+    return out;
+  };
+  RankParams off;
+  off.path_weight = 0;
+  const auto plain = paths(off);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), "backoff.c"), 0);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), "other.c"), 0);
+  RankParams on = off;
+  on.def_weight = 1;
+  on.graph_weight = 1;
+  const auto hits = SearchWith(t.path(), so, on);
+  std::map<std::string, std::vector<std::string>> signals;
+  for (const auto& h : hits) {
+    for (const auto& s : h.file_signals) signals[h.path].push_back(s.signal);
+  }
+  ASSERT_TRUE(signals.count("backoff.c"));
+  EXPECT_EQ(signals["backoff.c"][0], "graph");  // no word of the query: found by the call only
+  ASSERT_TRUE(signals.count("lib.c"));
+  EXPECT_NE(std::find(signals["lib.c"].begin(), signals["lib.c"].end(), "def"),
+            signals["lib.c"].end());
+  EXPECT_EQ(signals.count("other.c"), 0u);  // neither defines nor is called
+  EXPECT_EQ(signals["server.c"][0], "bm25");
 }
 
 // The default term-at-a-time evaluation must rank exactly as hearth_rank scoring every matching

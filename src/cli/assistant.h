@@ -29,6 +29,7 @@ namespace hearth::cli {
 struct AssistantFlags {
   std::string model;
   std::string backend;
+  std::string api_key;
   std::string root;
   std::string permissions;
   std::vector<std::string> files;
@@ -51,6 +52,9 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "Remote server instead of the local engine: http://HOST:PORT (OpenAI-"
                   "compatible, /v1/chat/completions) or http://HOST:PORT/api/chat (Ollama). "
                   "Replies are streamed; nothing else is contacted");
+  cmd->add_option("--api-key", f->api_key,
+                  "Key for a --backend that wants one (sent as a Bearer token); else "
+                  "$HEARTH_API_KEY, else api_key in [agent] of the user config");
   f->max_tokens_option =
       cmd->add_option("-n,--max-tokens", f->max_tokens, "New tokens per model step (default 2048)")
           ->check(CLI::Range(0, 1 << 20));
@@ -64,7 +68,7 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "Workspace root (default: nearest directory upwards with .git or .hearth)");
   cmd->add_option("--max-steps", f->max_steps, "Model steps (tool rounds) per question at most")
       ->check(CLI::Range(1, 100));
-  cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine");
+  cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine (with --backend: the budget assumed for the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
   AddLlamaCppFlags(cmd, Conversation::kIsOne);
@@ -163,7 +167,14 @@ class AssistantSession {
       model = config.model;
     }
     // With a remote backend, -m names the server's model.
-    if (!url.empty()) return agent::MakeRemoteBackend(url, {.model = model});
+    if (!url.empty()) {
+      agent::RemoteOptions ro{.model = model};
+      if (f.n_ctx > 0) ro.context_size = f.n_ctx;
+      ro.api_key = f.api_key;
+      if (const char* env = std::getenv("HEARTH_API_KEY"); ro.api_key.empty() && env) ro.api_key = env;
+      if (ro.api_key.empty()) ro.api_key = config.api_key;
+      return agent::MakeRemoteBackend(url, ro);
+    }
     if (model.empty()) {
       ThrowUsage("no model to ask",
                  "pass -m MODEL.gguf, or --backend URL for an Ollama/OpenAI-compatible server, or "

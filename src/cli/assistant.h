@@ -68,7 +68,9 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "Workspace root (default: nearest directory upwards with .git or .hearth)");
   cmd->add_option("--max-steps", f->max_steps, "Model steps (tool rounds) per question at most")
       ->check(CLI::Range(1, 100));
-  cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine (with --backend: the budget assumed for the server, default 8192)");
+  cmd->add_option("-c,--ctx-size", f->n_ctx,
+                  "Context positions for the local engine (with --backend: the budget assumed for "
+                  "the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
   AddLlamaCppFlags(cmd, Conversation::kIsOne);

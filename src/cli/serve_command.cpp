@@ -27,6 +27,9 @@ struct ServeOptions {
   int n_ctx = 0;
   int threads = 0;
   int io_timeout = 30;
+  std::string draft_path;
+  int lookup = 0;
+  bool no_spec = false;
 };
 
 server::Server* g_server = nullptr;
@@ -73,6 +76,9 @@ void RunServe(ServeOptions opt) {
       eopt.alias = opt.alias;
       eopt.n_ctx = opt.n_ctx;
       eopt.n_threads = opt.threads;
+      eopt.draft_path = opt.draft_path;
+      eopt.lookup = opt.lookup;
+      eopt.no_spec = opt.no_spec;
       srv.SetGenerator(server::MakeEngineGenerator(eopt));
       std::cerr << "hearth: model loaded, " << opt.parallel << " slot(s); ready\n";
     } catch (const Error& e) {
@@ -133,6 +139,13 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", opt->threads,
                   "Threads per slot (default: all cores / --parallel, max 16)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--draft", opt->draft_path,
+                  "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
+                  "named *assistant*.gguf or *-mtp*.gguf next to the model)");
+  cmd->add_option("--lookup", opt->lookup,
+                  "Prompt lookup: draft what followed the last N tokens earlier in the text")
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--no-spec", opt->no_spec, "No speculative decoding (one token per model pass)");
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));
   cmd->add_option("--timeout", opt->server.request_timeout_s,

@@ -33,7 +33,9 @@ std::unique_ptr<LoadedModel> LoadedModel::Open(const std::string& path) {
   std::unique_ptr<LoadedModel> lm(
       new LoadedModel(path, std::move(model), std::move(tokenizer), add_bos));
   const std::string drafter = FindDrafter(path, lm->config());
-  if (!drafter.empty()) lm->AttachDrafter(drafter);
+  if (!drafter.empty()) {
+    lm->AttachDrafter(drafter);
+  }
   return lm;
 }
 
@@ -45,7 +47,9 @@ std::string LoadedModel::FindDrafter(const std::string& model_path,
   std::vector<std::string> candidates;
   for (const auto& e : fs::directory_iterator(dir.empty() ? fs::path(".") : dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (e.path().extension() != ".gguf") continue;
+    if (e.path().extension() != ".gguf") {
+      continue;
+    }
     if (name.find("assistant") == std::string::npos && name.find("-mtp") == std::string::npos) {
       continue;
     }
@@ -56,10 +60,16 @@ std::string LoadedModel::FindDrafter(const std::string& model_path,
     // Only metadata is read to choose; a file that does not parse or fit is passed over.
     try {
       const gguf::File f = gguf::File::Open(c);
-      if (!model::Drafter::IsDrafterFile(f)) continue;
-      if (f.GetInt("gemma4-assistant.embedding_length_out").value_or(0) != config.n_embd) continue;
+      if (!model::Drafter::IsDrafterFile(f)) {
+        continue;
+      }
+      if (f.GetInt("gemma4-assistant.embedding_length_out").value_or(0) != config.n_embd) {
+        continue;
+      }
       const gguf::TensorInfo* embd = f.FindTensor("token_embd.weight");
-      if (!embd || embd->shape.size() != 2 || embd->shape[1] != config.n_vocab) continue;
+      if (!embd || embd->shape.size() != 2 || embd->shape[1] != config.n_vocab) {
+        continue;
+      }
       return c;
     } catch (const Error&) {
       continue;

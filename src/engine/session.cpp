@@ -70,7 +70,9 @@ void Session::Reset() {
 
 std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
                                         const std::atomic<bool>* cancel) {
-  if (tokens.empty()) ThrowUsage("empty prompt", "give at least one token");
+  if (tokens.empty()) {
+    ThrowUsage("empty prompt", "give at least one token");
+  }
   if (static_cast<int64_t>(tokens.size()) > ctx_.n_ctx()) {
     throw Error(ErrorClass::kResource,
                 "the prompt has " + std::to_string(tokens.size()) +
@@ -80,7 +82,9 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
   // Longest common prefix, leaving at least the last token to decode (its logits are needed).
   size_t keep = 0;
   const size_t limit = std::min(tokens_.size(), tokens.size() - 1);
-  while (keep < limit && tokens_[keep] == tokens[keep]) ++keep;
+  while (keep < limit && tokens_[keep] == tokens[keep]) {
+    ++keep;
+  }
   if (!ctx_.Truncate(static_cast<int>(keep))) {
     // A sliding layer's ring has already overwritten what position `keep` needs: start over.
     ctx_.Reset();
@@ -91,7 +95,9 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
   // Decode in n_ubatch pieces so that a cancel request is seen between them.
   const size_t step = static_cast<size_t>(std::max(1, ctx_.options().n_ubatch));
   for (size_t pos = keep; pos < tokens.size(); pos += step) {
-    if (Cancelled(cancel)) return {};
+    if (Cancelled(cancel)) {
+      return {};
+    }
     const auto piece = tokens.subspan(pos, std::min(step, tokens.size() - pos));
     ctx_.Decode(piece, logits_.data(), false, hidden_.empty() ? nullptr : hidden_.data());
     tokens_.insert(tokens_.end(), piece.begin(), piece.end());
@@ -154,9 +160,13 @@ struct Session::Loop {
   }
 
   void Emit(const std::string& piece) {
-    if (piece.empty() || caller_stopped) return;
+    if (piece.empty() || caller_stopped) {
+      return;
+    }
     result.text += piece;
-    if (options.on_text && !options.on_text(piece)) caller_stopped = true;
+    if (options.on_text && !options.on_text(piece)) {
+      caller_stopped = true;
+    }
   }
 
   // Records a picked token and emits its text; false when generation ends with it (`reason`).
@@ -170,7 +180,9 @@ struct Session::Loop {
       return false;
     }
     result.tokens.push_back(token);
-    if (constrained) constrained->Accept(token);
+    if (constrained) {
+      constrained->Accept(token);
+    }
     Emit(matcher.Feed(decoder.Push(token)));
     if (matcher.stopped()) {
       reason = StopReason::kStopString;
@@ -214,7 +226,9 @@ struct Session::Loop {
 void Session::SetSpeculation(const SpeculationOptions& options) {
   draft_.reset();
   hidden_.clear();
-  if (!options.enabled()) return;
+  if (!options.enabled()) {
+    return;
+  }
   const model::ModelConfig& c = model_.config();
   if (options.drafter) {
     draft_ = MakeMtpSource(*options.drafter, ctx_);
@@ -236,7 +250,9 @@ void Session::SetSpeculation(const SpeculationOptions& options) {
 }
 
 GenerateResult Session::Generate(std::span<const int32_t> prompt, const GenerateOptions& options) {
-  if (prompt.empty()) ThrowUsage("empty prompt", "give at least one token");
+  if (prompt.empty()) {
+    ThrowUsage("empty prompt", "give at least one token");
+  }
   options.sampling.Validate();
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   const int64_t wanted = n_prompt + std::max(options.max_tokens, 0);
@@ -249,7 +265,9 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
             " does not fit in the context of " + std::to_string(ctx_.n_ctx()) + " tokens",
         "use a larger context size (-c) or fewer new tokens (-n), or shorten the prompt");
   }
-  if (draft_ && options.speculate) return GenerateSpeculative(prompt, options);
+  if (draft_ && options.speculate) {
+    return GenerateSpeculative(prompt, options);
+  }
 
   GenerateResult result;
   GenerateStats& stats = result.stats;
@@ -271,7 +289,9 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
       loop.reason = StopReason::kCancelled;
       break;
     }
-    if (!loop.Take(loop.Pick(logits))) break;
+    if (!loop.Take(loop.Pick(logits))) {
+      break;
+    }
     if (static_cast<int>(tokens_.size()) >= ctx_.n_ctx()) {
       // Only reachable with max_tokens <= 0: the check above keeps explicit limits inside.
       loop.reason = StopReason::kContextFull;
@@ -332,7 +352,9 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     drafts.clear();
     if (k > 0) {
       draft_->Draft({tokens_, pending, tokens_.empty() ? nullptr : hidden_.data()}, k, drafts);
-      if (static_cast<int>(drafts.size()) > k) drafts.resize(static_cast<size_t>(k));
+      if (static_cast<int>(drafts.size()) > k) {
+        drafts.resize(static_cast<size_t>(k));
+      }
     }
     batch.assign(1, pending);
     batch.insert(batch.end(), drafts.begin(), drafts.end());
@@ -349,7 +371,9 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
       const int32_t token =
           loop.Pick(std::span<const float>(&verify_logits_[i * c.n_vocab], c.n_vocab));
       go_on = loop.Take(token);
-      if (!go_on) break;
+      if (!go_on) {
+        break;
+      }
       if (i < drafts.size() && token == drafts[i]) {
         ++accepted;
         continue;
@@ -373,7 +397,9 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     } else {
       tokens_.resize(static_cast<size_t>(keep));
     }
-    if (!go_on) break;
+    if (!go_on) {
+      break;
+    }
   }
   loop.Finish();
   stats.generate_seconds = Seconds(t1, Clock::now());

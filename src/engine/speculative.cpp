@@ -26,7 +26,9 @@ class MtpSource : public DraftSource {
   const char* name() const override { return "mtp"; }
   void Draft(const DraftInput& in, int max, std::vector<int32_t>& out) override {
     out.clear();
-    if (in.hidden == nullptr || in.cached.empty()) return;  // position 0 has no h
+    if (in.hidden == nullptr || in.cached.empty()) {
+      return;  // position 0 has no h
+    }
     const int pos = static_cast<int>(in.cached.size());
     std::copy(in.hidden, in.hidden + h_.size(), h_.begin());
     int32_t token = in.last;
@@ -58,7 +60,9 @@ class LookupSource : public DraftSource {
       const int32_t* suffix = &text_[len - n];
       // Latest match first: recent text is the likeliest to repeat next.
       for (int start = len - n - 1; start >= 0; --start) {
-        if (!std::equal(suffix, suffix + n, &text_[start])) continue;
+        if (!std::equal(suffix, suffix + n, &text_[start])) {
+          continue;
+        }
         for (int j = start + n; j < len && static_cast<int>(out.size()) < max; ++j) {
           out.push_back(text_[j]);
         }
@@ -84,12 +88,18 @@ class DraftModelSource : public DraftSource {
     want_.assign(in.cached.begin(), in.cached.end());
     want_.push_back(in.last);
     const int n = static_cast<int>(want_.size());
-    if (n + max > ctx_.n_ctx()) max = ctx_.n_ctx() - n;
-    if (max <= 0) return;
+    if (n + max > ctx_.n_ctx()) {
+      max = ctx_.n_ctx() - n;
+    }
+    if (max <= 0) {
+      return;
+    }
     // Reuse what the draft cache already holds, leaving at least the last token to decode.
     size_t keep = 0;
     const size_t limit = std::min(have_.size(), want_.size() - 1);
-    while (keep < limit && have_[keep] == want_[keep]) ++keep;
+    while (keep < limit && have_[keep] == want_[keep]) {
+      ++keep;
+    }
     if (!ctx_.Truncate(static_cast<int>(keep))) {
       ctx_.Reset();
       keep = 0;
@@ -101,7 +111,9 @@ class DraftModelSource : public DraftSource {
     for (int s = 0; s < max; ++s) {
       const int32_t token = ArgMax(logits_.data(), V);
       out.push_back(token);
-      if (s + 1 == max) break;
+      if (s + 1 == max) {
+        break;
+      }
       ctx_.Decode(std::span<const int32_t>(&token, 1), logits_.data(), false);
       have_.push_back(token);
     }

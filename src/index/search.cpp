@@ -245,7 +245,7 @@ std::vector<int64_t> DefiningFiles(Stmt& q, const SearchOptions& options, const 
   q.Bind(1, name)
       .Bind(2, options.language)
       .Bind(3, options.path_glob)
-      .Bind(4, static_cast<int64_t>(max_files + 1));
+      .Bind(4, static_cast<int64_t>(max_files) + 1);
   std::vector<int64_t> out;
   while (q.Step()) {
     out.push_back(q.Int(0));
@@ -292,6 +292,7 @@ std::vector<PathMatch> DefinitionRanking(Db& db, const SearchOptions& options) {
     i = j;
   }
   std::vector<PathMatch> out;
+  out.reserve(score.size());
   for (const auto& [f, s] : score) {
     out.push_back({f, s});
   }
@@ -363,6 +364,7 @@ std::vector<PathMatch> GraphRanking(Db& db, std::vector<RankedChunk> ranked,
     }
   }
   std::vector<PathMatch> out;
+  out.reserve(score.size());
   for (const auto& [f, s] : score) {
     out.push_back({f, s});
   }
@@ -415,7 +417,9 @@ void AddRoles(Db& db, const Ids& ids, std::unordered_map<int64_t, FileRole>& rol
   Stmt q(db.get(), "SELECT path, language FROM files WHERE id = ?");
   for (const auto& x : ids) {
     const int64_t id = x.file_id;
-    if (roles.count(id)) continue;
+    if (roles.count(id)) {
+      continue;
+    }
     q.Bind(1, id);
     roles[id] = q.Step() ? DetectRole(q.Text(0), q.Text(1), "") : FileRole::kSource;
     q.Reset();

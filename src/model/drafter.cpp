@@ -59,7 +59,9 @@ class DrafterReader {
   int64_t Int(const char* suffix, std::optional<int64_t> def, int64_t lo, int64_t hi) const {
     auto v = file_.GetInt(Key(suffix));
     if (!v) {
-      if (!def) Fail("required key '" + Key(suffix) + "' is missing");
+      if (!def) {
+        Fail("required key '" + Key(suffix) + "' is missing");
+      }
       v = def;
     }
     if (*v < lo || *v > hi) {
@@ -71,10 +73,14 @@ class DrafterReader {
   float Float(const char* suffix, std::optional<float> def) const {
     auto v = file_.GetFloat(Key(suffix));
     if (!v) {
-      if (!def) Fail("required key '" + Key(suffix) + "' is missing");
+      if (!def) {
+        Fail("required key '" + Key(suffix) + "' is missing");
+      }
       return *def;
     }
-    if (!std::isfinite(*v)) Fail("key '" + Key(suffix) + "' is not a finite number");
+    if (!std::isfinite(*v)) {
+      Fail("key '" + Key(suffix) + "' is not a finite number");
+    }
     return static_cast<float>(*v);
   }
   // A scalar or one integer per layer.
@@ -87,7 +93,9 @@ class DrafterReader {
              " entries, expected " + std::to_string(n) + " (one per layer)");
       }
       for (int l = 0; l < n; ++l) {
-        if ((*arr)[l] < lo || (*arr)[l] > hi) Fail("key '" + Key(suffix) + "' is out of range");
+        if ((*arr)[l] < lo || (*arr)[l] > hi) {
+          Fail("key '" + Key(suffix) + "' is out of range");
+        }
         out[l] = static_cast<int>((*arr)[l]);
       }
       return out;
@@ -100,10 +108,14 @@ class DrafterReader {
                                bool required) const {
     const gguf::TensorInfo* t = file_.FindTensor(name);
     if (!t) {
-      if (required) Fail("required tensor '" + name + "' is missing");
+      if (required) {
+        Fail("required tensor '" + name + "' is missing");
+      }
       return nullptr;
     }
-    if (t->shape != shape) Fail("tensor '" + name + "' does not have the expected shape");
+    if (t->shape != shape) {
+      Fail("tensor '" + name + "' does not have the expected shape");
+    }
     if (reinterpret_cast<uintptr_t>(t->data) % 4 != 0) {
       Fail("tensor '" + name + "' is not 4-byte aligned in the file");
     }
@@ -115,7 +127,9 @@ class DrafterReader {
   }
   const float* Vector(const std::string& name, int64_t n) const {
     const gguf::TensorInfo* t = Find(name, {n}, true);
-    if (t->type_id != tensor::kF32) Fail("tensor '" + name + "' must be F32");
+    if (t->type_id != tensor::kF32) {
+      Fail("tensor '" + name + "' must be F32");
+    }
     return reinterpret_cast<const float*>(t->data);
   }
   tensor::Matrix Matrix(const std::string& name, int64_t cols, int64_t rows) const {
@@ -150,7 +164,9 @@ DrafterConfig ReadDrafterConfig(const gguf::File& file) {
   }
   std::vector<int> n_head = r.PerLayer("attention.head_count", c.n_layer, std::nullopt, 1, 4096);
   for (int h : n_head) {
-    if (h != n_head[0]) r.Fail("per-layer head counts differ; not supported");
+    if (h != n_head[0]) {
+      r.Fail("per-layer head counts differ; not supported");
+    }
   }
   c.n_head = n_head[0];
   c.head_dim_full =
@@ -167,12 +183,18 @@ DrafterConfig ReadDrafterConfig(const gguf::File& file) {
   // As llama.cpp: a missing _swa count defaults to the full layers' value (spec §2.1).
   c.rope_dim_swa = static_cast<int>(r.Int(
       "rope.dimension_count_swa", std::min(c.rope_dim_full, c.head_dim_swa), 2, c.head_dim_swa));
-  if (c.rope_dim_full % 2 || c.rope_dim_swa % 2) r.Fail("rope dimension counts must be even");
+  if (c.rope_dim_full % 2 || c.rope_dim_swa % 2) {
+    r.Fail("rope dimension counts must be even");
+  }
   c.rope_base_full = r.Float("rope.freq_base", 10000.0f);
   c.rope_base_swa = r.Float("rope.freq_base_swa", 10000.0f);
-  if (!(c.rope_base_full > 1) || !(c.rope_base_swa > 1)) r.Fail("rope.freq_base must be > 1");
+  if (!(c.rope_base_full > 1) || !(c.rope_base_swa > 1)) {
+    r.Fail("rope.freq_base must be > 1");
+  }
   c.rms_eps = r.Float("attention.layer_norm_rms_epsilon", std::nullopt);
-  if (!(c.rms_eps > 0 && c.rms_eps < 1)) r.Fail("layer_norm_rms_epsilon must lie in (0, 1)");
+  if (!(c.rms_eps > 0 && c.rms_eps < 1)) {
+    r.Fail("layer_norm_rms_epsilon must lie in (0, 1)");
+  }
   // W - 1 keys per sliding query (spec §4.3): W must be at least 2.
   c.sliding_window = static_cast<int>(r.Int("attention.sliding_window", std::nullopt, 2, 1 << 24));
   std::vector<int> n_head_kv =
@@ -187,7 +209,9 @@ DrafterConfig ReadDrafterConfig(const gguf::File& file) {
     DrafterLayerConfig& lc = c.layers[l];
     lc.sliding = (*pattern)[l] != 0;
     lc.n_head_kv = n_head_kv[l];
-    if (c.n_head % lc.n_head_kv != 0) r.Fail("head_count is not a multiple of head_count_kv");
+    if (c.n_head % lc.n_head_kv != 0) {
+      r.Fail("head_count is not a multiple of head_count_kv");
+    }
     lc.head_dim = lc.sliding ? c.head_dim_swa : c.head_dim_full;
     lc.n_ff = n_ff[l];
   }
@@ -209,7 +233,9 @@ DrafterWeights BindDrafterWeights(const gguf::File& file, const DrafterConfig& c
   w.post_projection = r.Matrix("nextn.post_projection.weight", E, B);
   const bool any_full =
       std::any_of(c.layers.begin(), c.layers.end(), [](const auto& l) { return !l.sliding; });
-  if (any_full) w.rope_freqs = r.Vector("rope_freqs.weight", c.rope_dim_full / 2);
+  if (any_full) {
+    w.rope_freqs = r.Vector("rope_freqs.weight", c.rope_dim_full / 2);
+  }
   w.layers.resize(c.n_layer);
   for (int l = 0; l < c.n_layer; ++l) {
     const DrafterLayerConfig& lc = c.layers[l];
@@ -274,7 +300,9 @@ void Drafter::CheckTarget(const ModelConfig& t, const gguf::File* target_file) c
     fail("it reads hidden states of width " + std::to_string(c.n_embd_backbone) +
          ", the model's are " + std::to_string(t.n_embd));
   }
-  if (t.n_layer < 2) fail("the model has fewer than 2 layers");
+  if (t.n_layer < 2) {
+    fail("the model has fewer than 2 layers");
+  }
   for (int l = 0; l < c.n_layer; ++l) {
     const DrafterLayerConfig& lc = c.layers[l];
     const LayerConfig& src = t.layers[TargetKvLayer(t, lc.sliding)];
@@ -293,7 +321,9 @@ void Drafter::CheckTarget(const ModelConfig& t, const gguf::File* target_file) c
   if (target_file) {
     const auto* a = file_->file.GetStringArray("tokenizer.ggml.tokens");
     const auto* b = target_file->GetStringArray("tokenizer.ggml.tokens");
-    if (a && b && *a != *b) fail("the tokenizers differ");
+    if (a && b && *a != *b) {
+      fail("the tokenizers differ");
+    }
   }
 }
 
@@ -356,7 +386,9 @@ void DrafterContext::Step(int32_t token, int pos, const float* h, float* logits,
                         static_cast<const uint8_t*>(tw.token_embd.data) + token * embd_row,
                         b.x.data(), B);
   const float embd_scale = std::sqrt(static_cast<float>(B));
-  for (int i = 0; i < B; ++i) b.x[i] *= embd_scale;
+  for (int i = 0; i < B; ++i) {
+    b.x[i] *= embd_scale;
+  }
   std::memcpy(&b.x[B], h, sizeof(float) * B);
   tensor::MatMul(w.pre_projection, b.x.data(), 1, b.cur.data(), prec, pool);
 
@@ -381,7 +413,9 @@ void DrafterContext::Step(int32_t token, int pos, const float* h, float* logits,
            lc.sliding ? c.sliding_window - 1 : 0, pool, b.partial, b.attn.data());
     tensor::MatMul(lw.attn_output, b.attn.data(), 1, b.o.data(), prec, pool);
     RmsNorm(b.o.data(), lw.post_attention_norm, E, eps, b.o.data());
-    for (int i = 0; i < E; ++i) b.cur[i] += b.o[i];
+    for (int i = 0; i < E; ++i) {
+      b.cur[i] += b.o[i];
+    }
 
     RmsNorm(b.cur.data(), lw.ffn_norm, E, eps, b.a.data());
     tensor::MatMul(lw.ffn_gate, b.a.data(), 1, b.gate.data(), prec, pool);
@@ -390,11 +424,15 @@ void DrafterContext::Step(int32_t token, int pos, const float* h, float* logits,
     tensor::MatMul(lw.ffn_down, b.gate.data(), 1, b.f.data(), prec, pool);
     RmsNorm(b.f.data(), lw.post_ffw_norm, E, eps, b.f.data());
     // The layer scale multiplies the whole residual (§3).
-    for (int i = 0; i < E; ++i) b.cur[i] = (b.cur[i] + b.f[i]) * lw.output_scale;
+    for (int i = 0; i < E; ++i) {
+      b.cur[i] = (b.cur[i] + b.f[i]) * lw.output_scale;
+    }
   }
   RmsNorm(b.cur.data(), w.output_norm, E, eps, b.hn.data());
   tensor::MatMul(w.lm_head, b.hn.data(), 1, logits, prec, pool);  // no soft-cap (§2.1)
-  if (h_next) tensor::MatMul(w.post_projection, b.hn.data(), 1, h_next, prec, pool);
+  if (h_next) {
+    tensor::MatMul(w.post_projection, b.hn.data(), 1, h_next, prec, pool);
+  }
 }
 
 }  // namespace hearth::model

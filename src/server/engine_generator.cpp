@@ -32,6 +32,12 @@ class EngineGenerator final : public Generator {
   explicit EngineGenerator(const EngineOptions& opt)
       : lm_(engine::LoadedModel::Open(opt.model_path)) {
     const model::ModelConfig& c = lm_->config();
+    if (opt.no_spec) {
+      lm_->DisableSpeculation();
+    } else {
+      if (!opt.draft_path.empty()) lm_->AttachDrafter(opt.draft_path);
+      if (opt.lookup > 0) lm_->SetLookup(opt.lookup);
+    }
     model::ContextOptions copt = lm_->Context({.n_ctx = opt.n_ctx, .n_threads = opt.n_threads});
     if (opt.n_slots < 1 || opt.n_slots > 64) {
       ThrowUsage("--parallel " + std::to_string(opt.n_slots) + " is out of range", "use 1 to 64");
@@ -40,7 +46,7 @@ class EngineGenerator final : public Generator {
     if (opt.n_threads <= 0) copt.n_threads = std::max(1, engine::DefaultThreads() / opt.n_slots);
     for (int i = 0; i < opt.n_slots; ++i) {
       sessions_.push_back(std::make_unique<engine::Session>(lm_->model(), lm_->tokenizer(), copt));
-      sessions_.back()->SetSpeculation(lm_->speculation());  // a drafter found next to the model
+      sessions_.back()->SetSpeculation(lm_->speculation());
     }
     const int n_ctx = copt.n_ctx;
 
@@ -161,6 +167,8 @@ class EngineGenerator final : public Generator {
     result.prompt_tokens = st.prompt_tokens;
     result.cached_tokens = st.reused_tokens;
     result.completion_tokens = st.output_tokens();
+    result.drafted_tokens = st.drafted_tokens;
+    result.accepted_tokens = st.accepted_tokens;
     result.prompt_ms = st.prompt_seconds * 1000;
     result.total_ms = (st.prompt_seconds + st.generate_seconds) * 1000;
     result.finish = reply.finish;

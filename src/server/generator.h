@@ -60,6 +60,8 @@ struct GenerationResult {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;  // prompt tokens reused from the slot's previous request
+  int drafted_tokens = 0;   // speculative decoding: tokens proposed by the draft source
+  int accepted_tokens = 0;  // of those, the ones the model agreed with
   double prompt_ms = 0;   // prefill
   double total_ms = 0;
 };
@@ -99,6 +101,11 @@ struct EngineOptions {
   int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
   int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
   std::string alias;  // the model's name in listings and responses (default: the file's stem)
+  // Speculative decoding per slot (the replies are the same with or without): an MTP drafter
+  // (default: one found next to the model), prompt lookup with N-grams, or none.
+  std::string draft_path;
+  int lookup = 0;
+  bool no_spec = false;
 };
 
 // The real generator: one model, one engine::Session per slot. Loads the model (slow).

@@ -81,6 +81,8 @@ class Metrics {
     tokens_in_ += r.prompt_tokens;
     tokens_out_ += r.completion_tokens;
     tokens_cached_ += r.cached_tokens;
+    drafted_ += r.drafted_tokens;
+    accepted_ += r.accepted_tokens;
     if (r.finish == FinishReason::kCancelled) ++cancelled_;
     for (size_t i = 0; i < std::size(kBuckets); ++i) {
       if (seconds <= kBuckets[i]) ++latency_buckets_[i];
@@ -107,6 +109,12 @@ class Metrics {
       << "\n# HELP hearth_generations_cancelled_total Generations stopped by a client going away "
          "or a timeout.\n# TYPE hearth_generations_cancelled_total counter\n"
       << "hearth_generations_cancelled_total " << cancelled_
+      << "\n# HELP hearth_draft_tokens_total Tokens proposed by speculative decoding's draft "
+         "source.\n# TYPE hearth_draft_tokens_total counter\nhearth_draft_tokens_total "
+      << drafted_
+      << "\n# HELP hearth_draft_tokens_accepted_total Drafted tokens the model agreed with.\n"
+         "# TYPE hearth_draft_tokens_accepted_total counter\nhearth_draft_tokens_accepted_total "
+      << accepted_
       << "\n# HELP hearth_generation_seconds Time from taking a slot to the last token.\n"
       << "# TYPE hearth_generation_seconds histogram\n";
     for (size_t i = 0; i < std::size(kBuckets); ++i) {
@@ -129,6 +137,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   uint64_t tokens_in_ = 0, tokens_out_ = 0, tokens_cached_ = 0, cancelled_ = 0;
+  uint64_t drafted_ = 0, accepted_ = 0;
   uint64_t latency_buckets_[std::size(kBuckets)] = {};
   double latency_sum_ = 0;
   uint64_t latency_count_ = 0;

@@ -336,5 +336,31 @@ TEST_F(ServerModel, RetrieveModelById) {
   EXPECT_EQ(e["error"]["param"], "model");
 }
 
+// Speculative decoding in a slot (prompt lookup here): the reply is the one the plain slot
+// gives, and /metrics counts the drafted and accepted tokens.
+TEST_F(ServerModel, SpeculativeSlotAnswersTheSameAndCountsDrafts) {
+  TestServer spec_server;
+  EngineOptions eo;
+  eo.model_path = kModel;
+  eo.n_ctx = 256;
+  eo.n_threads = 1;
+  eo.lookup = 2;
+  spec_server.server().SetGenerator(MakeEngineGenerator(eo));
+  const json body = Chat("one two three four one two three four one two three four one two", 24);
+  auto r = spec_server.Client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json plain = PostJson("/v1/chat/completions", body);
+  EXPECT_EQ(json::parse(r->body)["choices"][0]["message"], plain["choices"][0]["message"]);
+  auto counter = [&](const std::string& name) {
+    auto m = spec_server.Client().Get("/metrics");
+    const std::string key = "\n" + name + " ";
+    const size_t at = m ? m->body.find(key) : std::string::npos;
+    return at == std::string::npos ? -1 : std::stoi(m->body.substr(at + key.size()));
+  };
+  EXPECT_GT(counter("hearth_draft_tokens_total"), 0);
+  EXPECT_GE(counter("hearth_draft_tokens_accepted_total"), 0);
+}
+
 }  // namespace
 }  // namespace hearth::server::testing

@@ -1,12 +1,12 @@
 // GemmaBackend (render → generate → parse) and the remote OpenAI/Ollama backend over libcurl.
 #include "agent/backend.h"
-#include "agent/config.h"
 
 #include <curl/curl.h>
 
 #include <map>
 #include <mutex>
 
+#include "agent/config.h"
 #include "base/error.h"
 #include "base/json_depth.h"
 #include "text/output_parser.h"
@@ -421,10 +421,11 @@ class RemoteBackend : public Backend {
               "check that the server is running and the URL is right");
     }
     if (status == 401 || status == 403) {
-      ThrowIo("the backend " + endpoint_ + " answered HTTP " + std::to_string(status) +
-                  (options_.api_key.empty() ? " (it wants an API key)" : " (the API key was refused)"),
-              "give the key with --api-key, $HEARTH_API_KEY or api_key in [agent] of " +
-                  UserConfigPath().string());
+      ThrowIo(
+          "the backend " + endpoint_ + " answered HTTP " + std::to_string(status) +
+              (options_.api_key.empty() ? " (it wants an API key)" : " (the API key was refused)"),
+          "give the key with --api-key, $HEARTH_API_KEY or api_key in [agent] of " +
+              UserConfigPath().string());
     }
     if (status < 200 || status >= 300) {
       ThrowIo("the backend " + endpoint_ + " answered HTTP " + std::to_string(status) + ": " +

@@ -173,7 +173,9 @@ class AssistantSession {
       agent::RemoteOptions ro{.model = model};
       if (f.n_ctx > 0) ro.context_size = f.n_ctx;
       ro.api_key = f.api_key;
-      if (const char* env = std::getenv("HEARTH_API_KEY"); ro.api_key.empty() && env) ro.api_key = env;
+      if (const char* env = std::getenv("HEARTH_API_KEY"); ro.api_key.empty() && env) {
+        ro.api_key = env;
+      }
       if (ro.api_key.empty()) ro.api_key = config.api_key;
       return agent::MakeRemoteBackend(url, ro);
     }

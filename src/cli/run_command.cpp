@@ -29,7 +29,7 @@ struct RunOptions {
   std::string prompt;
   std::string file;                   // -f: the prompt from a file ("-": stdin)
   CLI::Option* prompt_opt = nullptr;  // to tell `-p ''` from no -p
-  std::string token_ids;  // --tokens: the prompt as ids instead of text
+  std::string token_ids;              // --tokens: the prompt as ids instead of text
   bool print_ids = false;
   int n_predict = 256;
   std::vector<std::string> stop;

@@ -292,8 +292,8 @@ TEST(AgentCliTest, AskCtrlCExits130) {
   }
   slow += "data: [DONE]\n\n";
   ScriptedServer server({slow}, "/v1/chat/completions", 20);
-  Result r = HearthWithInput(repo.path(), "ask --no-index --backend " + server.url() + " hi", "",
-                             3);
+  Result r =
+      HearthWithInput(repo.path(), "ask --no-index --backend " + server.url() + " hi", "", 3);
   EXPECT_EQ(r.code, 130) << r.out;
   EXPECT_NE(r.out.find("word word"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("hearth: stopped (Ctrl-C)"), std::string::npos) << r.out;

@@ -181,7 +181,14 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
 
   std::string user_context;
   for (const auto& f : options.files) {
-    std::string text = ws.ReadFile(f);  // a bad --file is the user's error: let it throw
+    std::string text;
+    try {
+      text = ws.ReadFile(f);
+    } catch (const Error& e) {
+      // ReadFile's hints speak to the model (list_dir); a bad --file is the user's error.
+      throw Error(e.error_class(), "--file " + f + ": " + e.what(),
+                  "give a file inside the repository, relative to its root " + ws.root().string());
+    }
     std::string block =
         "File " + f + ":\n```\n" + text + (text.ends_with('\n') ? "" : "\n") + "```\n\n";
     if (add({"file", f, "--file", backend.CountTokens(block)}, false)) user_context += block;

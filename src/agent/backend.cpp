@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "agent/config.h"
 #include "base/error.h"
 #include "base/json_depth.h"
 #include "text/output_parser.h"
@@ -382,6 +383,9 @@ class RemoteBackend : public Backend {
     CURL* curl = curl_easy_init();
     if (!curl) throw Error(ErrorClass::kInternal, "libcurl could not be initialised");
     curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    if (!options_.api_key.empty()) {
+      headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.api_key).c_str());
+    }
     curl_easy_setopt(curl, CURLOPT_URL, endpoint_.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
@@ -415,6 +419,13 @@ class RemoteBackend : public Backend {
     if (rc != CURLE_OK) {
       ThrowIo("cannot reach the backend " + endpoint_ + ": " + curl_easy_strerror(rc),
               "check that the server is running and the URL is right");
+    }
+    if (status == 401 || status == 403) {
+      ThrowIo(
+          "the backend " + endpoint_ + " answered HTTP " + std::to_string(status) +
+              (options_.api_key.empty() ? " (it wants an API key)" : " (the API key was refused)"),
+          "give the key with --api-key, $HEARTH_API_KEY or api_key in [agent] of " +
+              UserConfigPath().string());
     }
     if (status < 200 || status >= 300) {
       ThrowIo("the backend " + endpoint_ + " answered HTTP " + std::to_string(status) + ": " +

@@ -96,7 +96,8 @@ std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
 struct RemoteOptions {
   std::string model;  // the server's model name ("" is sent as "default")
   int timeout_seconds = 600;
-  int context_size = 8192;  // assumed; remote servers do not report it
+  int context_size = 8192;  // assumed unless -c says (remote servers do not all report it)
+  std::string api_key;      // sent as "Authorization: Bearer KEY" when not empty
 };
 // `url`: http(s)://host[:port][/path]. A path ending in /api/chat means Ollama; /v1 or
 // /v1/chat/completions or none means OpenAI-compatible (/v1/chat/completions is appended as

@@ -73,6 +73,7 @@ void Apply(const ConfigFile& f, AgentConfig* c) {
   if (f.permissions) c->permissions = f.permissions;
   if (f.backend) c->backend = *f.backend;
   if (f.model) c->model = *f.model;
+  if (f.api_key) c->api_key = *f.api_key;
 }
 
 // The trust store's lines other than `root`'s, and `root`'s recorded sha256 (empty if none).
@@ -169,6 +170,11 @@ ConfigFile ParseConfigText(const std::string& text, const std::string& path) {
     auto v = node.value<std::string>();
     if (!v) bad("agent.backend", "a URL string");
     config.backend = *v;
+  }
+  if (auto node = table["agent"]["api_key"]) {
+    auto v = node.value<std::string>();
+    if (!v) bad("agent.api_key", "a string");
+    config.api_key = *v;
   }
   if (auto node = table["agent"]["model"]) {
     auto v = node.value<std::string>();
@@ -267,6 +273,8 @@ std::vector<std::string> WideningKeys(const ConfigFile& f, const AgentConfig& ba
   }
   if (f.backend && *f.backend != base.backend) keys.push_back("agent.backend");
   if (f.model && *f.model != base.model) keys.push_back("agent.model");
+  // Where a key goes is decided with the backend: only from configs the user trusts.
+  if (f.api_key && *f.api_key != base.api_key) keys.push_back("agent.api_key");
   return keys;
 }
 

@@ -27,6 +27,7 @@ struct ConfigFile {
   std::optional<PermissionMode> permissions;
   std::optional<std::string> backend;
   std::optional<std::string> model;
+  std::optional<std::string> api_key;  // [agent] api_key: for a remote backend
 };
 // Parses config text (`path` names it in errors). Error(kInvalidInput) naming the file and key
 // when it is malformed.

@@ -36,6 +36,7 @@ struct AgentConfig {
   std::optional<PermissionMode> permissions;
   std::string backend;  // [agent] backend = "http://127.0.0.1:11434/api/chat"
   std::string model;    // [agent] model = "path/to/model.gguf"
+  std::string api_key;  // [agent] api_key = "..." (a remote backend's key)
   // Keys of ROOT/.hearth/config.toml that were not applied because the repository config is not
   // trusted (`hearth trust`) and they would widen what the assistant may do.
   std::vector<std::string> ignored_repo_keys;

@@ -366,6 +366,7 @@ void Journal::Record(const fs::path& absolute, std::string_view after_sha256) {
     if (key_.empty()) ThrowIo("cannot load the journal key " + JournalKeyPath().string());
     cf::Fd jdir =
         cf::OpenParent(ws_.root_fd(), JournalPath("x"), /*create=*/true, ".hearth/journal");
+    index::IgnoreHearthDir(ws_.root());
     auto sets = ListSets(ws_);
     int64_t next = sets.empty() ? 1 : std::stoll(sets.back()) + 1;
     for (;; ++next) {

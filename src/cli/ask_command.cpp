@@ -72,6 +72,7 @@ void RunAsk(const AskCliOptions& o) {
   }
   end_line();
   PrintTurnEnd(r, ao.max_tokens, "`hearth undo`");
+  if (r.finish_reason == "cancelled") throw Interrupted{};
 }
 
 }  // namespace

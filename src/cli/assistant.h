@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "base/display.h"
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/compat_flags.h"
 #include "cli/terminal.h"
 #include "index/index.h"
 
@@ -28,6 +30,7 @@ namespace hearth::cli {
 struct AssistantFlags {
   std::string model;
   std::string backend;
+  std::string api_key;
   std::string root;
   std::string permissions;
   std::vector<std::string> files;
@@ -43,13 +46,17 @@ struct AssistantFlags {
 };
 
 inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
-  cmd->add_option("-m,--model", f->model,
-                  "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
-                  "server's model name");
+  cmd->add_option(
+      "-m,--model", f->model,
+      "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
+      "server's model name");
   cmd->add_option("--backend", f->backend,
                   "Remote server instead of the local engine: http://HOST:PORT (OpenAI-"
                   "compatible, /v1/chat/completions) or http://HOST:PORT/api/chat (Ollama). "
                   "Replies are streamed; nothing else is contacted");
+  cmd->add_option("--api-key", f->api_key,
+                  "Key for a --backend that wants one (sent as a Bearer token); else "
+                  "$HEARTH_API_KEY, else api_key in [agent] of the user config");
   f->max_tokens_option =
       cmd->add_option("-n,--max-tokens", f->max_tokens, "New tokens per model step (default 2048)")
           ->check(CLI::Range(0, 1 << 20));
@@ -63,10 +70,13 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "Workspace root (default: nearest directory upwards with .git or .hearth)");
   cmd->add_option("--max-steps", f->max_steps, "Model steps (tool rounds) per question at most")
       ->check(CLI::Range(1, 100));
-  cmd->add_option("-c,--ctx-size", f->n_ctx, "Context positions for the local engine");
+  cmd->add_option("-c,--ctx-size", f->n_ctx,
+                  "Context positions for the local engine (with --backend: the budget assumed for "
+                  "the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   AddAdapterFlags(cmd, &f->adapters);
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
+  AddLlamaCppFlags(cmd, Conversation::kIsOne);
   cmd->add_flag("-v,--verbose", f->verbose,
                 "After each model step, print its token counts (prompt, reused, generated)");
 }
@@ -77,8 +87,7 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
 class AssistantSession {
  public:
   AssistantSession(const AssistantFlags& f, agent::Confirmer confirm)
-      : ws(f.root.empty() ? agent::Workspace::Open(std::filesystem::current_path())
-                          : agent::Workspace::AtRoot(f.root)),
+      : ws(OpenWorkspace(f)),
         config(LoadConfigAndReport(ws)),
         mode(!f.permissions.empty() ? agent::ParsePermissionMode(f.permissions)
              : config.permissions   ? *config.permissions
@@ -115,6 +124,31 @@ class AssistantSession {
   agent::Agent agent;
 
  private:
+  // --root, else the nearest directory upwards with .git or .hearth. Outside any repository the
+  // current directory is the root, which is said on stderr; $HOME and / are refused there (the
+  // assistant would index and search everything you own).
+  static agent::Workspace OpenWorkspace(const AssistantFlags& f) {
+    if (!f.root.empty()) return agent::Workspace::AtRoot(f.root);
+    namespace fs = std::filesystem;
+    const fs::path cwd = fs::current_path();
+    std::error_code ec;
+    for (fs::path d = cwd;; d = d.parent_path()) {
+      if (fs::exists(d / ".git", ec) || fs::is_directory(d / ".hearth", ec)) {
+        return agent::Workspace::Open(cwd);
+      }
+      if (d == d.parent_path()) break;
+    }
+    const char* home = std::getenv("HOME");
+    const bool is_home = home && *home && fs::equivalent(cwd, home, ec);
+    if (cwd == cwd.root_path() || is_home) {
+      ThrowUsage("not in a repository, and " + std::string(is_home ? "your home directory" : "/") +
+                     " is too wide a root for the assistant",
+                 "cd into a project, or pass --root DIR to use this directory anyway");
+    }
+    std::cerr << "hearth: not in a repository (no .git or .hearth here or above); using "
+              << DisplaySafe(cwd.string(), kOneLine) << " as the root\n";
+    return agent::Workspace::Open(cwd);
+  }
   // The config, after saying once on stderr which repository settings were not applied.
   static agent::AgentConfig LoadConfigAndReport(const agent::Workspace& ws) {
     agent::AgentConfig c = agent::LoadConfig(ws);
@@ -143,7 +177,14 @@ class AssistantSession {
         ThrowUsage("--lora and --control-vector apply to the local engine, not to --backend",
                    "configure the adapter on the server instead");
       }
-      return agent::MakeRemoteBackend(url, {.model = model});
+      agent::RemoteOptions ro{.model = model};
+      if (f.n_ctx > 0) ro.context_size = f.n_ctx;
+      ro.api_key = f.api_key;
+      if (const char* env = std::getenv("HEARTH_API_KEY"); ro.api_key.empty() && env) {
+        ro.api_key = env;
+      }
+      if (ro.api_key.empty()) ro.api_key = config.api_key;
+      return agent::MakeRemoteBackend(url, ro);
     }
     if (model.empty()) {
       ThrowUsage("no model to ask",

@@ -18,6 +18,7 @@
 #include "base/version.h"
 #include "cli/adapter_flags.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "model/adapters.h"
@@ -149,6 +150,15 @@ void RunBench(const BenchArgs& args) {
   // weights' as llama-bench reports it.
   auto model = model::Model::Load(args.model_path);
   model::ContextOptions options;
+  // bench has no -c: the context is what the test needs, so too much is said in its own flags.
+  if (const int need = args.depth + std::max(args.n_prompt, args.n_gen) + 1;
+      need > model->config().n_ctx_train) {
+    throw Error(ErrorClass::kResource,
+                "--depth + max(-p, -n) + 1 = " + std::to_string(need) +
+                    " positions, more than this model's maximum context of " +
+                    std::to_string(model->config().n_ctx_train),
+                "lower -p, -n or --depth");
+  }
   options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
   options.n_ctx = std::min(options.n_ctx, model->config().n_ctx_train);
   options.n_threads = threads;
@@ -266,6 +276,7 @@ void RegisterBench(CLI::App& app) {
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
   AddAdapterFlags(cmd, &args->adapters);
+  AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->add_option("--audio", args->audio,
                   "Benchmark the audio encoder of --mmproj on this clip instead (encode time per "
                   "second of audio)")

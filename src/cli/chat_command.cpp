@@ -69,6 +69,11 @@ void RunPlainChat(ChatOptions& opt) {
   gen.threads = f.threads;
   gen.verbose = f.verbose;
   gen.adapters = f.adapters;
+  if (opt.chat_template != "official" && opt.chat_template != "interleaved") {
+    // text::ParseChatTemplate's hint names render-chat's --template; here the flag differs.
+    ThrowUsage("unknown chat template '" + opt.chat_template + "'",
+               "use --chat-template official or --chat-template interleaved");
+  }
   const text::ChatTemplate tmpl = text::ParseChatTemplate(opt.chat_template);
   engine::GenerateOptions gopt;
   gopt.sampling = gen.Sampling();
@@ -96,7 +101,10 @@ void RunPlainChat(ChatOptions& opt) {
   LineReader reader(in_tty);
   while (true) {
     std::optional<std::string> line = reader.Read("> ");
-    if (!line) break;
+    if (!line) {
+      if (reader.interrupted()) throw Interrupted{};
+      break;
+    }
     g_interrupted.store(false);
     if (line->empty()) continue;
     if ((*line)[0] == '/') {
@@ -199,7 +207,10 @@ void RunAssistantChat(ChatOptions& opt) {
   }
   while (true) {
     std::optional<std::string> line = reader.Read("> ");
-    if (!line) break;
+    if (!line) {
+      if (reader.interrupted()) throw Interrupted{};
+      break;
+    }
     g_interrupted.store(false);
     if (line->find_first_not_of(" \t") == std::string::npos) continue;
     if ((*line)[0] == '/') {

@@ -11,6 +11,11 @@ using RegisterFn = void (*)(CLI::App& app);
 
 // Adds `fn` to the list main() calls to build the command line. Returns true (for static init).
 bool AddCommand(const char* name, RegisterFn fn);
+
+// Thrown by a command that stopped early because of Ctrl-C, once it has cleaned up and said so:
+// main() exits with 130 (128 + SIGINT), as a shell reports a process killed by Ctrl-C.
+struct Interrupted {};
+inline constexpr int kInterruptedExit = 130;
 // Calls every registered function, in command-name order.
 void RegisterAllCommands(CLI::App& app);
 

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
@@ -72,6 +73,7 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
   AddSamplingFlags(cmd, f);
   AddAdapterFlags(cmd, &f->adapters);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
+  AddLlamaCppFlags(cmd, Conversation::kIsNot);
 }
 
 // Speculative decoding: which draft source, how many tokens per target pass, or none. The

@@ -5,11 +5,13 @@
 #include <iostream>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 
 namespace {
 
@@ -58,6 +60,17 @@ int main(int argc, char** argv) {
                       static_cast<int>(hearth::ErrorClass::kUsage));
   }
 
+  // llama.cpp's multi-letter short flags (-ngl 99) in hearth's spelling (cli/compat_flags.h).
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+    if (const auto long_form = hearth::cli::LlamaCppSpelling(args[i]); !long_form.empty()) {
+      args[i] = std::string(long_form);
+    }
+  }
+  std::vector<char*> args_c;
+  for (auto& a : args) args_c.push_back(a.data());
+  argv = args_c.data();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -71,6 +84,9 @@ int main(int argc, char** argv) {
     for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
     return PrintError(std::string(e.what()) + " (run '" + where + " --help' for usage)",
                       static_cast<int>(hearth::ErrorClass::kUsage));
+  } catch (const hearth::cli::Interrupted&) {
+    std::fflush(stdout);
+    return hearth::cli::kInterruptedExit;
   } catch (const hearth::Error& e) {
     return PrintError(e.Describe(), e.exit_code());
   } catch (const std::bad_alloc&) {

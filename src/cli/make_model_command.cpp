@@ -45,7 +45,7 @@ void RunMakeModel(const MakeModelArgs& args) {
   options.output = args.output;
   options.seed = args.seed;
   options.threads = args.threads;
-  ProgressLine progress;
+  ProgressLine progress("make-model");
   options.progress = [&](const std::string& name, int done, int total) {
     progress.Update(done, total, name);
   };

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/input.h"
 #include "engine/chat.h"
 #include "text/output_parser.h"
 
@@ -21,18 +22,10 @@ struct ParseOutputOptions {
   bool thinking = false;
 };
 
-std::string ReadInputFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) ThrowIo("cannot read '" + path + "': " + ErrnoText(errno), "check the path");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Tool names from an OpenAI-style tools list ([{type, function:{name}}] or [{name}]), or an
 // object holding one under "tools".
 std::vector<std::string> ToolNames(const std::string& path) {
-  const nlohmann::json parsed = nlohmann::json::parse(ReadInputFile(path), nullptr, false);
+  const nlohmann::json parsed = nlohmann::json::parse(ReadInput(path), nullptr, false);
   // Referenced, not copied: copying a hostile, deeply nested value would recurse.
   const nlohmann::json& doc =
       parsed.is_object() && parsed.contains("tools") ? parsed["tools"] : parsed;
@@ -63,7 +56,7 @@ void RunParseOutput(const ParseOutputOptions& opt) {
   text::ParserConfig config;
   config.generation_prompt = engine::GenerationPrompt(opt.thinking);
   if (!opt.tools.empty()) config.tool_names = ToolNames(opt.tools);
-  std::string raw = ReadInputFile(opt.input);
+  std::string raw = ReadInput(opt.input);
   text::ParsedOutput out = text::ParseOutput(raw, config);
   if (out.error) {
     ThrowInvalidInput("'" + opt.input + "' does not match the Gemma 4 output format",
@@ -100,7 +93,7 @@ void RegisterParseOutputCommand(CLI::App& app) {
       "Split raw Gemma 4 output (the text after the generation prompt, stop token excluded) "
       "into content, reasoning and tool calls; prints {\"content\",\"reasoning\",\"tool_calls\"}. "
       "A truncated call is printed with \"arguments\": null and its \"arguments_text\"");
-  cmd->add_option("--input", opt->input, "The raw model output")->required();
+  cmd->add_option("--input", opt->input, "The raw model output (a file; - for stdin)")->required();
   cmd->add_flag("--thinking", opt->thinking,
                 "The prompt was rendered with thinking on (generation prompt '<|turn>model\\n'); "
                 "without it the empty thought block of the thinking-off prompt is assumed");

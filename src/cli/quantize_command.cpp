@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "agent/pull.h"
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -26,7 +27,14 @@ void RunQuantize(const QuantizeArgs& args) {
     ThrowUsage("unknown type '" + args.type + "'", "use one of " + convert::PresetNames());
   }
   options.threads = args.threads;
-  ProgressLine progress;
+  // Quantizing already quantized weights compounds the rounding errors of both steps.
+  if (const std::string from = agent::DescribeModelFile(args.input).type;
+      !from.empty() && from != "F32" && from != "F16" && from != "BF16") {
+    std::cerr << "hearth: warning: " << args.input << " is already quantized (" << from
+              << "); re-quantizing it to " << options.preset->name
+              << " loses more quality than quantizing the F32, F16 or BF16 original\n";
+  }
+  ProgressLine progress("quantize");
   options.progress = [&](const std::string& name, int done, int total) {
     progress.Update(done, total, name);
   };
@@ -34,8 +42,8 @@ void RunQuantize(const QuantizeArgs& args) {
   convert::QuantizeModel(options);
   progress.Finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cerr << "hearth: wrote " << args.output << " (" << options.preset->name << ") in "
-            << seconds << " s\n";
+  std::cerr << "hearth: wrote " << args.output << " (" << options.preset->name << ") in " << seconds
+            << " s\n";
 }
 
 void RegisterQuantize(CLI::App& app) {

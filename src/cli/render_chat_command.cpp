@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/input.h"
 #include "cli/model_flag.h"
 #include "gguf/gguf.h"
 #include "text/chat_template.h"
@@ -23,11 +24,8 @@ struct RenderChatOptions {
 
 void RunRenderChat(const RenderChatOptions& opt) {
   text::ChatTemplate tmpl = text::ParseChatTemplate(opt.template_name);
-  std::ifstream in(opt.input, std::ios::binary);
-  if (!in) ThrowIo("cannot read '" + opt.input + "': " + ErrnoText(errno), "check the path");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  nlohmann::ordered_json inputs = nlohmann::ordered_json::parse(ss.str(), nullptr, false);
+  nlohmann::ordered_json inputs =
+      nlohmann::ordered_json::parse(ReadInput(opt.input), nullptr, false);
   if (inputs.is_discarded()) {
     ThrowInvalidInput("'" + opt.input + "' is not valid JSON",
                       "give an object with messages, tools, add_generation_prompt, "
@@ -65,7 +63,8 @@ void RegisterRenderChatCommand(CLI::App& app) {
       "INPUTS.json holds {messages, tools, add_generation_prompt, enable_thinking, bos_token} "
       "with OpenAI-style messages");
   AddModelFlag(cmd, opt->model_path, "A Gemma 4 model (a vocab-only file works)");
-  cmd->add_option("--input", opt->input, "The conversation as JSON")->required();
+  cmd->add_option("--input", opt->input, "The conversation as JSON (a file; - for stdin)")
+      ->required();
   cmd->add_option("--template", opt->template_name,
                   "official (google-gemma-4-31B-it.jinja, default) or interleaved "
                   "(google-gemma-4-31B-it-interleaved.jinja)");

@@ -8,13 +8,16 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/input.h"
 #include "cli/model_flag.h"
+#include "engine/json_constraint.h"
 #include "engine/loaded_model.h"
 #include "engine/session.h"
 
@@ -24,13 +27,35 @@ namespace {
 struct RunOptions {
   std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();
   std::string prompt;
-  std::string token_ids;  // --tokens: the prompt as ids instead of text
+  std::string file;                   // -f: the prompt from a file ("-": stdin)
+  CLI::Option* prompt_opt = nullptr;  // to tell `-p ''` from no -p
+  std::string token_ids;              // --tokens: the prompt as ids instead of text
   bool print_ids = false;
   int n_predict = 256;
   std::vector<std::string> stop;
   bool no_display_prompt = false;
   bool ignore_eos = false;
+  std::string json_schema;       // --json-schema: inline JSON schema text
+  std::string json_schema_file;  // --json-schema-file ("-": stdin)
 };
+
+// --json-schema / --json-schema-file: the server's JSON constraint (engine/json_constraint.h), so
+// the continuation is one JSON value that validates against the schema; null without either.
+std::shared_ptr<const engine::JsonConstraint> SchemaConstraint(const RunOptions& opt) {
+  if (!opt.json_schema.empty() && !opt.json_schema_file.empty()) {
+    ThrowUsage("give --json-schema or --json-schema-file, not both");
+  }
+  if (opt.json_schema.empty() && opt.json_schema_file.empty()) return nullptr;
+  const bool inline_text = !opt.json_schema.empty();
+  const std::string text = inline_text ? opt.json_schema : ReadInput(opt.json_schema_file);
+  const nlohmann::json schema = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (schema.is_discarded()) {
+    ThrowUsage(
+        std::string(inline_text ? "--json-schema" : opt.json_schema_file) + " is not valid JSON",
+        "give a JSON schema such as '{\"type\":\"object\"}'");
+  }
+  return std::make_shared<engine::JsonConstraint>(engine::JsonConstraint::ForSchema(schema));
+}
 
 std::atomic<bool> g_cancel{false};
 
@@ -81,6 +106,7 @@ void RunRun(RunOptions& opt) {
   gopt.stop = opt.stop;
   gopt.stop_at_eog = !opt.ignore_eos;
   gopt.cancel = &g_cancel;
+  gopt.constraint = SchemaConstraint(opt);
   if (!opt.print_ids) {
     gopt.on_text = [](std::string_view piece) {
       std::cout << piece << std::flush;
@@ -127,6 +153,20 @@ void RunRun(RunOptions& opt) {
               << " ms\n";
   }
   std::cerr << "hearth run: " << r.stats.Summary() << "\n";
+  if (g_cancel.load()) throw Interrupted{};
+}
+
+// The prompt from -p TEXT, -p - (stdin), -f FILE, or a piped stdin when none is given.
+std::string PromptText(const RunOptions& opt) {
+  const bool have_p = opt.prompt_opt->count() > 0;
+  if (have_p && !opt.file.empty()) ThrowUsage("give -p or -f, not both", "one prompt per run");
+  if (!opt.file.empty()) return ReadInput(opt.file);
+  if (have_p) return opt.prompt == "-" ? ReadInput("-") : opt.prompt;
+  if (!opt.token_ids.empty()) return {};  // --tokens is the prompt
+  if (::isatty(STDIN_FILENO)) {
+    ThrowUsage("no prompt", "give -p TEXT, -f FILE, or pipe it: echo hi | hearth run -m MODEL");
+  }
+  return ReadInput("-");
 }
 
 }  // namespace
@@ -143,9 +183,11 @@ void RegisterRunCommand(CLI::App& app) {
       "(tokens, speed, why it stopped) goes to stderr. Ctrl-C stops generation.");
   AddGenerationFlags(cmd, opt->gen);
   AddSpeculationFlags(cmd, opt->gen);
-  cmd->add_option("-p,--prompt", opt->prompt,
-                  "The text to continue (BOS is added; control-token text such as <|turn> "
-                  "becomes that token)");
+  opt->prompt_opt = cmd->add_option(
+      "-p,--prompt", opt->prompt,
+      "The text to continue (BOS is added; control-token text such as <|turn> becomes that "
+      "token); - reads it from stdin, as does a piped stdin without -p");
+  cmd->add_option("-f,--file", opt->file, "Read the prompt from this file (- for stdin)");
   cmd->add_option("--tokens", opt->token_ids,
                   "The prompt as token ids separated by commas (instead of -p; no BOS added)");
   cmd->add_flag("--print-ids", opt->print_ids,
@@ -155,10 +197,23 @@ void RegisterRunCommand(CLI::App& app) {
                   "Stop when this text appears (not printed); repeat for several");
   cmd->add_flag("--no-display-prompt", opt->no_display_prompt,
                 "Print only the continuation, not the prompt before it");
+  cmd->add_option("--json-schema,-j", opt->json_schema,
+                  "Constrain the continuation to one JSON value valid under this schema (as the "
+                  "server's response_format; '{}' for any JSON value)");
+  cmd->add_option("--json-schema-file", opt->json_schema_file,
+                  "The same, the schema read from a file (- for stdin)");
+  cmd->add_option_function<std::string>(
+      "--grammar,--grammar-file",
+      [](const std::string&) {
+        ThrowUsage("GBNF grammars are not supported",
+                   "constrain the output to JSON with --json-schema SCHEMA ('{}' for any value)");
+      },
+      "From llama.cpp: hearth constrains output with --json-schema instead");
   cmd->add_flag("--ignore-eos", opt->ignore_eos,
                 "Keep going past end-of-generation tokens (<eos>, <turn|>, <|tool_response>)");
   cmd->callback([opt] {
     opt->gen->model_path = ModelPath(opt->gen->model_path);
+    opt->prompt = PromptText(*opt);
     RunRun(*opt);
   });
 }

@@ -1,6 +1,7 @@
 // `hearth search QUERY`: ranked files and their best chunks from the codebase index.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/display.h"
+#include "base/error.h"
 #include "cli/commands.h"
 #include "index/index.h"
 
@@ -32,6 +34,14 @@ void RunSearch(const SearchCmdOptions& opt) {
   for (const auto& w : opt.words) so.query += (so.query.empty() ? "" : " ") + w;
   so.limit = opt.limit;
   so.language = opt.lang;
+  if (!opt.lang.empty()) {
+    const auto known = index::KnownLanguages();
+    if (!std::binary_search(known.begin(), known.end(), opt.lang)) {
+      std::string names;
+      for (const auto& l : known) names += (names.empty() ? "" : " ") + l;
+      ThrowUsage("unknown language '" + opt.lang + "' for --lang", "one of: " + names);
+    }
+  }
   so.path_glob = opt.path_glob;
   std::vector<index::FileHit> hits = index::Search(root, so);
   if (opt.json) {

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
@@ -22,6 +23,7 @@ struct ServeOptions {
   std::string model_path;
   server::ServerOptions server;
   int parallel = 1;
+  std::string alias;
   int n_ctx = 0;
   int threads = 0;
   int io_timeout = 30;
@@ -31,8 +33,10 @@ struct ServeOptions {
 };
 
 server::Server* g_server = nullptr;
+volatile std::sig_atomic_t g_stop_signal = 0;  // SIGINT: exit 130 as every command; SIGTERM: 0
 
-void OnSignal(int) {
+void OnSignal(int sig) {
+  g_stop_signal = sig;
   // Server::Stop only sets flags and shuts the listening socket down: safe enough here, and the
   // only way to let a Ctrl-C finish running responses cleanly.
   if (g_server != nullptr) g_server->Stop();
@@ -69,6 +73,7 @@ void RunServe(ServeOptions opt) {
       server::EngineOptions eopt;
       eopt.model_path = opt.model_path;
       eopt.n_slots = opt.parallel;
+      eopt.alias = opt.alias;
       eopt.n_ctx = opt.n_ctx;
       eopt.n_threads = opt.threads;
       eopt.draft_path = opt.draft_path;
@@ -93,6 +98,7 @@ void RunServe(ServeOptions opt) {
   g_server = nullptr;
   if (!load_error.empty()) throw Error(load_class, load_error, load_hint);
   std::cerr << "hearth: stopped\n";
+  if (g_stop_signal == SIGINT) throw Interrupted{};
 }
 
 }  // namespace
@@ -160,8 +166,15 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--max-queue", opt->server.max_queue,
                   "Requests that may wait for a slot; more get 503 (default 64)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--alias", opt->alias,
+                  "The model's name in /v1/models, /api/tags and responses (default: the name "
+                  "given to -m, or the file name)");
+  AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->callback([opt] {
-    opt->model_path = ModelPath(opt->model_path);
+    // A model found by name is served under that name (an Ollama blob's file name means nothing).
+    const agent::ResolvedModel resolved = agent::ResolveModel(opt->model_path);
+    if (opt->alias.empty() && resolved.source != "path") opt->alias = opt->model_path;
+    opt->model_path = resolved.path;
     RunServe(*opt);
   });
 }

@@ -126,6 +126,8 @@ class LineReader {
   std::optional<std::string> Read(const std::string& prompt, bool history = true) {
     return tty_ ? ReadTty(prompt, history) : ReadPlain();
   }
+  // Whether the last nullopt came from Ctrl-C (the command then exits 130), not end of input.
+  bool interrupted() const { return interrupted_; }
 
  private:
   static void OnLine(char* line) {
@@ -148,6 +150,7 @@ class LineReader {
       if (r < 0 && errno == EINTR) {
         if (!g_interrupted.exchange(false)) continue;
         if (++interrupts >= 2) {
+          interrupted_ = true;
           rl_callback_handler_remove();
           std::cout << "\n";
           return std::nullopt;
@@ -176,12 +179,18 @@ class LineReader {
 
   std::optional<std::string> ReadPlain() {
     std::string line;
-    if (!std::getline(std::cin, line) || g_interrupted.load()) return std::nullopt;
+    // A Ctrl-C while a reply was streaming ends a scripted session at the next line.
+    const bool got = !g_interrupted.load() && std::getline(std::cin, line);
+    if (!got || g_interrupted.load()) {
+      interrupted_ = g_interrupted.load();
+      return std::nullopt;
+    }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
   }
 
   bool tty_;
+  bool interrupted_ = false;
   static inline bool line_done_ = false;
   static inline bool line_eof_ = false;
   static inline std::string line_;

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/input.h"
 #include "cli/model_flag.h"
 #include "text/tokenizer.h"
 
@@ -23,20 +24,12 @@ struct TokenizeOptions {
   bool no_special = false;
 };
 
-std::string ReadInputFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) ThrowIo("cannot read '" + path + "': " + ErrnoText(errno), "check the path");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void RunTokenize(const TokenizeOptions& opt, bool have_text) {
   if (have_text == !opt.file.empty()) {
     ThrowUsage("give either TEXT or --file PATH (exactly one)",
                "e.g. hearth tokenize -m model.gguf 'Hello world'");
   }
-  const std::string text = have_text ? opt.text : ReadInputFile(opt.file);
+  const std::string text = have_text ? opt.text : ReadInput(opt.file);
   text::Tokenizer tokenizer = text::Tokenizer::Load(opt.model_path);
   std::vector<text::TokenId> ids = tokenizer.Encode(text, opt.bos, !opt.no_special);
   std::string line;
@@ -66,7 +59,8 @@ void RegisterTokenizeCommand(CLI::App& app) {
                 "Treat control-token strings written in the text (<|turn>, <turn|>, <bos>, ...) "
                 "as plain text; user-defined ones (<|channel>, <|tool_call>, <|\"|>, ...) are "
                 "always matched");
-  cmd->add_option("--file", opt->file, "Read the text from this file (bytes as they are)");
+  cmd->add_option("--file", opt->file,
+                  "Read the text from this file (bytes as they are); - for stdin");
   auto* text_opt = cmd->add_option("TEXT", opt->text, "The text to tokenize");
   cmd->callback([opt, text_opt] {
     opt->model_path = ModelPath(opt->model_path);

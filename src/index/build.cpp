@@ -455,6 +455,22 @@ void Update(Db& db, const fs::path& root, const BuildOptions& options, BuildStat
 
 fs::path DbPath(const fs::path& root) { return root / ".hearth" / "index.db"; }
 
+void IgnoreHearthDir(const fs::path& root) {
+  // O_NOFOLLOW on both: a `.hearth` link committed to the repository must not lead this write
+  // elsewhere, and O_EXCL keeps a .gitignore the user wrote.
+  const int dir = ::open((root / ".hearth").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) return;
+  const int fd = ::openat(dir, ".gitignore", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          0644);
+  if (fd >= 0) {
+    static constexpr char kText[] = "# hearth's index and journal: never committed\n*\n";
+    const ssize_t n = ::write(fd, kText, sizeof kText - 1);
+    (void)n;  // best effort: at worst git shows .hearth/ as untracked, as before
+    ::close(fd);
+  }
+  ::close(dir);
+}
+
 fs::path FindIndexRoot(const fs::path& start) {
   std::error_code ec;
   fs::path dir = fs::absolute(start, ec);
@@ -479,6 +495,7 @@ BuildStats BuildIndex(const BuildOptions& options) {
   }
   const fs::path db_path = DbPath(root);
   fs::create_directories(db_path.parent_path(), ec);
+  IgnoreHearthDir(root);
   RemoveStaleTemps(db_path);
   // A new index is built aside and renamed into place; an existing one is updated in place.
   const bool fresh = options.rebuild || !fs::exists(db_path, ec);

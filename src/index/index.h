@@ -81,6 +81,14 @@ std::filesystem::path FindIndexRoot(const std::filesystem::path& start);
 
 std::filesystem::path DbPath(const std::filesystem::path& root);
 
+// Every language id the index can give a file (sorted): what `search --lang` can match.
+std::vector<std::string> KnownLanguages();
+
+// Gives ROOT/.hearth (when it is a real directory, not a link) a `.gitignore` of `*`, so that
+// `git status` stays clean after hearth wrote its index or journal there. A `.gitignore` that is
+// already there is left as it is. Best effort: nothing is reported.
+void IgnoreHearthDir(const std::filesystem::path& root);
+
 // ---------------------------------------------------------------- search
 
 // Where vector similarity plugs in: hearth's engine will implement this and the index will store

@@ -4,8 +4,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "index/chunker.h"
+#include "index/index.h"
 
 namespace hearth::index {
 namespace {
@@ -58,6 +60,15 @@ bool LooksLikeCpp(std::string_view head) {
 }
 
 }  // namespace
+
+std::vector<std::string> KnownLanguages() {
+  std::vector<std::string> out = {"make", "cmake", "ruby", "xml"};
+  for (const auto& [e, lang] : kExtensions) out.emplace_back(lang);
+  for (const auto& [i, lang] : kInterpreters) out.emplace_back(lang);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 std::string DetectLanguage(std::string_view path, std::string_view head) {
   size_t slash = path.rfind('/');

@@ -55,6 +55,7 @@ class EngineGenerator final : public Generator {
     info_.name = path.stem().string();
     std::transform(info_.name.begin(), info_.name.end(), info_.name.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (!opt.alias.empty()) info_.name = opt.alias;
     std::error_code ec;
     info_.size_bytes = std::filesystem::file_size(path, ec);
     const gguf::File& file = lm_->file();

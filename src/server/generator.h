@@ -100,6 +100,7 @@ struct EngineOptions {
   int n_slots = 1;
   int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
   int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
+  std::string alias;  // the model's name in listings and responses (default: the file's stem)
   // Speculative decoding per slot (the replies are the same with or without): an MTP drafter
   // (default: one found next to the model), prompt lookup with N-grams, or none.
   std::string draft_path;

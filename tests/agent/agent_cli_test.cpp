@@ -282,6 +282,58 @@ TEST(AgentCliTest, ChatCtrlCStopsTheReplyNotTheSession) {
   EXPECT_EQ(m[2]["content"].get<std::string>().rfind("word word", 0), 0u);
 }
 
+// Ctrl-C while `ask` streams its answer stops it and exits 130 (128 + SIGINT), as a shell reports
+// a command that Ctrl-C stopped; the old code exited 0.
+TEST(AgentCliTest, AskCtrlCExits130) {
+  TempRepo repo;
+  std::string slow;
+  for (int i = 0; i < 60; ++i) {
+    slow += "data: " + json({{"choices", {{{"delta", {{"content", "word "}}}}}}}).dump() + "\n\n";
+  }
+  slow += "data: [DONE]\n\n";
+  ScriptedServer server({slow}, "/v1/chat/completions", 20);
+  Result r =
+      HearthWithInput(repo.path(), "ask --no-index --backend " + server.url() + " hi", "", 3);
+  EXPECT_EQ(r.code, 130) << r.out;
+  EXPECT_NE(r.out.find("word word"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hearth: stopped (Ctrl-C)"), std::string::npos) << r.out;
+}
+
+// A key-protected backend: the key comes from --api-key, else $HEARTH_API_KEY, else [agent]
+// api_key of the user config, and is sent as a Bearer token. Without one (the old code had no way
+// to send it) the 401 is explained.
+TEST(AgentCliTest, ApiKeyReachesAKeyProtectedBackend) {
+  TempRepo repo;
+  ScriptedServer server({Answer("with flag"), Answer("with env"), Answer("with config")},
+                        "/v1/chat/completions");
+  server.RequireKey("s3cret");
+  const std::string ask = "ask --no-index --backend " + server.url() + " hi";
+  Result none = Hearth(repo.path(), ask);
+  EXPECT_EQ(none.code, 4) << none.out;
+  EXPECT_NE(none.out.find("HTTP 401 (it wants an API key)"), std::string::npos) << none.out;
+  EXPECT_NE(none.out.find("--api-key"), std::string::npos) << none.out;
+  Result wrong = Hearth(repo.path(), "--api-key nope " + ask);
+  EXPECT_EQ(wrong.code, 2) << wrong.out;  // a flag before the command is a usage error
+  wrong = Hearth(repo.path(), ask + " --api-key nope");
+  EXPECT_EQ(wrong.code, 4) << wrong.out;
+  EXPECT_NE(wrong.out.find("the API key was refused"), std::string::npos) << wrong.out;
+  Result flag = Hearth(repo.path(), ask + " --api-key s3cret");
+  EXPECT_EQ(flag.code, 0) << flag.out;
+  EXPECT_NE(flag.out.find("with flag"), std::string::npos) << flag.out;
+  const std::string bin = std::string("'") + HEARTH_BINARY + "' ";
+  Result env = testing::RunShell("cd '" + repo.path().string() + "' && HEARTH_API_KEY=s3cret " +
+                                 bin + ask + " </dev/null 2>&1");
+  EXPECT_EQ(env.code, 0) << env.out;
+  EXPECT_NE(env.out.find("with env"), std::string::npos) << env.out;
+  const fs::path cfg = repo.path() / "cfg";
+  Write(cfg / "hearth/config.toml", "[agent]\napi_key = \"s3cret\"\n");
+  Result conf = testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
+                                  cfg.string() + "' " + bin + ask + " </dev/null 2>&1");
+  EXPECT_EQ(conf.code, 0) << conf.out;
+  EXPECT_NE(conf.out.find("with config"), std::string::npos) << conf.out;
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
 // Errors: a usage error for --plain-only flags; an unreachable backend fails the script with
 // the I/O exit code; --help lists the commands.
 TEST(AgentCliTest, ChatErrorsAndHelp) {

@@ -25,6 +25,11 @@ class ScriptedServer {
       : replies_(replies.begin(), replies.end()) {
     server_.Post(path, [this, chunk_delay_ms](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
+      if (!key_.empty() && req.get_header_value("Authorization") != "Bearer " + key_) {
+        res.status = 401;
+        res.set_content(R"({"error":{"message":"invalid api key"}})", "application/json");
+        return;
+      }
       requests_.push_back(nlohmann::json::parse(req.body, nullptr, false));
       if (replies_.empty()) {
         res.status = 500;
@@ -63,6 +68,11 @@ class ScriptedServer {
   std::string url(const std::string& path = "") const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  // From now on, answer 401 unless the request carries "Authorization: Bearer KEY".
+  void RequireKey(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    key_ = key;
+  }
   std::vector<nlohmann::json> requests() {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
@@ -72,6 +82,7 @@ class ScriptedServer {
   httplib::Server server_;
   std::deque<std::string> replies_;
   std::vector<nlohmann::json> requests_;
+  std::string key_;
   std::mutex mu_;
   int port_ = 0;
   std::thread thread_;

@@ -113,7 +113,8 @@ TEST(RunCommand, SeedReproducesAndStopStringCuts) {
 
 TEST(RunCommand, CtrlCStopsGenerationPromptly) {
   // Start a long generation, wait until it has printed the prompt (the SIGINT handler is in
-  // place by then), send SIGINT, and expect a clean end with the reason on stderr.
+  // place by then), send SIGINT, and expect a clean end with the reason on stderr and exit 130
+  // (128 + SIGINT, what a shell reports for a command that Ctrl-C stopped).
   const std::string base = ::testing::TempDir() + "engine_cli_sigint_" + std::to_string(::getpid());
   const std::string out = base + ".out", err = base + ".err", script = base + ".sh";
   std::ofstream(script) << HEARTH_BINARY << " run -m " << kModels
@@ -129,7 +130,7 @@ TEST(RunCommand, CtrlCStopsGenerationPromptly) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string e = ReadFile(err);
   ASSERT_TRUE(WIFEXITED(status)) << e;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << e;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << e;
   EXPECT_NE(e.find("stop: cancelled"), std::string::npos) << e;
   EXPECT_EQ(ReadFile(out).rfind("Hello", 0), 0u);
   EXPECT_LT(seconds, 60);

@@ -20,6 +20,8 @@
 
 namespace hearth::agent {
 
+class Workspace;
+
 struct ToolCall {
   std::string id;
   std::string name;
@@ -89,6 +91,10 @@ struct LocalOptions {
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
   engine::AdapterRequest adapters;  // --lora / --control-vector
+  // The persisted prefix cache (prefix_cache.h) under this workspace's .hearth/kv/; null: none.
+  // Must outlive the backend. `warn` receives its notes.
+  const Workspace* prefix_cache = nullptr;
+  std::function<void(std::string_view)> warn;
 };
 std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
                                           const LocalOptions& options);

@@ -5,9 +5,11 @@
 #include <algorithm>
 
 #include "agent/backend.h"
+#include "agent/prefix_cache.h"
 #include "base/error.h"
 #include "engine/loaded_model.h"
 #include "engine/session.h"
+#include "model/adapters.h"
 
 namespace hearth::agent {
 namespace {
@@ -24,6 +26,14 @@ class LocalBackend : public GemmaBackend {
     // replies are the same either way.
     if (!lm_->drafter()) lm_->SetLookup(3);
     session_->SetSpeculation(lm_->speculation());
+    if (options.prefix_cache != nullptr) {
+      // What else shapes the KV values: the cache type (F16: the default, not precise mode),
+      // the adapters and their scales, and this engine's layout of the snapshot.
+      prefix_store_ = OpenPrefixCache(
+          *options.prefix_cache, path,
+          "engine=1;kv=f16;adapters=" + model::AdapterKey(lm_->adapters().get()), options.warn);
+      session_->SetPrefixStore(prefix_store_.get());
+    }
   }
 
   std::string Describe() const override { return "local engine: " + path_; }
@@ -57,6 +67,7 @@ class LocalBackend : public GemmaBackend {
   std::string path_;
   std::unique_ptr<engine::LoadedModel> lm_;
   LocalOptions options_;
+  std::unique_ptr<engine::PrefixStore> prefix_store_;  // before the session that uses it
   std::unique_ptr<engine::Session> session_;
 };
 

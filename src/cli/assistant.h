@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <chrono>
+#include <iomanip>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,7 @@ struct AssistantFlags {
   int threads = 0;
   bool think = false;
   bool no_index = false;
+  bool no_prefix_cache = false;
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
   CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
@@ -76,6 +79,9 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   AddAdapterFlags(cmd, &f->adapters);
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
+  cmd->add_flag("--no-prefix-cache", f->no_prefix_cache,
+                "Neither reuse nor save the KV state of the first prompt in .hearth/kv/ (the "
+                "local engine keeps it so the next process skips the shared prefix)");
   AddLlamaCppFlags(cmd, Conversation::kIsOne);
   cmd->add_flag("-v,--verbose", f->verbose,
                 "After each model step, print its token counts (prompt, reused, generated)");
@@ -92,8 +98,9 @@ class AssistantSession {
         mode(!f.permissions.empty() ? agent::ParsePermissionMode(f.permissions)
              : config.permissions   ? *config.permissions
                                     : agent::PermissionMode::kAsk),
-        backend(MakeBackend(f, config)),
-        use_index(!f.no_index && UpdateIndex(ws, f.threads)),
+        backend(Timed(f.verbose, "model loaded", [&] { return MakeBackend(f, config, ws); })),
+        use_index(!f.no_index &&
+                  Timed(f.verbose, "index up to date", [&] { return UpdateIndex(ws, f.threads); })),
         journal(ws),
         tools(ws, config, {.mode = mode, .confirm = std::move(confirm), .journal = &journal}),
         agent(*backend, tools, journal),
@@ -165,7 +172,8 @@ class AssistantSession {
     return c;
   }
   static std::unique_ptr<agent::Backend> MakeBackend(const AssistantFlags& f,
-                                                     const agent::AgentConfig& config) {
+                                                     const agent::AgentConfig& config,
+                                                     const agent::Workspace& ws) {
     std::string url = f.backend, model = f.model;
     if (url.empty() && model.empty()) {
       url = config.backend;
@@ -194,7 +202,13 @@ class AssistantSession {
     }
     return agent::MakeLocalBackend(
         agent::ResolveModel(model).path,
-        {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
+        {.n_ctx = f.n_ctx,
+         .n_threads = f.threads,
+         .adapters = f.adapters.Request(),
+         .prefix_cache = f.no_prefix_cache ? nullptr : &ws,
+         .warn = [](std::string_view note) {
+           std::cerr << "hearth: " << DisplaySafe(note, kOneLine) << "\n";
+         }});
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {
@@ -216,6 +230,21 @@ class AssistantSession {
   }
 
   AssistantFlags flags_;
+
+  // fn(), and with -v a line saying how long it took (`hearth ask -v` breaks the time to the
+  // first answer down: load, index, then per model step the prompt's decode).
+  template <typename Fn>
+  static auto Timed(bool verbose, const char* what, Fn fn) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = fn();
+    if (verbose) {
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      std::cerr << "hearth: " << what << " in " << std::fixed << std::setprecision(2)
+                << took.count() << " s\n"
+                << std::defaultfloat;
+    }
+    return result;
+  }
 };
 
 // The permission question of `hearth ask` (and of `hearth chat` when stdin is no terminal): the
@@ -265,7 +294,12 @@ inline void AddActivityLines(agent::AgentCallbacks& cb, std::function<void()> be
       before();
       std::cerr << "hearth: step " << step << ": " << r.prompt_tokens << " prompt tokens ("
                 << r.reused_tokens << " reused from the KV cache), " << r.completion_tokens
-                << " generated, finish: " << DisplaySafe(r.finish_reason, kOneLine) << "\n";
+                << " generated, finish: " << DisplaySafe(r.finish_reason, kOneLine);
+      if (r.prompt_seconds > 0) {
+        std::cerr << ", prompt decoded in " << std::fixed << std::setprecision(2)
+                  << r.prompt_seconds << " s" << std::defaultfloat;
+      }
+      std::cerr << "\n";
     };
   }
 }

@@ -98,17 +98,76 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
   }
   tokens_.resize(keep);
   n_reused_ = static_cast<int>(keep);
-  // Decode in n_ubatch pieces so that a cancel request is seen between them.
+  n_restored_ = 0;
+  std::unique_ptr<KvSnapshot> snapshot;  // being captured for the store
+  std::vector<size_t> checkpoints;       // where to capture the sliding layers, ascending
+  if (store_ != nullptr && keep == 0) {
+    keep = RestoreFromStore(tokens, &snapshot, &checkpoints);
+  }
+  // Decode in n_ubatch pieces so that a cancel request is seen between them, ending pieces at
+  // the checkpoints.
   const size_t step = static_cast<size_t>(std::max(1, ctx_.options().n_ubatch));
-  for (size_t pos = keep; pos < tokens.size(); pos += step) {
+  size_t next = 0;  // index into checkpoints
+  for (size_t pos = keep; pos < tokens.size();) {
     if (Cancelled(cancel)) {
       return {};
     }
-    const auto piece = tokens.subspan(pos, std::min(step, tokens.size() - pos));
+    size_t end = std::min(pos + step, tokens.size());
+    if (next < checkpoints.size()) end = std::min(end, checkpoints[next]);
+    const auto piece = tokens.subspan(pos, end - pos);
     ctx_.Decode(piece, logits_.data(), false, hidden_.empty() ? nullptr : hidden_.data());
     tokens_.insert(tokens_.end(), piece.begin(), piece.end());
+    pos = end;
+    if (next < checkpoints.size() && pos == checkpoints[next]) {
+      snapshot->sliding.emplace_back(static_cast<int>(pos),
+                                     ctx_.ExportKv(model::Context::KvPart::kSliding));
+      ++next;
+    }
+  }
+  if (snapshot) {
+    snapshot->full = ctx_.ExportKv(model::Context::KvPart::kFull);
+    store_->Save(*snapshot);
   }
   return logits_;
+}
+
+size_t Session::RestoreFromStore(std::span<const int32_t> tokens,
+                                 std::unique_ptr<KvSnapshot>* snapshot,
+                                 std::vector<size_t>* checkpoints) {
+  size_t keep = 0;
+  const std::shared_ptr<const KvSnapshot> from = store_->Load();
+  if (from) {
+    // At least the last token is decoded again: its logits (and hidden state) are needed.
+    const int at = from->BestCheckpoint(tokens, tokens.size() - 1);
+    const auto it = std::find_if(from->sliding.begin(), from->sliding.end(),
+                                 [&](const auto& c) { return c.first == at; });
+    if (at > 0 && it != from->sliding.end() && ctx_.ImportKv(at, from->full, it->second)) {
+      keep = static_cast<size_t>(at);
+      tokens_.assign(tokens.begin(), tokens.begin() + at);
+      n_reused_ = n_restored_ = at;
+    } else {
+      ctx_.Reset();
+    }
+  }
+  if (!store_->WantsSnapshot(tokens.size())) return keep;
+  *snapshot = std::make_unique<KvSnapshot>();
+  (*snapshot)->tokens.assign(tokens.begin(), tokens.end());
+  if (from) {
+    // The restored checkpoints stay valid: their positions hold the same tokens.
+    for (const auto& [pos, bytes] : from->sliding) {
+      if (static_cast<size_t>(pos) <= keep) (*snapshot)->sliding.emplace_back(pos, bytes);
+    }
+  }
+  // Where prompts diverge: each turn start (the same system turn, another question), every 2048
+  // positions in a long turn, and before the last token (the same prompt again).
+  constexpr size_t kEvery = 2048;
+  const std::optional<int32_t> turn = tokenizer_.Find("<|turn>");
+  for (size_t p = keep + 1; p < tokens.size(); ++p) {
+    if ((turn && tokens[p] == *turn) || p % kEvery == 0 || p + 1 == tokens.size()) {
+      checkpoints->push_back(p);
+    }
+  }
+  return keep;
 }
 
 std::span<const float> Session::Feed(int32_t token) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/json_constraint.h"
+#include "engine/prefix_store.h"
 #include "engine/sampler.h"
 #include "engine/speculative.h"
 #include "model/model.h"
@@ -132,6 +133,14 @@ class Session {
   void SetSpeculation(const SpeculationOptions& options);
   const char* speculation_source() const { return draft_ ? draft_->name() : "none"; }
 
+  // Cross-process prefix reuse (prefix_store.h): a Prefill into an empty cache starts from the
+  // store's snapshot where it shares a checkpoint with the prompt and, when the store wants one,
+  // hands it the state after the prompt. The output is the same with or without a store. The
+  // store must outlive the session; null turns it off.
+  void SetPrefixStore(PrefixStore* store) { store_ = store; }
+  // Of n_reused(), the tokens the last Prefill took from the prefix store.
+  int n_restored() const { return n_restored_; }
+
   // The tokens whose keys and values the cache holds, in order.
   const std::vector<int32_t>& tokens() const { return tokens_; }
   int n_reused() const { return n_reused_; }  // prefix tokens the last Prefill kept
@@ -146,12 +155,18 @@ class Session {
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
   int n_reused_ = 0;
+  int n_restored_ = 0;
+  PrefixStore* store_ = nullptr;
   // Speculative decoding: the source, tokens per pass, the target's hidden row of the last
   // decoded position (the MTP drafter's input) and the verification pass's rows.
   std::unique_ptr<DraftSource> draft_;
   int max_draft_ = 0;
   std::vector<float> hidden_, verify_logits_, verify_hidden_;
 
+  // Prefill's start from the prefix store; returns the positions restored and prepares the
+  // snapshot to capture (when the store wants one) with its checkpoint positions.
+  size_t RestoreFromStore(std::span<const int32_t> tokens, std::unique_ptr<KvSnapshot>* snapshot,
+                          std::vector<size_t>* checkpoints);
   // The generation loop with drafting and batched verification (session.cpp).
   struct Loop;
   GenerateResult GenerateSpeculative(std::span<const int32_t> prompt,

@@ -405,7 +405,7 @@ void Context::SetAdapters(std::shared_ptr<const AdapterSet> adapters) {
     throw Error(ErrorClass::kUsage,
                 "the adapters were loaded for another model than '" + model_.config().path + "'");
   }
-  if (AdapterKey(adapters.get()) != AdapterKey(options_.adapters.get())) n_past_ = 0;
+  if (AdapterKey(adapters.get()) != AdapterKey(options_.adapters.get())) Reset();
   options_.adapters = std::move(adapters);
   if (const AdapterSet* set = options_.adapters.get()) {
     // Sized once for a full step so that decoding allocates nothing.
@@ -419,6 +419,7 @@ uint64_t Context::kv_bytes() const { return kv_->bytes; }
 
 bool Context::Truncate(int n) {
   if (n < 0 || n > n_past_) return false;
+  if (n > 0 && n < sliding_floor_) return false;
   const ModelConfig& c = model_.config();
   for (int l = 0; l < c.n_layer; ++l) {
     if (!c.layers[l].owns_kv || !c.layers[l].sliding) continue;
@@ -428,6 +429,115 @@ bool Context::Truncate(int n) {
     if (n > 0 && oldest_needed + kv_->layers[l].capacity <= n_past_ - 1) return false;
   }
   n_past_ = n;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export and import of the cache's state (prefix_store.h persists it across processes).
+
+namespace {
+
+// The bytes of `count` cells starting at position `first` of one store, in position order (the
+// cells of a ring wrap).
+void AppendCells(const std::vector<uint16_t>& s16, const std::vector<float>& s32, bool f32,
+                 const LayerKv& layer, int first, int count, std::string* out) {
+  const size_t row_bytes = static_cast<size_t>(layer.row) * (f32 ? 4 : 2);
+  for (int p = first; p < first + count; ++p) {
+    const size_t cell = static_cast<size_t>(p % layer.capacity) * layer.row;
+    const char* src = f32 ? reinterpret_cast<const char*>(s32.data() + cell)
+                          : reinterpret_cast<const char*>(s16.data() + cell);
+    out->append(src, row_bytes);
+  }
+}
+
+// The reverse: `count` cells from `in` (advanced past them) into positions first...
+void ReadCells(std::vector<uint16_t>& s16, std::vector<float>& s32, bool f32,
+               const LayerKv& layer, int first, int count, const char*& in) {
+  const size_t row_bytes = static_cast<size_t>(layer.row) * (f32 ? 4 : 2);
+  for (int p = first; p < first + count; ++p) {
+    const size_t cell = static_cast<size_t>(p % layer.capacity) * layer.row;
+    char* dst = f32 ? reinterpret_cast<char*>(s32.data() + cell)
+                    : reinterpret_cast<char*>(s16.data() + cell);
+    std::memcpy(dst, in, row_bytes);
+    in += row_bytes;
+  }
+}
+
+}  // namespace
+
+size_t Context::FullKvBytesPerPosition() const {
+  const ModelConfig& c = model_.config();
+  size_t bytes = 0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    if (c.layers[l].owns_kv && !c.layers[l].sliding) {
+      bytes += 2 * static_cast<size_t>(kv_->layers[l].row) * (kv_->f32 ? 4 : 2);
+    }
+  }
+  return bytes;
+}
+
+std::string Context::ExportKv(KvPart part) const {
+  const ModelConfig& c = model_.config();
+  const bool sliding = part == KvPart::kSliding;
+  const int first = sliding ? std::max(0, n_past_ - c.sliding_window + 1) : 0;
+  std::string out;
+  if (sliding) {
+    // The position the window belongs to leads, so that it is never restored elsewhere.
+    const int32_t at = n_past_;
+    out.append(reinterpret_cast<const char*>(&at), sizeof(at));
+  }
+  for (int l = 0; l < c.n_layer; ++l) {
+    if (!c.layers[l].owns_kv || c.layers[l].sliding != sliding) continue;
+    const LayerKv& s = kv_->layers[l];
+    AppendCells(s.k16, s.k32, kv_->f32, s, first, n_past_ - first, &out);
+    AppendCells(s.v16, s.v32, kv_->f32, s, first, n_past_ - first, &out);
+  }
+  return out;
+}
+
+bool Context::ImportKv(int n, std::string_view full, std::string_view sliding) {
+  const ModelConfig& c = model_.config();
+  if (n < 0 || n > options_.n_ctx) return false;
+  const size_t per_full = FullKvBytesPerPosition();
+  if (per_full == 0 ? !full.empty()
+                    : full.size() % per_full != 0 || full.size() / per_full < size_t(n)) {
+    return false;
+  }
+  int32_t at = -1;
+  if (sliding.size() < sizeof(at)) return false;
+  std::memcpy(&at, sliding.data(), sizeof(at));
+  if (at != n) return false;
+  sliding.remove_prefix(sizeof(at));
+  const int first = std::max(0, n - c.sliding_window + 1);
+  size_t sliding_bytes = 0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    if (c.layers[l].owns_kv && c.layers[l].sliding) {
+      sliding_bytes +=
+          2 * static_cast<size_t>(n - first) * kv_->layers[l].row * (kv_->f32 ? 4 : 2);
+    }
+  }
+  if (sliding.size() != sliding_bytes) return false;
+  // The full blob holds `stored` positions per store; only the first n of each are read.
+  const int stored = per_full == 0 ? 0 : static_cast<int>(full.size() / per_full);
+  const char* in_full = full.data();
+  const char* in_sliding = sliding.data();
+  for (int l = 0; l < c.n_layer; ++l) {
+    if (!c.layers[l].owns_kv) continue;
+    LayerKv& s = kv_->layers[l];
+    if (c.layers[l].sliding) {
+      ReadCells(s.k16, s.k32, kv_->f32, s, first, n - first, in_sliding);
+      ReadCells(s.v16, s.v32, kv_->f32, s, first, n - first, in_sliding);
+    } else {
+      const size_t store_bytes = static_cast<size_t>(stored) * s.row * (kv_->f32 ? 4 : 2);
+      const char* k = in_full;
+      const char* v = in_full + store_bytes;
+      ReadCells(s.k16, s.k32, kv_->f32, s, 0, n, k);
+      ReadCells(s.v16, s.v32, kv_->f32, s, 0, n, v);
+      in_full += 2 * store_bytes;
+    }
+  }
+  n_past_ = n;
+  sliding_floor_ = first > 0 ? n : 0;
   return true;
 }
 

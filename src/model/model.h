@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/config.h"
@@ -92,13 +93,34 @@ class Context {
   int n_ctx() const { return options_.n_ctx; }
   const ContextOptions& options() const { return options_; }
   // Forgets everything (positions restart at 0); keeps the memory.
-  void Reset() { n_past_ = 0; }
+  void Reset() {
+    n_past_ = 0;
+    sliding_floor_ = 0;
+  }
   // Forgets positions >= n (0 <= n <= n_past()), so decoding continues at position n and the
   // prefix stays reusable. Returns false and changes nothing when a sliding layer's ring has
   // already overwritten a position that position n still sees; then Reset() and re-feed.
   bool Truncate(int n);
   // Bytes of the KV cache.
   uint64_t kv_bytes() const;
+
+  // The cache's state as bytes, so that another process can continue from it
+  // (engine/prefix_store.h). kFull: the keys and values of positions [0, n_past()) of every
+  // full-attention layer, layer by layer, keys then values, position-major: the first n
+  // positions' bytes serve any n <= n_past(). kSliding: those of the sliding layers for the
+  // positions that position n_past() still sees (the last sliding_window - 1): valid for exactly
+  // n_past(), which it starts with (int32). Cells in the cache's storage type (F16, or F32 in
+  // precise mode).
+  enum class KvPart { kFull, kSliding };
+  std::string ExportKv(KvPart part) const;
+  // Bytes per position of ExportKv(kFull); a blob of m positions is m times as long.
+  size_t FullKvBytesPerPosition() const;
+  // Makes the cache hold positions [0, n) from ExportKv(kFull) of a context of the same model
+  // and cache type that held at least n positions (its first n are read) and ExportKv(kSliding)
+  // of one at exactly n. Returns false and changes nothing when a blob's size does not fit that
+  // (another model, cache type or position). Afterwards Truncate below n fails when n is past
+  // the sliding window: the rings hold nothing older than what position n sees.
+  bool ImportKv(int n, std::string_view full, std::string_view sliding);
   // Replaces the active adapters (null = none). A set with another key() than the current one
   // makes the cached positions stale, so they are forgotten (Reset). Throws Error(kUsage) for a
   // set made for another model.
@@ -112,6 +134,7 @@ class Context {
   const Model& model_;
   ContextOptions options_;
   int n_past_ = 0;
+  int sliding_floor_ = 0;  // Truncate refuses 0 < n < this (set by ImportKv)
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<Scratch> scratch_;
   struct Pool;

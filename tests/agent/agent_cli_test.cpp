@@ -2,7 +2,11 @@
 // scripted server as the remote backend and the tiny fixture model for the local engine.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agent_test_util.h"
 #include "scripted_server.h"
@@ -365,6 +369,121 @@ TEST(AgentCliTest, LocalEngineSmoke) {
   EXPECT_NE(r.out.find(" prompt tokens (0 reused from the KV cache)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("counted with the model's tokenizer"), std::string::npos) << r.out;
   EXPECT_GT(r.out.size(), 100u);
+}
+
+// What `ask -v` says of model step 1: {prompt tokens, reused}; {-1, -1} when it is missing.
+std::pair<int, int> StepOneCounts(const std::string& out) {
+  const std::string tag = "hearth: step 1: ";
+  const size_t at = out.find(tag);
+  if (at == std::string::npos) return {-1, -1};
+  int prompt = -1, reused = -1;
+  if (std::sscanf(out.c_str() + at + tag.size(), "%d prompt tokens (%d reused", &prompt,
+                  &reused) != 2) {
+    return {-1, -1};
+  }
+  return {prompt, reused};
+}
+
+// The answer without the lines hearth writes about itself ("hearth: ...", "[tool] ...").
+std::string AnswerText(const std::string& out) {
+  std::string kept, line;
+  std::istringstream in(out);
+  while (std::getline(in, line)) {
+    if (!line.starts_with("hearth:") && !line.starts_with("[tool]")) kept += line + "\n";
+  }
+  return kept;
+}
+
+// The persisted prefix cache (agent/prefix_cache.h) seen from the command line: a second `ask`
+// in a fresh process starts from the first one's KV state and answers exactly as without it; a
+// snapshot that another user's key signed, or one whose bytes changed, is ignored with a note;
+// --no-prefix-cache neither reads nor writes.
+TEST(AgentCliTest, SecondAskRestoresThePromptFromThePrefixCache) {
+  TempRepo repo, user, other_user;
+  Write(repo.path() / "main.c", "int main(void) { return helper(); }\n");
+  Write(repo.path() / "helper.c", "int helper(void) { return 0; }\n");
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  const auto ask = [&](const TempRepo& home, const std::string& question,
+                       const std::string& extra = "") {
+    return testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
+                             home.path().string() + "' '" + HEARTH_BINARY + "' ask -m '" + model +
+                             "' -n 8 --max-steps 1 -t 1 --permissions read-only -v " + extra +
+                             " '" + question + "' </dev/null 2>&1");
+  };
+  const std::string q1 = "what does main return?", q2 = "which file defines helper?";
+
+  Result first = ask(user, q1);
+  ASSERT_EQ(first.code, 0) << first.out;
+  const auto [prompt1, reused1] = StepOneCounts(first.out);
+  ASSERT_GE(prompt1, 512) << first.out;  // long enough to be kept
+  EXPECT_EQ(reused1, 0) << first.out;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(repo.path() / ".hearth" / "kv")) {
+    files.push_back(e.path());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(fs::status(files[0]).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  // The same question: all but the last token or two come from the file; the same answer.
+  Result again = ask(user, q1);
+  ASSERT_EQ(again.code, 0) << again.out;
+  const auto [prompt2, reused2] = StepOneCounts(again.out);
+  EXPECT_EQ(prompt2, prompt1);
+  EXPECT_GE(reused2, prompt1 - 2) << again.out;
+  EXPECT_EQ(AnswerText(again.out), AnswerText(first.out));
+
+  // Another question: the system turn (tools, map) comes from the file; the answer is what a
+  // process without the cache gives.
+  Result other = ask(user, q2);
+  Result plain = ask(user, q2, "--no-prefix-cache");
+  ASSERT_EQ(other.code, 0) << other.out;
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  EXPECT_GE(StepOneCounts(other.out).second, 400) << other.out;
+  EXPECT_EQ(StepOneCounts(plain.out).second, 0) << plain.out;
+  EXPECT_EQ(AnswerText(other.out), AnswerText(plain.out));
+
+  // One flipped byte in the snapshot: not restored, with a note.
+  fs::path newest;
+  for (const auto& e : fs::directory_iterator(repo.path() / ".hearth" / "kv")) {
+    if (newest.empty() || fs::last_write_time(e.path()) > fs::last_write_time(newest)) {
+      newest = e.path();
+    }
+  }
+  std::string bytes = Read(newest);
+  bytes[bytes.size() / 2] ^= 1;
+  Write(newest, bytes);
+  Result flipped = ask(user, q2);
+  EXPECT_EQ(flipped.code, 0) << flipped.out;
+  EXPECT_EQ(StepOneCounts(flipped.out).second, 0) << flipped.out;
+  EXPECT_NE(flipped.out.find("not written by this user's hearth"), std::string::npos)
+      << flipped.out;
+
+  // A snapshot signed with another user's key (the file the last run wrote): the same.
+  Result foreign = ask(other_user, q2);
+  EXPECT_EQ(foreign.code, 0) << foreign.out;
+  EXPECT_EQ(StepOneCounts(foreign.out).second, 0) << foreign.out;
+  EXPECT_NE(foreign.out.find("not written by this user's hearth"), std::string::npos)
+      << foreign.out;
+}
+
+// A symlink planted at .hearth/kv (to a directory outside) is never written through.
+TEST(AgentCliTest, PrefixCacheNeverWritesThroughASymlink) {
+  TempRepo repo, user, outside;
+  Write(repo.path() / "main.c", "int main(void) { return 0; }\n");
+  fs::create_directories(repo.path() / ".hearth");
+  fs::create_directory_symlink(outside.path(), repo.path() / ".hearth" / "kv");
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  Result r = testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
+                               user.path().string() + "' '" + HEARTH_BINARY + "' ask -m '" +
+                               model +
+                               "' -n 4 --max-steps 1 -t 1 --permissions read-only 'hi?' "
+                               "</dev/null 2>&1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("the prefix cache was not written"), std::string::npos) << r.out;
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(outside.path())) ++n;
+  EXPECT_EQ(n, 1u);  // only TempRepo's own .git
 }
 
 }  // namespace

@@ -49,23 +49,6 @@ std::string SignalsText(const std::vector<index::SignalScore>& chunk_signals,
   return out.empty() ? "search" : out;
 }
 
-// Identifier-like words of the question, as focus for the repo map.
-std::vector<std::string> FocusWords(const std::string& question) {
-  std::vector<std::string> words;
-  std::string w;
-  std::set<std::string> seen;
-  for (size_t i = 0; i <= question.size(); ++i) {
-    char c = i < question.size() ? question[i] : ' ';
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      w += c;
-    } else {
-      if (w.size() >= 3 && seen.insert(w).second) words.push_back(w);
-      w.clear();
-    }
-  }
-  return words;
-}
-
 std::string Lines(const std::string& text, int from, int to) {
   std::string out;
   int line = 1;
@@ -156,7 +139,8 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   int tool_tokens =
       backend.CountTokens(text::RenderChat(with)) - backend.CountTokens(text::RenderChat(without));
   add({"tools", std::to_string(decls.size()) + " tool declarations", "always", tool_tokens}, true);
-  add({"question", "the question", "always", backend.CountTokens(question)}, true);
+  const int question_tokens = backend.CountTokens(question);
+  add({"question", "the question", "always", question_tokens}, true);
   if (history_tokens > 0) {
     add({"history", "earlier turns of this conversation", "the conversation so far",
          history_tokens},
@@ -179,6 +163,9 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
     }
   }
 
+  // What the system turn holds so far: the same for every question of this repository.
+  const int system_tokens = r.used - question_tokens - std::max(0, history_tokens);
+
   std::string user_context;
   for (const auto& f : options.files) {
     std::string text;
@@ -195,12 +182,15 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   }
 
   if (options.use_index) {
-    int map_budget = std::min(options.map_tokens, (r.budget - r.used) / 3);
+    // The map goes into the system turn and depends on nothing the question brings (not its
+    // words, not its length): the system turn is then the same for every question, and its KV
+    // state is reused across questions, turns and processes (prefix_cache.h). The question's
+    // own code comes from retrieval, in the user turn.
+    int map_budget = std::min(options.map_tokens, (r.budget - system_tokens) / 3);
     if (map_budget >= 64) {
       try {
         index::MapOptions mo;
         mo.token_budget = map_budget;
-        mo.focus = FocusWords(question);
         std::string map = index::RepoMap(ws.root(), mo);
         if (!map.empty()) {
           std::string block =

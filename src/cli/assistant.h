@@ -87,6 +87,21 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                 "After each model step, print its token counts (prompt, reused, generated)");
 }
 
+// fn(), and with `verbose` a line saying how long it took (`hearth ask -v` breaks the time to
+// the first answer down: load, index, then per model step the prompt's decode).
+template <typename Fn>
+auto Timed(bool verbose, const char* what, Fn fn) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = fn();
+  if (verbose) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::cerr << "hearth: " << what << " in " << std::fixed << std::setprecision(2) << took.count()
+              << " s\n"
+              << std::defaultfloat;
+  }
+  return result;
+}
+
 // Everything one assistant session needs, built from the flags and the config (the user's, and
 // .hearth/config.toml as far as it is trusted: agent/config.h). Not
 // movable: the tools and the agent refer to the members before them.
@@ -230,21 +245,6 @@ class AssistantSession {
   }
 
   AssistantFlags flags_;
-
-  // fn(), and with -v a line saying how long it took (`hearth ask -v` breaks the time to the
-  // first answer down: load, index, then per model step the prompt's decode).
-  template <typename Fn>
-  static auto Timed(bool verbose, const char* what, Fn fn) {
-    const auto start = std::chrono::steady_clock::now();
-    auto result = fn();
-    if (verbose) {
-      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-      std::cerr << "hearth: " << what << " in " << std::fixed << std::setprecision(2)
-                << took.count() << " s\n"
-                << std::defaultfloat;
-    }
-    return result;
-  }
 };
 
 // The permission question of `hearth ask` (and of `hearth chat` when stdin is no terminal): the

@@ -239,6 +239,7 @@ void RunAssistantChat(ChatOptions& opt) {
   }
   AssistantSession s(f, confirm);
   bool think = f.think;
+  int exit_code = 0;  // a message that did not fit: reported, and the exit status at the end
   std::optional<agent::ContextReport> last_context;
   const ScopedSigint sigint;
 
@@ -303,16 +304,19 @@ void RunAssistantChat(ChatOptions& opt) {
       last_context = r.context;
       PrintTurnEnd(r, ao.max_tokens, "/undo");
     } catch (const Error& e) {
-      // The turn failed (the backend is unreachable, the context is full...): the conversation
-      // is as before it. On a terminal the session goes on; a script gets the error and its
-      // exit code.
+      // The turn failed (the backend is unreachable, a message too long for the context even
+      // alone...): the conversation is as before it. On a terminal the session goes on; so does
+      // a script's after a message that did not fit (its exit code comes at the end), while other
+      // errors end a script's session with their exit code.
       printer.Break();
-      if (!in_tty) throw;
+      if (!in_tty && e.error_class() != ErrorClass::kResource) throw;
+      if (!in_tty) exit_code = e.exit_code();
       std::cerr << "hearth: error: " << e.Describe() << "\n";
     }
     std::cout << std::flush;
     g_interrupted.store(false);
   }
+  if (exit_code != 0) throw ExitCode{exit_code};
 }
 
 }  // namespace

@@ -44,6 +44,10 @@ class ScriptedGenerator : public Generator {
   std::function<std::vector<text::ParseDelta>(const GenerationRequest&)> responder;
   // When set, the delay between deltas for this request (instead of `delay`).
   std::function<std::chrono::milliseconds(const GenerationRequest&)> delay_for;
+  // Generations that have started; while `hold` is set, a started generation waits before its
+  // first delta (tests that need one generation to be running, whatever the machine's load).
+  std::atomic<int> started{0};
+  std::atomic<bool> hold{false};
 
   const ModelInfo& info() const override { return info_; }
   int n_slots() const override { return slots_; }
@@ -83,6 +87,8 @@ class ScriptedGenerator : public Generator {
       }
     }
     const std::chrono::milliseconds pause = delay_for ? delay_for(r) : delay;
+    ++started;
+    while (hold && !cancel) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     for (const auto& d : deltas) {
       if (pause.count() > 0) std::this_thread::sleep_for(pause);
       if (cancel) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <functional>
 #include <future>
 
 #include "base/error.h"
@@ -441,7 +442,7 @@ TEST_F(ServerHttp, ClientDisconnectCancelsGeneration) {
 TEST_F(ServerHttp, TwoClientsAreQueuedFifoOnOneSlot) {
   ScriptedGenerator* gen = Start({}, /*slots=*/1);
   gen->script.assign(20, Content("x"));
-  gen->delay = 10ms;
+  gen->hold = true;  // the first generation waits in its slot until the second is queued
   auto run = [&](const std::string& who) {
     auto c = server_->Client();
     json body = {{"messages", json::array({{{"role", "user"}, {"content", who}}})},
@@ -449,16 +450,23 @@ TEST_F(ServerHttp, TwoClientsAreQueuedFifoOnOneSlot) {
     auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
     return r && r->status == 200 && r->body.find("[DONE]") != std::string::npos;
   };
+  const auto within = [](const std::function<bool()>& done) {
+    for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end;
+         std::this_thread::sleep_for(5ms)) {
+      if (done()) return true;
+    }
+    return false;
+  };
   auto first = std::async(std::launch::async, run, "first");
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(within([&] { return gen->started == 1; }));
   auto second = std::async(std::launch::async, run, "second");
   // While the first runs, the second waits: the queue depth shows it.
-  bool saw_queue = false;
-  for (int i = 0; i < 100 && !saw_queue; ++i) {
+  const bool saw_queue = within([&] {
     auto m = server_->Client().Get("/metrics");
-    saw_queue = m && m->body.find("hearth_queue_depth 1") != std::string::npos;
-    std::this_thread::sleep_for(5ms);
-  }
+    return m && m->body.find("hearth_queue_depth 1") != std::string::npos;
+  });
+  EXPECT_EQ(gen->started, 1);
+  gen->hold = false;
   EXPECT_TRUE(first.get());
   EXPECT_TRUE(second.get());
   EXPECT_TRUE(saw_queue);

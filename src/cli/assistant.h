@@ -42,10 +42,18 @@ struct AssistantFlags {
   bool no_index = false;
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
+  // Speculative decoding in the local engine (agent::LocalOptions).
+  std::string draft_path;        // --draft
+  std::string draft_model_path;  // --draft-model (a path or a model name)
+  int lookup = 0;                // --lookup N
+  bool no_spec = false;          // --no-spec
   CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
 };
 
-inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
+// `speculation`: also --draft, --draft-model, --lookup, --no-spec (chat registers them through
+// AddSpeculationFlags for --plain and copies them over).
+inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f,
+                              bool speculation = true) {
   cmd->add_option(
       "-m,--model", f->model,
       "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
@@ -75,6 +83,19 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   AddAdapterFlags(cmd, &f->adapters);
+  if (speculation) {
+    cmd->add_option("--draft", f->draft_path,
+                    "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
+                    "named *assistant*.gguf or *-mtp*.gguf next to the model)");
+    cmd->add_option("--draft-model", f->draft_model_path,
+                    "A smaller Gemma 4 with the same tokenizer as draft model: a path or a name "
+                    "(e.g. e2b for e4b)");
+    cmd->add_option("--lookup", f->lookup,
+                    "Prompt lookup in every step with N-grams (default without a drafter: "
+                    "3-grams inside edit_file / write_file calls only)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_flag("--no-spec", f->no_spec, "No speculative decoding (one token per model pass)");
+  }
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
   AddLlamaCppFlags(cmd, Conversation::kIsOne);
   cmd->add_flag("-v,--verbose", f->verbose,
@@ -192,9 +213,15 @@ class AssistantSession {
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
-    return agent::MakeLocalBackend(
-        agent::ResolveModel(model).path,
-        {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
+    agent::LocalOptions lo{
+        .n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()};
+    lo.draft_path = f.draft_path;
+    if (!f.draft_model_path.empty()) {
+      lo.draft_model_path = agent::ResolveModel(f.draft_model_path).path;
+    }
+    lo.lookup = f.lookup;
+    lo.no_spec = f.no_spec;
+    return agent::MakeLocalBackend(agent::ResolveModel(model).path, lo);
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {

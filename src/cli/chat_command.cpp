@@ -174,6 +174,11 @@ bool IsYes(std::string a) {
 }
 
 void RunAssistantChat(ChatOptions& opt) {
+  // The speculation flags are registered once, for both modes (AddSpeculationFlags).
+  opt.flags->draft_path = opt.gen->draft_path;
+  opt.flags->draft_model_path = opt.gen->draft_model_path;
+  opt.flags->lookup = opt.gen->lookup;
+  opt.flags->no_spec = opt.gen->no_spec;
   const AssistantFlags& f = *opt.flags;
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",
@@ -294,7 +299,7 @@ void RegisterChatCommand(CLI::App& app) {
       "Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
       "--plain: a plain chat with the model instead (no tools, no repository; --system,\n"
       "--chat-template and the sampling flags apply there; -n defaults to the reply's end).");
-  AddAssistantFlags(cmd, opt->flags);
+  AddAssistantFlags(cmd, opt->flags, /*speculation=*/false);
   cmd->add_flag("--plain", opt->plain,
                 "A plain chat with the local model (-m): no tools, no repository context");
   cmd->add_option("--system", opt->system, "--plain: a system prompt for the whole conversation");

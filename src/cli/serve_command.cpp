@@ -28,6 +28,7 @@ struct ServeOptions {
   int threads = 0;
   int io_timeout = 30;
   std::string draft_path;
+  std::string draft_model_path;
   int lookup = 0;
   bool no_spec = false;
 };
@@ -77,6 +78,7 @@ void RunServe(ServeOptions opt) {
       eopt.n_ctx = opt.n_ctx;
       eopt.n_threads = opt.threads;
       eopt.draft_path = opt.draft_path;
+      eopt.draft_model_path = opt.draft_model_path;
       eopt.lookup = opt.lookup;
       eopt.no_spec = opt.no_spec;
       srv.SetGenerator(server::MakeEngineGenerator(eopt));
@@ -142,6 +144,9 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--draft", opt->draft_path,
                   "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
                   "named *assistant*.gguf or *-mtp*.gguf next to the model)");
+  cmd->add_option("--draft-model", opt->draft_model_path,
+                  "A smaller Gemma 4 with the same tokenizer as draft model: a path or a name, as "
+                  "for -m (e.g. e2b for e4b)");
   cmd->add_option("--lookup", opt->lookup,
                   "Prompt lookup: draft what followed the last N tokens earlier in the text")
       ->check(CLI::Range(1, 64));
@@ -175,6 +180,9 @@ void RegisterServeCommand(CLI::App& app) {
     const agent::ResolvedModel resolved = agent::ResolveModel(opt->model_path);
     if (opt->alias.empty() && resolved.source != "path") opt->alias = opt->model_path;
     opt->model_path = resolved.path;
+    if (!opt->draft_model_path.empty()) {
+      opt->draft_model_path = agent::ResolveModel(opt->draft_model_path).path;
+    }
     RunServe(*opt);
   });
 }

@@ -36,6 +36,7 @@ class EngineGenerator final : public Generator {
       lm_->DisableSpeculation();
     } else {
       if (!opt.draft_path.empty()) lm_->AttachDrafter(opt.draft_path);
+      if (!opt.draft_model_path.empty()) lm_->AttachDraftModel(opt.draft_model_path);
       if (opt.lookup > 0) lm_->SetLookup(opt.lookup);
     }
     model::ContextOptions copt = lm_->Context({.n_ctx = opt.n_ctx, .n_threads = opt.n_threads});

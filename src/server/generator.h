@@ -101,9 +101,11 @@ struct EngineOptions {
   int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
   int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
   std::string alias;  // the model's name in listings and responses (default: the file's stem)
-  // Speculative decoding per slot (the replies are the same with or without): an MTP drafter
-  // (default: one found next to the model), prompt lookup with N-grams, or none.
+  // Speculative decoding per slot (the replies are the same with or without, or with temperature
+  // follow the same distribution): an MTP drafter (default: one found next to the model), a
+  // smaller Gemma 4 as draft model (a path), prompt lookup with N-grams, or none.
   std::string draft_path;
+  std::string draft_model_path;
   int lookup = 0;
   bool no_spec = false;
 };

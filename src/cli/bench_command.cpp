@@ -331,8 +331,8 @@ void RunSpecVerify(const BenchArgs& args, int threads) {
     const Stats one = median_of(1);
     const Stats many = median_of(k + 1);
     const double ratio = many.median / one.median;
-    std::printf("%-10s %10.2f %10s %14s %16s\n", "1 (step)", one.median * 1e3, "1.00",
-                (std::to_string(static_cast<int>(1.0 / one.median))).c_str(), "-");
+    std::printf("%-10s %10.2f %10s %14.1f %16s\n", "1 (step)", one.median * 1e3, "1.00",
+                1.0 / one.median, "-");
     char label[32];
     std::snprintf(label, sizeof label, "1+%d", k);
     std::printf("%-10s %10.2f %10.2f %14.1f %13.2f tok\n", label, many.median * 1e3, ratio,

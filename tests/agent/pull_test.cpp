@@ -537,6 +537,29 @@ TEST(ServeModelFolderTest, PullThenDelete) {
   EXPECT_NE(log.find("hearth: GET /health 200 - "), std::string::npos) << log;
 }
 
+// Ctrl-C during a download that hangs: exit 130 within seconds, a note saying how to resume, and
+// the .part file kept with what arrived.
+TEST(PullCliTest, CtrlCExits130AndKeepsThePart) {
+  const std::string body = MakeBody(200000);
+  FileServer server;
+  server.Set("/slow.gguf", Route{.body = body, .stall_after = 5000});
+  TempRepo dir;
+  const fs::path models = dir.path() / "models";
+  // `set -m`: a background job of a script would otherwise start with SIGINT ignored.
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = testing::RunShell(
+      "set -m; '" + std::string(HEARTH_BINARY) + "' pull --dir '" + models.string() + "' " +
+      server.url("/slow.gguf") + " </dev/null >/dev/null 2>'" + (dir.path() / "err").string() +
+      "' & p=$!; for i in $(seq 100); do [ -s '" + (models / "slow.gguf.part").string() +
+      "' ] && break; sleep 0.1; done; sleep 0.2; kill -INT $p; wait $p; echo \"rc=$?\"");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out << Read(dir.path() / "err");
+  EXPECT_NE(Read(dir.path() / "err").find("again resumes"), std::string::npos)
+      << Read(dir.path() / "err");
+  EXPECT_EQ(fs::file_size(models / "slow.gguf.part"), 5000u);
+  EXPECT_FALSE(fs::exists(models / "slow.gguf"));
+}
+
 TEST(PullCliTest, UnreachableSaysWhereToPutTheFile) {
   int port;
   {

@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/interrupt_cleanup.h"
 #include "cli/progress.h"
 #include "convert/convert.h"
 
@@ -39,6 +40,8 @@ void RunMakeLora(const MakeModelArgs& args) {
 }
 
 void RunMakeModel(const MakeModelArgs& args) {
+  // Ctrl-C: exit 130, no half-written file left.
+  const RemoveTmpOnSigint cleanup(args.output, args.audio_mmproj);
   if (!args.lora_for.empty()) return RunMakeLora(args);
   if (args.like.empty()) ThrowUsage("--like is required", "name a variant, e.g. --like e4b");
   if (!args.audio_mmproj.empty()) {

@@ -201,6 +201,61 @@ TurnRequest ChatSession::Request() const {
 
 std::string ChatSession::RenderPrompt() const { return PrepareTurn(Request(), nullptr).prompt; }
 
+ContextFit ChatSession::FitToContext(int reserve) {
+  const int n_ctx = session_.n_ctx();
+  auto count = [&] {
+    return static_cast<int>(PrepareTurn(Request(), &session_.tokenizer()).tokens.size());
+  };
+  ContextFit fit;
+  fit.prompt_tokens = count();
+  if (fit.prompt_tokens + reserve <= n_ctx) return fit;
+  // The oldest turn: [first, next), from the first user message to the next one; none when the
+  // first user message is the last one (the current question).
+  auto oldest = [&](size_t& first, size_t& next) {
+    first = 0;
+    while (first < messages_.size() && messages_[first].value("role", "") != "user") ++first;
+    next = first + 1;
+    while (next < messages_.size() && messages_[next].value("role", "") != "user") ++next;
+    return next < messages_.size();
+  };
+  size_t first = 0, next = 0;
+  {
+    // A question that does not fit even alone costs no history: Respond refuses it as it is.
+    size_t last = messages_.size();
+    while (last > 0 && messages_[last - 1].value("role", "") != "user") --last;
+    if (!oldest(first, next) || last == 0) return fit;
+    Json all = messages_;
+    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
+                    messages_.begin() + static_cast<std::ptrdiff_t>(last - 1));
+    const int alone = count();
+    messages_ = std::move(all);
+    if (alone >= n_ctx) return fit;
+  }
+  const int target = n_ctx - n_ctx / 4;
+  while (fit.prompt_tokens + reserve > target && oldest(first, next)) {
+    DroppedTurn d;
+    const Json& content = messages_[first]["content"];
+    d.opening = content.is_string() ? content.get<std::string>() : content.dump();
+    for (char& c : d.opening) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    if (d.opening.size() > 60) {
+      size_t cut = 57;
+      while (cut > 0 && (static_cast<unsigned char>(d.opening[cut]) & 0xC0) == 0x80) --cut;
+      d.opening = d.opening.substr(0, cut) + "...";
+    }
+    d.messages = static_cast<int>(next - first);
+    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
+                    messages_.begin() + static_cast<std::ptrdiff_t>(next));
+    const int now = count();
+    d.tokens = fit.prompt_tokens - now;
+    fit.prompt_tokens = now;
+    fit.dropped.push_back(d);
+    dropped_.push_back(std::move(d));
+  }
+  return fit;
+}
+
 ChatReply ChatSession::Respond(GenerateOptions options, const ChatCallbacks& callbacks) {
   const PreparedTurn turn = PrepareTurn(Request(), &session_.tokenizer());
   ChatReply reply = RunTurn(session_, turn, std::move(options), [&](const text::ParseDelta& d) {

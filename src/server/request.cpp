@@ -860,7 +860,7 @@ Json ParseBody(std::string_view body) {
 }  // namespace
 
 ApiRequest ParseRequest(Api api, std::string_view body) {
-  const Json json = ParseBody(body);
+  Json json = ParseBody(body);
   if (!json.is_object()) {
     throw RequestError(400, "the request body must be a JSON object", "", "invalid_json");
   }

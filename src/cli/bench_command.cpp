@@ -308,9 +308,10 @@ void RunBench(const BenchArgs& args) {
           "base tg%-5d %5.2f tok/s: adapters cost %+.1f%% time per token (median; min %+.1f, "
           "max %+.1f over %d pairs)\n",
           args.n_gen, btg.median, tg_over.median, tg_over.min, tg_over.max, args.reps);
-      std::printf("             in CPU time (all threads) per token: %+.1f%% (median; min %+.1f, "
-                  "max %+.1f)\n",
-                  tg_cpu_over.median, tg_cpu_over.min, tg_cpu_over.max);
+      std::printf(
+          "             in CPU time (all threads) per token: %+.1f%% (median; min %+.1f, "
+          "max %+.1f)\n",
+          tg_cpu_over.median, tg_cpu_over.min, tg_cpu_over.max);
     }
   }
   std::printf("load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB)\n",

@@ -460,10 +460,10 @@ TEST(LoraCommand, MakeModelWritesARandomAdapterForABase) {
   }
   EXPECT_GT(moved, 1e-3);
 
-  ASSERT_EQ(RunHearth("bench -m " + base + " --lora " + adapter +
-                          " --vs-base -p 4 -n 2 -r 2 -t 1 --json",
-                      &text),
-            0);
+  ASSERT_EQ(
+      RunHearth("bench -m " + base + " --lora " + adapter + " --vs-base -p 4 -n 2 -r 2 -t 1 --json",
+                &text),
+      0);
   const auto j = nlohmann::json::parse(text.substr(0, text.find('\n')));
   EXPECT_TRUE(j.contains("tg_overhead_pct")) << text;
   EXPECT_GT(j["base_tg_tokens_per_s"].get<double>(), 0) << text;

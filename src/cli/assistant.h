@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "cli/adapter_flags.h"
 #include "cli/compat_flags.h"
+#include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "index/index.h"
 
@@ -213,15 +214,17 @@ class AssistantSession {
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
+    AdapterFlags adapters = f.adapters;
+    const std::string path = ModelPath(model, &adapters);
     agent::LocalOptions lo{
-        .n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()};
+        .n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = adapters.Request()};
     lo.draft_path = f.draft_path;
     if (!f.draft_model_path.empty()) {
       lo.draft_model_path = agent::ResolveModel(f.draft_model_path).path;
     }
     lo.lookup = f.lookup;
     lo.no_spec = f.no_spec;
-    return agent::MakeLocalBackend(agent::ResolveModel(model).path, lo);
+    return agent::MakeLocalBackend(path, lo);
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {

@@ -91,6 +91,15 @@ struct LocalOptions {
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
   engine::AdapterRequest adapters;  // --lora / --control-vector
+  // Speculative decoding (engine/speculative.h; the replies are the same or, with temperature,
+  // follow the same distribution): an MTP drafter (default: one found next to the model), a
+  // smaller Gemma 4 as draft model (paths, resolved by the caller), prompt lookup with N-grams
+  // in every pass; without any of these, 3-gram prompt lookup inside edit_file and write_file
+  // calls only (InsideFileWritingCall), where the model repeats the file it rewrites.
+  std::string draft_path;
+  std::string draft_model_path;
+  int lookup = 0;
+  bool no_spec = false;
   // The persisted prefix cache (prefix_cache.h) under this workspace's .hearth/kv/; null: none.
   // Must outlive the backend. `warn` receives its notes.
   const Workspace* prefix_cache = nullptr;

@@ -6,6 +6,7 @@
 
 #include "agent/backend.h"
 #include "agent/prefix_cache.h"
+#include "agent/tools.h"
 #include "base/error.h"
 #include "engine/loaded_model.h"
 #include "engine/session.h"
@@ -21,10 +22,22 @@ class LocalBackend : public GemmaBackend {
     session_ = std::make_unique<engine::Session>(
         lm_->model(), lm_->tokenizer(),
         lm_->Context({.n_ctx = options.n_ctx, .n_threads = options.n_threads}));
-    // Speculative decoding: the drafter when one sits next to the model, else prompt lookup,
-    // which pays on edit and write tool calls (they repeat most of the file they rewrite). The
-    // replies are the same either way.
-    if (!lm_->drafter()) lm_->SetLookup(3);
+    // Speculative decoding (LocalOptions): a source named by the options, else the drafter when
+    // one sits next to the model, else prompt lookup only inside edit and write tool calls
+    // (they repeat most of the file they rewrite; elsewhere lookup rarely pays for the wider
+    // verification pass).
+    if (options.no_spec) {
+      lm_->DisableSpeculation();
+    } else {
+      if (!options.draft_path.empty()) lm_->AttachDrafter(options.draft_path);
+      if (!options.draft_model_path.empty()) lm_->AttachDraftModel(options.draft_model_path);
+      if (options.lookup > 0) {
+        lm_->SetLookup(options.lookup);
+      } else if (!lm_->drafter() && !lm_->draft_model()) {
+        lm_->SetLookup(3);
+        lookup_in_writes_only_ = true;
+      }
+    }
     session_->SetSpeculation(lm_->speculation());
     if (options.prefix_cache != nullptr) {
       // What else shapes the KV values: the cache type (F16: the default, not precise mode),
@@ -60,6 +73,7 @@ class LocalBackend : public GemmaBackend {
     go.sampling.temperature = options_.temperature;
     go.sampling.seed = options_.seed;
     go.cancel = request.cancel;
+    if (lookup_in_writes_only_) go.draft_when = InsideFileWritingCall;
     return engine::RunTurn(*session_, prepared, go, on_delta);
   }
 
@@ -69,6 +83,7 @@ class LocalBackend : public GemmaBackend {
   LocalOptions options_;
   std::unique_ptr<engine::PrefixStore> prefix_store_;  // before the session that uses it
   std::unique_ptr<engine::Session> session_;
+  bool lookup_in_writes_only_ = false;
 };
 
 }  // namespace

@@ -192,6 +192,15 @@ std::string LineDiff(std::string_view before, std::string_view after, const std:
   return out.str();
 }
 
+bool InsideFileWritingCall(std::string_view text) {
+  constexpr std::string_view kOpen = "<|tool_call>";
+  const size_t open = text.rfind(kOpen);
+  if (open == std::string_view::npos) return false;
+  const std::string_view call = text.substr(open + kOpen.size());
+  if (call.find("<tool_call|>") != std::string_view::npos) return false;
+  return call.starts_with("call:edit_file{") || call.starts_with("call:write_file{");
+}
+
 std::string ClosestRegion(std::string_view text, std::string_view needle) {
   auto lines = SplitLines(text);
   auto want = SplitLines(needle);

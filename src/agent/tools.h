@@ -135,4 +135,9 @@ std::string LineDiff(std::string_view before, std::string_view after, const std:
 // numbers ("closest region, lines 12-14 (similarity 0.83):\n  12| ...").
 std::string ClosestRegion(std::string_view text, std::string_view needle);
 
+// Whether the model's raw output `text` ends inside a call of edit_file or write_file (Gemma 4's
+// "<|tool_call>call:NAME{...", not yet closed by "<tool_call|>"). Such a call repeats most of the
+// file it rewrites, so the local engine drafts by prompt lookup exactly there (speculative.h).
+bool InsideFileWritingCall(std::string_view text);
+
 }  // namespace hearth::agent

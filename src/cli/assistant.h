@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "cli/adapter_flags.h"
 #include "cli/compat_flags.h"
+#include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "index/index.h"
 
@@ -45,10 +46,18 @@ struct AssistantFlags {
   bool no_prefix_cache = false;
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
+  // Speculative decoding in the local engine (agent::LocalOptions).
+  std::string draft_path;        // --draft
+  std::string draft_model_path;  // --draft-model (a path or a model name)
+  int lookup = 0;                // --lookup N
+  bool no_spec = false;          // --no-spec
   CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
 };
 
-inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f) {
+// `speculation`: also --draft, --draft-model, --lookup, --no-spec (chat registers them through
+// AddSpeculationFlags for --plain and copies them over).
+inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlags>& f,
+                              bool speculation = true) {
   cmd->add_option(
       "-m,--model", f->model,
       "Model for the local engine: a path or a name (`hearth models`); with --backend: the "
@@ -78,6 +87,19 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
   AddAdapterFlags(cmd, &f->adapters);
+  if (speculation) {
+    cmd->add_option("--draft", f->draft_path,
+                    "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
+                    "named *assistant*.gguf or *-mtp*.gguf next to the model)");
+    cmd->add_option("--draft-model", f->draft_model_path,
+                    "A smaller Gemma 4 with the same tokenizer as draft model: a path or a name "
+                    "(e.g. e2b for e4b)");
+    cmd->add_option("--lookup", f->lookup,
+                    "Prompt lookup in every step with N-grams (default without a drafter: "
+                    "3-grams inside edit_file / write_file calls only)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_flag("--no-spec", f->no_spec, "No speculative decoding (one token per model pass)");
+  }
   cmd->add_flag("--no-index", f->no_index, "Do not build/use the index (no map, no retrieval)");
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache,
                 "Neither reuse nor save the KV state of the first prompt in .hearth/kv/ (the "
@@ -215,15 +237,21 @@ class AssistantSession {
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
-    return agent::MakeLocalBackend(
-        agent::ResolveModel(model).path,
-        {.n_ctx = f.n_ctx,
-         .n_threads = f.threads,
-         .adapters = f.adapters.Request(),
-         .prefix_cache = f.no_prefix_cache ? nullptr : &ws,
-         .warn = [](std::string_view note) {
-           std::cerr << "hearth: " << DisplaySafe(note, kOneLine) << "\n";
-         }});
+    AdapterFlags adapters = f.adapters;
+    const std::string path = ModelPath(model, &adapters);
+    agent::LocalOptions lo{
+        .n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = adapters.Request()};
+    lo.draft_path = f.draft_path;
+    if (!f.draft_model_path.empty()) {
+      lo.draft_model_path = agent::ResolveModel(f.draft_model_path).path;
+    }
+    lo.lookup = f.lookup;
+    lo.no_spec = f.no_spec;
+    lo.prefix_cache = f.no_prefix_cache ? nullptr : &ws;
+    lo.warn = [](std::string_view note) {
+      std::cerr << "hearth: " << DisplaySafe(note, kOneLine) << "\n";
+    };
+    return agent::MakeLocalBackend(path, lo);
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {

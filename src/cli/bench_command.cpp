@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <vector>
 
 #include "audio/audio.h"
@@ -21,6 +23,8 @@
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
+#include "engine/session.h"
+#include "engine/speculative.h"
 #include "model/adapters.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -37,8 +41,13 @@ struct BenchArgs {
   int reps = 3;
   bool json = false;
   AdapterFlags adapters;
+  bool vs_base = false;  // with adapters: also the base model, interleaved in the same run
   std::string audio;  // --audio: benchmark the audio encoder of --mmproj on this clip instead
   std::string mmproj;
+  // --spec: speculative decoding (RunSpecBench).
+  std::string spec;
+  std::vector<int> spec_k = {2, 4, 8};
+  std::string edit_from, edit_to;  // --edit-from / --edit-to: the lookup workload
 };
 
 using Clock = std::chrono::steady_clock;
@@ -62,6 +71,15 @@ Stats Summarise(std::vector<double> v) {
   for (double x : v) s.stddev += (x - mean) * (x - mean) / static_cast<double>(n);
   s.stddev = std::sqrt(s.stddev);
   return s;
+}
+
+// User + system CPU seconds of the whole process (every thread) so far. On a loaded machine the
+// wall time of a test depends on what else runs; its CPU time much less.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 uint64_t PeakRssBytes() {
@@ -177,9 +195,22 @@ void RunBench(const BenchArgs& args) {
     ctx.Reset();
   }
 
-  std::vector<double> pp_rates, tg_rates, ttft;
+  // --vs-base: every repetition runs the tests once with the adapters and once without, the
+  // order alternating, so that both see the same machine (other load, clocks, page cache) and
+  // their ratio is the adapters' cost.
+  const std::shared_ptr<const model::AdapterSet> adapters = options.adapters;
+  if (args.vs_base && !adapters) {
+    ThrowUsage("--vs-base compares adapters with the base model", "add --lora FILE");
+  }
+  std::vector<double> pp_rates, tg_rates, ttft, base_pp, base_tg, tg_cpu, base_tg_cpu;
   std::vector<float> logits(static_cast<size_t>(n_vocab));
-  for (int rep = 0; rep < args.reps; ++rep) {
+  for (int pass = 0; pass < args.reps * (args.vs_base ? 2 : 1); ++pass) {
+    const int rep = args.vs_base ? pass / 2 : pass;
+    const bool base = args.vs_base && (pass % 2 == rep % 2);
+    ctx.SetAdapters(base ? nullptr : adapters);
+    auto& pp_out = base ? base_pp : pp_rates;
+    auto& tg_out = base ? base_tg : tg_rates;
+    auto& tg_cpu_out = base ? base_tg_cpu : tg_cpu;
     if (args.n_prompt > 0) {
       ctx.Reset();
       auto prompt = RandomTokens(args.n_prompt, n_vocab, 100 + static_cast<uint32_t>(rep));
@@ -189,8 +220,8 @@ void RunBench(const BenchArgs& args) {
       std::vector<int32_t> next = {
           static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
       ctx.Decode(next, logits.data(), false);
-      ttft.push_back(Seconds(start));
-      pp_rates.push_back(args.n_prompt / pp);
+      if (!base) ttft.push_back(Seconds(start));
+      pp_out.push_back(args.n_prompt / pp);
     }
     if (args.n_gen > 0) {
       ctx.Reset();
@@ -200,12 +231,27 @@ void RunBench(const BenchArgs& args) {
       }
       auto gen = RandomTokens(args.n_gen, n_vocab, 300 + static_cast<uint32_t>(rep));
       auto start = Clock::now();
+      const double cpu_start = ProcessCpuSeconds();
       for (int i = 0; i < args.n_gen; ++i)
         ctx.Decode({&gen[static_cast<size_t>(i)], 1}, logits.data(), false);
-      tg_rates.push_back(args.n_gen / Seconds(start));
+      tg_out.push_back(args.n_gen / Seconds(start));
+      tg_cpu_out.push_back(args.n_gen / (ProcessCpuSeconds() - cpu_start));
     }
   }
   const Stats pp = Summarise(pp_rates), tg = Summarise(tg_rates), first = Summarise(ttft);
+  const Stats bpp = Summarise(base_pp), btg = Summarise(base_tg);
+  // Time per token with adapters over time per token without, per repetition (the pairs ran
+  // back to back), minus 1: the median of those, in percent.
+  auto overhead = [](const std::vector<double>& with, const std::vector<double>& without) {
+    std::vector<double> r;
+    for (size_t i = 0; i < with.size() && i < without.size(); ++i) {
+      r.push_back(100.0 * (without[i] / with[i] - 1.0));
+    }
+    return Summarise(r);
+  };
+  const Stats pp_over = overhead(pp_rates, base_pp), tg_over = overhead(tg_rates, base_tg);
+  // The same with CPU seconds (all threads) per token instead of wall seconds.
+  const Stats tg_cpu_over = overhead(tg_cpu, base_tg_cpu);
   const uint64_t rss = PeakRssBytes();
 
   if (args.json) {
@@ -234,6 +280,15 @@ void RunBench(const BenchArgs& args) {
         {"kv_bytes", ctx.kv_bytes()},
         {"adapters", adapters_text},
     };
+    if (args.vs_base) {
+      out["base_pp_tokens_per_s"] = bpp.median;
+      out["base_tg_tokens_per_s"] = btg.median;
+      out["pp_overhead_pct"] = pp_over.median;
+      out["tg_overhead_pct"] = tg_over.median;
+      out["tg_overhead_pct_min"] = tg_over.min;
+      out["tg_overhead_pct_max"] = tg_over.max;
+      out["tg_cpu_overhead_pct"] = tg_cpu_over.median;
+    }
     std::cout << out.dump() << "\n";
     return;
   }
@@ -251,9 +306,264 @@ void RunBench(const BenchArgs& args) {
                 tg.median, tg.min, tg.max, tg.stddev, args.reps,
                 args.depth > 0 ? (" at depth " + std::to_string(args.depth)).c_str() : "");
   }
+  if (args.vs_base) {
+    if (args.n_prompt > 0) {
+      std::printf("base pp%-5d %5.2f tok/s: adapters cost %+.1f%% time per token (median)\n",
+                  args.n_prompt, bpp.median, pp_over.median);
+    }
+    if (args.n_gen > 0) {
+      std::printf(
+          "base tg%-5d %5.2f tok/s: adapters cost %+.1f%% time per token (median; min %+.1f, "
+          "max %+.1f over %d pairs)\n",
+          args.n_gen, btg.median, tg_over.median, tg_over.min, tg_over.max, args.reps);
+      std::printf(
+          "             in CPU time (all threads) per token: %+.1f%% (median; min %+.1f, "
+          "max %+.1f)\n",
+          tg_cpu_over.median, tg_cpu_over.min, tg_cpu_over.max);
+    }
+  }
   std::printf("load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB)\n",
               load_s, rss / 1048576.0, model->weight_bytes() / 1048576.0,
               ctx.kv_bytes() / 1048576.0);
+}
+
+// ---- Speculative decoding (`--spec verify|self|lookup`) ----------------------------------------
+//
+// Random-weight models accept almost nothing of a real drafter, so the two sides are measured
+// apart, each against plain decoding in the same run:
+//   verify  the cost: a target pass over 1 + k tokens (all rows' logits and hidden rows, then the
+//           cache cut back, as Session verifies) against one decode step, at --depth;
+//   self    a known acceptance: the model drafts for itself (greedy: every draft is right), real
+//           generation through engine::Session, -n tokens after a -p token random prompt;
+//   lookup  prompt lookup on an edit: the prompt is --edit-from, the output --edit-to (the file
+//           with a few changes). A random model would not write it, so its picks are replaced by
+//           that text (what a real model that makes the edit would pick): the drafts, the
+//           acceptance and every target pass are real, only the choice of token is given.
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) ThrowIo("cannot read '" + path + "'", "check the path");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double LoadAverage() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1.0;
+}
+
+void RunSpecVerify(const BenchArgs& args, int threads) {
+  auto model = model::Model::Load(args.model_path);
+  const int kmax = *std::max_element(args.spec_k.begin(), args.spec_k.end());
+  model::ContextOptions o;
+  o.n_ctx = std::min(args.depth + kmax + 2, model->config().n_ctx_train);
+  o.n_threads = threads;
+  o.n_ubatch = std::max(kmax + 1, std::min(std::max(args.depth, 1), 512));
+  model::Context ctx(*model, o);
+  const int V = model->config().n_vocab;
+  std::vector<float> logits(static_cast<size_t>(kmax + 1) * V);
+  std::vector<float> hidden(static_cast<size_t>(kmax + 1) * model->config().n_embd);
+  const int base = args.depth;
+  if (base > 0) ctx.Decode(RandomTokens(base, V, 11), nullptr, false);
+  std::vector<int32_t> toks = RandomTokens(kmax + 1, V, 12);
+  // One pass of n tokens at position `base`, then the cache cut back to `base`; seconds.
+  auto pass = [&](int n) {
+    const auto start = Clock::now();
+    ctx.Decode(std::span<const int32_t>(toks).first(static_cast<size_t>(n)), logits.data(), n > 1,
+               hidden.data());
+    const double t = Seconds(start);
+    if (!ctx.Truncate(base))
+      throw Error(ErrorClass::kInternal, "cannot cut the cache back in the benchmark");
+    return t;
+  };
+  pass(1);  // pages the weights in
+  const int runs = std::max(3, args.reps);
+  auto median_of = [&](int n) {
+    std::vector<double> v;
+    for (int r = 0; r < runs; ++r) v.push_back(pass(n));
+    return Summarise(v);
+  };
+  std::printf("model:   %s (%s), %d threads, depth %d, load average %.2f\n",
+              args.model_path.c_str(), model->config().VariantName().c_str(), threads, args.depth,
+              LoadAverage());
+  // Interleaved with the k passes so that a change of machine load hits both alike.
+  std::printf("%-10s %10s %10s %14s %16s\n", "pass", "ms", "x step", "tok/s if all", "break-even");
+  nlohmann::json rows = nlohmann::json::array();
+  for (int k : args.spec_k) {
+    const Stats one = median_of(1);
+    const Stats many = median_of(k + 1);
+    const double ratio = many.median / one.median;
+    std::printf("%-10s %10.2f %10s %14.1f %16s\n", "1 (step)", one.median * 1e3, "1.00",
+                1.0 / one.median, "-");
+    char label[32];
+    std::snprintf(label, sizeof label, "1+%d", k);
+    std::printf("%-10s %10.2f %10.2f %14.1f %13.2f tok\n", label, many.median * 1e3, ratio,
+                (k + 1) / many.median, ratio);
+    rows.push_back({{"k", k},
+                    {"step_ms", one.median * 1e3},
+                    {"verify_ms", many.median * 1e3},
+                    {"ratio", ratio}});
+  }
+  std::printf(
+      "(break-even: tokens a pass must emit, accepted drafts + 1, to beat plain decoding "
+      "before drafting costs; %d runs each, medians; load average %.2f at the end)\n",
+      runs, LoadAverage());
+  if (args.json) std::cout << rows.dump() << "\n";
+}
+
+// Plain decoding against speculative decoding with the model drafting for itself.
+void RunSpecSelf(const BenchArgs& args, int threads) {
+  auto lm = engine::LoadedModel::Open(args.model_path);
+  const int kmax = *std::max_element(args.spec_k.begin(), args.spec_k.end());
+  model::ContextOptions o = lm->Context(
+      {.n_ctx = std::min(args.n_prompt + args.n_gen + kmax + 2, lm->config().n_ctx_train),
+       .n_threads = threads});
+  o.n_ubatch = std::max(o.n_ubatch, kmax + 1);
+  const std::vector<int32_t> prompt =
+      RandomTokens(std::max(args.n_prompt, 1), lm->config().n_vocab, 21);
+  engine::GenerateOptions g;
+  g.max_tokens = args.n_gen;
+  g.sampling.temperature = 0;
+  g.stop_at_eog = false;
+  std::printf(
+      "model:   %s (%s), %d threads, prompt %d, %d new tokens, greedy, load average "
+      "%.2f\n",
+      args.model_path.c_str(), lm->config().VariantName().c_str(), threads,
+      static_cast<int>(prompt.size()), args.n_gen, LoadAverage());
+  std::printf("%-12s %10s %12s %10s %12s %14s\n", "source", "accepted", "tok/pass", "tok/s",
+              "x plain", "tok/s no draft");
+  engine::Session plain(lm->model(), lm->tokenizer(), o);
+  for (int k : args.spec_k) {
+    engine::GenerateOptions off = g;
+    off.speculate = false;
+    const engine::GenerateResult p = plain.Generate(prompt, off);
+    engine::Session s(lm->model(), lm->tokenizer(), o);
+    engine::SpeculationOptions spec;
+    spec.draft_model = &lm->model();
+    spec.max_draft = k;
+    s.SetSpeculation(spec);
+    const engine::GenerateResult r = s.Generate(prompt, g);
+    if (r.tokens != p.tokens)
+      throw Error(ErrorClass::kInternal, "speculative output differs from plain decoding");
+    const engine::GenerateStats& st = r.stats;
+    const double tps = st.generate_tokens_per_second();
+    std::printf("%-12s %9.1f%% %12.2f %10.2f %11.2fx %14.2f\n",
+                ("self k=" + std::to_string(k)).c_str(),
+                100.0 * st.accepted_tokens / std::max(1, st.drafted_tokens),
+                static_cast<double>(st.generated_tokens) / std::max(1, st.target_passes), tps,
+                tps / p.stats.generate_tokens_per_second(),
+                st.generated_tokens / std::max(1e-9, st.generate_seconds - st.draft_seconds));
+    std::printf("%-12s %10s %12s %10.2f %12s %14s\n", "  plain", "-", "1.00",
+                p.stats.generate_tokens_per_second(), "1.00x", "-");
+  }
+  std::printf(
+      "(tok/s no draft: the target's share alone, i.e. with a drafter that costs nothing; "
+      "load average %.2f at the end)\n",
+      LoadAverage());
+}
+
+// Prompt lookup replayed on an edit (see above): plain decoding of the same output, one pass a
+// token, against the passes speculative decoding makes.
+void RunSpecLookup(const BenchArgs& args, int threads) {
+  if (args.edit_from.empty() || args.edit_to.empty()) {
+    ThrowUsage("--spec lookup needs --edit-from FILE and --edit-to FILE",
+               "the file before and after the edit");
+  }
+  auto lm = engine::LoadedModel::Open(args.model_path);
+  const text::Tokenizer& tk = lm->tokenizer();
+  const std::string from = ReadWholeFile(args.edit_from);
+  std::vector<int32_t> prompt =
+      tk.Encode("Apply the change and write the whole file again.\n\n" + from + "\n", true, false);
+  std::vector<int32_t> out = tk.Encode(ReadWholeFile(args.edit_to), false, false);
+  if (args.n_gen > 0 && static_cast<int>(out.size()) > args.n_gen) {
+    out.resize(static_cast<size_t>(args.n_gen));
+  }
+  const int kmax = *std::max_element(args.spec_k.begin(), args.spec_k.end());
+  model::ContextOptions o =
+      lm->Context({.n_ctx = std::min(static_cast<int>(prompt.size() + out.size()) + kmax + 2,
+                                     lm->config().n_ctx_train),
+                   .n_threads = threads});
+  o.n_ubatch = std::max(kmax + 1, 512);
+  model::Context ctx(lm->model(), o);
+  const int V = lm->config().n_vocab;
+  std::vector<float> logits(static_cast<size_t>(kmax + 1) * V);
+  std::vector<float> hidden(static_cast<size_t>(kmax + 1) * lm->config().n_embd);
+  const std::span<const int32_t> head = std::span<const int32_t>(prompt).first(prompt.size() - 1);
+  std::printf(
+      "model:   %s (%s), %d threads, edit %s -> %s: prompt %zu tokens, output %zu tokens, "
+      "load average %.2f\n",
+      args.model_path.c_str(), lm->config().VariantName().c_str(), threads, args.edit_from.c_str(),
+      args.edit_to.c_str(), prompt.size(), out.size(), LoadAverage());
+  std::printf("%-14s %10s %12s %10s %10s\n", "source", "accepted", "tok/pass", "tok/s", "x plain");
+  // Plain: one pass per output token after the prompt.
+  ctx.Reset();
+  ctx.Decode(head, nullptr, false);
+  auto start = Clock::now();
+  int32_t pending = prompt.back();
+  for (int32_t t : out) {
+    ctx.Decode(std::span<const int32_t>(&pending, 1), logits.data(), false);
+    pending = t;
+  }
+  const double plain_s = Seconds(start);
+  const double n = static_cast<double>(out.size());
+  std::printf("%-14s %10s %12s %10.2f %10s\n", "plain", "-", "1.00", n / plain_s, "1.00x");
+  for (int k : args.spec_k) {
+    // Speculative: drafts from lookup, kept while they equal the output, one pass each.
+    ctx.Reset();
+    ctx.Decode(head, nullptr, false);
+    start = Clock::now();
+    auto lookup = engine::MakeLookupSource(3);
+    std::vector<int32_t> cached(head.begin(), head.end()), drafts, batch;
+    pending = prompt.back();
+    size_t done = 0;
+    int passes = 0, drafted = 0, accepted = 0;
+    while (done < out.size()) {
+      const int left = static_cast<int>(out.size() - done);
+      lookup->Draft({cached, pending, nullptr}, std::min(k, left - 1), drafts);
+      int a = 0;
+      while (a < static_cast<int>(drafts.size()) &&
+             drafts[static_cast<size_t>(a)] == out[done + static_cast<size_t>(a)]) {
+        ++a;
+      }
+      batch.assign(1, pending);
+      batch.insert(batch.end(), drafts.begin(), drafts.end());
+      const int base = static_cast<int>(cached.size());
+      ctx.Decode(batch, logits.data(), true, hidden.data());
+      if (!ctx.Truncate(base + 1 + a))
+        throw Error(ErrorClass::kInternal, "cannot cut the cache back in the benchmark");
+      cached.push_back(pending);
+      cached.insert(cached.end(), out.begin() + static_cast<std::ptrdiff_t>(done),
+                    out.begin() + static_cast<std::ptrdiff_t>(done) + a);
+      pending = out[done + static_cast<size_t>(a)];
+      done += static_cast<size_t>(a) + 1;
+      ++passes;
+      drafted += static_cast<int>(drafts.size());
+      accepted += a;
+    }
+    const double spec_s = Seconds(start);
+    std::printf("%-14s %9.1f%% %12.2f %10.2f %9.2fx\n", ("lookup k=" + std::to_string(k)).c_str(),
+                100.0 * accepted / std::max(1, drafted), n / passes, n / spec_s, plain_s / spec_s);
+  }
+  std::printf("(load average %.2f at the end)\n", LoadAverage());
+}
+
+void RunSpecBench(const BenchArgs& args) {
+  if (args.spec_k.empty() || *std::min_element(args.spec_k.begin(), args.spec_k.end()) < 1 ||
+      *std::max_element(args.spec_k.begin(), args.spec_k.end()) > 64) {
+    ThrowUsage("--spec-k wants draft lengths from 1 to 64", "e.g. --spec-k 2,4,8");
+  }
+  const int threads = args.threads > 0 ? args.threads : engine::DefaultThreads();
+  if (args.spec == "verify") {
+    RunSpecVerify(args, threads);
+  } else if (args.spec == "self") {
+    RunSpecSelf(args, threads);
+  } else if (args.spec == "lookup") {
+    RunSpecLookup(args, threads);
+  } else {
+    ThrowUsage("--spec " + args.spec + " is not a speculative benchmark",
+               "use verify, self or lookup");
+  }
 }
 
 void RegisterBench(CLI::App& app) {
@@ -276,18 +586,34 @@ void RegisterBench(CLI::App& app) {
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
   AddAdapterFlags(cmd, &args->adapters);
+  cmd->add_flag("--vs-base", args->vs_base,
+                "With --lora / --control-vector: also run each test without them, interleaved, "
+                "and report what the adapters cost in time per token");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->add_option("--audio", args->audio,
                   "Benchmark the audio encoder of --mmproj on this clip instead (encode time per "
                   "second of audio)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--mmproj", args->mmproj, "The projector .gguf for --audio");
+  cmd->add_option("--spec", args->spec,
+                  "Speculative decoding against plain decoding in the same run: verify (a target "
+                  "pass over 1+k tokens vs one decode step, at --depth), self (the model drafts "
+                  "for itself: -p prompt tokens, -n new tokens) or lookup (prompt lookup on "
+                  "--edit-from -> --edit-to, at most -n output tokens)");
+  cmd->add_option("--spec-k", args->spec_k, "Draft lengths for --spec (default 2,4,8)")
+      ->delimiter(',');
+  cmd->add_option("--edit-from", args->edit_from, "--spec lookup: the file before the edit");
+  cmd->add_option("--edit-to", args->edit_to, "--spec lookup: the file after the edit");
   cmd->callback([args] {
     if (!args->audio.empty()) {
       RunAudioBench(*args);
       return;
     }
-    args->model_path = ModelPath(args->model_path);
+    args->model_path = ModelPath(args->model_path, &args->adapters);
+    if (!args->spec.empty()) {
+      RunSpecBench(*args);
+      return;
+    }
     RunBench(*args);
   });
 }

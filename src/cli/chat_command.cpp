@@ -68,11 +68,11 @@ void RunPlainChat(ChatOptions& opt) {
                "drop --backend, --file and --permissions, or drop --plain for the assistant");
   }
   GenerationFlags& gen = *opt.gen;
-  gen.model_path = ModelPath(f.model);
+  gen.adapters = f.adapters;
+  gen.model_path = ModelPath(f.model, &gen.adapters);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
   gen.verbose = f.verbose;
-  gen.adapters = f.adapters;
   if (opt.chat_template != "official" && opt.chat_template != "interleaved") {
     // text::ParseChatTemplate's hint names render-chat's --template; here the flag differs.
     ThrowUsage("unknown chat template '" + opt.chat_template + "'",
@@ -215,6 +215,11 @@ bool IsYes(std::string a) {
 }
 
 void RunAssistantChat(ChatOptions& opt) {
+  // The speculation flags are registered once, for both modes (AddSpeculationFlags).
+  opt.flags->draft_path = opt.gen->draft_path;
+  opt.flags->draft_model_path = opt.gen->draft_model_path;
+  opt.flags->lookup = opt.gen->lookup;
+  opt.flags->no_spec = opt.gen->no_spec;
   const AssistantFlags& f = *opt.flags;
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",
@@ -339,7 +344,7 @@ void RegisterChatCommand(CLI::App& app) {
       "Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
       "--plain: a plain chat with the model instead (no tools, no repository; --system,\n"
       "--chat-template and the sampling flags apply there; -n defaults to the reply's end).");
-  AddAssistantFlags(cmd, opt->flags);
+  AddAssistantFlags(cmd, opt->flags, /*speculation=*/false);
   cmd->add_flag("--plain", opt->plain,
                 "A plain chat with the local model (-m): no tools, no repository context");
   cmd->add_option("--system", opt->system, "--plain: a system prompt for the whole conversation");

@@ -40,7 +40,8 @@ struct GenerationFlags {
       return;
     }
     if (!draft_path.empty()) lm.AttachDrafter(draft_path);
-    if (!draft_model_path.empty()) lm.AttachDraftModel(draft_model_path);
+    // By name like -m: `--draft-model e2b` is the catalog's E2B wherever `hearth pull` put it.
+    if (!draft_model_path.empty()) lm.AttachDraftModel(ModelPath(draft_model_path));
     if (lookup > 0) lm.SetLookup(lookup);
     lm.SetMaxDraft(draft_max);
   }
@@ -77,13 +78,14 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
 }
 
 // Speculative decoding: which draft source, how many tokens per target pass, or none. The
-// output is the same with any of them (every token is the target's own pick).
+// output is the same with any of them (greedy), or follows the same distribution (temperature).
 inline void AddSpeculationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFlags>& f) {
   cmd->add_option("--draft", f->draft_path,
                   "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
                   "named *assistant*.gguf or *-mtp*.gguf next to the model)");
   cmd->add_option("--draft-model", f->draft_model_path,
-                  "A smaller Gemma 4 with the same tokenizer as draft model (e.g. E2B for E4B)");
+                  "A smaller Gemma 4 with the same tokenizer as draft model: a path or a name, as "
+                  "for -m (e.g. e2b for e4b)");
   cmd->add_option("--lookup", f->lookup,
                   "Prompt lookup: draft what followed the last N tokens earlier in the text")
       ->check(CLI::Range(1, 64));

@@ -92,9 +92,7 @@ int Sampler::BestAllowed(std::vector<Candidate>& all, TokenFilter& filter) {
   return -1;
 }
 
-int Sampler::Sample(std::span<const float> logits) { return Sample(logits, nullptr); }
-
-int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
+void Sampler::Score(std::span<const float> logits) {
   if (logits.empty()) ThrowUsage("cannot sample from an empty vocabulary");
   std::vector<Candidate>& c = candidates_;
   c.resize(logits.size());
@@ -103,15 +101,11 @@ int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
     if (id >= 0 && static_cast<size_t>(id) < c.size()) c[static_cast<size_t>(id)].logit += bias;
   }
   ApplyPenalties(c);
+}
 
+size_t Sampler::Truncate() {
+  std::vector<Candidate>& c = candidates_;
   const ByLogit by_logit;
-  if (params_.temperature <= 0.0f) {
-    const int best = std::min_element(c.begin(), c.end(), by_logit)->id;
-    // Usually the best token is allowed: one O(n) pass, no sorting.
-    if (filter == nullptr || filter->Allowed(best)) return best;
-    return BestAllowed(c, *filter);
-  }
-
   // top-k: keep the k best, sorted by logit. The survivors are c[0, n); the rest stays for the
   // constrained fallback.
   size_t keep = c.size();
@@ -150,6 +144,54 @@ int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
   }
 
   softmax(params_.temperature);
+  return n;
+}
+
+void Sampler::Distribution(std::span<const float> logits, std::vector<TokenProb>& out) {
+  Score(logits);
+  out.clear();
+  const std::vector<Candidate>& c = candidates_;
+  if (params_.temperature <= 0.0f) {
+    out.push_back({std::min_element(c.begin(), c.end(), ByLogit())->id, 1.0f});
+    return;
+  }
+  const size_t n = Truncate();
+  for (size_t i = 0; i < n; ++i) {
+    if (c[i].p > 0.0f) out.push_back({c[i].id, c[i].p});  // a banned (-inf) token has p = 0
+  }
+  if (out.empty()) out.push_back({c.front().id, 1.0f});  // as Sample: everything banned
+}
+
+double Sampler::Uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+
+int32_t Sampler::Draw(std::span<const TokenProb> dist) {
+  double total = 0;
+  for (const TokenProb& t : dist) total += t.p;
+  const double u = Uniform() * total;
+  double acc = 0;
+  int32_t last = -1;  // rounding can leave acc just below u: fall back to a possible token
+  for (const TokenProb& t : dist) {
+    if (t.p <= 0.0f) continue;
+    acc += t.p;
+    last = t.id;
+    if (u < acc) return t.id;
+  }
+  return last;
+}
+
+int Sampler::Sample(std::span<const float> logits) { return Sample(logits, nullptr); }
+
+int Sampler::Sample(std::span<const float> logits, TokenFilter* filter) {
+  Score(logits);
+  std::vector<Candidate>& c = candidates_;
+  const ByLogit by_logit;
+  if (params_.temperature <= 0.0f) {
+    const int best = std::min_element(c.begin(), c.end(), by_logit)->id;
+    // Usually the best token is allowed: one O(n) pass, no sorting.
+    if (filter == nullptr || filter->Allowed(best)) return best;
+    return BestAllowed(c, *filter);
+  }
+  const size_t n = Truncate();
   // Draw with 53 random bits: the same seed gives the same choice on every platform. `total` is
   // the mass still drawable (rejected tokens are removed from it, which renormalises).
   auto draw = [&](double total) {

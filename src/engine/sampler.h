@@ -42,6 +42,12 @@ class TokenFilter {
   virtual bool QuickReject(int /*token*/) { return false; }
 };
 
+// One token's probability in the distribution a Sampler draws from.
+struct TokenProb {
+  int32_t id;
+  float p;
+};
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
@@ -55,6 +61,14 @@ class Sampler {
   // token of the whole vocabulary when no survivor is allowed. Returns -1 when no token at all
   // is allowed. `filter` may be null (= Sample(logits)).
   int Sample(std::span<const float> logits, TokenFilter* filter);
+  // The distribution Sample(logits) draws from: the tokens left after penalties, top-k, top-p and
+  // min-p, with their tempered probabilities (summing to 1, best first); one token with p = 1 when
+  // greedy. Speculative sampling needs it as a whole (p and q of speculative.h). Draws nothing.
+  void Distribution(std::span<const float> logits, std::vector<TokenProb>& out);
+  // A draw among `dist` in proportion to the weights (which need not sum to 1; at least one
+  // positive), and a uniform number in [0, 1), both from this sampler's seeded stream.
+  int32_t Draw(std::span<const TokenProb> dist);
+  double Uniform();
   // Records a generated or prompt token for the repetition penalties.
   void Accept(int token);
   // Forgets history and restarts the random stream from the seed.
@@ -69,6 +83,11 @@ class Sampler {
     float p;
   };
   void ApplyPenalties(std::vector<Candidate>& candidates) const;
+  // Fills candidates_ from `logits` with the bias and penalties applied.
+  void Score(std::span<const float> logits);
+  // top-k, top-p, min-p and temperature over candidates_: the survivors are candidates_[0, n),
+  // best first, with their tempered probabilities; returns n.
+  size_t Truncate();
   // The best allowed token of `all` (sorted lazily, in growing chunks), or -1.
   static int BestAllowed(std::vector<Candidate>& all, TokenFilter& filter);
 

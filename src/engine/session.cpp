@@ -305,6 +305,7 @@ void Session::SetSpeculation(const SpeculationOptions& options) {
   } else {
     draft_ = MakeLookupSource(options.lookup);
   }
+  sample_drafts_ = options.sample_drafts;
   const int def = options.drafter || options.draft_model ? 4 : 8;
   // A verification pass must fit in one forward step, or rolling back could find the sliding
   // ring already overwritten.
@@ -380,7 +381,8 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
 // is held back as the pending token; each pass drafts k tokens after it, runs [pending, drafts]
 // through the target in one batch, picks tokens from the rows in order while they agree with
 // the drafts, and cuts the cache back to the tokens that were kept. Every emitted token is
-// picked from the target's own logits, so the output is that of the plain loop.
+// picked from the target's own logits, so the output is that of the plain loop (greedy, exact
+// matching) or follows its distribution (speculative sampling, speculative.h).
 GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
                                             const GenerateOptions& options) {
   GenerateResult result;
@@ -403,6 +405,49 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
   const model::ModelConfig& c = model_.config();
   int32_t pending = prompt.back();
   std::vector<int32_t> drafts, batch;
+  // Speculative sampling (speculative.h): drafts drawn from the source's own distribution q by a
+  // sampler of their own (the caller's chain without the repetition penalties, another stream),
+  // kept by the rule of KeepOrResample. Constrained output keeps exact matching: its
+  // distribution is the filtered one, which the rule would have to see as a whole.
+  std::optional<Sampler> draft_sampler;
+  if (sample_drafts_ && options.sampling.temperature > 0 && !options.constraint) {
+    SamplingParams q = options.sampling;
+    q.repeat_penalty = 1.0f;
+    q.presence_penalty = q.frequency_penalty = 0.0f;
+    q.seed ^= 0x9E3779B97F4A7C15ull;
+    draft_sampler.emplace(q);
+  }
+  std::vector<std::vector<TokenProb>> q_dists;
+  std::vector<TokenProb> p_dist, residual;
+  // Row `row` decides draft x (drawn from `q`): x with probability min(1, p(x)/q(x)), else a
+  // draw from norm(max(0, p - q)) (p itself if rounding left that empty).
+  auto keep_or_resample = [&](std::span<const float> row, int32_t x,
+                              std::vector<TokenProb>& q) -> int32_t {
+    loop.sampler.Distribution(row, p_dist);
+    auto prob = [](const std::vector<TokenProb>& d, int32_t id) {
+      for (const TokenProb& t : d) {
+        if (t.id == id) return t.p;
+      }
+      return 0.0f;
+    };
+    const float px = prob(p_dist, x);
+    const float qx = prob(q, x);
+    if (loop.sampler.Uniform() * qx < px) {
+      return x;
+    }
+    std::sort(q.begin(), q.end(),
+              [](const TokenProb& a, const TokenProb& b) { return a.id < b.id; });
+    residual.clear();
+    for (const TokenProb& t : p_dist) {
+      const auto it = std::lower_bound(q.begin(), q.end(), t.id,
+                                       [](const TokenProb& a, int32_t id) { return a.id < id; });
+      const float r = t.p - (it != q.end() && it->id == t.id ? it->p : 0.0f);
+      if (r > 0.0f) {
+        residual.push_back({t.id, r});
+      }
+    }
+    return loop.sampler.Draw(residual.empty() ? p_dist : residual);
+  };
   while (true) {
     if (Cancelled(options.cancel)) {
       loop.reason = StopReason::kCancelled;
@@ -416,8 +461,16 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     const int left = loop.max_tokens - static_cast<int>(result.tokens.size());
     const int k = std::min({max_draft_, room - 1, left - 1});
     drafts.clear();
-    if (k > 0) {
-      draft_->Draft({tokens_, pending, tokens_.empty() ? nullptr : hidden_.data()}, k, drafts);
+    bool have_q = false;
+    if (k > 0 && (!options.draft_when || options.draft_when(result.text))) {
+      const DraftInput in{tokens_, pending, tokens_.empty() ? nullptr : hidden_.data()};
+      const auto draft_start = Clock::now();
+      if (draft_sampler) {
+        have_q = draft_->DraftSampled(in, k, *draft_sampler, drafts, q_dists);
+      } else {
+        draft_->Draft(in, k, drafts);
+      }
+      stats.draft_seconds += Seconds(draft_start, Clock::now());
       if (static_cast<int>(drafts.size()) > k) {
         drafts.resize(static_cast<size_t>(k));
       }
@@ -434,8 +487,10 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     int accepted = 0;
     bool go_on = true;
     for (size_t i = 0; i <= drafts.size(); ++i) {
-      const int32_t token =
-          loop.Pick(std::span<const float>(&verify_logits_[i * c.n_vocab], c.n_vocab));
+      const std::span<const float> row(&verify_logits_[i * c.n_vocab], c.n_vocab);
+      const int32_t token = have_q && i < drafts.size()
+                                ? keep_or_resample(row, drafts[i], q_dists[i])
+                                : loop.Pick(row);
       go_on = loop.Take(token);
       if (!go_on) {
         break;

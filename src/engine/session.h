@@ -67,8 +67,13 @@ struct GenerateOptions {
   // time rather than left unfinished (only when max_tokens is below the shortest value is it).
   std::shared_ptr<const JsonConstraint> constraint;
   // Draft with the session's draft source (Session::SetSpeculation) when it has one. The output
-  // is the same either way; false decodes one token per target pass.
+  // is the same either way (with temperature and sampled drafts: follows the same distribution,
+  // speculative.h); false decodes one token per target pass.
   bool speculate = true;
+  // When set, a target pass drafts only while this returns true for the output text so far
+  // (e.g. prompt lookup only inside a tool call that rewrites a file); other passes decode one
+  // token. Null: every pass drafts.
+  std::function<bool(std::string_view text)> draft_when;
 };
 
 struct GenerateStats {
@@ -86,6 +91,7 @@ struct GenerateStats {
   int accepted_tokens = 0;
   int target_passes = 0;
   std::vector<int> accepted_per_pass;  // drafts accepted in each target pass, in order
+  double draft_seconds = 0;            // of generate_seconds, spent drafting
 
   // Sampled tokens that are part of the output (an end-of-generation token excluded).
   int output_tokens() const { return generated_tokens - (eog_token >= 0 ? 1 : 0); }
@@ -161,6 +167,7 @@ class Session {
   // decoded position (the MTP drafter's input) and the verification pass's rows.
   std::unique_ptr<DraftSource> draft_;
   int max_draft_ = 0;
+  bool sample_drafts_ = true;
   std::vector<float> hidden_, verify_logits_, verify_hidden_;
 
   // Prefill's start from the prefix store; returns the positions restored and prepares the

@@ -13,6 +13,21 @@ int ArgMax(const float* v, int n) {
   return static_cast<int>(std::max_element(v, v + n) - v);  // the lowest id wins ties
 }
 
+// The argmax of `logits`, or (with a sampler) a draw from its distribution, which is kept in
+// (*q)[step].
+int32_t Choose(std::span<const float> logits, Sampler* sampler,
+               std::vector<std::vector<TokenProb>>* q, int step) {
+  if (sampler == nullptr) {
+    return ArgMax(logits.data(), static_cast<int>(logits.size()));
+  }
+  if (static_cast<int>(q->size()) <= step) {
+    q->resize(static_cast<size_t>(step) + 1);
+  }
+  std::vector<TokenProb>& dist = (*q)[static_cast<size_t>(step)];
+  sampler->Distribution(logits, dist);
+  return sampler->Draw(dist);
+}
+
 // gemma4-mtp.md §5: step 0 from (last, position n, the target's hidden row n-1), each later step
 // from (the previous draft, the same position, the drafter's own h'); greedy drafts.
 class MtpSource : public DraftSource {
@@ -25,6 +40,18 @@ class MtpSource : public DraftSource {
         h_next_(h_.size()) {}
   const char* name() const override { return "mtp"; }
   void Draft(const DraftInput& in, int max, std::vector<int32_t>& out) override {
+    Run(in, max, nullptr, out, nullptr);
+  }
+  bool DraftSampled(const DraftInput& in, int max, Sampler& sampler, std::vector<int32_t>& out,
+                    std::vector<std::vector<TokenProb>>& q) override {
+    Run(in, max, &sampler, out, &q);
+    return true;
+  }
+
+ private:
+  // Greedy drafts, or sampled ones with their distributions when `sampler` is given.
+  void Run(const DraftInput& in, int max, Sampler* sampler, std::vector<int32_t>& out,
+           std::vector<std::vector<TokenProb>>* q) {
     out.clear();
     if (in.hidden == nullptr || in.cached.empty()) {
       return;  // position 0 has no h
@@ -34,13 +61,12 @@ class MtpSource : public DraftSource {
     int32_t token = in.last;
     for (int s = 0; s < max; ++s) {
       ctx_.Step(token, pos, h_.data(), logits_.data(), h_next_.data());
-      token = ArgMax(logits_.data(), n_vocab_);
+      token = Choose(logits_, sampler, q, s);
       out.push_back(token);
       h_.swap(h_next_);
     }
   }
 
- private:
   model::DrafterContext ctx_;
   int n_vocab_;
   std::vector<float> logits_, h_, h_next_;
@@ -84,6 +110,17 @@ class DraftModelSource : public DraftSource {
       : ctx_(draft, options), logits_(static_cast<size_t>(draft.config().n_vocab)) {}
   const char* name() const override { return "draft-model"; }
   void Draft(const DraftInput& in, int max, std::vector<int32_t>& out) override {
+    Run(in, max, nullptr, out, nullptr);
+  }
+  bool DraftSampled(const DraftInput& in, int max, Sampler& sampler, std::vector<int32_t>& out,
+                    std::vector<std::vector<TokenProb>>& q) override {
+    Run(in, max, &sampler, out, &q);
+    return true;
+  }
+
+ private:
+  void Run(const DraftInput& in, int max, Sampler* sampler, std::vector<int32_t>& out,
+           std::vector<std::vector<TokenProb>>* q) {
     out.clear();
     want_.assign(in.cached.begin(), in.cached.end());
     want_.push_back(in.last);
@@ -107,9 +144,8 @@ class DraftModelSource : public DraftSource {
     have_.assign(want_.begin(), want_.begin() + static_cast<std::ptrdiff_t>(keep));
     ctx_.Decode(std::span<const int32_t>(want_).subspan(keep), logits_.data(), false);
     have_ = want_;
-    const int V = static_cast<int>(logits_.size());
     for (int s = 0; s < max; ++s) {
-      const int32_t token = ArgMax(logits_.data(), V);
+      const int32_t token = Choose(logits_, sampler, q, s);
       out.push_back(token);
       if (s + 1 == max) {
         break;
@@ -119,7 +155,6 @@ class DraftModelSource : public DraftSource {
     }
   }
 
- private:
   model::Context ctx_;
   std::vector<float> logits_;
   std::vector<int32_t> have_, want_;

@@ -8,9 +8,18 @@
 //     tokens (an edit repeats most of the file it rewrites);
 //   - a smaller Gemma 4 with the same tokenizer as a draft model (its own KV cache).
 //
-// Every accepted token is a token the target picks from its own logits with the caller's
-// sampler, so the output is exactly what decoding without speculation produces (same seed, same
-// tokens); the sources only change how many target passes it takes.
+// Acceptance. Greedy, and for sources that draft deterministically (lookup; any source when
+// SpeculationOptions::sample_drafts is off or the output is constrained): the target picks each
+// token from its own logits with the caller's sampler and a draft is kept while it equals that
+// pick, so the output is exactly what decoding without speculation produces (same seed, same
+// tokens). With temperature this already is speculative sampling for a one-hot draft
+// distribution q: x is kept with probability p(x), and on rejection the pick is p without x.
+// With temperature and a source that has a distribution of its own (the MTP drafter, a draft
+// model), drafts are sampled from q and kept by speculative sampling's rule (Leviathan et al.
+// 2023): x with probability min(1, p(x)/q(x)), otherwise the token is drawn from
+// norm(max(0, p - q)), so every emitted token follows the target's distribution p exactly while
+// a drafter close to p is accepted with probability 1 - TV(p, q) instead of p(argmax q).
+// The output then follows the same distribution as plain decoding, not the same seed's tokens.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +27,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/sampler.h"
 #include "model/model.h"
 
 namespace hearth::model {
@@ -38,6 +48,16 @@ class DraftSource {
   virtual const char* name() const = 0;
   // Replaces `out` with at most `max` tokens proposed to follow `in.last`.
   virtual void Draft(const DraftInput& in, int max, std::vector<int32_t>& out) = 0;
+  // Speculative sampling: draws each drafted token from the source's own distribution through
+  // `sampler`'s chain and stores that distribution q in `q[i]` for `out[i]`. Sources without a
+  // distribution of their own draft as Draft does and return false (q is one-hot then).
+  virtual bool DraftSampled(const DraftInput& in, int max, Sampler& sampler,
+                            std::vector<int32_t>& out, std::vector<std::vector<TokenProb>>& q) {
+    (void)sampler;
+    (void)q;
+    Draft(in, max, out);
+    return false;
+  }
 };
 
 // The MTP drafter over the target context `target` (which it reads, never changes).
@@ -54,6 +74,10 @@ struct SpeculationOptions {
   const model::Model* draft_model = nullptr;
   int lookup = 0;     // n-gram size of prompt lookup, 0 = off
   int max_draft = 0;  // tokens per target pass; 0 = the source's default (4, lookup 8)
+  // With temperature, sample the drafts of the MTP drafter or a draft model and accept them by
+  // speculative sampling's rule (see the top of this file); false keeps greedy drafts and exact
+  // matching, whose output equals plain decoding's for the same seed.
+  bool sample_drafts = true;
   bool enabled() const { return drafter || draft_model || lookup > 0; }
 };
 

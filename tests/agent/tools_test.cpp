@@ -199,6 +199,23 @@ TEST_F(ToolsTest, ClosestRegionPicksBestWindow) {
             "closest region, lines 4-4 (similarity 0.86):\n4| delta\n");
 }
 
+// Prompt lookup drafts only inside an open edit_file / write_file call (the local backend).
+TEST(InsideFileWritingCall, OnlyWithinAnOpenEditOrWriteCall) {
+  EXPECT_FALSE(InsideFileWritingCall(""));
+  EXPECT_FALSE(InsideFileWritingCall("I will edit the file now."));
+  EXPECT_FALSE(InsideFileWritingCall("<|tool_call>call:edit_fi"));  // name not complete yet
+  EXPECT_TRUE(InsideFileWritingCall("ok <|tool_call>call:edit_file{"));
+  EXPECT_TRUE(InsideFileWritingCall(
+      "<|tool_call>call:write_file{path:<|\"|>a.c<|\"|>,content:<|\"|>int main"));
+  EXPECT_FALSE(InsideFileWritingCall("<|tool_call>call:read_file{path:<|\"|>a.c"));
+  EXPECT_FALSE(InsideFileWritingCall("<|tool_call>call:edit_file{path:1}<tool_call|>"));
+  // Only the latest call counts.
+  EXPECT_FALSE(InsideFileWritingCall(
+      "<|tool_call>call:edit_file{x:1}<tool_call|><|tool_call>call:grep{pattern:"));
+  EXPECT_TRUE(InsideFileWritingCall(
+      "<|tool_call>call:grep{x:1}<tool_call|><|tool_call>call:write_file{path:"));
+}
+
 TEST_F(ToolsTest, WriteFileCreatesAndIsJournaled) {
   ToolBox t = Make(PermissionMode::kAuto);
   journal_.Begin("write");

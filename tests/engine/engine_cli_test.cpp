@@ -198,6 +198,39 @@ int CountLines(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// `--draft-model` takes a name as -m does (here a file in the model folder, $HEARTH_MODELS): the
+// greedy ids are those of --no-spec, and the summary counts the drafts. A name that resolves to
+// nothing, or a file that is not a Gemma 4 model (an MTP drafter), is refused clearly.
+TEST(RunCommand, DraftModelByName) {
+  const std::string env = "HEARTH_MODELS=" + kModels + " ";
+  const std::string run = "run -m tiny-e.F32 --tokens 2,1946,3205,3506 -n 12 --temp 0 -t 1 ";
+  const Result plain = RunHearth(
+      "run -m " + kModels +
+      "tiny-e.F32.gguf --tokens 2,1946,3205,3506 -n 12 --temp 0 -t 1 --print-ids --no-spec");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string cmd = std::string("env ") + env + HEARTH_BINARY;
+  auto run_env = [&](const std::string& args) {
+    const std::string base = ::testing::TempDir() + "draft_by_name_" + std::to_string(::getpid());
+    const int status =
+        std::system((cmd + " " + args + " >" + base + ".out 2>" + base + ".err").c_str());
+    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(base + ".out"),
+             ReadFile(base + ".err")};
+    std::remove((base + ".out").c_str());
+    std::remove((base + ".err").c_str());
+    return r;
+  };
+  const Result by_name = run_env(run + "--print-ids --draft-model tiny-e.Q8_0 --verbose");
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_EQ(by_name.out, plain.out);
+  EXPECT_NE(by_name.err.find("drafted"), std::string::npos) << by_name.err;
+  const Result missing = run_env(run + "--draft-model no-such-model");
+  EXPECT_EQ(missing.exit_code, 4) << missing.err;
+  EXPECT_NE(missing.err.find("no-such-model"), std::string::npos) << missing.err;
+  const Result drafter = run_env(run + "--draft-model " + std::string(HEARTH_SHARED_DIR) +
+                                 "/fixtures/mtp/models/tiny-e-mtp.F32.gguf");
+  EXPECT_EQ(drafter.exit_code, 3) << drafter.err;
+}
+
 TEST(ChatCommand, PipedConversationWithCommands) {
   const std::string file = "tiny-e.Q8_0.gguf";
   const std::string first = ExpectedChatReply(file, "Hello", 8);

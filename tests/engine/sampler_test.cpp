@@ -95,6 +95,49 @@ TEST(Sampler, TemperatureTwoFlattens) {
   EXPECT_NEAR(f[2], 0.2619, 0.015);
 }
 
+// The distribution speculative sampling compares (hand-computed as above), best first, and
+// draws from arbitrary weights.
+TEST(Sampler, DistributionIsWhatSampleDrawsFrom) {
+  SamplingParams p;
+  p.temperature = 2.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  Sampler s(p);
+  std::vector<TokenProb> d;
+  s.Distribution(kHalfThreeTenthsFifth, d);
+  // sqrt(.5), sqrt(.3), sqrt(.2) = .70711, .54772, .44721 over their sum 1.70204.
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].id, 0);
+  EXPECT_NEAR(d[0].p, 0.41545, 1e-4);
+  EXPECT_EQ(d[1].id, 1);
+  EXPECT_NEAR(d[1].p, 0.32180, 1e-4);
+  EXPECT_EQ(d[2].id, 2);
+  EXPECT_NEAR(d[2].p, 0.26275, 1e-4);
+  p.top_k = 2;  // the two best, renormalised: .70711 / (.70711 + .54772)
+  Sampler k2(p);
+  k2.Distribution(kHalfThreeTenthsFifth, d);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_NEAR(d[0].p, 0.5635, 1e-4);
+  Sampler g(Greedy());
+  g.Distribution(kHalfThreeTenthsFifth, d);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].id, 0);
+  EXPECT_EQ(d[0].p, 1.0f);
+  // Draw: weights need not sum to 1; a zero weight is never drawn.
+  const std::vector<TokenProb> w = {{7, 3.0f}, {8, 0.0f}, {9, 1.0f}};
+  int sevens = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const int32_t id = s.Draw(w);
+    ASSERT_NE(id, 8);
+    sevens += id == 7;
+  }
+  EXPECT_NEAR(sevens / 20000.0, 0.75, 0.015);
+  const double u = s.Uniform();
+  EXPECT_GE(u, 0.0);
+  EXPECT_LT(u, 1.0);
+}
+
 TEST(Sampler, TopPKeepsTheSmallestPrefixReachingP) {
   SamplingParams p;
   p.temperature = 1.0f;

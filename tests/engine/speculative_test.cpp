@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/session.h"
@@ -176,14 +179,15 @@ TEST(Speculative, EverySourceEqualsPlainAcrossWindows) {
   }
 }
 
-// Sampling: every token is drawn from the target's own distribution with the caller's sampler,
-// one draw per token as in plain decoding, so a seed gives the same tokens with or without
-// speculation (the accepted tokens follow the target distribution exactly).
+// Sampling with exact matching (greedy drafts, sample_drafts off; always for prompt lookup):
+// every token is drawn from the target's own distribution with the caller's sampler, one draw per
+// token as in plain decoding, so a seed gives the same tokens with or without speculation.
 TEST(Speculative, SampledOutputIsPlainSampledOutput) {
   Target t("tiny-e.F32");
   std::vector<int32_t> prompt = {2, 1946, 3205, 3506, 17, 900, 1200, 1946, 3205, 3506};
   SpeculationOptions spec;
   spec.draft_model = t.model.get();
+  spec.sample_drafts = false;
   for (uint64_t seed : {1u, 2u, 3u, 4u}) {
     GenerateOptions g = Greedy(40);
     g.sampling.temperature = 0.9f;
@@ -194,6 +198,158 @@ TEST(Speculative, SampledOutputIsPlainSampledOutput) {
     EXPECT_EQ(r.tokens, plain.tokens) << "seed " << seed;
     EXPECT_EQ(r.text, plain.text);
   }
+}
+
+// The exact distribution of the first two sampled tokens of plain decoding, P(t1, t2) =
+// p(t1 | prompt) p(t2 | prompt, t1), from the target's logits and the sampler's chain (with the
+// repetition penalty seeing the prompt and t1, as Generate's sampler does).
+std::map<std::pair<int32_t, int32_t>, double> TwoTokenDistribution(
+    const Target& t, const std::vector<int32_t>& prompt, const SamplingParams& params) {
+  Session s(*t.model, t.tokenizer, Options(false, 64));
+  Sampler sampler(params);
+  for (int32_t tok : prompt) sampler.Accept(tok);
+  std::vector<TokenProb> p1, p2;
+  const std::span<const float> logits = s.Prefill(prompt);
+  sampler.Distribution(logits, p1);
+  std::map<std::pair<int32_t, int32_t>, double> joint;
+  for (const TokenProb& a : p1) {
+    std::vector<int32_t> longer = prompt;
+    longer.push_back(a.id);
+    Sampler next = sampler;
+    next.Accept(a.id);
+    next.Distribution(s.Prefill(longer), p2);
+    for (const TokenProb& b : p2) joint[{a.id, b.id}] += static_cast<double>(a.p) * b.p;
+  }
+  return joint;
+}
+
+// Pearson's chi-square of `counts` (n samples) against `expect`, cells with fewer than 5
+// expected pooled into one; `df` gets the degrees of freedom.
+double ChiSquare(const std::map<std::pair<int32_t, int32_t>, int>& counts, int n,
+                 const std::map<std::pair<int32_t, int32_t>, double>& expect, int* df) {
+  double chi = 0, pooled_e = 0;
+  int pooled_o = 0, cells = 0;
+  for (const auto& [cell, prob] : expect) {
+    const auto it = counts.find(cell);
+    const int o = it == counts.end() ? 0 : it->second;
+    const double e = prob * n;
+    if (e < 5) {
+      pooled_e += e;
+      pooled_o += o;
+      continue;
+    }
+    chi += (o - e) * (o - e) / e;
+    ++cells;
+  }
+  int outside = 0;  // samples in cells the target gives probability 0: impossible
+  for (const auto& [cell, o] : counts) {
+    if (!expect.count(cell)) outside += o;
+  }
+  pooled_o += outside;
+  if (pooled_e > 0) {
+    chi += (pooled_o - pooled_e) * (pooled_o - pooled_e) / pooled_e;
+    ++cells;
+  }
+  *df = cells - 1;
+  return outside > 0 ? INFINITY : chi;
+}
+
+// The 99.9 % point of the chi-square distribution (Wilson-Hilferty, z = 3.09): a correct
+// sampler exceeds it for one seed set in a thousand; the seeds are fixed, so the test is
+// deterministic. It fails for wrong rules: drafts always kept (the drafting model's own samples,
+// checked below), or resampled from p instead of the residual (chi-square 517 at df 35, limit 67).
+double ChiSquare999(int df) {
+  const double k = df, a = 2.0 / (9.0 * k);
+  return k * std::pow(1.0 - a + 3.09 * std::sqrt(a), 3.0);
+}
+
+// Speculative sampling (sample_drafts, the default): drafts drawn from the drafter's q and kept
+// with probability min(1, p/q), resampled from norm(max(0, p - q)) otherwise. The first two
+// tokens of 1000 fixed seeds must follow plain decoding's exact joint distribution; both tokens
+// pass the rule (a pass drafts 2 tokens, then 1 after a rejection). Drafters: the Q4_0 version
+// of the target as draft model, whose q overlaps p by about a third (both the keep and the
+// resample branch run; keeping every draft, i.e. its own samples, fails the same test by far),
+// and the MTP drafter, whose random-weight q hardly overlaps p (resampling nearly always).
+TEST(Speculative, SpeculativeSamplingFollowsTheTargetDistribution) {
+  Target t("tiny-e.F32");
+  Target q4("tiny-e.Q4_0");
+  auto drafter = model::Drafter::Load(Fixture("mtp/models/tiny-e-mtp.F32.gguf"));
+  const std::vector<int32_t> prompt = {2, 1946, 701, 3506, 17, 2334, 1200};
+  SamplingParams params;
+  params.temperature = 1.5f;
+  params.top_k = 6;
+  params.top_p = 1.0f;
+  params.min_p = 0.0f;
+  params.repeat_penalty = 1.3f;
+  const auto expect = TwoTokenDistribution(t, prompt, params);
+  constexpr int kSeeds = 1000;
+  auto sample = [&](const Target& model, const SpeculationOptions& spec, GenerateStats* total) {
+    Session s(*model.model, model.tokenizer, Options(false, 64));
+    s.SetSpeculation(spec);
+    std::map<std::pair<int32_t, int32_t>, int> counts;
+    for (int seed = 1; seed <= kSeeds; ++seed) {
+      GenerateOptions g = Greedy(3);
+      g.sampling = params;
+      g.sampling.seed = static_cast<uint64_t>(seed);
+      const GenerateResult r = s.Generate(prompt, g);
+      EXPECT_EQ(r.tokens.size(), 3u);
+      if (r.tokens.size() < 2) continue;
+      ++counts[{r.tokens[0], r.tokens[1]}];
+      total->drafted_tokens += r.stats.drafted_tokens;
+      total->accepted_tokens += r.stats.accepted_tokens;
+    }
+    return counts;
+  };
+  int df = 0;
+  GenerateStats unused;
+  const double chi_q = ChiSquare(sample(q4, {}, &unused), kSeeds, expect, &df);
+  EXPECT_GT(chi_q, 10 * ChiSquare999(df)) << "q is too close to p for the test to tell";
+  SpeculationOptions by_q4;
+  by_q4.draft_model = q4.model.get();
+  SpeculationOptions mtp;
+  mtp.drafter = drafter.get();
+  for (const auto& [label, spec] :
+       {std::pair{"q4_0 draft model", by_q4}, std::pair{"mtp drafter", mtp}}) {
+    SCOPED_TRACE(label);
+    GenerateStats total;
+    const double chi = ChiSquare(sample(t, spec, &total), kSeeds, expect, &df);
+    EXPECT_GT(df, 10);
+    EXPECT_LT(chi, ChiSquare999(df)) << "df " << df;
+    EXPECT_GE(total.drafted_tokens, 2 * kSeeds);
+    EXPECT_LT(total.accepted_tokens, total.drafted_tokens);  // the resample branch ran
+    if (spec.draft_model) {
+      EXPECT_GT(total.accepted_tokens, total.drafted_tokens / 10);  // and the keep branch
+    }
+  }
+}
+
+// A model drafting for itself without penalties has q = p: speculative sampling keeps nearly
+// every draft, where greedy drafts are kept only with probability p(argmax).
+TEST(Speculative, SpeculativeSamplingAcceptsASelfDraftAlmostAlways) {
+  Target t("tiny-e.F32");
+  const std::vector<int32_t> prompt = {2, 1946, 3205, 3506, 17, 900, 1200};
+  double rate[2] = {0, 0};
+  for (bool sampled : {false, true}) {
+    SpeculationOptions spec;
+    spec.draft_model = t.model.get();
+    spec.sample_drafts = sampled;
+    Session s(*t.model, t.tokenizer, Options(true, 64));
+    s.SetSpeculation(spec);
+    int drafted = 0, accepted = 0;
+    for (int seed = 1; seed <= 20; ++seed) {
+      GenerateOptions g = Greedy(24);
+      g.sampling.temperature = 1.0f;
+      g.sampling.seed = static_cast<uint64_t>(seed);
+      const GenerateResult r = s.Generate(prompt, g);
+      drafted += r.stats.drafted_tokens;
+      accepted += r.stats.accepted_tokens;
+      EXPECT_EQ(r.stats.generated_tokens, r.stats.target_passes + r.stats.accepted_tokens);
+    }
+    ASSERT_GT(drafted, 0);
+    rate[sampled] = static_cast<double>(accepted) / drafted;
+  }
+  EXPECT_GT(rate[1], 0.97);
+  EXPECT_LT(rate[0], rate[1] - 0.1) << "greedy drafts " << rate[0];
 }
 
 // The cache holds what plain decoding leaves (prompt + all but the last token), so the next

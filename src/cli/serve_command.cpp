@@ -30,6 +30,7 @@ struct ServeOptions {
   std::string draft_path;
   int lookup = 0;
   bool no_spec = false;
+  std::string mmproj;
 };
 
 server::Server* g_server = nullptr;
@@ -79,6 +80,7 @@ void RunServe(ServeOptions opt) {
       eopt.draft_path = opt.draft_path;
       eopt.lookup = opt.lookup;
       eopt.no_spec = opt.no_spec;
+      eopt.mmproj = opt.mmproj;
       srv.SetGenerator(server::MakeEngineGenerator(eopt));
       std::cerr << "hearth: model loaded, " << opt.parallel << " slot(s); ready\n";
     } catch (const Error& e) {
@@ -146,6 +148,9 @@ void RegisterServeCommand(CLI::App& app) {
                   "Prompt lookup: draft what followed the last N tokens earlier in the text")
       ->check(CLI::Range(1, 64));
   cmd->add_flag("--no-spec", opt->no_spec, "No speculative decoding (one token per model pass)");
+  cmd->add_option("--mmproj", opt->mmproj,
+                  "The multimodal projector for input_audio content parts (default: an "
+                  "mmproj*.gguf next to the model)");
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));
   cmd->add_option("--timeout", opt->server.request_timeout_s,

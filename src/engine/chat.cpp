@@ -96,8 +96,10 @@ PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* toke
   turn.forbid_tool_calls = request.tool_choice == text::ToolChoice::kNone;
   turn.malformed_if_nothing_parsed = request.malformed_if_nothing_parsed;
 
+  // Without a tokenizer nothing is decoded, so the items are not needed (a text-only backend
+  // sends the parts as they are).
   const size_t media_parts = MediaParts(request.messages).size();
-  if (media_parts != request.media.size()) {
+  if (tokenizer != nullptr && media_parts != request.media.size()) {
     ThrowUsage("the messages hold " + std::to_string(media_parts) + " media parts but " +
                    std::to_string(request.media.size()) + " encoded items were given",
                "encode the media parts with the model's projector (--mmproj)");

@@ -124,8 +124,10 @@ void ParseStop(const Json& v, const std::string& param, std::vector<std::string>
   }
 }
 
-// Message content: a string, or a list of text parts (images and audio are not supported by
-// hearth's engine yet, so they are refused rather than dropped).
+// Message content: a string, or a list of text parts and OpenAI `input_audio` parts
+// ({"input_audio": {"data": BASE64, "format": "wav"|"mp3"|…}}; the engine decodes and encodes
+// them with the model's projector). Images are not supported by hearth's engine yet, so they are
+// refused rather than dropped.
 void CheckContent(const Json& content, const std::string& param) {
   if (content.is_null() || content.is_string()) return;
   if (!content.is_array()) WrongType(param, "a string or an array of content parts", content);
@@ -136,6 +138,19 @@ void CheckContent(const Json& content, const std::string& param) {
     const Json* type = Find(part, "type");
     if (type == nullptr || !type->is_string())
       Bad("'" + p + ".type' must be a string", p + ".type");
+    if (*type == "input_audio") {
+      const Json* audio = Find(part, "input_audio");
+      if (audio == nullptr || !audio->is_object()) WrongType(p + ".input_audio", "an object", part);
+      const Json* data = Find(*audio, "data");
+      if (data == nullptr || !data->is_string() || data->get_ref<const std::string&>().empty()) {
+        Bad("'" + p + ".input_audio.data' must be the base64 audio", p + ".input_audio.data");
+      }
+      const Json* format = Find(*audio, "format");
+      if (format != nullptr && !format->is_string()) {
+        WrongType(p + ".input_audio.format", "a string", *format);
+      }
+      continue;
+    }
     if (*type != "text") {
       Bad("content part type '" + type->get<std::string>() +
               "' is not supported (hearth serves text-only models for now)",

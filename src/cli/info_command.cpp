@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "audio/audio.h"
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/model_flag.h"
@@ -14,6 +15,7 @@
 #include "gguf/gguf.h"
 #include "model/adapters.h"
 #include "model/model.h"
+#include "vision/vision.h"
 
 namespace hearth::cli {
 namespace {
@@ -79,6 +81,23 @@ void PrintGemma4(const std::string& path, uint64_t weight_bytes) {
             << " positions: " << HumanBytes(kv_max) << ")\n";
 }
 
+// A projector ("mmproj") file: its encoders, loaded (they are small) so that a malformed file is
+// reported here rather than when the first image or clip arrives.
+void PrintProjector(const std::string& path) {
+  auto file = std::make_shared<const gguf::File>(gguf::File::Open(path));
+  if (vision::Encoder::HasVision(*file)) {
+    const auto v = vision::Encoder::Load(file);
+    std::cout << "vision:        " << v->Describe() << ", " << v->TextWidth()
+              << "-wide rows for the text model, 70.." << vision::kDefaultTokens
+              << " tokens per image\n";
+  }
+  if (audio::Encoder::HasAudio(*file)) {
+    const auto a = audio::Encoder::Load(file);
+    std::cout << "audio:         " << a->Describe() << ", " << a->TextWidth()
+              << "-wide rows for the text model\n";
+  }
+}
+
 void RunInfo(const InfoOptions& opt) {
   gguf::File file = gguf::File::Open(opt.model_path);
   std::cout << "file:          " << file.path() << "\n";
@@ -115,6 +134,7 @@ void RunInfo(const InfoOptions& opt) {
     std::cout << (i == 0 ? "adapter:       " : "  ") << adapter[i] << "\n";
   }
   if (adapter.empty() && arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes);
+  if (arch && *arch == "clip") PrintProjector(file.path());
   if (opt.show_metadata) {
     std::cout << "\nmetadata:\n";
     for (const auto& [key, value] : file.metadata()) {

@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "audio/audio.h"
+#include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "server/listener.h"
@@ -214,8 +215,20 @@ class SlotQueue {
   uint64_t next_ticket_ = 0;
 };
 
+// What the access log line of the request this worker thread is answering says beyond the
+// request and response: when the request arrived and the tokens a generation used (-1: none).
+// httplib runs routing, the streaming content provider and the logger on the same thread.
+struct AccessNote {
+  Clock::time_point start{};
+  int tokens = -1;
+};
+thread_local AccessNote t_access;
+
 std::string EndpointLabel(const std::string& path) {
   static const char* kKnown[] = {"/",
+                                 "/api/ps",
+                                 "/api/pull",
+                                 "/api/delete",
                                  "/health",
                                  "/metrics",
                                  "/v1/models",
@@ -425,6 +438,11 @@ struct Server::Impl {
   void Routes();
   void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res);
   void HandleTranscription(const httplib::Request& req, httplib::Response& res);
+  void HandlePull(const httplib::Request& req, httplib::Response& res);
+  void HandleDelete(const httplib::Request& req, httplib::Response& res);
+  // /api/pull and /api/delete: whether this server may change its model folder (an error
+  // response when not).
+  bool ModelFolderAllowed(bool supplied, httplib::Response& res) const;
   bool HostAllowed(const std::string& host) const;
   bool OriginAllowed(const httplib::Request& req, std::string* cors_allow) const;
   bool CheckHostAndOrigin(const httplib::Request& req, httplib::Response& res) const;
@@ -591,8 +609,13 @@ class JobWriter {
   }
 
   void Finish(const GenerationResult& r) {
+    t_access.tokens = r.prompt_tokens + r.completion_tokens;
     const char* finish = engine::FinishReasonName(r.finish);
     const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
+    // Parameters that were accepted but ignored, on the last (or only) object of the response.
+    const auto warn = [this](Json& j) {
+      if (!job_.request.warnings.empty()) j["warnings"] = job_.request.warnings;
+    };
     switch (job_.api) {
       case Api::kChat: {
         if (job_.request.stream) {
@@ -601,11 +624,13 @@ class JobWriter {
                                            {"delta", Json::object()},
                                            {"logprobs", nullptr},
                                            {"finish_reason", finish}}});
+          if (!job_.request.include_usage) warn(j);
           Event(j);
           if (job_.request.include_usage) {
             Json u = ChunkBase();
             u["choices"] = Json::array();
             u["usage"] = Usage(r);
+            warn(u);
             Event(u);
           }
           Write("data: [DONE]\n\n");
@@ -625,6 +650,7 @@ class JobWriter {
                                                {"logprobs", nullptr},
                                                {"finish_reason", finish}}})},
                  {"usage", Usage(r)}};
+          warn(j);
           Write(Dump(j));
         }
         break;
@@ -635,6 +661,7 @@ class JobWriter {
           j["choices"] = Json::array(
               {Json{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}});
           if (job_.request.include_usage) j["usage"] = Usage(r);
+          warn(j);
           Event(j);
           Write("data: [DONE]\n\n");
         } else {
@@ -648,6 +675,7 @@ class JobWriter {
                                                {"logprobs", nullptr},
                                                {"finish_reason", finish}}})},
                  {"usage", Usage(r)}};
+          warn(j);
           Write(Dump(j));
         }
         break;
@@ -678,7 +706,9 @@ class JobWriter {
           if (!job_.request.stream && !r.reasoning.empty()) j["thinking"] = r.reasoning;
         }
         j["done"] = true;
-        j["done_reason"] = r.finish == FinishReason::kLength ? "length" : "stop";
+        j["done_reason"] = r.finish == FinishReason::kLength      ? "length"
+                           : r.finish == FinishReason::kCancelled ? "cancelled"
+                                                                  : "stop";
         j["total_duration"] =
             ns(std::chrono::duration<double, std::milli>(Clock::now() - job_.received).count());
         j["load_duration"] = 0;
@@ -686,6 +716,7 @@ class JobWriter {
         j["prompt_eval_duration"] = ns(r.prompt_ms);
         j["eval_count"] = r.completion_tokens;
         j["eval_duration"] = ns(std::max(0.0, r.total_ms - r.prompt_ms));
+        warn(j);
         Event(j);
         break;
       }
@@ -762,7 +793,15 @@ class JobWriter {
     }
     s_.metrics.RecordGeneration(result, seconds);
     if (result.finish == FinishReason::kCancelled) {
-      if (failed_ || s_.stopping) return false;  // the client is gone (or we are stopping)
+      if (failed_) return false;  // the client is gone
+      if (s_.stopping) {
+        // The server is stopping (Ctrl-C): the client is still there, so the response ends
+        // properly, saying it was cancelled rather than that the model stopped.
+        Finish(result);
+        if (failed_) return false;
+        sink_.done();
+        return true;
+      }
       // Cut by the request timeout: say so, and end the stream cleanly.
       StreamError(RequestError(504,
                                "the request took longer than the server's limit of " +
@@ -1030,6 +1069,160 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
   });
 }
 
+namespace {
+
+// {"model" (or Ollama's older "name"): NAME, "stream": bool} of /api/pull and /api/delete. Throws
+// RequestError.
+std::string ModelNameOf(const httplib::Request& req, bool* stream) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!IsValidUtf8(req.body) || body.is_discarded() || !body.is_object()) {
+    throw RequestError(400, "the request body must be a JSON object", "", "invalid_json");
+  }
+  std::string name;
+  for (const char* key : {"model", "name"}) {
+    if (body.contains(key) && body[key].is_string()) name = body[key].get<std::string>();
+  }
+  if (name.empty()) throw RequestError(400, "'model' is required", "model", "missing");
+  if (stream != nullptr && body.contains("stream") && !body["stream"].is_null()) {
+    if (!body["stream"].is_boolean()) {
+      throw RequestError(400, "'stream' must be a boolean", "stream", "invalid_type");
+    }
+    *stream = body["stream"].get<bool>();
+  }
+  return name;
+}
+
+// hearth::Error from the model-folder hooks as an HTTP error: usage errors are the client's
+// (unknown names: 404 for delete), the rest the server's or the download's.
+RequestError FolderError(const Error& e, bool deleting) {
+  if (e.error_class() == ErrorClass::kUsage) {
+    return deleting ? RequestError(404, e.Describe(), "model", "model_not_found")
+                    : RequestError(400, e.Describe(), "model", "invalid_value");
+  }
+  if (e.error_class() == ErrorClass::kInvalidInput) {
+    return RequestError(deleting ? 400 : 502, e.Describe(), "", "invalid_value");
+  }
+  return RequestError(deleting ? 500 : 502, e.Describe(), "", "model_folder_error", "server_error");
+}
+
+}  // namespace
+
+bool Server::Impl::ModelFolderAllowed(bool supplied, httplib::Response& res) const {
+  if (!supplied) {
+    SendError(res, RequestError(501, "this server does not manage a model folder", "",
+                                "not_implemented", "server_error"));
+    return false;
+  }
+  // They write to the user's disk: on an address others can reach, only with a key.
+  if (!loopback && opt.api_key.empty()) {
+    SendError(res, RequestError(403,
+                                "/api/pull and /api/delete need --api-key on a server that "
+                                "listens beyond loopback",
+                                "", "forbidden", "permission_error"));
+    return false;
+  }
+  return true;
+}
+
+// Ollama's /api/pull: a catalog model into the model folder. Streaming (the default) sends
+// Ollama's progress objects as NDJSON; {"stream": false} answers once, when it is done.
+void Server::Impl::HandlePull(const httplib::Request& req, httplib::Response& res) {
+  bool stream = true;
+  std::string name;
+  try {
+    name = ModelNameOf(req, &stream);
+  } catch (const RequestError& e) {
+    SendError(res, e);
+    return;
+  }
+  if (!ModelFolderAllowed(static_cast<bool>(opt.pull_model), res)) return;
+  // Runs the pull with a cancel flag that Stop() sets; `on_progress` sees the bytes.
+  auto run = [this, name](const ServerOptions::Progress& on_progress, std::atomic<bool>& cancel) {
+    {
+      std::lock_guard lock(mu);
+      active.insert(&cancel);
+    }
+    if (stopping) cancel = true;
+    struct Unregister {
+      Impl& s;
+      std::atomic<bool>& c;
+      ~Unregister() {
+        std::lock_guard lock(s.mu);
+        s.active.erase(&c);
+      }
+    } unregister{*this, cancel};
+    return opt.pull_model(name, on_progress, cancel);
+  };
+  if (!stream) {
+    std::atomic<bool> cancel{false};
+    try {
+      run([](uint64_t, uint64_t) {}, cancel);
+    } catch (const Error& e) {
+      SendError(res, FolderError(e, false));
+      return;
+    }
+    res.set_content(Dump(Json{{"status", "success"}}), "application/json");
+    return;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "application/x-ndjson", [run, name](size_t, httplib::DataSink& sink) {
+        std::atomic<bool> cancel{false};
+        bool gone = false;
+        auto write = [&](const Json& j) {
+          const std::string line = Dump(j) + "\n";
+          if (!gone && !sink.write(line.data(), line.size())) {
+            gone = true;
+            cancel = true;  // the client went away: stop downloading
+          }
+        };
+        write(Json{{"status", "pulling manifest"}});
+        Clock::time_point last{};
+        try {
+          run(
+              [&](uint64_t done, uint64_t total) {
+                const auto now = Clock::now();
+                if (now - last < std::chrono::milliseconds(200) && done != total) return;
+                last = now;
+                write(Json{{"status", "pulling " + name},
+                           {"digest", name},
+                           {"total", total},
+                           {"completed", done}});
+              },
+              cancel);
+        } catch (const Error& e) {
+          write(Json{{"error", e.Describe()}});
+          if (gone) return false;
+          sink.done();
+          return true;
+        }
+        write(Json{{"status", "verifying sha256 digest"}});
+        write(Json{{"status", "success"}});
+        if (gone) return false;
+        sink.done();
+        return true;
+      });
+}
+
+// Ollama's /api/delete: a model of the model folder, by name.
+void Server::Impl::HandleDelete(const httplib::Request& req, httplib::Response& res) {
+  std::string name;
+  try {
+    name = ModelNameOf(req, nullptr);
+  } catch (const RequestError& e) {
+    SendError(res, e);
+    return;
+  }
+  if (!ModelFolderAllowed(static_cast<bool>(opt.delete_model), res)) return;
+  try {
+    opt.delete_model(name);
+  } catch (const Error& e) {
+    SendError(res, FolderError(e, true));
+    return;
+  }
+  res.set_content(Dump(Json{{"status", "success"}}), "application/json");
+}
+
 // Longer than 150 lines on purpose: the route table, one registration per endpoint; the handlers
 // it registers are short and call named functions.
 void Server::Impl::Routes() {
@@ -1128,6 +1321,22 @@ void Server::Impl::Routes() {
                               {"modified_at", Rfc3339Now()}}),
                     "application/json");
   });
+  // Ollama's running models: the one this server has loaded, for as long as it runs.
+  http.Get("/api/ps", [this, details](const httplib::Request&, httplib::Response& res) {
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    const ModelInfo& m = gen->info();
+    Json model{{"name", m.name},        {"model", m.name},
+               {"size", m.size_bytes},  {"digest", m.digest},
+               {"details", details(m)}, {"expires_at", "2999-12-31T23:59:59Z"},
+               {"size_vram", 0},        {"context_length", m.slot_context}};
+    res.set_content(Dump(Json{{"models", Json::array({model})}}), "application/json");
+  });
+  http.Post("/api/pull",
+            [this](const httplib::Request& req, httplib::Response& res) { HandlePull(req, res); });
+  http.Delete("/api/delete", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleDelete(req, res);
+  });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kChat, req, res);
   });
@@ -1150,6 +1359,7 @@ void Server::Impl::Routes() {
 
   // Host, Origin, CORS and auth for every request, before routing.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_access = {Clock::now(), -1};
     if (!CheckHostAndOrigin(req, res)) {
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -1157,7 +1367,7 @@ void Server::Impl::Routes() {
     OriginAllowed(req, &cors_allow);
     if (!cors_allow.empty()) {
       res.set_header("Access-Control-Allow-Origin", cors_allow);
-      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
       res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       res.set_header("Access-Control-Max-Age", "600");
       if (cors_allow != "*") {
@@ -1221,6 +1431,23 @@ void Server::Impl::Routes() {
       });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics.CountRequest(EndpointLabel(req.path), res.status);
+    if (!opt.quiet) {
+      // "hearth: POST /v1/chat/completions 200 52 tokens 1234 ms", one write per line so that
+      // workers do not interleave; the path is the client's, so it is made safe to print.
+      const long long ms =
+          t_access.start == Clock::time_point{}
+              ? 0
+              : std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_access.start)
+                    .count();
+      std::string path = req.path.size() > 200 ? req.path.substr(0, 200) + "..." : req.path;
+      std::string line = "hearth: " + DisplaySafe(req.method, kOneLine) + " " +
+                         DisplaySafe(path, kOneLine) + " " + std::to_string(res.status) +
+                         (t_access.tokens >= 0 ? " " + std::to_string(t_access.tokens) + " tokens"
+                                               : std::string(" -")) +
+                         " " + std::to_string(ms) + " ms\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+    t_access = {};
   });
 }
 

@@ -928,14 +928,13 @@ void Server::Impl::HandleTranscription(const httplib::Request& req, httplib::Res
   };
   for (const audio::Piece& p : audio::SplitClip(samples, audio::Split::kAtSilence)) {
     GenerationRequest g;
-    const std::string wav = audio::EncodeWav(std::span<const float>(
-        samples.data() + p.begin, static_cast<size_t>(p.end - p.begin)));
-    g.messages = Json::array(
-        {Json{{"role", "user"},
-              {"content",
-               Json::array({Json{{"type", "input_audio"},
-                                 {"input_audio", {{"data", Base64(wav)}, {"format", "wav"}}}},
-                            Json{{"type", "text"}, {"text", instruction}}})}}});
+    const std::string wav = audio::EncodeWav(
+        std::span<const float>(samples.data() + p.begin, static_cast<size_t>(p.end - p.begin)));
+    g.messages = Json::array({Json{
+        {"role", "user"},
+        {"content", Json::array({Json{{"type", "input_audio"},
+                                      {"input_audio", {{"data", Base64(wav)}, {"format", "wav"}}}},
+                                 Json{{"type", "text"}, {"text", instruction}}})}}});
     g.sampling.temperature = temperature;
     g.sampling.seed = std::random_device{}();
     g.max_tokens = 448;
@@ -949,8 +948,7 @@ void Server::Impl::HandleTranscription(const httplib::Request& req, httplib::Res
     }
     int slot = -1;
     const auto outcome = queue.Acquire(
-        *gen, prompt, opt.max_queue,
-        Clock::now() + std::chrono::seconds(opt.queue_timeout_s),
+        *gen, prompt, opt.max_queue, Clock::now() + std::chrono::seconds(opt.queue_timeout_s),
         [&] { return stopping.load(); }, &slot);
     if (outcome != SlotQueue::Outcome::kGot) {
       done();
@@ -963,7 +961,8 @@ void Server::Impl::HandleTranscription(const httplib::Request& req, httplib::Res
     std::string error;
     const auto start = Clock::now();
     try {
-      r = gen->Generate(slot, g, prompt, [](const text::ParseDelta&) {}, cancel);
+      r = gen->Generate(
+          slot, g, prompt, [](const text::ParseDelta&) {}, cancel);
     } catch (const std::exception& e) {
       ok = false;
       error = e.what();

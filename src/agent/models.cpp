@@ -166,6 +166,22 @@ std::string AvailableModelNames() {
   return names;
 }
 
+std::vector<AdaptedModel> AdaptedModelsOf(const std::string& model_path) {
+  std::vector<AdaptedModel> out;
+  for (const auto& [name, e] : CatalogOrBuiltin()) {
+    if (e.base.empty()) continue;
+    try {
+      const ResolvedModel r = ResolveModel(name);
+      std::error_code ec;
+      if (!fs::equivalent(r.path, model_path, ec) || ec) continue;
+      out.push_back({name, r.loras, r.cvecs});
+    } catch (const Error&) {
+      // A base that is not there (not pulled, misspelt) just means this entry is not offered.
+    }
+  }
+  return out;
+}
+
 ResolvedModel ResolveModel(const std::string& name) {
   if (name.empty()) {
     const std::string def = DefaultModelName();
@@ -193,6 +209,19 @@ ResolvedModel ResolveModel(const std::string& name) {
     short_name = name.substr(7);
   }
   std::string not_pulled;
+  if (auto it = catalog.find(short_name); it != catalog.end() && !it->second.base.empty()) {
+    const CatalogEntry& e = it->second;
+    if (auto b = catalog.find(e.base); b != catalog.end() && !b->second.base.empty()) {
+      ThrowInvalidInput(
+          "the base of '" + name + "' is '" + e.base + "', which has a base itself",
+          "name a model file or a downloadable model as base in " + CatalogConfigPath());
+    }
+    ResolvedModel r = ResolveModel(e.base);
+    r.source = "catalog, " + e.base + " with adapters";
+    r.loras = e.loras;
+    r.cvecs = e.cvecs;
+    return r;
+  }
   if (auto it = catalog.find(short_name); it != catalog.end()) {
     const std::string file = it->second.file.empty()
                                  ? it->second.url.substr(it->second.url.rfind('/') + 1)

@@ -4,6 +4,7 @@
 //   3. a catalog short name (`e4b`, also `gemma4:e4b`) that `hearth pull` has downloaded;
 //   4. a model in the local Ollama store (`gemma4:e4b`, `me/model:tag`): its manifest names the
 //      GGUF blob, which is read in place, never copied.
+// A catalog entry with a base (models.toml, agent/pull.h) is its base model plus its adapters.
 // With no name at all, the default model ([agent] model in the user's config) is used. When
 // nothing matches, the error lists what is available and how to get a model.
 //
@@ -35,10 +36,23 @@ std::string DefaultModelName();
 struct ResolvedModel {
   std::string path;
   std::string source;  // "path", "model folder", "catalog", "ollama", and ", default" if unnamed
+  // A catalog entry with a base: its LoRA adapters and control vectors, `FILE[:SCALE]` each.
+  std::vector<std::string> loras;
+  std::vector<std::string> cvecs;
 };
 // See the top of this file. Errors: kUsage when no name is given and no default is configured;
 // kIo ("cannot open 'NAME' ...") when nothing matches, listing the available models.
 ResolvedModel ResolveModel(const std::string& name);
+
+// The catalog entries with a base that resolves to the file `model_path` (the same file, by
+// identity): what `hearth serve` offers as models of their own next to the model it serves.
+// Entries whose base cannot be resolved are left out.
+struct AdaptedModel {
+  std::string name;
+  std::vector<std::string> loras;
+  std::vector<std::string> cvecs;
+};
+std::vector<AdaptedModel> AdaptedModelsOf(const std::string& model_path);
 
 // "a.gguf, b.gguf, gemma4:e4b (ollama)": what ResolveModel could find, for messages.
 std::string AvailableModelNames();

@@ -388,6 +388,54 @@ std::string DefaultModelDir() {
   return EnvOr("XDG_CACHE_HOME", Home() + "/.cache") + "/hearth/models";
 }
 
+namespace {
+
+// `lora` / `control_vector` of an entry with a base: one FILE[:SCALE] string or a list of them,
+// relative paths taken from the config file's folder (the config is the user's own, so any path is
+// theirs to name).
+std::vector<std::string> AdapterSpecs(const toml::node& node, const std::string& where,
+                                      const std::string& config_path) {
+  std::vector<std::string> out;
+  auto add = [&](const toml::node& n) {
+    auto s = n.value<std::string>();
+    if (!s || s->empty()) ThrowInvalidInput(where + " must be a file name or a list of them");
+    fs::path p(*s);
+    if (p.is_relative()) p = fs::path(config_path).parent_path() / p;
+    out.push_back(p.string());
+  };
+  if (const toml::array* a = node.as_array()) {
+    for (const auto& n : *a) add(n);
+  } else {
+    add(node);
+  }
+  return out;
+}
+
+void ReadAdaptedEntry(const toml::table& t, const std::string& where,
+                      const std::string& config_path, CatalogEntry& e) {
+  for (const auto& [field, value] : t) {
+    const std::string f(field.str());
+    if (f == "base") {
+      auto s = value.value<std::string>();
+      if (!s || s->empty()) ThrowInvalidInput(where + ".base must be a model name");
+      e.base = *s;
+    } else if (f == "lora") {
+      e.loras = AdapterSpecs(value, where + ".lora", config_path);
+    } else if (f == "control_vector") {
+      e.cvecs = AdapterSpecs(value, where + ".control_vector", config_path);
+    } else {
+      ThrowInvalidInput(where + ": unknown key '" + f + "' in an entry with a base",
+                        "the keys are base, lora, control_vector");
+    }
+  }
+  if (e.loras.empty() && e.cvecs.empty()) {
+    ThrowInvalidInput(where + " has a base but no adapter",
+                      "add lora = \"FILE[:SCALE]\" (or control_vector)");
+  }
+}
+
+}  // namespace
+
 std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path) {
   std::map<std::string, CatalogEntry> catalog;
   for (auto& e : BuiltinCatalog()) catalog[e.name] = e;
@@ -412,6 +460,16 @@ std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path) 
     if (!t) ThrowInvalidInput(where + " must be a table", "write [models." + name + "]");
     CatalogEntry e = catalog.count(name) ? catalog[name] : CatalogEntry{name, "", "", 0, ""};
     const bool new_url = t->contains("url");
+    const bool adapted = t->contains("base");
+    if (adapted) {
+      if (catalog.count(name)) {
+        ThrowInvalidInput(where + ": a built-in name cannot have a base",
+                          "give the model with adapters a name of its own");
+      }
+      ReadAdaptedEntry(*t, where, config_path, e);
+      catalog[name] = e;
+      continue;
+    }
     for (const auto& [field, value] : *t) {
       const std::string f(field.str());
       if (f == "url" || f == "file" || f == "sha256") {
@@ -434,7 +492,7 @@ std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path) 
         e.size = static_cast<uint64_t>(*v);
       } else {
         ThrowInvalidInput(where + ": unknown key '" + f + "'",
-                          "the keys are url, file, size, sha256");
+                          "the keys are url, file, size, sha256 (or base, lora, control_vector)");
       }
     }
     if (e.url.empty()) ThrowInvalidInput(where + " has no url", "add url = \"https://...\"");
@@ -454,6 +512,10 @@ CatalogEntry ResolvePullTarget(const std::string& name_or_url,
                                const std::map<std::string, CatalogEntry>& catalog) {
   if (auto it = catalog.find(name_or_url); it != catalog.end()) {
     CatalogEntry e = it->second;
+    if (!e.base.empty()) {
+      ThrowUsage("'" + e.name + "' is '" + e.base + "' with adapters: there is nothing to download",
+                 "pull its base instead: hearth pull " + e.base);
+    }
     if (e.file.empty()) e.file = FileNameOfUrl(e.url);
     CheckFileName(e.file, "'" + e.name + "'");
     return e;

@@ -49,6 +49,12 @@ struct CatalogEntry {
   std::string file;    // file name in the model folder (default: the URL's last path segment)
   uint64_t size = 0;   // bytes; 0 = unknown (then the server's Content-Length is checked)
   std::string sha256;  // lower-case hex; empty = not checked
+  // A model made of another one plus adapters (Ollama's FROM + ADAPTER): `base` names the base
+  // model as -m would, `loras` and `cvecs` are `FILE[:SCALE]` specs of LoRA adapters and control
+  // vectors (relative paths are taken from the config file's folder). Such an entry has no url.
+  std::string base;
+  std::vector<std::string> loras;
+  std::vector<std::string> cvecs;
 };
 
 // The built-in short names. Their URLs name well-known public Gemma 4 GGUF repositories; they
@@ -62,10 +68,15 @@ std::string CatalogConfigPath();
 //   file = "model.gguf"            # optional
 //   size = 123                     # optional, bytes
 //   sha256 = "…"                   # optional, 64 hex digits
+//   [models.my-fix]                # or: a base model with adapters, nothing to download
+//   base = "e4b"                   # any name -m takes (not another entry with a base)
+//   lora = ["my-fix.gguf:0.8"]     # FILE[:SCALE], a string or a list of them
+//   control_vector = "calm.gguf"   # FILE[:STRENGTH], optional
 // Error(kInvalidInput) naming the file and key when it is malformed.
 std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path);
 // A short name from the catalog, or an http(s) URL (its last path segment is the file name).
-// Error(kUsage) listing the known names otherwise.
+// Error(kUsage) listing the known names otherwise, or naming the base to pull for an entry with
+// a base.
 CatalogEntry ResolvePullTarget(const std::string& name_or_url,
                                const std::map<std::string, CatalogEntry>& catalog);
 

@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "cli/adapter_flags.h"
 #include "cli/compat_flags.h"
+#include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "index/index.h"
 
@@ -192,9 +193,10 @@ class AssistantSession {
                  "set [agent] model or backend in " +
                      agent::UserConfigPath().string());
     }
+    AdapterFlags adapters = f.adapters;
+    const std::string path = ModelPath(model, &adapters);
     return agent::MakeLocalBackend(
-        agent::ResolveModel(model).path,
-        {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = f.adapters.Request()});
+        path, {.n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = adapters.Request()});
   }
   // Brings the index up to date; false (with a warning) when there is none to be had.
   static bool UpdateIndex(const agent::Workspace& ws, int threads) {

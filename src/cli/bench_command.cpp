@@ -37,6 +37,7 @@ struct BenchArgs {
   int reps = 3;
   bool json = false;
   AdapterFlags adapters;
+  bool vs_base = false;  // with adapters: also the base model, interleaved in the same run
   std::string audio;  // --audio: benchmark the audio encoder of --mmproj on this clip instead
   std::string mmproj;
 };
@@ -62,6 +63,15 @@ Stats Summarise(std::vector<double> v) {
   for (double x : v) s.stddev += (x - mean) * (x - mean) / static_cast<double>(n);
   s.stddev = std::sqrt(s.stddev);
   return s;
+}
+
+// User + system CPU seconds of the whole process (every thread) so far. On a loaded machine the
+// wall time of a test depends on what else runs; its CPU time much less.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 uint64_t PeakRssBytes() {
@@ -177,9 +187,22 @@ void RunBench(const BenchArgs& args) {
     ctx.Reset();
   }
 
-  std::vector<double> pp_rates, tg_rates, ttft;
+  // --vs-base: every repetition runs the tests once with the adapters and once without, the
+  // order alternating, so that both see the same machine (other load, clocks, page cache) and
+  // their ratio is the adapters' cost.
+  const std::shared_ptr<const model::AdapterSet> adapters = options.adapters;
+  if (args.vs_base && !adapters) {
+    ThrowUsage("--vs-base compares adapters with the base model", "add --lora FILE");
+  }
+  std::vector<double> pp_rates, tg_rates, ttft, base_pp, base_tg, tg_cpu, base_tg_cpu;
   std::vector<float> logits(static_cast<size_t>(n_vocab));
-  for (int rep = 0; rep < args.reps; ++rep) {
+  for (int pass = 0; pass < args.reps * (args.vs_base ? 2 : 1); ++pass) {
+    const int rep = args.vs_base ? pass / 2 : pass;
+    const bool base = args.vs_base && (pass % 2 == rep % 2);
+    ctx.SetAdapters(base ? nullptr : adapters);
+    auto& pp_out = base ? base_pp : pp_rates;
+    auto& tg_out = base ? base_tg : tg_rates;
+    auto& tg_cpu_out = base ? base_tg_cpu : tg_cpu;
     if (args.n_prompt > 0) {
       ctx.Reset();
       auto prompt = RandomTokens(args.n_prompt, n_vocab, 100 + static_cast<uint32_t>(rep));
@@ -189,8 +212,8 @@ void RunBench(const BenchArgs& args) {
       std::vector<int32_t> next = {
           static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
       ctx.Decode(next, logits.data(), false);
-      ttft.push_back(Seconds(start));
-      pp_rates.push_back(args.n_prompt / pp);
+      if (!base) ttft.push_back(Seconds(start));
+      pp_out.push_back(args.n_prompt / pp);
     }
     if (args.n_gen > 0) {
       ctx.Reset();
@@ -200,12 +223,27 @@ void RunBench(const BenchArgs& args) {
       }
       auto gen = RandomTokens(args.n_gen, n_vocab, 300 + static_cast<uint32_t>(rep));
       auto start = Clock::now();
+      const double cpu_start = ProcessCpuSeconds();
       for (int i = 0; i < args.n_gen; ++i)
         ctx.Decode({&gen[static_cast<size_t>(i)], 1}, logits.data(), false);
-      tg_rates.push_back(args.n_gen / Seconds(start));
+      tg_out.push_back(args.n_gen / Seconds(start));
+      tg_cpu_out.push_back(args.n_gen / (ProcessCpuSeconds() - cpu_start));
     }
   }
   const Stats pp = Summarise(pp_rates), tg = Summarise(tg_rates), first = Summarise(ttft);
+  const Stats bpp = Summarise(base_pp), btg = Summarise(base_tg);
+  // Time per token with adapters over time per token without, per repetition (the pairs ran
+  // back to back), minus 1: the median of those, in percent.
+  auto overhead = [](const std::vector<double>& with, const std::vector<double>& without) {
+    std::vector<double> r;
+    for (size_t i = 0; i < with.size() && i < without.size(); ++i) {
+      r.push_back(100.0 * (without[i] / with[i] - 1.0));
+    }
+    return Summarise(r);
+  };
+  const Stats pp_over = overhead(pp_rates, base_pp), tg_over = overhead(tg_rates, base_tg);
+  // The same with CPU seconds (all threads) per token instead of wall seconds.
+  const Stats tg_cpu_over = overhead(tg_cpu, base_tg_cpu);
   const uint64_t rss = PeakRssBytes();
 
   if (args.json) {
@@ -234,6 +272,15 @@ void RunBench(const BenchArgs& args) {
         {"kv_bytes", ctx.kv_bytes()},
         {"adapters", adapters_text},
     };
+    if (args.vs_base) {
+      out["base_pp_tokens_per_s"] = bpp.median;
+      out["base_tg_tokens_per_s"] = btg.median;
+      out["pp_overhead_pct"] = pp_over.median;
+      out["tg_overhead_pct"] = tg_over.median;
+      out["tg_overhead_pct_min"] = tg_over.min;
+      out["tg_overhead_pct_max"] = tg_over.max;
+      out["tg_cpu_overhead_pct"] = tg_cpu_over.median;
+    }
     std::cout << out.dump() << "\n";
     return;
   }
@@ -250,6 +297,22 @@ void RunBench(const BenchArgs& args) {
     std::printf("tg%-5d %9.2f tok/s  (min %.2f, max %.2f, ±%.2f over %d runs)%s\n", args.n_gen,
                 tg.median, tg.min, tg.max, tg.stddev, args.reps,
                 args.depth > 0 ? (" at depth " + std::to_string(args.depth)).c_str() : "");
+  }
+  if (args.vs_base) {
+    if (args.n_prompt > 0) {
+      std::printf("base pp%-5d %5.2f tok/s: adapters cost %+.1f%% time per token (median)\n",
+                  args.n_prompt, bpp.median, pp_over.median);
+    }
+    if (args.n_gen > 0) {
+      std::printf(
+          "base tg%-5d %5.2f tok/s: adapters cost %+.1f%% time per token (median; min %+.1f, "
+          "max %+.1f over %d pairs)\n",
+          args.n_gen, btg.median, tg_over.median, tg_over.min, tg_over.max, args.reps);
+      std::printf(
+          "             in CPU time (all threads) per token: %+.1f%% (median; min %+.1f, "
+          "max %+.1f)\n",
+          tg_cpu_over.median, tg_cpu_over.min, tg_cpu_over.max);
+    }
   }
   std::printf("load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB)\n",
               load_s, rss / 1048576.0, model->weight_bytes() / 1048576.0,
@@ -276,6 +339,9 @@ void RegisterBench(CLI::App& app) {
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
   AddAdapterFlags(cmd, &args->adapters);
+  cmd->add_flag("--vs-base", args->vs_base,
+                "With --lora / --control-vector: also run each test without them, interleaved, "
+                "and report what the adapters cost in time per token");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->add_option("--audio", args->audio,
                   "Benchmark the audio encoder of --mmproj on this clip instead (encode time per "
@@ -287,7 +353,7 @@ void RegisterBench(CLI::App& app) {
       RunAudioBench(*args);
       return;
     }
-    args->model_path = ModelPath(args->model_path);
+    args->model_path = ModelPath(args->model_path, &args->adapters);
     RunBench(*args);
   });
 }

@@ -72,11 +72,11 @@ void RunPlainChat(ChatOptions& opt) {
                "drop --backend, --file and --permissions, or drop --plain for the assistant");
   }
   GenerationFlags& gen = *opt.gen;
-  gen.model_path = ModelPath(f.model);
+  gen.adapters = f.adapters;
+  gen.model_path = ModelPath(f.model, &gen.adapters);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
   gen.verbose = f.verbose;
-  gen.adapters = f.adapters;
   if (opt.chat_template != "official" && opt.chat_template != "interleaved") {
     // text::ParseChatTemplate's hint names render-chat's --template; here the flag differs.
     ThrowUsage("unknown chat template '" + opt.chat_template + "'",

@@ -234,7 +234,7 @@ void RegisterLogitsCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   AddAdapterFlags(cmd, &opt->adapters);
   cmd->callback([opt] {
-    opt->model_path = ModelPath(opt->model_path);
+    opt->model_path = ModelPath(opt->model_path, &opt->adapters);
     RunLogits(*opt);
   });
 }

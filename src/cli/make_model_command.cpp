@@ -15,13 +15,35 @@ namespace {
 struct MakeModelArgs {
   std::string like, vocab, type = "Q4_K_M", output;
   std::string audio_mmproj, audio_type = "F16";
+  std::string lora_for, lora_type = "F16";
+  int rank = 16;
   uint64_t seed = 1;
   int threads = 0;
 };
 
+// --lora-for BASE: a random adapter for an existing model instead of a model.
+void RunMakeLora(const MakeModelArgs& args) {
+  if (args.output.empty()) ThrowUsage("-o is required", "name the adapter file to write");
+  if (!args.like.empty() || !args.audio_mmproj.empty()) {
+    ThrowUsage("--lora-for writes an adapter only", "drop --like and --audio-mmproj");
+  }
+  const convert::Preset* preset = convert::FindPreset(args.lora_type);
+  convert::MakeLoraOptions options;
+  options.base = args.lora_for;
+  options.rank = args.rank;
+  options.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
+  options.output = args.output;
+  options.seed = args.seed;
+  convert::MakeLora(options);
+  std::cerr << "hearth: wrote " << args.output << " (random rank-" << args.rank << " LoRA for "
+            << args.lora_for << ", " << args.lora_type << ")\n";
+}
+
 void RunMakeModel(const MakeModelArgs& args) {
   // Ctrl-C: exit 130, no half-written file left.
   const RemoveTmpOnSigint cleanup(args.output, args.audio_mmproj);
+  if (!args.lora_for.empty()) return RunMakeLora(args);
+  if (args.like.empty()) ThrowUsage("--like is required", "name a variant, e.g. --like e4b");
   if (!args.audio_mmproj.empty()) {
     const convert::Preset* preset = convert::FindPreset(args.audio_type);
     convert::MakeAudioProjectorOptions audio;
@@ -68,7 +90,7 @@ void RegisterMakeModel(CLI::App& app) {
       "make-model",
       "Write a Gemma 4 GGUF with random weights and a real variant's dimensions (for benchmarks; "
       "not a language model)");
-  cmd->add_option("--like", args->like, "Variant whose dimensions to use: " + likes)->required();
+  cmd->add_option("--like", args->like, "Variant whose dimensions to use: " + likes);
   cmd->add_option("--vocab", args->vocab,
                   "GGUF holding the Gemma 4 tokenizer, e.g. "
                   "../shared/fixtures/tokenizer/gemma-4-vocab.gguf");
@@ -80,6 +102,14 @@ void RegisterMakeModel(CLI::App& app) {
                   "tower's dimensions here (for hearth bench --audio)");
   cmd->add_option("--audio-type", args->audio_type,
                   "Matrix type of --audio-mmproj: F32, F16 or Q8_0")
+      ->capture_default_str();
+  cmd->add_option("--lora-for", args->lora_for,
+                  "Instead of a model, write a random LoRA adapter (llama.cpp format) for this "
+                  "base model to -o: attn_q/k/v/output and ffn_gate/up/down of every layer");
+  cmd->add_option("--rank", args->rank, "Rank of --lora-for's adapter")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--lora-type", args->lora_type, "Tensor type of --lora-for's adapter: F32 or F16")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same file)")
       ->capture_default_str();

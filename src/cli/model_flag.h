@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/models.h"
+#include "cli/adapter_flags.h"
 
 namespace hearth::cli {
 
@@ -20,5 +21,14 @@ inline CLI::Option* AddModelFlag(CLI::App* cmd, std::string& target, const std::
 
 // The file `flag` names (the default model when empty). Errors list the available models.
 inline std::string ModelPath(const std::string& flag) { return agent::ResolveModel(flag).path; }
+
+// The same, for commands that run the model: a catalog entry with a base (models.toml) also
+// puts its adapters in front of the --lora / --control-vector ones.
+inline std::string ModelPath(const std::string& flag, AdapterFlags* adapters) {
+  agent::ResolvedModel r = agent::ResolveModel(flag);
+  adapters->loras.insert(adapters->loras.begin(), r.loras.begin(), r.loras.end());
+  adapters->cvecs.insert(adapters->cvecs.begin(), r.cvecs.begin(), r.cvecs.end());
+  return r.path;
+}
 
 }  // namespace hearth::cli

@@ -1,5 +1,6 @@
 // `hearth serve -m MODEL.gguf [--host H] [--port P] [--api-key KEY] [--cors ORIGIN]...
-// [--allow-host NAME]... [--parallel N] [-c CTX] [-t THREADS] [--max-body BYTES]`: the OpenAI- and
+// [--allow-host NAME]... [--parallel N] [-c CTX] [-t THREADS] [--max-body BYTES]
+// [--lora FILE[:SCALE]]... [--control-vector FILE[:STRENGTH]]...`: the OpenAI- and
 // Ollama-compatible HTTP API and the web chat page (src/server/).
 #include <csignal>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 
 #include "agent/pull.h"
 #include "base/error.h"
+#include "cli/adapter_flags.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
@@ -34,7 +36,19 @@ struct ServeOptions {
   int lookup = 0;
   bool no_spec = false;
   std::string mmproj;
+  AdapterFlags adapters;
+  // From the catalog: the adapters of the entry -m named, and the entries of the same base.
+  std::vector<std::string> resolved_loras, resolved_cvecs;
+  std::vector<agent::AdaptedModel> variants;
 };
+
+// `FILE[:SCALE]` specs of a catalog entry, parsed as --lora's are.
+std::vector<model::AdapterSpec> Specs(const std::vector<std::string>& specs,
+                                      const std::string& what) {
+  std::vector<model::AdapterSpec> out;
+  for (const auto& s : specs) out.push_back(model::ParseAdapterSpec(s, what));
+  return out;
+}
 
 server::Server* g_server = nullptr;
 volatile std::sig_atomic_t g_stop_signal = 0;  // SIGINT: exit 130 as every command; SIGTERM: 0
@@ -121,6 +135,19 @@ void RunServe(ServeOptions opt) {
       eopt.lookup = opt.lookup;
       eopt.no_spec = opt.no_spec;
       eopt.mmproj = opt.mmproj;
+      eopt.adapters = opt.adapters.Request();
+      for (auto& l : Specs(opt.resolved_loras, "lora")) eopt.adapters.loras.push_back(l);
+      for (auto& c : Specs(opt.resolved_cvecs, "control_vector")) eopt.adapters.cvecs.push_back(c);
+      for (const agent::AdaptedModel& v : opt.variants) {
+        try {
+          eopt.variants.push_back(
+              {v.name, {Specs(v.loras, "lora"), Specs(v.cvecs, "control_vector")}});
+        } catch (const Error& e) {
+          std::cerr << "hearth: warning: model '" << v.name << "' left out: " << e.Describe()
+                    << "\n";
+        }
+      }
+      eopt.warn = [](const std::string& w) { std::cerr << "hearth: warning: " << w << "\n"; };
       srv.SetGenerator(server::MakeEngineGenerator(eopt));
       std::cerr << "hearth: model loaded, " << opt.parallel << " slot(s); ready\n";
     } catch (const Error& e) {
@@ -157,12 +184,13 @@ void RegisterServeCommand(CLI::App& app) {
       "Endpoints: POST /v1/chat/completions, /v1/completions, /api/chat, /api/generate,\n"
       "/api/show, /api/pull (a catalog name into the model folder); DELETE /api/delete; GET\n"
       "/v1/models, /api/tags, /api/ps, /api/version, /health (503 while loading), /metrics\n"
-      "(Prometheus), / (chat page). Binds to loopback unless --host says otherwise; beyond\n"
-      "loopback, /api/pull and /api/delete need --api-key. The API key may also come from the\n"
-      "HEARTH_API_KEY environment variable. One line per request on stderr (method, path,\n"
-      "status, tokens, ms) unless --quiet. Parameters that clients send by habit and that are\n"
-      "harmless to ignore (cache_prompt, typical_p, options.mirostat...) are ignored with a\n"
-      "\"warnings\" note in the response.");
+      "(Prometheus), GET/POST /lora-adapters, / (chat page). Binds to loopback unless --host says\n"
+      "otherwise; beyond loopback, /api/pull and /api/delete need --api-key. The API key may also\n"
+      "come from the HEARTH_API_KEY environment variable. One line per request on stderr (method,\n"
+      "path, status, tokens, ms) unless --quiet. Parameters that clients send by habit and that\n"
+      "are harmless to ignore (cache_prompt, typical_p, options.mirostat...) are ignored with a\n"
+      "\"warnings\" note in the response. Catalog entries with a base (models.toml) of the served\n"
+      "model are served as models of their own, with their adapters.");
   AddModelFlag(cmd, opt->model_path, "A Gemma 4 model");
   cmd->add_option("--host", opt->server.host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", opt->server.port, "Port (default 8080; 0 = any free port)")
@@ -196,6 +224,7 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--mmproj", opt->mmproj,
                   "The multimodal projector for input_audio content parts (default: an "
                   "mmproj*.gguf next to the model)");
+  AddAdapterFlags(cmd, &opt->adapters);
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));
   cmd->add_option("--timeout", opt->server.request_timeout_s,
@@ -225,6 +254,13 @@ void RegisterServeCommand(CLI::App& app) {
     // A model found by name is served under that name (an Ollama blob's file name means nothing).
     const agent::ResolvedModel resolved = agent::ResolveModel(opt->model_path);
     if (opt->alias.empty() && resolved.source != "path") opt->alias = opt->model_path;
+    opt->resolved_loras = resolved.loras;
+    opt->resolved_cvecs = resolved.cvecs;
+    // Catalog entries that are this model plus adapters are served too, by name (the entry -m
+    // named is the served model itself).
+    for (auto& v : agent::AdaptedModelsOf(resolved.path)) {
+      if (v.name != opt->model_path && v.name != opt->alias) opt->variants.push_back(std::move(v));
+    }
     opt->model_path = resolved.path;
     RunServe(*opt);
   });

@@ -79,4 +79,19 @@ struct MakeAudioProjectorOptions {
 };
 void MakeAudioProjector(const MakeAudioProjectorOptions& options);
 
+// A LoRA adapter in llama.cpp's GGUF format (general.type adapter, adapter.lora.alpha, `.lora_a`
+// / `.lora_b` pairs) for an existing base model, random: a pair of rank `rank` for every
+// attn_q/k/v/output and ffn_gate/up/down weight of every layer (PEFT's usual target modules),
+// A [rank][n_in] with unit-variance rows over sqrt(n_in), B small, so that the adapter moves the
+// logits without wrecking them. For measuring what adapters cost (`hearth bench --lora`).
+struct MakeLoraOptions {
+  std::string base;  // the base model GGUF
+  int rank = 16;
+  float alpha = 0;    // 0: the rank (alpha / rank = 1)
+  uint32_t type = 1;  // tensor::kF16 (convert_lora_to_gguf.py's default) or tensor::kF32
+  std::string output;
+  uint64_t seed = 1;
+};
+void MakeLora(const MakeLoraOptions& options);
+
 }  // namespace hearth::convert

@@ -2,6 +2,7 @@
 // variant (../shared/spec/gemma4-variants.json), for benchmarks without downloads. Weight
 // magnitudes follow the recipe of the fixture models (../shared/fixtures/refs/README.md §1), so
 // activations stay finite and the logits are not degenerate.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -424,6 +425,62 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
                     [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
                       FillTensor(t->init, type, row_length, rows, stream, *pool, out);
                     });
+  }
+  w.WriteFile(options.output);
+}
+
+void MakeLora(const MakeLoraOptions& options) {
+  if (options.rank < 1 || options.rank > 1024) {
+    ThrowUsage("--rank " + std::to_string(options.rank) + " is out of range", "use 1 to 1024");
+  }
+  if (options.type != tensor::kF32 && options.type != tensor::kF16) {
+    ThrowUsage("the adapter type must be F32 or F16");
+  }
+  const gguf::File base = gguf::File::Open(options.base);
+  const std::string arch(base.GetString("general.architecture").value_or(""));
+  if (arch != "gemma4") {
+    ThrowInvalidInput(options.base + " is not a gemma4 model (general.architecture '" + arch + "')",
+                      "give the base model the adapter is for");
+  }
+  gguf::Writer w;
+  w.SetString("general.architecture", arch);
+  w.SetString("general.type", "adapter");
+  w.SetString("adapter.type", "lora");
+  w.SetString("general.name", "hearth-random-lora-r" + std::to_string(options.rank));
+  w.SetFloat32("adapter.lora.alpha",
+               options.alpha != 0 ? options.alpha : static_cast<float>(options.rank));
+  static const char* kTargets[] = {".attn_q.weight",      ".attn_k.weight",   ".attn_v.weight",
+                                   ".attn_output.weight", ".ffn_gate.weight", ".ffn_up.weight",
+                                   ".ffn_down.weight"};
+  const int64_t r = options.rank;
+  int index = 0;
+  for (const auto& t : base.tensors()) {
+    const bool target = t.name.rfind("blk.", 0) == 0 && t.shape.size() == 2 &&
+                        std::any_of(std::begin(kTargets), std::end(kTargets),
+                                    [&](const char* s) { return t.name.ends_with(s); });
+    if (!target) continue;
+    const int64_t n_in = t.shape[0], n_out = t.shape[1];
+    // A's rows have unit variance over sqrt(n_in) (so A x is O(|x| / sqrt(n_in))), B's values
+    // are small: the delta is a few percent of W x for unit-variance weights.
+    const Init a_init = Gaussianish(1.0 / std::sqrt(static_cast<double>(n_in)));
+    const Init b_init = Gaussianish(0.02 / std::sqrt(static_cast<double>(r)));
+    for (int half = 0; half < 2; ++half) {
+      const int64_t row_length = half == 0 ? n_in : r;
+      const int64_t rows = half == 0 ? r : n_out;
+      const Init init = half == 0 ? a_init : b_init;
+      const uint32_t type = options.type;
+      const uint64_t stream = SplitMix(options.seed * 7919ull + static_cast<uint64_t>(index++));
+      const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
+      w.AddLazyTensor(t.name + (half == 0 ? ".lora_a" : ".lora_b"), {row_length, rows}, type,
+                      n_bytes, [=](std::span<uint8_t> out) {
+                        tensor::ThreadPool pool(1);
+                        FillTensor(init, type, row_length, rows, stream, pool, out);
+                      });
+    }
+  }
+  if (index == 0) {
+    ThrowInvalidInput(options.base + " has no attention or MLP weights to adapt",
+                      "give a Gemma 4 model (hearth make-model --like e4b writes one)");
   }
   w.WriteFile(options.output);
 }

@@ -420,7 +420,11 @@ void ApplyLora(const std::vector<LoraTerm>& terms, int expert, const float* x, i
     const size_t n_bx = static_cast<size_t>(rows) * b.rows;
     if (scratch.ax.size() < n_ax) scratch.ax.resize(n_ax);
     if (scratch.bx.size() < n_bx) scratch.bx.resize(n_bx);
-    tensor::MatMul(a, x, rows, scratch.ax.data(), precision, pool);
+    // A x has only `rank` outputs: for a few tokens (decode, short verification batches) it is
+    // microseconds of work, and one more hand-off to the pool per adapted weight would add a
+    // synchronisation point to every one of them, which costs more (and on a busy machine much
+    // more) than computing it here. B (A x) has the base's output width and stays parallel.
+    tensor::MatMul(a, x, rows, scratch.ax.data(), precision, rows <= 4 ? nullptr : pool);
     tensor::MatMul(b, scratch.ax.data(), rows, scratch.bx.data(), precision, pool);
     const float s = term.scale;
     const float* bx = scratch.bx.data();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <mutex>
 
 #include "base/error.h"
 #include "engine/loaded_model.h"
@@ -16,6 +17,14 @@
 #include "text/tokenizer.h"
 
 namespace hearth::server {
+
+void Generator::SetAdapterScales(const std::vector<std::pair<int, float>>& scales) {
+  if (!scales.empty()) {
+    ThrowInvalidInput("adapter id " + std::to_string(scales.front().first) + " is not loaded",
+                      "this server has no LoRA adapters (start it with --lora FILE)");
+  }
+}
+
 namespace {
 
 std::string ParameterSize(uint64_t n) {
@@ -31,8 +40,9 @@ std::string ParameterSize(uint64_t n) {
 class EngineGenerator final : public Generator {
  public:
   explicit EngineGenerator(const EngineOptions& opt)
-      : lm_(engine::LoadedModel::Open(opt.model_path)) {
+      : lm_(engine::LoadedModel::Open(opt.model_path, opt.adapters)) {
     const model::ModelConfig& c = lm_->config();
+    LoadVariants(opt);
     if (opt.no_spec) {
       lm_->DisableSpeculation();
     } else {
@@ -45,6 +55,7 @@ class EngineGenerator final : public Generator {
     }
     // Slots share the cores: each gets its part, so N busy slots do not oversubscribe.
     if (opt.n_threads <= 0) copt.n_threads = std::max(1, engine::DefaultThreads() / opt.n_slots);
+    copt.adapters = nullptr;  // each request sets its own (Generate)
     for (int i = 0; i < opt.n_slots; ++i) {
       sessions_.push_back(std::make_unique<engine::Session>(lm_->model(), lm_->tokenizer(), copt));
       sessions_.back()->SetSpeculation(lm_->speculation());
@@ -87,6 +98,7 @@ class EngineGenerator final : public Generator {
                   static_cast<unsigned long long>(info_.size_bytes),
                   static_cast<unsigned long long>(mtime));
     info_.digest = digest;
+    for (const auto& [name, set] : variants_) info_.variants.push_back(name);
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -94,6 +106,7 @@ class EngineGenerator final : public Generator {
 
   PreparedPrompt Prepare(const GenerationRequest& r) const override {
     PreparedPrompt p;
+    ChooseAdapters(r, p);
     const int slot_ctx = info_.slot_context;
     p.context_limit = slot_ctx;
     if (r.num_ctx > 0) {
@@ -143,7 +156,10 @@ class EngineGenerator final : public Generator {
   }
 
   int CachedPrefix(int slot, const PreparedPrompt& prompt) const override {
-    const auto& held = sessions_.at(static_cast<size_t>(slot))->tokens();
+    // KV computed under other adapters or scales is worth nothing to this request.
+    const engine::Session& session = *sessions_.at(static_cast<size_t>(slot));
+    if (model::AdapterKey(session.adapters()) != prompt.adapter_key) return 0;
+    const auto& held = session.tokens();
     const size_t n = std::min(held.size(), prompt.tokens.size());
     size_t k = 0;
     while (k < n && held[k] == prompt.tokens[k]) ++k;
@@ -154,6 +170,8 @@ class EngineGenerator final : public Generator {
                             const std::function<void(const text::ParseDelta&)>& on_delta,
                             const std::atomic<bool>& cancel) override {
     engine::Session& session = *sessions_.at(static_cast<size_t>(slot));
+    // Drops the slot's cache when the key changes (Session::SetAdapters).
+    session.SetAdapters(p.adapters);
     engine::GenerateOptions gopt;
     const int room = p.context_limit - static_cast<int>(p.tokens.size());
     gopt.max_tokens = r.max_tokens > 0 ? std::min(r.max_tokens, room) : room;
@@ -173,6 +191,7 @@ class EngineGenerator final : public Generator {
         return true;
       };
       const engine::GenerateResult g = session.Generate(p.tokens, gopt);
+      result.tokens = g.tokens;
       reply.stats = g.stats;
       reply.finish = engine::FinishFor(g.stats.stop_reason, false);
     } else {
@@ -197,11 +216,95 @@ class EngineGenerator final : public Generator {
     return result;
   }
 
+  std::vector<AdapterInfo> Adapters() const override {
+    std::lock_guard lock(mu_);
+    std::vector<AdapterInfo> out;
+    for (size_t i = 0; i < loaded_.size(); ++i) {
+      out.push_back({static_cast<int>(i), loaded_[i].first->path(), loaded_[i].second});
+    }
+    return out;
+  }
+
+  void SetAdapterScales(const std::vector<std::pair<int, float>>& scales) override {
+    model::AdapterSet::Loras loras = WithScales(scales);
+    auto set = model::AdapterSet::Make(lm_->model(), loras, lm_->cvecs());
+    std::lock_guard lock(mu_);
+    loaded_ = std::move(loras);
+    current_ = std::move(set);
+  }
+
  private:
+  // The catalog variants' adapters, loaded after the --lora ones (at global scale 0), each
+  // variant with its own set. A variant that does not load is left out with a warning.
+  void LoadVariants(const EngineOptions& opt) {
+    loaded_ = lm_->loras();
+    current_ = lm_->adapters();
+    for (const EngineOptions::Variant& v : opt.variants) {
+      try {
+        model::AdapterSet::Loras loras;
+        for (const model::AdapterSpec& s : v.adapters.loras) {
+          loras.emplace_back(model::LoraAdapter::Load(s.path, lm_->model()), s.scale);
+        }
+        model::AdapterSet::Cvecs cvecs;
+        for (const model::AdapterSpec& s : v.adapters.cvecs) {
+          cvecs.emplace_back(model::ControlVector::Load(s.path, lm_->model()), s.scale);
+        }
+        auto set = model::AdapterSet::Make(lm_->model(), loras, std::move(cvecs));
+        for (const auto& l : loras) loaded_.emplace_back(l.first, 0.0f);
+        variants_.emplace_back(v.name, std::move(set));
+      } catch (const Error& e) {
+        if (opt.warn) opt.warn("model '" + v.name + "' left out: " + e.Describe());
+      }
+    }
+  }
+
+  // The loaded adapters with `scales` for the ids named and 0 for the others (llama-server's
+  // rule for both the `lora` field and POST /lora-adapters).
+  model::AdapterSet::Loras WithScales(const std::vector<std::pair<int, float>>& scales) const {
+    std::lock_guard lock(mu_);
+    model::AdapterSet::Loras loras = loaded_;
+    for (auto& l : loras) l.second = 0;
+    for (const auto& [id, scale] : scales) {
+      if (id < 0 || static_cast<size_t>(id) >= loras.size()) {
+        ThrowInvalidInput("adapter id " + std::to_string(id) + " is not loaded",
+                          loras.empty() ? "this server has no LoRA adapters (start it with "
+                                          "--lora FILE)"
+                                        : "ids go from 0 to " + std::to_string(loras.size() - 1) +
+                                              " (GET /lora-adapters lists them)");
+      }
+      loras[static_cast<size_t>(id)].second = scale;
+    }
+    return loras;
+  }
+
+  // The adapters a request runs with: its `lora` field, else the variant it names, else the
+  // server's current scales.
+  void ChooseAdapters(const GenerationRequest& r, PreparedPrompt& p) const {
+    p.model_name = info_.name;
+    const std::pair<std::string, std::shared_ptr<const model::AdapterSet>>* variant = nullptr;
+    for (const auto& v : variants_) {
+      if (v.first == r.model) variant = &v;
+    }
+    if (variant != nullptr) p.model_name = variant->first;
+    if (r.lora) {
+      p.adapters = model::AdapterSet::Make(lm_->model(), WithScales(*r.lora), lm_->cvecs());
+    } else if (variant != nullptr) {
+      p.adapters = variant->second;
+    } else {
+      std::lock_guard lock(mu_);
+      p.adapters = current_;
+    }
+    p.adapter_key = model::AdapterKey(p.adapters.get());
+  }
+
   std::unique_ptr<engine::LoadedModel> lm_;
   std::unique_ptr<engine::Projector> projector_;  // null: no audio input
   std::vector<std::unique_ptr<engine::Session>> sessions_;
   ModelInfo info_;
+  std::vector<std::pair<std::string, std::shared_ptr<const model::AdapterSet>>> variants_;
+  mutable std::mutex mu_;            // guards loaded_ and current_
+  model::AdapterSet::Loras loaded_;  // every loaded adapter with its current scale
+  std::shared_ptr<const model::AdapterSet> current_;
 };
 
 }  // namespace

@@ -9,12 +9,16 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/chat.h"
 #include "engine/json_constraint.h"
+#include "engine/loaded_model.h"
 #include "engine/sampler.h"
+#include "model/adapters.h"
 #include "text/output_parser.h"
 
 namespace hearth::server {
@@ -36,6 +40,14 @@ struct GenerationRequest {
   // response_format / format: the output must be this JSON (constrained decoding); null: free.
   // Never combined with thinking or a required tool call (request.cpp refuses both).
   std::shared_ptr<const engine::JsonConstraint> format;
+  // The model the request names (its `model` field): a catalog entry of this base model with
+  // adapters (ModelInfo::variants) runs with that entry's adapters; any other name runs the
+  // served model as it is.
+  std::string model;
+  // llama-server's per-request `lora` field, [(id, scale)...]: the loaded adapters (GET
+  // /lora-adapters) named here run at these scales and every other one at 0, for this request
+  // only. nullopt: the server's current scales (POST /lora-adapters), or the named variant's.
+  std::optional<std::vector<std::pair<int, float>>> lora;
 };
 
 // The prompt a request turns into; made by Prepare before the request waits for a slot.
@@ -47,6 +59,12 @@ struct PreparedPrompt {
   engine::PreparedTurn turn;
   // Raw requests: the format's constraint, if any.
   std::shared_ptr<const engine::JsonConstraint> constraint;
+  // The LoRA adapters and control vectors it runs with (null: none), fixed when it is prepared,
+  // and their key: a slot's cached prefix counts only when it was computed under the same key.
+  std::shared_ptr<const model::AdapterSet> adapters;
+  std::string adapter_key;
+  // The model name responses report (the served model's, or the variant's the request named).
+  std::string model_name;
 };
 
 // Why a generation ended: the engine's chat-turn reasons.
@@ -62,6 +80,7 @@ struct GenerationResult {
   int cached_tokens = 0;  // prompt tokens reused from the slot's previous request
   int drafted_tokens = 0;   // speculative decoding: tokens proposed by the draft source
   int accepted_tokens = 0;  // of those, the ones the model agreed with
+  std::vector<int32_t> tokens;  // raw requests: the sampled ids (end-of-generation excluded)
   double prompt_ms = 0;   // prefill
   double total_ms = 0;
 };
@@ -75,6 +94,16 @@ struct ModelInfo {
   int context_length = 0;  // the model's trained maximum
   int slot_context = 0;    // positions per slot (-c)
   std::string digest;      // stable id of the file (size + mtime based)
+  // Catalog entries served from this model with their own adapters (agent/models.h): listed as
+  // models of their own, and a request naming one runs with that entry's adapters.
+  std::vector<std::string> variants;
+};
+
+// One loaded LoRA adapter, as llama-server's GET /lora-adapters lists it.
+struct AdapterInfo {
+  int id = 0;
+  std::string path;
+  float scale = 0;  // the scale requests without a `lora` field run with
 };
 
 class Generator {
@@ -93,6 +122,11 @@ class Generator {
                                     const PreparedPrompt& prompt,
                                     const std::function<void(const text::ParseDelta&)>& on_delta,
                                     const std::atomic<bool>& cancel) = 0;
+  // The loaded LoRA adapters, ids 0..n-1 (none by default).
+  virtual std::vector<AdapterInfo> Adapters() const { return {}; }
+  // POST /lora-adapters: the scales later requests run with; adapters not named get 0. Throws
+  // Error(kInvalidInput) for an id that is not loaded (nothing changes then).
+  virtual void SetAdapterScales(const std::vector<std::pair<int, float>>& scales);
 };
 
 struct EngineOptions {
@@ -109,6 +143,18 @@ struct EngineOptions {
   // The multimodal projector for input_audio parts (default: an mmproj*.gguf next to the model;
   // none: such parts are refused with a 400).
   std::string mmproj;
+  // --lora / --control-vector: loaded with the model (ids 0..n-1 in this order).
+  engine::AdapterRequest adapters;
+  // Catalog entries that are this model plus adapters (ModelInfo::variants). Their adapters are
+  // loaded too and listed after the --lora ones, at scale 0 for requests that do not name them.
+  struct Variant {
+    std::string name;
+    engine::AdapterRequest adapters;
+  };
+  std::vector<Variant> variants;
+  // Receives a warning for a variant whose adapters do not load (it is left out; the server
+  // still serves the rest). May be empty.
+  std::function<void(const std::string&)> warn;
 };
 
 // The real generator: one model, one engine::Session per slot. Loads the model (slow).

@@ -238,7 +238,8 @@ std::string EndpointLabel(const std::string& path) {
                                  "/api/generate",
                                  "/api/tags",
                                  "/api/show",
-                                 "/api/version"};
+                                 "/api/version",
+                                 "/lora-adapters"};
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
@@ -1031,6 +1032,7 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
   if (!job->gen) return;
   job->api = api;
   GenerationRequest& g = job->request.gen;
+  g.model = job->request.model;
   if (!g.seed_given) {
     // No seed given: a fresh one, as the APIs specify (the default would repeat answers).
     g.sampling.seed =
@@ -1055,7 +1057,7 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
     res.set_header("Retry-After", "1");
     return;
   }
-  job->model = job->gen->info().name;
+  job->model = job->prompt.model_name.empty() ? job->gen->info().name : job->prompt.model_name;
   job->created = UnixNow();
   job->id = (api == Api::kChat ? "chatcmpl-" : "cmpl-") + RandomId(24);
   const char* type = !job->request.stream ? "application/json"
@@ -1260,9 +1262,13 @@ void Server::Impl::Routes() {
   http.Get("/v1/models", [this, model_json](const httplib::Request&, httplib::Response& res) {
     const auto gen = RequireModel(res);
     if (!gen) return;
-    res.set_content(
-        Dump(Json{{"object", "list"}, {"data", Json::array({model_json(gen->info())})}}),
-        "application/json");
+    Json data = Json::array({model_json(gen->info())});
+    for (const std::string& v : gen->info().variants) {
+      Json j = model_json(gen->info());
+      j["id"] = v;
+      data.push_back(j);
+    }
+    res.set_content(Dump(Json{{"object", "list"}, {"data", data}}), "application/json");
   });
   // OpenAI's "retrieve model": the one loaded model, or a 404 in OpenAI's error shape.
   http.Get(R"(/v1/models/(.+))",
@@ -1270,6 +1276,13 @@ void Server::Impl::Routes() {
              const auto gen = RequireModel(res);
              if (!gen) return;
              const std::string id = req.matches[1];
+             const auto& variants = gen->info().variants;
+             if (std::find(variants.begin(), variants.end(), id) != variants.end()) {
+               Json j = model_json(gen->info());
+               j["id"] = id;
+               res.set_content(Dump(j), "application/json");
+               return;
+             }
              if (id != gen->info().name) {
                SendError(res, RequestError(404,
                                            "The model '" + id +
@@ -1293,9 +1306,22 @@ void Server::Impl::Routes() {
     const auto gen = RequireModel(res);
     if (!gen) return;
     const ModelInfo& m = gen->info();
-    Json model{{"name", m.name},       {"model", m.name},    {"modified_at", Rfc3339Now()},
-               {"size", m.size_bytes}, {"digest", m.digest}, {"details", details(m)}};
-    res.set_content(Dump(Json{{"models", Json::array({model})}}), "application/json");
+    Json models = Json::array();
+    auto add = [&](const std::string& name, const std::string& parent) {
+      Json d = details(m);
+      d["parent_model"] = parent;
+      models.push_back(Json{{"name", name},
+                            {"model", name},
+                            {"modified_at", Rfc3339Now()},
+                            {"size", m.size_bytes},
+                            {"digest", m.digest},
+                            {"details", d}});
+    };
+    add(m.name, "");
+    // Catalog entries of this model with adapters: Ollama lists a model made FROM another with
+    // an ADAPTER as a model of its own.
+    for (const std::string& v : m.variants) add(v, m.name);
+    res.set_content(Dump(Json{{"models", models}}), "application/json");
   });
   http.Post("/api/show", [this, details](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
@@ -1319,6 +1345,35 @@ void Server::Impl::Routes() {
                               {"capabilities", Json::array({"completion", "tools", "thinking"})},
                               {"modified_at", Rfc3339Now()}}),
                     "application/json");
+  });
+  // llama-server's adapter endpoints: the loaded LoRA adapters with the scales requests without
+  // a `lora` field run with, and setting those scales (adapters not named get 0).
+  http.Get("/lora-adapters", [this](const httplib::Request&, httplib::Response& res) {
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    Json list = Json::array();
+    for (const AdapterInfo& a : gen->Adapters()) {
+      list.push_back(Json{{"id", a.id}, {"path", a.path}, {"scale", a.scale}});
+    }
+    res.set_content(Dump(list), "application/json");
+  });
+  http.Post("/lora-adapters", [this](const httplib::Request& req, httplib::Response& res) {
+    std::vector<std::pair<int, float>> scales;
+    try {
+      scales = ParseLoraScales(req.body);
+    } catch (const RequestError& e) {
+      SendError(res, e);
+      return;
+    }
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    try {
+      gen->SetAdapterScales(scales);
+    } catch (const Error& e) {
+      SendError(res, RequestError(400, e.Describe(), "id", "invalid_value"));
+      return;
+    }
+    res.set_content(R"({"success":true})", "application/json");
   });
   // Ollama's running models: the one this server has loaded, for as long as it runs.
   http.Get("/api/ps", [this, details](const httplib::Request&, httplib::Response& res) {

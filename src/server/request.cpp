@@ -413,6 +413,29 @@ void ParseMaxTokens(const Json& v, const std::string& param, GenerationRequest& 
   gen.max_tokens = static_cast<int>(GetInt(v, param, 1, 1 << 24));
 }
 
+// llama-server's adapter list, [{"id": N, "scale": S}, ...] (the `lora` request field and the
+// POST /lora-adapters body). Whether an id is loaded is the generator's to check.
+std::vector<std::pair<int, float>> ParseLoraList(const Json& v, const std::string& param) {
+  if (!v.is_array()) WrongType(param, "an array of {\"id\", \"scale\"} objects", v);
+  std::vector<std::pair<int, float>> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string p = param + "[" + std::to_string(i) + "]";
+    const Json& e = v[i];
+    if (!e.is_object()) WrongType(p, "an object", e);
+    CheckFields(e, p, {"id", "scale"});
+    const Json* id = Find(e, "id");
+    const Json* scale = Find(e, "scale");
+    if (id == nullptr) Bad("'" + p + ".id' is required", p + ".id", "missing");
+    if (scale == nullptr) Bad("'" + p + ".scale' is required", p + ".scale", "missing");
+    const int n = static_cast<int>(GetInt(*id, p + ".id", 0, 1 << 20));
+    for (const auto& [seen, s] : out) {
+      if (seen == n) Bad("adapter id " + std::to_string(n) + " is given twice", p + ".id");
+    }
+    out.emplace_back(n, static_cast<float>(GetNumber(*scale, p + ".scale", -100, 100)));
+  }
+  return out;
+}
+
 // OpenAI /v1/chat/completions and /v1/completions.
 // Longer than 150 lines on purpose: one short block per request field, in the order of the
 // OpenAI API reference, each naming the field in its error; splitting it would only scatter them.
@@ -448,7 +471,8 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
                  "chat_template_kwargs",
                  "metadata",
                  "store",
-                 "service_tier"});
+                 "service_tier",
+                 "lora"});
   } else {
     CheckFields(body, "",
                 {"model",
@@ -471,7 +495,8 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
                  "repeat_penalty",
                  "user",
                  "logprobs",
-                 "logit_bias"});
+                 "logit_bias",
+                 "lora"});
     gen.max_tokens = 16;  // OpenAI's documented default for completions
   }
   for (const auto& [key, v] : body.items()) {
@@ -556,6 +581,8 @@ void ParseOpenAI(const Json& body, ApiRequest& req) {
       }
       // Gemma 4 thinks or does not; any effort above "none"/"minimal" turns thinking on.
       gen.think = e != "none" && e != "minimal";
+    } else if (key == "lora") {
+      gen.lora = ParseLoraList(v, key);
     } else if (key == "chat_template_kwargs") {
       if (!v.is_object()) WrongType(key, "an object", v);
       CheckFields(v, key, {"enable_thinking"});
@@ -803,7 +830,10 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-ApiRequest ParseRequest(Api api, std::string_view body) {
+namespace {
+
+// The body as JSON: UTF-8, nesting bounded, well-formed.
+Json ParseBody(std::string_view body) {
   if (body.empty())
     throw RequestError(400, "the request body is empty (send a JSON object)", "", "empty_body");
   if (!IsValidUtf8(body)) {
@@ -839,6 +869,13 @@ ApiRequest ParseRequest(Api api, std::string_view body) {
     throw RequestError(400, std::string("the request body is not valid JSON: ") + e.what(), "",
                        "invalid_json");
   }
+  return json;
+}
+
+}  // namespace
+
+ApiRequest ParseRequest(Api api, std::string_view body) {
+  Json json = ParseBody(body);
   if (!json.is_object()) {
     throw RequestError(400, "the request body must be a JSON object", "", "invalid_json");
   }
@@ -860,6 +897,10 @@ ApiRequest ParseRequest(Api api, std::string_view body) {
     throw RequestError(400, e.what(), "", "invalid_value");
   }
   return req;
+}
+
+std::vector<std::pair<int, float>> ParseLoraScales(std::string_view body) {
+  return ParseLoraList(ParseBody(body), "body");
 }
 
 std::string ErrorBody(const RequestError& e) {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/generator.h"
@@ -45,6 +46,10 @@ struct RequestError : std::runtime_error {
 
 // Throws RequestError (status 400) for anything it does not accept.
 ApiRequest ParseRequest(Api api, std::string_view body);
+
+// A POST /lora-adapters body, llama-server's [{"id": N, "scale": S}, ...]: ids are integers
+// >= 0, each at most once, scales finite numbers in [-100, 100]. Throws RequestError (400).
+std::vector<std::pair<int, float>> ParseLoraScales(std::string_view body);
 
 // The error body for `e`.
 std::string ErrorBody(const RequestError& e);

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/models.h"
 #include "agent_test_util.h"
 #include "base/error.h"
 #include "file_server.h"
@@ -120,6 +121,89 @@ TEST(CatalogTest, MalformedConfigNamesTheKey) {
   expect_error("[models.e2b]\nmirror = \"x\"\n", "unknown key 'mirror'");
   expect_error("models = 3\n", "'models' must be a table");
   expect_error("[models.e2b\n", "models.toml");
+}
+
+// An entry with a base is a model plus adapters (Ollama's FROM + ADAPTER): resolving its name
+// gives the base's file and the adapter specs, relative paths taken from the config's folder.
+TEST(CatalogTest, EntriesWithABase) {
+  TempRepo dir;
+  const fs::path base = dir.path() / "base.gguf";
+  Write(base, "not read here");
+  fs::create_directories(dir.path() / "hearth");
+  Write(dir.path() / "hearth" / "models.toml",
+        "[models.my-fix]\nbase = \"" + base.string() +
+            "\"\nlora = [\"fix.gguf:0.5\", \"/abs/style.gguf\"]\ncontrol_vector = \"calm.gguf\"\n"
+            "[models.other]\nbase = \"/elsewhere/model.gguf\"\nlora = \"x.gguf\"\n"
+            "[models.nested]\nbase = \"my-fix\"\nlora = \"y.gguf\"\n");
+  const std::string config = (dir.path() / "hearth" / "models.toml").string();
+  const auto c = LoadCatalog(config);
+  ASSERT_TRUE(c.count("my-fix"));
+  const CatalogEntry& e = c.at("my-fix");
+  EXPECT_EQ(e.base, base.string());
+  EXPECT_TRUE(e.url.empty());
+  const std::string folder = (dir.path() / "hearth").string();
+  EXPECT_EQ(e.loras, (std::vector<std::string>{folder + "/fix.gguf:0.5", "/abs/style.gguf"}));
+  EXPECT_EQ(e.cvecs, (std::vector<std::string>{folder + "/calm.gguf"}));
+  // Nothing to download: pull names the base instead.
+  try {
+    ResolvePullTarget("my-fix", c);
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.error_class(), ErrorClass::kUsage);
+    EXPECT_NE(err.Describe().find("hearth pull " + base.string()), std::string::npos);
+  }
+
+  const char* old = std::getenv("XDG_CONFIG_HOME");
+  const std::string keep = old ? old : "";
+  setenv("XDG_CONFIG_HOME", dir.path().c_str(), 1);
+  const ResolvedModel r = ResolveModel("my-fix");
+  EXPECT_EQ(r.path, base.string());
+  EXPECT_EQ(r.loras, e.loras);
+  EXPECT_EQ(r.cvecs, e.cvecs);
+  // The base by path: no adapters.
+  EXPECT_TRUE(ResolveModel(base.string()).loras.empty());
+  // A base that has a base itself is refused by name.
+  try {
+    ResolveModel("nested");
+    ADD_FAILURE();
+  } catch (const Error& err) {
+    EXPECT_EQ(err.error_class(), ErrorClass::kInvalidInput);
+    EXPECT_NE(err.Describe().find("has a base itself"), std::string::npos) << err.Describe();
+  }
+  // What serve offers next to the base: my-fix only (other's base is another file, nested's
+  // cannot be resolved).
+  const auto adapted = AdaptedModelsOf(base.string());
+  ASSERT_EQ(adapted.size(), 1u);
+  EXPECT_EQ(adapted[0].name, "my-fix");
+  EXPECT_EQ(adapted[0].loras, e.loras);
+  EXPECT_TRUE(AdaptedModelsOf((dir.path() / "missing.gguf").string()).empty());
+  if (keep.empty()) {
+    unsetenv("XDG_CONFIG_HOME");
+  } else {
+    setenv("XDG_CONFIG_HOME", keep.c_str(), 1);
+  }
+}
+
+TEST(CatalogTest, MalformedEntriesWithABase) {
+  TempRepo dir;
+  const std::string path = (dir.path() / "models.toml").string();
+  auto expect_error = [&](const std::string& content, const std::string& needle) {
+    Write(path, content);
+    try {
+      LoadCatalog(path);
+      ADD_FAILURE() << "accepted: " << content;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.error_class(), ErrorClass::kInvalidInput);
+      EXPECT_NE(e.Describe().find(needle), std::string::npos) << e.Describe();
+    }
+  };
+  expect_error("[models.x]\nbase = \"e4b\"\n", "models.x has a base but no adapter");
+  expect_error("[models.x]\nbase = 3\nlora = \"a.gguf\"\n", "models.x.base");
+  expect_error("[models.x]\nbase = \"e4b\"\nlora = 3\n", "models.x.lora");
+  expect_error("[models.x]\nbase = \"e4b\"\nlora = [\"\"]\n", "models.x.lora");
+  expect_error("[models.x]\nbase = \"e4b\"\nlora = \"a.gguf\"\nurl = \"https://a/b.gguf\"\n",
+               "unknown key 'url' in an entry with a base");
+  expect_error("[models.e4b]\nbase = \"e2b\"\nlora = \"a.gguf\"\n", "built-in name");
 }
 
 TEST(CatalogTest, Paths) {

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -411,6 +413,72 @@ TEST(LoraCommand, InfoSaysWhatAnAdapterAdapts) {
   EXPECT_NE(text.find("attn_q: rank 8"), std::string::npos) << text;
   ASSERT_EQ(RunHearth("info -m " + Adapter("tiny-e.cvec.gguf"), &text), 0);
   EXPECT_NE(text.find("control vector: 7 directions (layers 1..7)"), std::string::npos) << text;
+}
+
+// `hearth make-model --lora-for BASE` writes a llama.cpp-format adapter whose pairs fit the base's
+// weights (checked here against the base file's own shapes), which loads and moves the logits;
+// `hearth bench --vs-base` measures it against the base in the same run.
+TEST(LoraCommand, MakeModelWritesARandomAdapterForABase) {
+  const std::string dir = ::testing::TempDir() + "hearth-lora-make-" + std::to_string(::getpid());
+  const std::string adapter = dir + ".gguf", out = dir + ".bin";
+  const std::string base = ModelFile("tiny-e.F32");
+  ASSERT_EQ(RunHearth("make-model --lora-for " + base + " --rank 3 --lora-type F32 -o " + adapter),
+            0);
+  const gguf::File file = gguf::File::Open(adapter);
+  EXPECT_EQ(file.GetString("general.type"), "adapter");
+  EXPECT_EQ(file.GetString("adapter.type"), "lora");
+  const gguf::File model = gguf::File::Open(base);
+  int pairs = 0;
+  for (const auto& t : model.tensors()) {
+    const bool target = t.name.find(".attn_q.weight") != std::string::npos ||
+                        t.name.find(".ffn_down.weight") != std::string::npos;
+    if (!target) continue;
+    const gguf::TensorInfo* a = file.FindTensor(t.name + ".lora_a");
+    const gguf::TensorInfo* b = file.FindTensor(t.name + ".lora_b");
+    ASSERT_NE(a, nullptr) << t.name;
+    ASSERT_NE(b, nullptr) << t.name;
+    EXPECT_EQ(a->shape, (std::vector<int64_t>{t.shape[0], 3})) << t.name;
+    EXPECT_EQ(b->shape, (std::vector<int64_t>{3, t.shape[1]})) << t.name;
+    ++pairs;
+  }
+  EXPECT_GT(pairs, 0);
+  std::string text;
+  ASSERT_EQ(RunHearth("info -m " + adapter, &text), 0);
+  EXPECT_NE(text.find("attn_q: rank 3"), std::string::npos) << text;
+
+  const std::string logits = "logits -m " + base + " --tokens 2,17,33 --out " + out;
+  ASSERT_EQ(RunHearth(logits), 0);
+  const std::vector<float> plain = ReadFloats(out);
+  ASSERT_EQ(RunHearth(logits + " --lora " + adapter), 0);
+  const std::vector<float> adapted = ReadFloats(out);
+  ASSERT_EQ(RunHearth(logits + " --lora " + adapter + ":0"), 0);
+  EXPECT_EQ(ReadFloats(out), plain);  // scale 0 is the base exactly
+  ASSERT_EQ(adapted.size(), plain.size());
+  double moved = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    moved = std::max(moved, static_cast<double>(std::fabs(adapted[i] - plain[i])));
+  }
+  EXPECT_GT(moved, 1e-3);
+
+  ASSERT_EQ(
+      RunHearth("bench -m " + base + " --lora " + adapter + " --vs-base -p 4 -n 2 -r 2 -t 1 --json",
+                &text),
+      0);
+  const auto j = nlohmann::json::parse(text.substr(0, text.find('\n')));
+  EXPECT_TRUE(j.contains("tg_overhead_pct")) << text;
+  EXPECT_GT(j["base_tg_tokens_per_s"].get<double>(), 0) << text;
+  EXPECT_GT(j["base_pp_tokens_per_s"].get<double>(), 0) << text;
+
+  // Usage errors exit 2, a base without weights to adapt 3.
+  EXPECT_EQ(RunHearth("bench -m " + base + " --vs-base -n 1 -p 0 -r 1"), 2);
+  EXPECT_EQ(RunHearth("make-model --lora-for " + base), 2);
+  EXPECT_EQ(RunHearth("make-model --lora-for " + base + " --like e2b -o " + adapter), 2);
+  EXPECT_EQ(RunHearth("make-model --lora-for " + base + " --lora-type Q4_0 -o " + adapter), 2);
+  EXPECT_EQ(RunHearth("make-model --lora-for " + Adapter("tiny-e.cvec.gguf") + " -o " + adapter),
+            3);
+  EXPECT_EQ(RunHearth("make-model --lora-for " + adapter + " -o " + dir + "-2.gguf"), 3);
+  std::remove(adapter.c_str());
+  std::remove(out.c_str());
 }
 
 }  // namespace

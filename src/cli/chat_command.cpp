@@ -22,6 +22,8 @@
 #include "cli/assistant.h"
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
+#include "cli/input.h"
+#include "cli/media_flags.h"
 #include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
@@ -37,6 +39,7 @@ struct ChatOptions {
   bool plain = false;
   std::string system;
   std::string chat_template = "official";
+  MediaFlags media;  // --plain: --audio FILE... for the first message, --mmproj
 };
 
 const char* kAssistantHelp =
@@ -52,6 +55,7 @@ const char* kAssistantHelp =
 const char* kHelp =
     "Commands:\n"
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
+    "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
     "  /clear         forget the conversation (the system prompt stays)\n"
     "  /help          this list\n"
     "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
@@ -89,6 +93,22 @@ void RunPlainChat(ChatOptions& opt) {
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
 
+  // Media for the next message: --audio files, then each /audio PATH. The projector is opened
+  // when first needed, so a text-only chat needs none.
+  std::unique_ptr<engine::Projector> projector;
+  std::vector<engine::MediaPtr> pending;
+  auto attach_audio = [&](const std::string& path) {
+    if (!projector) {
+      projector = OpenProjector(opt.media.mmproj, gen.model_path, lm->config(),
+                                lm->Context(gen.Context()).n_threads);
+    }
+    const std::string bytes = ReadInput(path);
+    pending.push_back(projector->EncodeAudio(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+        path));
+  };
+  for (const std::string& path : opt.media.audio) attach_audio(path);
+
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
   const ScopedSigint sigint;
@@ -121,6 +141,27 @@ void RunPlainChat(ChatOptions& opt) {
       } else if (cmd == "/think") {
         std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
                   << "; /think on or /think off)\n";
+      } else if (cmd == "/audio" || cmd.starts_with("/audio ")) {
+        std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) {
+          path.pop_back();
+        }
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
+          path.erase(0, 1);
+        }
+        if (path.empty()) {
+          std::cout << "(/audio PATH attaches an audio file to the next message)\n";
+        } else {
+          try {
+            attach_audio(path);
+            std::cout << "(" << DisplaySafe(path, kOneLine) << ": " << pending.back()->n_rows()
+                      << " audio positions, sent with the next message)\n";
+          } catch (const Error& e) {
+            if (!in_tty) throw;
+            std::cout << std::flush;
+            std::cerr << "hearth: error: " << e.Describe() << "\n";
+          }
+        }
       } else {
         std::cout << "unknown command " << cmd << "; /help lists the commands\n";
       }
@@ -128,7 +169,8 @@ void RunPlainChat(ChatOptions& opt) {
       continue;
     }
 
-    chat.AddUser(*line);
+    chat.AddUser(*line, std::move(pending));
+    pending.clear();
     ReplyPrinter printer(out_tty);
     engine::ChatCallbacks cb;
     cb.on_reasoning = [&](std::string_view t) { printer.Reasoning(t); };
@@ -175,6 +217,10 @@ bool IsYes(std::string a) {
 
 void RunAssistantChat(ChatOptions& opt) {
   const AssistantFlags& f = *opt.flags;
+  if (!opt.media.audio.empty() || !opt.media.mmproj.empty()) {
+    ThrowUsage("--audio and --mmproj are for `hearth chat --plain` so far",
+               "add --plain (a chat with the model, no tools), or use `hearth run --audio`");
+  }
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",
                "the assistant has its own system prompt; put repository instructions in "
@@ -302,6 +348,7 @@ void RegisterChatCommand(CLI::App& app) {
                   "--plain: official (default) or interleaved");
   AddSamplingFlags(cmd, opt->gen);
   AddSpeculationFlags(cmd, opt->gen);
+  AddMediaFlags(cmd, &opt->media);
   cmd->callback([opt] { opt->plain ? RunPlainChat(*opt) : RunAssistantChat(*opt); });
 }
 

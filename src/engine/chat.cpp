@@ -96,7 +96,15 @@ PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* toke
   turn.forbid_tool_calls = request.tool_choice == text::ToolChoice::kNone;
   turn.malformed_if_nothing_parsed = request.malformed_if_nothing_parsed;
 
-  if (tokenizer != nullptr) {
+  const size_t media_parts = MediaParts(request.messages).size();
+  if (media_parts != request.media.size()) {
+    ThrowUsage("the messages hold " + std::to_string(media_parts) + " media parts but " +
+                   std::to_string(request.media.size()) + " encoded items were given",
+               "encode the media parts with the model's projector (--mmproj)");
+  }
+  if (tokenizer != nullptr && !request.media.empty()) {
+    turn.tokens = EncodeWithMedia(turn.prompt, request.media, *tokenizer, &turn.media);
+  } else if (tokenizer != nullptr) {
     // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
     turn.tokens = tokenizer->Encode(turn.prompt, /*add_bos=*/false, /*parse_special=*/true);
     if (turn.tokens.empty() || turn.tokens.front() != tokenizer->bos_id()) {
@@ -163,7 +171,7 @@ ChatReply RunTurn(Session& session, const PreparedTurn& turn, GenerateOptions op
     reader.Push(piece);
     return true;
   };
-  const GenerateResult g = session.Generate(turn.tokens, options);
+  const GenerateResult g = session.Generate(turn.tokens, turn.media, options);
   return reader.Finish(g.stats);
 }
 
@@ -181,10 +189,28 @@ void ChatSession::AddUser(std::string text) {
   messages_.push_back(Json{{"role", "user"}, {"content", std::move(text)}});
 }
 
-void ChatSession::AddMessage(Json message) { messages_.push_back(std::move(message)); }
+void ChatSession::AddUser(std::string text, std::vector<MediaPtr> media) {
+  if (media.empty()) return AddUser(std::move(text));
+  Json content = Json::array();
+  for (const MediaPtr& m : media) content.push_back(Json{{"type", MediaKindName(m->kind)}});
+  content.push_back(Json{{"type", "text"}, {"text", std::move(text)}});
+  messages_.push_back(Json{{"role", "user"}, {"content", std::move(content)}});
+  media_.insert(media_.end(), media.begin(), media.end());
+}
+
+void ChatSession::AddMessage(Json message) {
+  const size_t parts = MediaParts(Json::array({message})).size();
+  if (parts > 0) {
+    ThrowUsage("AddMessage takes messages without media; use AddUser(text, media)");
+  }
+  messages_.push_back(std::move(message));
+}
 
 void ChatSession::PopMessage() {
-  if (!messages_.empty()) messages_.erase(messages_.end() - 1);
+  if (messages_.empty()) return;
+  const size_t parts = MediaParts(Json::array({messages_.back()})).size();
+  media_.resize(media_.size() - std::min(parts, media_.size()));
+  messages_.erase(messages_.end() - 1);
 }
 
 TurnRequest ChatSession::Request() const {
@@ -196,6 +222,7 @@ TurnRequest ChatSession::Request() const {
   request.tools = tools_;
   request.thinking = thinking_;
   request.chat_template = template_;
+  request.media = media_;
   return request;
 }
 

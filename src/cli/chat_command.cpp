@@ -39,7 +39,7 @@ struct ChatOptions {
   bool plain = false;
   std::string system;
   std::string chat_template = "official";
-  MediaFlags media;  // --plain: --audio FILE... for the first message, --mmproj
+  MediaFlags media;  // --plain: --image / --audio FILE... for the first message, --mmproj
 };
 
 const char* kAssistantHelp =
@@ -55,6 +55,7 @@ const char* kAssistantHelp =
 const char* kHelp =
     "Commands:\n"
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
+    "  /image PATH    attach an image to the next message (--image-tokens sets its budget)\n"
     "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
     "  /clear         forget the conversation (the system prompt stays)\n"
     "  /help          this list\n"
@@ -93,21 +94,19 @@ void RunPlainChat(ChatOptions& opt) {
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
 
-  // Media for the next message: --audio files, then each /audio PATH. The projector is opened
-  // when first needed, so a text-only chat needs none.
+  // Media for the next message: --image and --audio files, then each /image or /audio PATH. The
+  // projector is opened when first needed, so a text-only chat needs none.
   std::unique_ptr<engine::Projector> projector;
   std::vector<engine::MediaPtr> pending;
-  auto attach_audio = [&](const std::string& path) {
+  auto attach = [&](engine::MediaKind kind, const std::string& path) {
     if (!projector) {
       projector = OpenProjector(opt.media.mmproj, gen.model_path, lm->config(),
                                 lm->Context(gen.Context()).n_threads);
     }
-    const std::string bytes = ReadInput(path);
-    pending.push_back(projector->EncodeAudio(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-        path));
+    pending.push_back(EncodeMediaFile(*projector, kind, path, opt.media.image_tokens));
   };
-  for (const std::string& path : opt.media.audio) attach_audio(path);
+  for (const std::string& path : opt.media.image) attach(engine::MediaKind::kImage, path);
+  for (const std::string& path : opt.media.audio) attach(engine::MediaKind::kAudio, path);
 
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
@@ -141,7 +140,11 @@ void RunPlainChat(ChatOptions& opt) {
       } else if (cmd == "/think") {
         std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
                   << "; /think on or /think off)\n";
-      } else if (cmd == "/audio" || cmd.starts_with("/audio ")) {
+      } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
+                 cmd.starts_with("/image ")) {
+        const bool image = cmd.starts_with("/image");
+        const engine::MediaKind kind =
+            image ? engine::MediaKind::kImage : engine::MediaKind::kAudio;
         std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
         while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) {
           path.pop_back();
@@ -150,12 +153,14 @@ void RunPlainChat(ChatOptions& opt) {
           path.erase(0, 1);
         }
         if (path.empty()) {
-          std::cout << "(/audio PATH attaches an audio file to the next message)\n";
+          std::cout << (image ? "(/image PATH attaches an image to the next message)\n"
+                              : "(/audio PATH attaches an audio file to the next message)\n");
         } else {
           try {
-            attach_audio(path);
+            attach(kind, path);
             std::cout << "(" << DisplaySafe(path, kOneLine) << ": " << pending.back()->n_rows()
-                      << " audio positions, sent with the next message)\n";
+                      << " " << engine::MediaKindName(kind)
+                      << " positions, sent with the next message)\n";
           } catch (const Error& e) {
             if (!in_tty) throw;
             std::cout << std::flush;
@@ -217,9 +222,9 @@ bool IsYes(std::string a) {
 
 void RunAssistantChat(ChatOptions& opt) {
   const AssistantFlags& f = *opt.flags;
-  if (!opt.media.audio.empty() || !opt.media.mmproj.empty()) {
-    ThrowUsage("--audio and --mmproj are for `hearth chat --plain` so far",
-               "add --plain (a chat with the model, no tools), or use `hearth run --audio`");
+  if (opt.media.any() || !opt.media.mmproj.empty() || opt.media.image_tokens != 0) {
+    ThrowUsage("--image, --audio and --mmproj are for `hearth chat --plain` so far",
+               "add --plain (a chat with the model, no tools), or use `hearth run --image`");
   }
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",

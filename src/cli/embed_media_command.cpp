@@ -39,17 +39,17 @@ void RunEmbedMedia(const EmbedMediaOptions& opt) {
   if (opt.audio.empty() == opt.image.empty()) {
     ThrowUsage("give one of --audio FILE or --image FILE");
   }
-  if (!opt.image.empty()) {
-    ThrowUsage("image input is not supported yet", "images need the vision encoder (issue 16)");
+  if (opt.image_tokens != 0 && opt.image.empty()) {
+    ThrowUsage("--image-tokens is for --image");
   }
   // Only the configuration is needed (the projection width must match the text model).
   const auto model = model::Model::Load(opt.model_path);
   const int threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
   const auto projector = OpenProjector(opt.media.mmproj, opt.model_path, model->config(), threads);
-  const std::string bytes = ReadInput(opt.audio);
-  const engine::MediaPtr item = projector->EncodeAudio(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-      opt.audio);
+  const engine::MediaPtr item =
+      opt.image.empty()
+          ? EncodeMediaFile(*projector, engine::MediaKind::kAudio, opt.audio, 0)
+          : EncodeMediaFile(*projector, engine::MediaKind::kImage, opt.image, opt.image_tokens);
   WriteFloats(opt.out_path, item->rows);
   std::fprintf(stderr, "%d rows of %d (%zu chunks)\n", item->n_rows(), item->n_embd,
                item->chunks.size());
@@ -64,15 +64,14 @@ void RegisterEmbedMediaCommand(CLI::App& app) {
   auto opt = std::make_shared<EmbedMediaOptions>();
   CLI::App* cmd = app.add_subcommand(
       "embed-media",
-      "Encode one audio file with the model's projector and write the rows fed to the text model "
-      "(little-endian float32, row-major [rows][n_embd]; every 30 s piece of a long clip, in "
-      "order)");
+      "Encode one image or audio file with the model's projector and write the rows fed to the "
+      "text model (little-endian float32, row-major [rows][n_embd]; every 30 s piece of a long "
+      "clip, in order)");
   AddModelFlag(cmd, opt->model_path, "The Gemma 4 text model the projector belongs to");
   AddMmprojFlag(cmd, &opt->media);
   cmd->add_option("--audio", opt->audio, "The audio file (WAV, FLAC, Ogg/Opus, MP3; - for stdin)");
-  cmd->add_option("--image", opt->image, "An image file (not supported yet)");
-  cmd->add_option("--image-tokens", opt->image_tokens, "The image's token budget")
-      ->check(CLI::IsMember({70, 140, 280, 560, 1120}));
+  cmd->add_option("--image", opt->image, "The image file (PNG, JPEG, WebP, GIF, BMP; - for stdin)");
+  AddImageTokensFlag(cmd, &opt->image_tokens);
   cmd->add_option("--out", opt->out_path, "Output file for the rows")->required();
   cmd->add_option("-t,--threads", opt->threads,
                   "Worker threads (default: all cores, at most " +

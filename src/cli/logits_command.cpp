@@ -6,7 +6,8 @@
 //
 // With `--chat CHAT.json [--mmproj PROJ]` the input is a conversation instead (render-chat's
 // input JSON: messages, tools, add_generation_prompt, enable_thinking), rendered with the
-// official template; content parts {"type":"audio","path":F} are encoded with the projector and
+// official template; content parts {"type":"image","path":F,"image_tokens":N} and
+// {"type":"audio","path":F} are encoded with the projector and
 // placed in the prompt as llama.cpp's mtmd does (engine/media.h), and the file holds the logits
 // of every position, media rows included. The token layout goes to stderr as JSON.
 //
@@ -214,9 +215,9 @@ void RegisterLogitsCommand(CLI::App& app) {
   cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205");
   cmd->add_option("--chat", opt->chat,
                   "Instead of --tokens: a conversation as JSON (render-chat's input; - for "
-                  "stdin), rendered with the official template; {\"type\":\"audio\",\"path\":F} "
-                  "content parts go through the projector (--mmproj). The token layout goes to "
-                  "stderr as JSON");
+                  "stdin), rendered with the official template; {\"type\":\"image\",\"path\":F,"
+                  "\"image_tokens\":N} and {\"type\":\"audio\",\"path\":F} content parts go "
+                  "through the projector (--mmproj). The token layout goes to stderr as JSON");
   AddMmprojFlag(cmd, &opt->media);
   cmd->add_option("--out", opt->out_path, "Output file for the logits")->required();
   cmd->add_option("--draft", opt->draft_path,

@@ -100,26 +100,15 @@ void RunRun(RunOptions& opt) {
   // becomes those tokens, as in llama.cpp. --tokens are taken as they are.
   std::vector<int32_t> prompt;
   std::vector<engine::MediaSpan> media;
-  if (!opt.media.audio.empty()) {
-    // Media: each --audio goes where the prompt has an <|audio|> placeholder, or all of them in
-    // front of the prompt when it has none (engine/media.h lays out the markers and rows).
-    if (!opt.token_ids.empty()) ThrowUsage("--audio cannot be combined with --tokens");
+  if (opt.media.any()) {
+    // Media: each --image / --audio goes where the prompt has its placeholder (<|image|>,
+    // <|audio|>), or all of them in front of the prompt when it has none (engine/media.h lays
+    // out the markers and rows).
+    if (!opt.token_ids.empty()) ThrowUsage("--image / --audio cannot be combined with --tokens");
     const auto projector =
         OpenProjector(opt.media.mmproj, gen.model_path, lm->config(), copt.n_threads);
-    std::vector<engine::MediaPtr> items;
     std::string text = opt.prompt;
-    const std::string_view mark = engine::MediaPlaceholder(engine::MediaKind::kAudio);
-    if (text.find(mark) == std::string::npos) {
-      std::string marks;
-      for (size_t i = 0; i < opt.media.audio.size(); ++i) marks += mark;
-      text = marks + text;
-    }
-    for (const std::string& file : opt.media.audio) {
-      const std::string bytes = ReadInput(file);
-      items.push_back(projector->EncodeAudio(
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-          file));
-    }
+    const std::vector<engine::MediaPtr> items = EncodeMediaFlags(*projector, opt.media, &text);
     prompt = engine::EncodeWithMedia(text, items, lm->tokenizer(), &media);
   } else {
     prompt = opt.token_ids.empty() ? lm->tokenizer().Encode(opt.prompt, lm->add_bos())

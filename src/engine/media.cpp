@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "text/tokenizer.h"
+#include "vision/vision.h"
 
 namespace hearth::engine {
 
@@ -251,25 +252,31 @@ std::unique_ptr<Projector> Projector::Open(const std::string& path, const model:
                         "use the mmproj file made for this model");
     }
   }
+  if (vision::Encoder::HasVision(*file)) {
+    p->vision_ = vision::Encoder::Load(file);
+    if (p->vision_->TextWidth() != text.n_embd) {
+      ThrowInvalidInput("'" + path + "' projects images to width " +
+                            std::to_string(p->vision_->TextWidth()) + ", but the model '" +
+                            text.path + "' has width " + std::to_string(text.n_embd),
+                        "use the mmproj file made for this model");
+    }
+  }
   if (!p->audio_ && !p->has_vision()) {
     ThrowInvalidInput("'" + path + "' has no encoder hearth can run",
-                      "audio needs Gemma 4 E2B or E4B and its mmproj file");
+                      "give the mmproj file of a Gemma 4 model");
   }
   p->pool_ = std::make_unique<Pool>(p->n_threads_);
   return p;
 }
 
-bool Projector::has_vision() const {
-  // The vision encoder is not there yet (src/vision/); the file may declare one.
-  return false;
-}
+bool Projector::has_vision() const { return vision_ != nullptr; }
 
 std::string Projector::Describe() const {
   std::string out;
-  if (audio_) out += "audio: " + audio_->Describe();
-  if (file_ && file_->GetBool("clip.has_vision_encoder").value_or(false)) {
+  if (vision_) out += "vision: " + vision_->Describe();
+  if (audio_) {
     if (!out.empty()) out += "\n";
-    out += "vision: present (not supported yet)";
+    out += "audio: " + audio_->Describe();
   }
   return out;
 }
@@ -327,6 +334,49 @@ MediaPtr Projector::EncodeAudioSamples(std::span<const float> samples, uint64_t 
   return Keep(std::move(item));
 }
 
+namespace {
+
+// "data:[<type>][;base64],<data>" → the bytes; false when `url` is not a base64 data: URL.
+bool DecodeDataUrl(std::string_view url, std::vector<uint8_t>& out) {
+  if (!url.starts_with("data:")) return false;
+  const size_t comma = url.find(',');
+  if (comma == std::string_view::npos) return false;
+  const std::string_view meta = url.substr(5, comma - 5);
+  if (!meta.ends_with(";base64")) return false;
+  return DecodeBase64(url.substr(comma + 1), out) && !out.empty();
+}
+
+}  // namespace
+
+MediaPtr Projector::EncodeImage(std::span<const uint8_t> bytes, std::string_view name,
+                                int image_tokens) {
+  if (!vision_) {
+    ThrowInvalidInput("'" + path_ + "' has no vision encoder",
+                      "image input needs a Gemma 4 model's mmproj file with a vision encoder");
+  }
+  const int budget = image_tokens == 0 ? vision::kDefaultTokens : image_tokens;
+  if (!vision::IsTokenBudget(budget)) {
+    ThrowInvalidInput("an image token budget of " + std::to_string(image_tokens) +
+                          " is not one of 70, 140, 280, 560, 1120",
+                      "Gemma 4's visual token budgets are 70, 140, 280, 560 and 1120");
+  }
+  const uint64_t key = HashBytes(
+      bytes, HashValue(HashValue(14695981039346656037ull, 0x696d616765ULL), uint64_t(budget)));
+  if (MediaPtr hit = Cached(key)) return hit;
+  const vision::Image image = vision::DecodeBytes(bytes, name);
+  std::lock_guard<std::mutex> encoding(encode_mu_);
+  if (MediaPtr hit = Cached(key)) return hit;  // encoded by another thread meanwhile
+  auto item = std::make_shared<MediaEmbedding>();
+  item->kind = MediaKind::kImage;
+  item->n_embd = n_embd_;
+  // llama.cpp keeps images causal only for the E2B/E4B widths (spec §2.4).
+  item->non_causal = n_embd_ != 1536 && n_embd_ != 2560;
+  item->hash = key;
+  item->rows = vision_->EncodeImage(image, budget, &pool_->pool);
+  item->chunks = {item->n_rows()};
+  return Keep(std::move(item));
+}
+
 MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
   MediaKind kind;
   if (!IsMediaPart(part, &kind)) {
@@ -334,10 +384,7 @@ MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
                       "' is not an image or audio part");
   }
   const std::string_view type = TypeOf(part);
-  if (kind == MediaKind::kImage) {
-    ThrowUsage("image input is not supported yet",
-               "images need the vision encoder (issue 16); audio parts work");
-  }
+  if (kind == MediaKind::kImage) return EncodeImagePart(part, options);
   if (type == "audio") {
     auto path = part.find("path");
     if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
@@ -364,6 +411,60 @@ MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
     ThrowInvalidInput("input_audio.data is not valid base64 audio");
   }
   return EncodeAudio(bytes, "input_audio");
+}
+
+MediaPtr Projector::EncodeImagePart(const Json& part, const PartOptions& options) {
+  if (TypeOf(part) == "image") {
+    int tokens = 0;
+    if (auto t = part.find("image_tokens"); t != part.end()) {
+      if (!t->is_number_integer()) {
+        ThrowInvalidInput("\"image_tokens\" must be one of 70, 140, 280, 560, 1120");
+      }
+      tokens = t->get<int>();
+    }
+    auto path = part.find("path");
+    if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
+      ThrowInvalidInput("an image part needs \"path\": the image file",
+                        "write {\"type\":\"image\",\"path\":\"shot.png\"}");
+    }
+    const std::string& file = path->get_ref<const std::string&>();
+    if (!options.allow_paths) {
+      ThrowUsage("image parts with a file path are not accepted here",
+                 "send the image itself: {\"type\":\"image_url\",\"image_url\":{\"url\":"
+                 "\"data:image/png;base64,…\"}}");
+    }
+    const std::vector<uint8_t> bytes = ReadFile(file);
+    return EncodeImage(bytes, file, tokens);
+  }
+  // image_url (OpenAI): {"image_url": {"url": "data:image/png;base64,…", "detail": …}} or
+  // {"image_url": "data:…"}.
+  auto in = part.find("image_url");
+  std::string_view url;
+  std::string_view detail = "auto";
+  if (in != part.end() && in->is_string()) {
+    url = in->get_ref<const std::string&>();
+  } else if (in != part.end() && in->is_object() && in->contains("url") &&
+             (*in)["url"].is_string()) {
+    url = (*in)["url"].get_ref<const std::string&>();
+    if (auto d = in->find("detail"); d != in->end() && d->is_string()) {
+      detail = d->get_ref<const std::string&>();
+    }
+  } else {
+    ThrowInvalidInput("an image_url part needs image_url.url (a data: URL)");
+  }
+  if (url.starts_with("http://") || url.starts_with("https://")) {
+    ThrowInvalidInput("image URLs are not fetched: hearth makes no network requests",
+                      "send the image inline as a data: URL (data:image/png;base64,…)");
+  }
+  if (detail != "auto" && detail != "low" && detail != "high") {
+    ThrowInvalidInput("image_url.detail must be \"low\", \"high\" or \"auto\"");
+  }
+  std::vector<uint8_t> bytes;
+  if (!DecodeDataUrl(url, bytes)) {
+    ThrowInvalidInput("image_url.url is not a base64 data: URL",
+                      "send data:image/png;base64,… (PNG, JPEG, WebP, GIF or BMP)");
+  }
+  return EncodeImage(bytes, "image_url", detail == "low" ? 70 : 0);
 }
 
 std::vector<MediaPtr> Projector::EncodeParts(const Json& messages, const PartOptions& options) {

@@ -45,6 +45,9 @@ class File;
 namespace hearth::audio {
 class Encoder;
 }
+namespace hearth::vision {
+class Encoder;
+}
 
 namespace hearth::engine {
 
@@ -145,11 +148,18 @@ class Projector {
   // Audio samples already decoded (16 kHz mono), one chunk per 30 s piece; `key` identifies the
   // source for the cache (e.g. a file's hash plus the piece's range).
   MediaPtr EncodeAudioSamples(std::span<const float> samples, uint64_t key);
-  // Images: the vision encoder (src/vision/) adds EncodeImage(bytes, name, image_tokens) here.
+  // Image bytes (PNG, JPEG, WebP, GIF, BMP) → rows: decoded, fitted into the canvas for the
+  // visual token budget `image_tokens` (70, 140, 280, 560 or 1120; 0 = llama.cpp's default,
+  // 1120) and encoded as one chunk, non-causal unless the text model is E2B/E4B (spec §2.4).
+  // Throws Error(kInvalidInput) for a projector without a vision encoder, another budget, or
+  // input that is not an image.
+  MediaPtr EncodeImage(std::span<const uint8_t> bytes, std::string_view name, int image_tokens = 0);
 
   // A content part: {"type":"audio","path":F}, {"type":"input_audio","input_audio":{"data":
-  // BASE64,"format":"wav"|"mp3"|…}}; images: Error(kUsage) "not supported yet" until the vision
-  // encoder lands. Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path
+  // BASE64,"format":"wav"|"mp3"|…}}, {"type":"image","path":F,"image_tokens":N},
+  // {"type":"image_url","image_url":{"url":"data:image/…;base64,…","detail":"low"|"high"|
+  // "auto"}} (low → 70 tokens, high and auto → the default; http(s) URLs are refused: hearth
+  // fetches nothing). Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path
   // where paths are not allowed, Error(kIo) for a file that cannot be read.
   MediaPtr EncodePart(const nlohmann::ordered_json& part, const PartOptions& options);
   // EncodePart for every item of MediaParts(messages), in order (what TurnRequest::media takes).
@@ -161,6 +171,7 @@ class Projector {
 
  private:
   Projector() = default;
+  MediaPtr EncodeImagePart(const nlohmann::ordered_json& part, const PartOptions& options);
   MediaPtr Cached(uint64_t hash) const;
   MediaPtr Keep(std::shared_ptr<MediaEmbedding> item);
 
@@ -169,6 +180,7 @@ class Projector {
   int n_threads_ = 1;
   std::shared_ptr<const gguf::File> file_;
   std::unique_ptr<audio::Encoder> audio_;
+  std::unique_ptr<vision::Encoder> vision_;
   struct Pool;
   std::unique_ptr<Pool> pool_;
   std::mutex encode_mu_;  // one encode at a time: the encoders share pool_

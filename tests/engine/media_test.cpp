@@ -383,7 +383,23 @@ TEST(MediaProjector, EncodesPartsAndCachesThem) {
   EXPECT_EQ(code(Json{{"type", "input_audio"}, {"input_audio", {{"data", "AAAAAAAA"}}}}, false),
             ErrorClass::kInvalidInput);  // base64, but not audio
   EXPECT_EQ(code(Json{{"type", "input_audio"}}, false), ErrorClass::kInvalidInput);
-  EXPECT_EQ(code(Json{{"type", "image"}, {"path", wav}}, true), ErrorClass::kUsage);  // not yet
+  // Image parts: a path that is not an image, no path, a budget that is not Gemma 4's, an
+  // http(s) URL (never fetched), a data: URL that is not base64, one whose bytes are no image.
+  EXPECT_EQ(code(Json{{"type", "image"}, {"path", wav}}, true), ErrorClass::kInvalidInput);
+  EXPECT_EQ(code(Json{{"type", "image"}}, true), ErrorClass::kInvalidInput);
+  EXPECT_EQ(code(Json{{"type", "image"}, {"path", wav}}, false), ErrorClass::kUsage);
+  const std::string png = Shared("multimodal/media/img-64x64.png");
+  EXPECT_EQ(code(Json{{"type", "image"}, {"path", png}, {"image_tokens", 100}}, true),
+            ErrorClass::kInvalidInput);
+  EXPECT_EQ(
+      code(Json{{"type", "image_url"}, {"image_url", {{"url", "https://x.test/a.png"}}}}, false),
+      ErrorClass::kInvalidInput);
+  EXPECT_EQ(
+      code(Json{{"type", "image_url"}, {"image_url", {{"url", "data:image/png,abc"}}}}, false),
+      ErrorClass::kInvalidInput);
+  EXPECT_EQ(
+      code(Json{{"type", "image_url"}, {"image_url", "data:image/png;base64,AAAAAAAA"}}, false),
+      ErrorClass::kInvalidInput);
 }
 
 TEST(MediaProjector, RefusesProjectorsThatDoNotFit) {

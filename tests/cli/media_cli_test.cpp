@@ -342,7 +342,9 @@ TEST(MediaCli, TranscribeFormatsAndSegments) {
        it != std::sregex_iterator(); ++it) {
     ++n;
     EXPECT_EQ(std::stoi((*it)[1]), n);
-    if (n == 1) EXPECT_EQ((*it).str().substr(2, 12), "00:00:00,000");
+    if (n == 1) {
+      EXPECT_EQ((*it).str().substr(2, 12), "00:00:00,000");
+    }
     last_end = (*it).str().substr((*it).str().find("--> ") + 4, 12);
   }
   EXPECT_EQ(n, static_cast<int>(segs.size()));

@@ -110,7 +110,12 @@ std::vector<std::string> ContextReport::LeftOut() const {
 Agent::Agent(Backend& backend, ToolBox& tools, Journal& journal)
     : backend_(backend), tools_(tools), journal_(journal) {}
 
-void Agent::Clear() { messages_ = ordered_json::array(); }
+void Agent::Clear() {
+  messages_ = ordered_json::array();
+  questions_.clear();
+  dropped_.clear();
+  told_dropped_ = false;
+}
 
 int Agent::HistoryTokens() const {
   if (messages_.size() <= 1) return 0;  // at most the system message, which is planned anew
@@ -267,6 +272,137 @@ std::string ParseArgsForHistory(const std::string& arguments, ordered_json* out)
 
 }  // namespace
 
+namespace {
+
+// A shortened tool result keeps its start and says so; the model reads the note and can call the
+// tool again.
+constexpr size_t kShortenedKeep = 300;
+constexpr std::string_view kShortenedNote = "[hearth: this tool result was shortened to save ";
+
+std::string ShortenResult(const std::string& text) {
+  size_t cut = kShortenedKeep;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "\n" + std::string(kShortenedNote) +
+         "context: " + std::to_string(cut) + " of " + std::to_string(text.size()) +
+         " bytes kept; call the tool again if you need the rest]";
+}
+
+bool Shortenable(const ordered_json& m) {
+  if (m.value("role", "") != "tool" || !m.contains("content") || !m["content"].is_string()) {
+    return false;
+  }
+  const std::string& c = m["content"].get_ref<const std::string&>();
+  return c.size() > kShortenedKeep + 120 && c.find(kShortenedNote) == std::string::npos;
+}
+
+std::string OneLine(std::string text, size_t max) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (text.size() > max) {
+    size_t cut = max - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
+  return text;
+}
+
+}  // namespace
+
+bool Agent::DropOldestTurn(bool keep_last, int tokens, ContextReport* report) {
+  size_t first = 1;  // messages_[0] is the system message
+  while (first < messages_.size() && messages_[first].value("role", "") != "user") ++first;
+  size_t next = first + 1;
+  while (next < messages_.size() && messages_[next].value("role", "") != "user") ++next;
+  if (first >= messages_.size() || (keep_last && next >= messages_.size())) return false;
+  const int n = static_cast<int>(next - first);
+  messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
+                  messages_.begin() + static_cast<std::ptrdiff_t>(next));
+  std::string question = questions_.empty() ? "" : questions_.front();
+  if (!questions_.empty()) questions_.erase(questions_.begin());
+  ContextItem item{"turn",
+                   "\"" + OneLine(question, 60) + "\" (" + std::to_string(n) + " messages)",
+                   "an earlier question",
+                   tokens,
+                   false,
+                   "dropped: the conversation outgrew the context"};
+  dropped_.push_back(item);
+  if (report != nullptr) report->items.push_back(item);
+  return true;
+}
+
+// Before each model step: when the prompt plus the reply's room does not fit, shorten the tool
+// results of earlier steps (oldest first), then drop the oldest earlier turns (down to 7/8 of the
+// limit, so that the next steps reuse the KV prefix), and only then the latest step's results.
+void Agent::FitConversation(const AskOptions& options, const ordered_json& tools,
+                            TurnResult& result, const AgentCallbacks& cb) {
+  const int n_ctx = backend_.context_size();
+  const int reserve = std::max(1, std::min(options.max_tokens, n_ctx / 4));
+  const int limit = n_ctx - reserve;
+  auto total = [&] {
+    ordered_json in = {{"messages", messages_},
+                       {"add_generation_prompt", true},
+                       {"enable_thinking", options.think}};
+    if (!tools.empty()) in["tools"] = tools;
+    return backend_.CountTokens(text::RenderChat(in));
+  };
+  int t = total();
+  if (t <= limit) return;
+
+  size_t last_call = 0;  // the latest step's tool-calling message: results after it are new
+  for (size_t i = messages_.size(); i-- > 1;) {
+    if (messages_[i].value("role", "") == "assistant") {
+      last_call = i;
+      break;
+    }
+  }
+  int shortened = 0;
+  auto shorten = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to && t > limit; ++i) {
+      if (!Shortenable(messages_[i])) continue;
+      std::string& c = messages_[i]["content"].get_ref<std::string&>();
+      const int before = backend_.CountTokens(c);
+      c = ShortenResult(c);
+      const int after = backend_.CountTokens(c);
+      t -= before - after;
+      ++shortened;
+      result.context.items.push_back({"tool result",
+                                      messages_[i].value("name", "a tool") + " result",
+                                      "an earlier step", before, false,
+                                      "shortened to " + std::to_string(after) +
+                                          " tokens to save context (the model is told)"});
+    }
+  };
+  shorten(1, last_call);
+  t = total();
+  bool dropped = false;
+  while (t > limit - n_ctx / 8) {
+    const int before = t;
+    // The turn's tokens are only known once it is gone.
+    const size_t at = result.context.items.size();
+    if (!DropOldestTurn(/*keep_last=*/true, 0, &result.context)) break;
+    t = total();
+    result.context.items[at].tokens = before - t;
+    dropped_.back().tokens = before - t;
+    dropped = true;
+  }
+  if (t > limit) {
+    shorten(last_call + 1, messages_.size());
+    t = total();
+  }
+  if (shortened > 0 && cb.on_note) {
+    cb.on_note("shortened " + std::to_string(shortened) +
+               " tool results to fit the context (the model is told)");
+  }
+  if (dropped && !told_dropped_) {
+    told_dropped_ = true;
+    if (cb.on_note) {
+      cb.on_note("the conversation outgrew the context of " + std::to_string(n_ctx) +
+                 " tokens: its oldest turns are left out from now on (/context lists them)");
+    }
+  }
+}
+
 ContextReport Agent::PlanContext(const std::string& question, const AskOptions& options) {
   return Plan(backend_, tools_, question, options, HistoryTokens()).report;
 }
@@ -275,11 +411,17 @@ TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
                       const AgentCallbacks& cb) {
   // A turn that fails (transport error, context full) leaves the conversation as it was, so the
   // next turn does not follow an unanswered user message.
-  const size_t before = messages_.size();
+  ordered_json messages = messages_;
+  std::vector<std::string> questions = questions_;
+  std::vector<ContextItem> dropped = dropped_;
+  const bool told = told_dropped_;
   try {
     return Turn(question, options, cb);
   } catch (...) {
-    while (messages_.size() > before) messages_.erase(messages_.size() - 1);
+    messages_ = std::move(messages);
+    questions_ = std::move(questions);
+    dropped_ = std::move(dropped);
+    told_dropped_ = told;
     throw;
   }
 }
@@ -287,8 +429,33 @@ TurnResult Agent::Ask(const std::string& question, const AskOptions& options,
 TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
                        const AgentCallbacks& cb) {
   TurnResult result;
-  Planned plan = Plan(backend_, tools_, question, options, HistoryTokens());
+  // Earlier turns take at most half of the new context's budget (dropped down to a quarter, so
+  // that the next questions reuse the KV prefix): the rest is for what this question needs.
+  const int n_ctx = backend_.context_size();
+  const int budget = options.context_budget > 0
+                         ? options.context_budget
+                         : std::max(256, n_ctx - options.max_tokens - n_ctx / 4);
+  int history = HistoryTokens();
+  bool dropped = false;
+  if (history > budget / 2) {
+    while (history > budget / 4) {
+      const int before = history;
+      if (!DropOldestTurn(/*keep_last=*/false, 0, nullptr)) break;
+      history = HistoryTokens();
+      dropped_.back().tokens = before - history;
+      dropped = true;
+    }
+  }
+  Planned plan = Plan(backend_, tools_, question, options, history);
   result.context = plan.report;
+  for (const ContextItem& d : dropped_) result.context.items.push_back(d);
+  if (dropped && !told_dropped_) {
+    told_dropped_ = true;
+    if (cb.on_note) {
+      cb.on_note("the conversation outgrew the context of " + std::to_string(n_ctx) +
+                 " tokens: its oldest turns are left out from now on (/context lists them)");
+    }
+  }
   for (const auto& line : plan.report.LeftOut()) {
     if (cb.on_note) cb.on_note("left out of the context: " + line);
   }
@@ -298,6 +465,7 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
     messages_.push_back({{"role", "system"}, {"content", ValidUtf8(plan.system)}});
   }
   messages_.push_back({{"role", "user"}, {"content", ValidUtf8(plan.user)}});
+  questions_.push_back(ValidUtf8(question));
   journal_.Begin(question.substr(0, 200));
 
   ChatRequest req;
@@ -320,6 +488,7 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
   } commit{journal_};
 
   for (result.steps = 0; result.steps < options.max_steps;) {
+    FitConversation(options, req.tools, result, cb);
     req.messages = messages_;
     ChatReply reply = backend_.Chat(req);
     ++result.steps;

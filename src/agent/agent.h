@@ -26,7 +26,10 @@ namespace hearth::agent {
 
 // One piece of context and why it is (or is not) in the prompt.
 struct ContextItem {
-  std::string kind;    // "instructions", "rules", "tools", "repo map", "file", "chunk", "question"
+  // "instructions", "rules", "tools", "repo map", "file", "chunk", "question", "history"; left
+  // out to keep a long conversation going: "turn" (an earlier question with its replies and tool
+  // calls) and "tool result" (shortened)
+  std::string kind;
   std::string source;  // file path and lines, or a description
   std::string why;     // which signal found it ("bm25 #1, symbol #3"), or "always"
   int tokens = 0;
@@ -90,6 +93,13 @@ class Agent {
 
   // One user turn. Edits made during the turn form one change set in the journal. When it
   // throws, the conversation is left as it was before the call.
+  //
+  // A conversation longer than the context goes on: before planning, the earlier turns are cut
+  // to half the context budget (so retrieval keeps room), and before each model step, when the
+  // prompt plus the reply's room does not fit, the tool results of earlier steps are shortened
+  // (with a note the model reads) and then the oldest whole turns dropped (a turn's tool calls
+  // with their results; never the system message or the current question). Both show in
+  // TurnResult::context; the first drop is announced once through on_note.
   TurnResult Ask(const std::string& question, const AskOptions& options,
                  const AgentCallbacks& callbacks);
 
@@ -102,11 +112,19 @@ class Agent {
   TurnResult Turn(const std::string& question, const AskOptions& options,
                   const AgentCallbacks& callbacks);
   int HistoryTokens() const;  // tokens of the turns after the system message
+  // Drops the oldest earlier turn (never the last user message when `keep_last`); false when
+  // there is none. `tokens`: what it took, for the report.
+  bool DropOldestTurn(bool keep_last, int tokens, ContextReport* report);
+  void FitConversation(const AskOptions& options, const nlohmann::ordered_json& tools,
+                       TurnResult& result, const AgentCallbacks& cb);
 
   Backend& backend_;
   ToolBox& tools_;
   Journal& journal_;
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
+  std::vector<std::string> questions_;  // the question of each user message in messages_
+  std::vector<ContextItem> dropped_;    // turns dropped so far (shown with every report)
+  bool told_dropped_ = false;           // the first drop is announced, the rest only reported
 };
 
 }  // namespace hearth::agent

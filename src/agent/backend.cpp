@@ -3,6 +3,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -335,7 +337,19 @@ class RemoteBackend : public Backend {
     return static_cast<int>((text.size() + 3) / 4);  // no tokenizer here: ~4 bytes a token
   }
   bool exact_tokens() const override { return false; }
-  int context_size() const override { return options_.context_size; }
+  // -c when given; else what the server says, asked once; else kAssumedContext.
+  int context_size() const override {
+    if (options_.context_size > 0) return options_.context_size;
+    if (!asked_context_) {
+      asked_context_ = true;
+      try {
+        server_context_ = ollama_ ? OllamaContext() : OpenAiContext();
+      } catch (const std::exception&) {
+        server_context_ = 0;  // the server does not say (or not in a form we know)
+      }
+    }
+    return server_context_ > 0 ? server_context_ : kAssumedContext;
+  }
 
   ChatReply Chat(const ChatRequest& request) override {
     ordered_json body;
@@ -344,7 +358,9 @@ class RemoteBackend : public Backend {
     if (!request.tools.empty()) body["tools"] = request.tools;
     body["stream"] = true;  // pieces are shown as they arrive
     if (ollama_) {
-      body["options"] = {{"num_predict", request.max_tokens}};
+      // The window the conversation was budgeted for: Ollama's own default may be smaller, and
+      // it would cut the prompt silently.
+      body["options"] = {{"num_predict", request.max_tokens}, {"num_ctx", context_size()}};
       body["think"] = request.think;
     } else {
       body["max_tokens"] = request.max_tokens;
@@ -375,6 +391,107 @@ class RemoteBackend : public Backend {
       if (m.value("role", "") == "tool" && m.contains("name")) m["tool_name"] = m["name"];
     }
     return out;
+  }
+
+  static constexpr int kAssumedContext = 8192;
+
+  // The body of a GET (empty `body`) or POST to `url` on the backend's host; throws on anything
+  // but a 2xx within 10 s. For the context size only, so no cancel flag.
+  std::string Fetch(const std::string& url, const std::string& body) const {
+    CURL* curl = curl_easy_init();
+    if (!curl) throw Error(ErrorClass::kInternal, "libcurl could not be initialised");
+    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    if (!options_.api_key.empty()) {
+      headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.api_key).c_str());
+    }
+    std::string out;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    if (!body.empty()) {
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    }
+    curl_easy_setopt(
+        curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* user) {
+          auto* s = static_cast<std::string*>(user);
+          if (s->size() > (4u << 20)) return size_t{0};  // no sane model list is this big
+          s->append(data, size * n);
+          return size * n;
+        });
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    const CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (rc != CURLE_OK || status < 200 || status >= 300) ThrowIo("no answer");
+    return out;
+  }
+
+  // Ollama's /api/show: the model's num_ctx parameter when it has one (what Ollama runs it
+  // with), else its trained context_length, at most kAssumedContext (Ollama would allocate the
+  // whole window for it).
+  int OllamaContext() const {
+    const std::string base = endpoint_.substr(0, endpoint_.size() - std::string("/chat").size());
+    const ordered_json show = ordered_json::parse(
+        Fetch(base + "/show",
+              ordered_json{{"model", options_.model.empty() ? "default" : options_.model}}.dump()));
+    if (show.contains("parameters") && show["parameters"].is_string()) {
+      const std::string& p = show["parameters"].get_ref<const std::string&>();
+      if (const size_t at = p.find("num_ctx"); at != std::string::npos) {
+        const int n = std::atoi(p.c_str() + at + 7);
+        if (n > 0) return n;
+      }
+    }
+    if (show.contains("model_info") && show["model_info"].is_object()) {
+      for (const auto& [key, value] : show["model_info"].items()) {
+        if (key.ends_with(".context_length") && value.is_number_integer() &&
+            value.get<int64_t>() > 0) {
+          return static_cast<int>(std::min<int64_t>(value.get<int64_t>(), kAssumedContext));
+        }
+      }
+    }
+    return 0;
+  }
+
+  // An OpenAI-style /v1/models entry for the model (or the only one): the serving context as
+  // hearth serve (meta.n_ctx), vLLM (max_model_len) and others (context_length, context_window)
+  // report it. A trained maximum (llama-server's meta.n_ctx_train) is not the serving window.
+  int OpenAiContext() const {
+    const std::string base =
+        endpoint_.substr(0, endpoint_.size() - std::string("/chat/completions").size());
+    const ordered_json list = ordered_json::parse(Fetch(base + "/models", ""));
+    if (!list.contains("data") || !list["data"].is_array()) return 0;
+    const ordered_json* entry = nullptr;
+    for (const auto& m : list["data"]) {
+      if (m.is_object() && m.value("id", "") == options_.model) entry = &m;
+    }
+    if (entry == nullptr && list["data"].size() == 1 && list["data"][0].is_object()) {
+      entry = &list["data"][0];
+    }
+    if (entry == nullptr) return 0;
+    auto number = [](const ordered_json& v) {
+      return v.is_number_integer() && v.get<int64_t>() > 0 && v.get<int64_t>() < (1 << 30)
+                 ? static_cast<int>(v.get<int64_t>())
+                 : 0;
+    };
+    if (entry->contains("meta") && (*entry)["meta"].is_object() &&
+        (*entry)["meta"].contains("n_ctx")) {
+      if (const int n = number((*entry)["meta"]["n_ctx"])) return n;
+    }
+    for (const char* key : {"max_model_len", "context_length", "context_window"}) {
+      if (entry->contains(key)) {
+        if (const int n = number((*entry)[key])) return n;
+      }
+    }
+    return 0;
   }
 
   // POSTs `body`, feeding the reply to `reader` as it arrives. Returns true when the user
@@ -450,6 +567,8 @@ class RemoteBackend : public Backend {
   RemoteOptions options_;
   std::string endpoint_;
   bool ollama_ = false;
+  mutable bool asked_context_ = false;
+  mutable int server_context_ = 0;
 };
 
 }  // namespace

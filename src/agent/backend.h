@@ -96,7 +96,9 @@ std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
 struct RemoteOptions {
   std::string model;  // the server's model name ("" is sent as "default")
   int timeout_seconds = 600;
-  int context_size = 8192;  // assumed unless -c says (remote servers do not all report it)
+  // -c; 0: what the server reports (Ollama's /api/show, an OpenAI-style /v1/models entry's
+  // meta.n_ctx, max_model_len, context_length or context_window), asked once, else 8192.
+  int context_size = 0;
   std::string api_key;      // sent as "Authorization: Bearer KEY" when not empty
 };
 // `url`: http(s)://host[:port][/path]. A path ending in /api/chat means Ollama; /v1 or

@@ -124,7 +124,18 @@ struct Transfer {
   uint64_t range_total = 0;  // 0 = unknown ("*")
   uint64_t total = 0;        // the whole file's size when the server told it
   const PullOptions* opt = nullptr;
+  bool cancelled = false;
 };
+
+bool Cancelled(Transfer* t) {
+  if (t->opt->cancel != nullptr && t->opt->cancel->load()) t->cancelled = true;
+  return t->cancelled;
+}
+
+// Also called while nothing arrives (about once a second), so a cancel is seen during a stall.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return Cancelled(static_cast<Transfer*>(user)) ? 1 : 0;
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -174,6 +185,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   t->status = status;
   // Bodies of redirects and errors never reach the .part file.
   if (status != 200 && status != 206) return len;
+  if (Cancelled(t)) return 0;  // aborts the transfer
   if (!t->body_started) {
     t->body_started = true;
     curl_off_t length = -1;
@@ -547,6 +559,9 @@ PullResult Pull(const CatalogEntry& entry, const PullOptions& opt) {
     curl_easy_setopt(t.curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(t.curl, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(t.curl, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(t.curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(t.curl, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(t.curl, CURLOPT_NOPROGRESS, 0L);
     char errbuf[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(t.curl, CURLOPT_ERRORBUFFER, errbuf);
     const CURLcode rc = curl_easy_perform(t.curl);
@@ -559,6 +574,14 @@ PullResult Pull(const CatalogEntry& entry, const PullOptions& opt) {
     t.curl = nullptr;
     const std::string by_hand = "without network, download " + entry.url +
                                 " elsewhere and put it in " + opt.dir + " as " + entry.file;
+    if (t.cancelled) {
+      const uint64_t have = FileSizeOr0(part_path);
+      if (have == 0) remove_part();
+      ::fsync(fd);
+      ThrowIo("download of " + entry.url + " interrupted after " + std::to_string(have) + " bytes",
+              have ? "run the same command again to resume from " + part_path
+                   : "run the same command again");
+    }
     if (t.write_failed) {
       ThrowIo("cannot write " + part_path + ": " + ErrnoText(t.write_errno),
               "free disk space in the model folder, or pass --dir");

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,9 @@ struct PullOptions {
   long max_redirects = 10;  // Hugging Face redirects to its CDN
   // Called as bytes arrive: bytes in the .part file so far and the total (0 when unknown).
   std::function<void(uint64_t done, uint64_t total)> progress;
+  // Set (by a Ctrl-C handler, or a server whose client went away): the transfer stops within a
+  // second and Pull throws Error(kIo) "interrupted", keeping the .part file for resuming.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct PullResult {

@@ -11,6 +11,7 @@
 // model (official Gemma 4 template, no tools, no repository), as before the assistant existed.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <iostream>
@@ -18,9 +19,11 @@
 #include <optional>
 #include <string>
 
+#include "base/display.h"
 #include "base/error.h"
 #include "cli/assistant.h"
 #include "cli/commands.h"
+#include "cli/exit_code.h"
 #include "cli/generation_flags.h"
 #include "cli/input.h"
 #include "cli/media_flags.h"
@@ -57,6 +60,7 @@ const char* kHelp =
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
     "  /image PATH    attach an image to the next message (--image-tokens sets its budget)\n"
     "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
+    "  /context       the context's size, the last prompt's tokens and the turns left out\n"
     "  /clear         forget the conversation (the system prompt stays)\n"
     "  /help          this list\n"
     "  /exit          quit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
@@ -117,6 +121,12 @@ void RunPlainChat(ChatOptions& opt) {
               << " tokens, thinking " << (chat.thinking() ? "on" : "off")
               << "). /help for commands.\n";
   }
+  // Room kept for each reply when the conversation has to be shortened: -n, else a quarter of
+  // the context.
+  const int reserve = std::max(1, gopt.max_tokens > 0 ? gopt.max_tokens : session.n_ctx() / 4);
+  int last_prompt_tokens = 0;
+  bool told_dropped = false;
+  int exit_code = 0;  // a message that did not fit: reported, and the exit status at the end
   LineReader reader(in_tty);
   while (true) {
     std::optional<std::string> line = reader.Read("> ");
@@ -131,8 +141,23 @@ void RunPlainChat(ChatOptions& opt) {
       if (cmd == "/exit" || cmd == "/quit") break;
       if (cmd == "/help") {
         std::cout << kHelp;
+      } else if (cmd == "/context") {
+        std::cout << "context " << session.n_ctx() << " tokens; the last prompt took "
+                  << last_prompt_tokens << "\n";
+        if (chat.dropped().empty()) {
+          std::cout << "no turns left out\n";
+        } else {
+          std::cout << chat.dropped().size()
+                    << " oldest turns left out (the conversation outgrew the context):\n";
+          int n = 0;
+          for (const engine::DroppedTurn& d : chat.dropped()) {
+            std::cout << "  " << ++n << ". " << DisplaySafe(d.opening, kOneLine) << "  ("
+                      << d.messages << " messages, " << d.tokens << " tokens)\n";
+          }
+        }
       } else if (cmd == "/clear") {
         chat.Clear();
+        last_prompt_tokens = 0;
         std::cout << "(conversation cleared)\n";
       } else if (cmd == "/think on" || cmd == "/think off") {
         chat.set_thinking(cmd == "/think on");
@@ -181,7 +206,21 @@ void RunPlainChat(ChatOptions& opt) {
     cb.on_reasoning = [&](std::string_view t) { printer.Reasoning(t); };
     cb.on_content = [&](std::string_view t) { printer.Content(t); };
     try {
-      const engine::ChatReply reply = chat.Respond(gopt, cb);
+      const engine::ContextFit fit = chat.FitToContext(reserve);
+      last_prompt_tokens = fit.prompt_tokens;
+      if (!fit.dropped.empty() && !told_dropped) {
+        told_dropped = true;  // said once; /context keeps the list
+        std::cout << std::flush;
+        std::cerr << "(the conversation outgrew the context of " << session.n_ctx()
+                  << " tokens: its oldest turns are left out from now on; /context lists them)\n";
+      }
+      engine::GenerateOptions turn_opt = gopt;
+      if (turn_opt.max_tokens > 0) {
+        // -n within the room left (0 when there is none: Respond then says it does not fit).
+        turn_opt.max_tokens =
+            std::max(0, std::min(turn_opt.max_tokens, session.n_ctx() - fit.prompt_tokens));
+      }
+      const engine::ChatReply reply = chat.Respond(turn_opt, cb);
       printer.End();
       // Notes go to stderr so that piped output holds only the replies.
       if (reply.stats.stop_reason == engine::StopReason::kCancelled) {
@@ -199,17 +238,19 @@ void RunPlainChat(ChatOptions& opt) {
       }
       if (gen.verbose) std::cerr << "hearth chat: " << reply.stats.Summary() << "\n";
     } catch (const Error& e) {
-      // The turn did not fit (or similar): drop the message. On a terminal the session goes
-      // on; a script gets the error and its exit code.
+      // The message did not fit even alone (or similar): it is dropped and the session goes on.
+      // A script gets that exit code at the end; other errors end a script's session.
       chat.PopMessage();
       printer.End();
-      if (!in_tty) throw;
+      if (!in_tty && e.error_class() != ErrorClass::kResource) throw;
+      if (!in_tty) exit_code = e.exit_code();
       std::cout << std::flush;
       std::cerr << "hearth: error: " << e.Describe() << "\n";
     }
     std::cout << std::flush;
     g_interrupted.store(false);
   }
+  if (exit_code != 0) throw ExitCode{exit_code};
 }
 
 // Yes only for y / yes.
@@ -249,6 +290,7 @@ void RunAssistantChat(ChatOptions& opt) {
   }
   AssistantSession s(f, confirm);
   bool think = f.think;
+  int exit_code = 0;  // a message that did not fit: reported, and the exit status at the end
   std::optional<agent::ContextReport> last_context;
   const ScopedSigint sigint;
 
@@ -313,16 +355,19 @@ void RunAssistantChat(ChatOptions& opt) {
       last_context = r.context;
       PrintTurnEnd(r, ao.max_tokens, "/undo");
     } catch (const Error& e) {
-      // The turn failed (the backend is unreachable, the context is full...): the conversation
-      // is as before it. On a terminal the session goes on; a script gets the error and its
-      // exit code.
+      // The turn failed (the backend is unreachable, a message too long for the context even
+      // alone...): the conversation is as before it. On a terminal the session goes on; so does
+      // a script's after a message that did not fit (its exit code comes at the end), while other
+      // errors end a script's session with their exit code.
       printer.Break();
-      if (!in_tty) throw;
+      if (!in_tty && e.error_class() != ErrorClass::kResource) throw;
+      if (!in_tty) exit_code = e.exit_code();
       std::cerr << "hearth: error: " << e.Describe() << "\n";
     }
     std::cout << std::flush;
     g_interrupted.store(false);
   }
+  if (exit_code != 0) throw ExitCode{exit_code};
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "base/version.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
+#include "cli/exit_code.h"
 
 namespace {
 
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   } catch (const hearth::cli::Interrupted&) {
     std::fflush(stdout);
     return hearth::cli::kInterruptedExit;
+  } catch (const hearth::cli::ExitCode& e) {
+    std::fflush(stdout);
+    return e.code;
   } catch (const hearth::Error& e) {
     return PrintError(e.Describe(), e.exit_code());
   } catch (const std::bad_alloc&) {

@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/interrupt_cleanup.h"
 #include "cli/progress.h"
 #include "convert/convert.h"
 
@@ -19,6 +20,8 @@ struct MakeModelArgs {
 };
 
 void RunMakeModel(const MakeModelArgs& args) {
+  // Ctrl-C: exit 130, no half-written file left.
+  const RemoveTmpOnSigint cleanup(args.output, args.audio_mmproj);
   if (!args.audio_mmproj.empty()) {
     const convert::Preset* preset = convert::FindPreset(args.audio_type);
     convert::MakeAudioProjectorOptions audio;

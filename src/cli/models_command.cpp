@@ -15,6 +15,7 @@
 #include "base/display.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 
 namespace hearth::cli {
 namespace {
@@ -101,10 +102,11 @@ void RunModels(const std::string& dir_flag) {
   std::fflush(stdout);
 }
 
+}  // namespace
+
 // Deletes a model that hearth owns: a file (or an unfinished .part) in the model folder, named
 // as `hearth models` shows it. Paths elsewhere and Ollama's store are not hearth's to delete.
-void RunRm(const std::string& name, const std::string& dir_flag) {
-  const std::string dir = dir_flag.empty() ? agent::DefaultModelDir() : dir_flag;
+std::string DeleteModel(const std::string& name, const std::string& dir) {
   std::string file;
   for (const auto& [f, short_name] : ShortNames()) {
     if (name == short_name || name == "gemma4:" + short_name) file = f;
@@ -119,8 +121,7 @@ void RunRm(const std::string& name, const std::string& dir_flag) {
       ThrowIo("cannot remove " + p.string() + ": " + ec.message(),
               "check the folder's permissions");
     }
-    std::cout << "deleted " << DisplaySafe(p.string(), kOneLine) << "\n";
-    return;
+    return p.string();
   }
   for (const auto& o : agent::ListOllamaModels(agent::OllamaModelsDir())) {
     if (o.name == name) {
@@ -130,6 +131,14 @@ void RunRm(const std::string& name, const std::string& dir_flag) {
   }
   ThrowUsage("no model '" + name + "' in the model folder " + dir,
              "`hearth models` lists the names; files elsewhere are yours to delete");
+}
+
+namespace {
+
+void RunRm(const std::string& name, const std::string& dir_flag) {
+  const std::string deleted =
+      DeleteModel(name, dir_flag.empty() ? agent::DefaultModelDir() : dir_flag);
+  std::cout << "deleted " << DisplaySafe(deleted, kOneLine) << "\n";
 }
 
 }  // namespace

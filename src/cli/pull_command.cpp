@@ -12,6 +12,7 @@
 #include "agent/pull.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/terminal.h"
 
 namespace hearth::cli {
 namespace {
@@ -118,7 +119,18 @@ void RunPull(const PullCliOptions& o) {
   ProgressBar bar(!o.quiet);
   opt.progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
   if (!o.quiet) std::cerr << "hearth: pulling " << entry.url << "\n";
-  agent::PullResult r = agent::Pull(entry, opt);
+  // Ctrl-C stops the download (the .part file stays for resuming) and exits 130.
+  const ScopedSigint sigint;
+  opt.cancel = &g_interrupted;
+  agent::PullResult r;
+  try {
+    r = agent::Pull(entry, opt);
+  } catch (const Error&) {
+    bar.Finish();
+    if (!g_interrupted.load()) throw;
+    std::cerr << "hearth: interrupted; `hearth pull " << o.target << "` again resumes\n";
+    throw Interrupted{};
+  }
   bar.Finish();
   if (!o.quiet) {
     if (r.already_present) {

@@ -7,6 +7,7 @@
 #include "agent/pull.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/interrupt_cleanup.h"
 #include "cli/progress.h"
 #include "convert/convert.h"
 
@@ -39,6 +40,7 @@ void RunQuantize(const QuantizeArgs& args) {
     progress.Update(done, total, name);
   };
   auto start = std::chrono::steady_clock::now();
+  const RemoveTmpOnSigint cleanup(args.output);  // Ctrl-C: exit 130, no half-written file left
   convert::QuantizeModel(options);
   progress.Finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -3,15 +3,18 @@
 // Ollama-compatible HTTP API and the web chat page (src/server/).
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "agent/pull.h"
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
+#include "cli/model_folder.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
 #include "server/server.h"
@@ -30,6 +33,7 @@ struct ServeOptions {
   std::string draft_path;
   int lookup = 0;
   bool no_spec = false;
+  std::string mmproj;
 };
 
 server::Server* g_server = nullptr;
@@ -57,6 +61,43 @@ void RunServe(ServeOptions opt) {
   // and a failure there stops the server with the error too).
   model::ReadConfig(gguf::File::Open(opt.model_path));
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  // /api/pull and /api/delete: catalog names only (a URL would let any client make this machine
+  // fetch whatever it names), into and out of the model folder only, never the served model.
+  opt.server.pull_model = [](const std::string& name,
+                             const server::ServerOptions::Progress& progress,
+                             const std::atomic<bool>& cancel) {
+    if (name.find("://") != std::string::npos) {
+      ThrowUsage("/api/pull takes a catalog name (e2b, e4b, 26b-a4b, 31b, or one of models.toml)",
+                 "download other files with `hearth pull URL` on the server's machine");
+    }
+    std::string short_name = name;
+    if (short_name.starts_with("gemma4:")) short_name.erase(0, 7);
+    const auto catalog = agent::LoadCatalog(agent::CatalogConfigPath());
+    if (catalog.find(short_name) == catalog.end()) {
+      ThrowUsage("unknown model '" + name + "'", "/api/pull takes a catalog name");
+    }
+    agent::PullOptions po;
+    po.dir = agent::DefaultModelDir();
+    po.progress = progress;
+    po.cancel = &cancel;
+    const agent::PullResult r = agent::Pull(catalog.at(short_name), po);
+    std::cerr << "hearth: pulled " << r.path << "\n";
+    return r.path;
+  };
+  opt.server.delete_model = [served = opt.model_path](const std::string& name) {
+    const std::string dir = agent::DefaultModelDir();
+    std::error_code ec;
+    for (const std::string& f : {name, name + ".gguf"}) {
+      if (f.find('/') == std::string::npos &&
+          std::filesystem::equivalent(std::filesystem::path(dir) / f, served, ec)) {
+        ThrowInvalidInput("'" + name + "' is the model this server is serving",
+                          "stop the server first");
+      }
+    }
+    const std::string path = DeleteModel(name, dir);
+    std::cerr << "hearth: deleted " << path << "\n";
+    return path;
+  };
   server::Server srv(opt.server);
   const int port = srv.Bind();
   g_server = &srv;
@@ -79,6 +120,7 @@ void RunServe(ServeOptions opt) {
       eopt.draft_path = opt.draft_path;
       eopt.lookup = opt.lookup;
       eopt.no_spec = opt.no_spec;
+      eopt.mmproj = opt.mmproj;
       srv.SetGenerator(server::MakeEngineGenerator(eopt));
       std::cerr << "hearth: model loaded, " << opt.parallel << " slot(s); ready\n";
     } catch (const Error& e) {
@@ -113,9 +155,14 @@ void RegisterServeCommand(CLI::App& app) {
       "Serve a model over OpenAI- and Ollama-compatible HTTP APIs, with a web chat page at /");
   cmd->footer(
       "Endpoints: POST /v1/chat/completions, /v1/completions, /api/chat, /api/generate,\n"
-      "/api/show; GET /v1/models, /api/tags, /api/version, /health (503 while loading),\n"
-      "/metrics (Prometheus), / (chat page). Binds to loopback unless --host says otherwise.\n"
-      "The API key may also come from the HEARTH_API_KEY environment variable.");
+      "/api/show, /api/pull (a catalog name into the model folder); DELETE /api/delete; GET\n"
+      "/v1/models, /api/tags, /api/ps, /api/version, /health (503 while loading), /metrics\n"
+      "(Prometheus), / (chat page). Binds to loopback unless --host says otherwise; beyond\n"
+      "loopback, /api/pull and /api/delete need --api-key. The API key may also come from the\n"
+      "HEARTH_API_KEY environment variable. One line per request on stderr (method, path,\n"
+      "status, tokens, ms) unless --quiet. Parameters that clients send by habit and that are\n"
+      "harmless to ignore (cache_prompt, typical_p, options.mirostat...) are ignored with a\n"
+      "\"warnings\" note in the response.");
   AddModelFlag(cmd, opt->model_path, "A Gemma 4 model");
   cmd->add_option("--host", opt->server.host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", opt->server.port, "Port (default 8080; 0 = any free port)")
@@ -146,6 +193,9 @@ void RegisterServeCommand(CLI::App& app) {
                   "Prompt lookup: draft what followed the last N tokens earlier in the text")
       ->check(CLI::Range(1, 64));
   cmd->add_flag("--no-spec", opt->no_spec, "No speculative decoding (one token per model pass)");
+  cmd->add_option("--mmproj", opt->mmproj,
+                  "The multimodal projector for input_audio content parts (default: an "
+                  "mmproj*.gguf next to the model)");
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));
   cmd->add_option("--timeout", opt->server.request_timeout_s,
@@ -169,6 +219,7 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--alias", opt->alias,
                   "The model's name in /v1/models, /api/tags and responses (default: the name "
                   "given to -m, or the file name)");
+  cmd->add_flag("-q,--quiet", opt->server.quiet, "No access log (one line per request on stderr)");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
   cmd->callback([opt] {
     // A model found by name is served under that name (an Ollama blob's file name means nothing).

@@ -1,5 +1,6 @@
 #include "engine/chat.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -96,8 +97,10 @@ PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* toke
   turn.forbid_tool_calls = request.tool_choice == text::ToolChoice::kNone;
   turn.malformed_if_nothing_parsed = request.malformed_if_nothing_parsed;
 
+  // Without a tokenizer nothing is decoded, so the items are not needed (a text-only backend
+  // sends the parts as they are).
   const size_t media_parts = MediaParts(request.messages).size();
-  if (media_parts != request.media.size()) {
+  if (tokenizer != nullptr && media_parts != request.media.size()) {
     ThrowUsage("the messages hold " + std::to_string(media_parts) + " media parts but " +
                    std::to_string(request.media.size()) + " encoded items were given",
                "encode the media parts with the model's projector (--mmproj)");
@@ -227,6 +230,78 @@ TurnRequest ChatSession::Request() const {
 }
 
 std::string ChatSession::RenderPrompt() const { return PrepareTurn(Request(), nullptr).prompt; }
+
+namespace {
+
+// Erases messages [first, last) and their media items (`media` holds one item per media part of
+// `messages`, in order), so the two stay in step.
+void EraseMessages(Json& messages, std::vector<MediaPtr>& media, size_t first, size_t last) {
+  Json before = Json::array(), erased = Json::array();
+  for (size_t i = 0; i < last; ++i) (i < first ? before : erased).push_back(messages[i]);
+  const size_t at = std::min(MediaParts(before).size(), media.size());
+  const size_t n = std::min(MediaParts(erased).size(), media.size() - at);
+  media.erase(media.begin() + static_cast<std::ptrdiff_t>(at),
+              media.begin() + static_cast<std::ptrdiff_t>(at + n));
+  messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first),
+                 messages.begin() + static_cast<std::ptrdiff_t>(last));
+}
+
+}  // namespace
+
+ContextFit ChatSession::FitToContext(int reserve) {
+  const int n_ctx = session_.n_ctx();
+  auto count = [&] {
+    return static_cast<int>(PrepareTurn(Request(), &session_.tokenizer()).tokens.size());
+  };
+  ContextFit fit;
+  fit.prompt_tokens = count();
+  if (fit.prompt_tokens + reserve <= n_ctx) return fit;
+  // The oldest turn: [first, next), from the first user message to the next one; none when the
+  // first user message is the last one (the current question).
+  auto oldest = [&](size_t& first, size_t& next) {
+    first = 0;
+    while (first < messages_.size() && messages_[first].value("role", "") != "user") ++first;
+    next = first + 1;
+    while (next < messages_.size() && messages_[next].value("role", "") != "user") ++next;
+    return next < messages_.size();
+  };
+  size_t first = 0, next = 0;
+  {
+    // A question that does not fit even alone costs no history: Respond refuses it as it is.
+    size_t last = messages_.size();
+    while (last > 0 && messages_[last - 1].value("role", "") != "user") --last;
+    if (!oldest(first, next) || last == 0) return fit;
+    Json all = messages_;
+    const std::vector<MediaPtr> all_media = media_;
+    EraseMessages(messages_, media_, first, last - 1);
+    const int alone = count();
+    messages_ = std::move(all);
+    media_ = all_media;
+    if (alone >= n_ctx) return fit;
+  }
+  const int target = n_ctx - n_ctx / 4;
+  while (fit.prompt_tokens + reserve > target && oldest(first, next)) {
+    DroppedTurn d;
+    const Json& content = messages_[first]["content"];
+    d.opening = content.is_string() ? content.get<std::string>() : content.dump();
+    for (char& c : d.opening) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    if (d.opening.size() > 60) {
+      size_t cut = 57;
+      while (cut > 0 && (static_cast<unsigned char>(d.opening[cut]) & 0xC0) == 0x80) --cut;
+      d.opening = d.opening.substr(0, cut) + "...";
+    }
+    d.messages = static_cast<int>(next - first);
+    EraseMessages(messages_, media_, first, next);
+    const int now = count();
+    d.tokens = fit.prompt_tokens - now;
+    fit.prompt_tokens = now;
+    fit.dropped.push_back(d);
+    dropped_.push_back(std::move(d));
+  }
+  return fit;
+}
 
 ChatReply ChatSession::Respond(GenerateOptions options, const ChatCallbacks& callbacks) {
   const PreparedTurn turn = PrepareTurn(Request(), &session_.tokenizer());

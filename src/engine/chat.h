@@ -141,6 +141,19 @@ struct ChatCallbacks {
   std::function<void(const text::ToolCallDelta&)> on_tool_call;
 };
 
+// A whole turn that ChatSession::FitToContext left out of the conversation.
+struct DroppedTurn {
+  std::string opening;  // the turn's user message, on one line and cut to 60 bytes
+  int messages = 0;     // its messages: the user's, the replies, tool calls and their results
+  int tokens = 0;       // what it took in the prompt
+};
+
+// What FitToContext did.
+struct ContextFit {
+  int prompt_tokens = 0;             // the next turn's prompt, as it now is
+  std::vector<DroppedTurn> dropped;  // by this call, oldest first
+};
+
 // A conversation over RunTurn (hearth chat --plain).
 class ChatSession {
  public:
@@ -165,6 +178,7 @@ class ChatSession {
   void Clear() {
     messages_ = nlohmann::ordered_json::array();
     media_.clear();
+    dropped_.clear();
   }
   // Removes the last message (e.g. a user turn that did not fit in the context).
   void PopMessage();
@@ -172,6 +186,17 @@ class ChatSession {
 
   // The prompt text of the next turn: the conversation plus the generation prompt.
   std::string RenderPrompt() const;
+  // Keeps a conversation that has outgrown the context going: when the next turn's prompt plus
+  // `reserve` tokens for the reply does not fit, the oldest whole turns (a user message with
+  // everything up to the next one: replies, tool calls and their results) are dropped until it
+  // fits in three quarters of the context, so that the next few turns reuse the KV prefix again
+  // instead of each dropping one turn and decoding everything after the system prompt anew.
+  // Never dropped: the system prompt, messages before the first user message, and the last turn
+  // (the current question). A last turn that does not fit on its own is left for Respond to
+  // refuse.
+  ContextFit FitToContext(int reserve);
+  // Every turn dropped since the conversation began (or the last Clear), oldest first.
+  const std::vector<DroppedTurn>& dropped() const { return dropped_; }
   // Generates the assistant turn for the conversation so far and appends it to the history.
   // `options.on_text` is replaced (the callbacks get the parsed pieces instead); stop_at_eog is
   // forced on. Errors (the conversation does not fit, …) leave the history unchanged; a reply
@@ -188,6 +213,7 @@ class ChatSession {
   nlohmann::ordered_json tools_ = nlohmann::ordered_json::array();
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
   std::vector<MediaPtr> media_;  // the media parts of messages_, in order
+  std::vector<DroppedTurn> dropped_;
 };
 
 }  // namespace hearth::engine

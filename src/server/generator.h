@@ -106,6 +106,9 @@ struct EngineOptions {
   std::string draft_path;
   int lookup = 0;
   bool no_spec = false;
+  // The multimodal projector for input_audio parts (default: an mmproj*.gguf next to the model;
+  // none: such parts are refused with a 400).
+  std::string mmproj;
 };
 
 // The real generator: one model, one engine::Session per slot. Loads the model (slow).

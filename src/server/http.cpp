@@ -22,6 +22,8 @@
 #include <set>
 #include <sstream>
 
+#include "audio/audio.h"
+#include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
 #include "server/listener.h"
@@ -213,8 +215,20 @@ class SlotQueue {
   uint64_t next_ticket_ = 0;
 };
 
+// What the access log line of the request this worker thread is answering says beyond the
+// request and response: when the request arrived and the tokens a generation used (-1: none).
+// httplib runs routing, the streaming content provider and the logger on the same thread.
+struct AccessNote {
+  Clock::time_point start{};
+  int tokens = -1;
+};
+thread_local AccessNote t_access;
+
 std::string EndpointLabel(const std::string& path) {
   static const char* kKnown[] = {"/",
+                                 "/api/ps",
+                                 "/api/pull",
+                                 "/api/delete",
                                  "/health",
                                  "/metrics",
                                  "/v1/models",
@@ -423,6 +437,12 @@ struct Server::Impl {
 
   void Routes();
   void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res);
+  void HandleTranscription(const httplib::Request& req, httplib::Response& res);
+  void HandlePull(const httplib::Request& req, httplib::Response& res);
+  void HandleDelete(const httplib::Request& req, httplib::Response& res);
+  // /api/pull and /api/delete: whether this server may change its model folder (an error
+  // response when not).
+  bool ModelFolderAllowed(bool supplied, httplib::Response& res) const;
   bool HostAllowed(const std::string& host) const;
   bool OriginAllowed(const httplib::Request& req, std::string* cors_allow) const;
   bool CheckHostAndOrigin(const httplib::Request& req, httplib::Response& res) const;
@@ -589,8 +609,13 @@ class JobWriter {
   }
 
   void Finish(const GenerationResult& r) {
+    t_access.tokens = r.prompt_tokens + r.completion_tokens;
     const char* finish = engine::FinishReasonName(r.finish);
     const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
+    // Parameters that were accepted but ignored, on the last (or only) object of the response.
+    const auto warn = [this](Json& j) {
+      if (!job_.request.warnings.empty()) j["warnings"] = job_.request.warnings;
+    };
     switch (job_.api) {
       case Api::kChat: {
         if (job_.request.stream) {
@@ -599,11 +624,13 @@ class JobWriter {
                                            {"delta", Json::object()},
                                            {"logprobs", nullptr},
                                            {"finish_reason", finish}}});
+          if (!job_.request.include_usage) warn(j);
           Event(j);
           if (job_.request.include_usage) {
             Json u = ChunkBase();
             u["choices"] = Json::array();
             u["usage"] = Usage(r);
+            warn(u);
             Event(u);
           }
           Write("data: [DONE]\n\n");
@@ -623,6 +650,7 @@ class JobWriter {
                                                {"logprobs", nullptr},
                                                {"finish_reason", finish}}})},
                  {"usage", Usage(r)}};
+          warn(j);
           Write(Dump(j));
         }
         break;
@@ -633,6 +661,7 @@ class JobWriter {
           j["choices"] = Json::array(
               {Json{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}});
           if (job_.request.include_usage) j["usage"] = Usage(r);
+          warn(j);
           Event(j);
           Write("data: [DONE]\n\n");
         } else {
@@ -646,6 +675,7 @@ class JobWriter {
                                                {"logprobs", nullptr},
                                                {"finish_reason", finish}}})},
                  {"usage", Usage(r)}};
+          warn(j);
           Write(Dump(j));
         }
         break;
@@ -676,7 +706,9 @@ class JobWriter {
           if (!job_.request.stream && !r.reasoning.empty()) j["thinking"] = r.reasoning;
         }
         j["done"] = true;
-        j["done_reason"] = r.finish == FinishReason::kLength ? "length" : "stop";
+        j["done_reason"] = r.finish == FinishReason::kLength      ? "length"
+                           : r.finish == FinishReason::kCancelled ? "cancelled"
+                                                                  : "stop";
         j["total_duration"] =
             ns(std::chrono::duration<double, std::milli>(Clock::now() - job_.received).count());
         j["load_duration"] = 0;
@@ -684,6 +716,7 @@ class JobWriter {
         j["prompt_eval_duration"] = ns(r.prompt_ms);
         j["eval_count"] = r.completion_tokens;
         j["eval_duration"] = ns(std::max(0.0, r.total_ms - r.prompt_ms));
+        warn(j);
         Event(j);
         break;
       }
@@ -760,7 +793,15 @@ class JobWriter {
     }
     s_.metrics.RecordGeneration(result, seconds);
     if (result.finish == FinishReason::kCancelled) {
-      if (failed_ || s_.stopping) return false;  // the client is gone (or we are stopping)
+      if (failed_) return false;  // the client is gone
+      if (s_.stopping) {
+        // The server is stopping (Ctrl-C): the client is still there, so the response ends
+        // properly, saying it was cancelled rather than that the model stopped.
+        Finish(result);
+        if (failed_) return false;
+        sink_.done();
+        return true;
+      }
       // Cut by the request timeout: say so, and end the stream cleanly.
       StreamError(RequestError(504,
                                "the request took longer than the server's limit of " +
@@ -785,6 +826,198 @@ class JobWriter {
 };
 
 }  // namespace
+
+namespace {
+
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t b0 = static_cast<uint8_t>(bytes[i]);
+    const uint32_t b1 = i + 1 < bytes.size() ? static_cast<uint8_t>(bytes[i + 1]) : 0;
+    const uint32_t b2 = i + 2 < bytes.size() ? static_cast<uint8_t>(bytes[i + 2]) : 0;
+    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// "00:01:02,345" (SRT).
+std::string SrtTime(double seconds) {
+  const long long ms = static_cast<long long>(seconds * 1000.0 + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld,%03lld", ms / 3600000, ms / 60000 % 60,
+                ms / 1000 % 60, ms % 1000);
+  return buf;
+}
+
+}  // namespace
+
+// POST /v1/audio/transcriptions (OpenAI's Whisper API): multipart/form-data with `file` (the
+// audio), `model`, `language` (a hint), `response_format` (json, text, srt, verbose_json),
+// `temperature`. The clip is cut at silence into segments of at most 30 s (as `hearth
+// transcribe`); each segment is one chat turn [input_audio, instruction] through the same
+// Prepare / slot queue / Generate path as a chat completion, so it waits its turn like one.
+void Server::Impl::HandleTranscription(const httplib::Request& req, httplib::Response& res) {
+  if (!req.is_multipart_form_data() || !req.has_file("file")) {
+    SendError(res, RequestError(400, "send multipart/form-data with the audio in a 'file' field",
+                                "file", "invalid_value"));
+    return;
+  }
+  auto field = [&](const char* name, std::string fallback) {
+    return req.has_file(name) ? req.get_file_value(name).content : fallback;
+  };
+  const std::string format = field("response_format", "json");
+  if (format != "json" && format != "text" && format != "srt" && format != "verbose_json") {
+    SendError(res, RequestError(400,
+                                "response_format '" + format +
+                                    "' is not supported (json, text, srt, verbose_json)",
+                                "response_format", "invalid_value"));
+    return;
+  }
+  const std::string language = field("language", "");
+  if (language.size() > 32 || !IsValidUtf8(language)) {
+    SendError(res, RequestError(400, "language must be a short language name or code", "language",
+                                "invalid_value"));
+    return;
+  }
+  float temperature = 0;
+  if (req.has_file("temperature")) {
+    const std::string t = req.get_file_value("temperature").content;
+    char* end = nullptr;
+    temperature = std::strtof(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || !(temperature >= 0 && temperature <= 2)) {
+      SendError(res, RequestError(400, "temperature must be a number from 0 to 2", "temperature",
+                                  "invalid_value"));
+      return;
+    }
+  }
+  const std::shared_ptr<Generator> gen = RequireModel(res);
+  if (!gen) return;
+  const std::string& bytes = req.get_file_value("file").content;
+  std::vector<float> samples;
+  try {
+    samples = audio::DecodeBytes(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+        "file");
+  } catch (const Error& e) {
+    SendError(res, RequestError(400, e.Describe(), "file", "invalid_value"));
+    return;
+  }
+  std::string instruction = "Transcribe this audio.";
+  if (!language.empty()) instruction += " The speech is in " + language + ".";
+
+  struct Segment {
+    double start, end;
+    std::string text;
+  };
+  std::vector<Segment> segments;
+  std::atomic<bool> cancel{false};
+  {
+    std::lock_guard lock(mu);
+    active.insert(&cancel);
+  }
+  auto done = [&] {
+    std::lock_guard lock(mu);
+    active.erase(&cancel);
+  };
+  for (const audio::Piece& p : audio::SplitClip(samples, audio::Split::kAtSilence)) {
+    GenerationRequest g;
+    const std::string wav = audio::EncodeWav(std::span<const float>(
+        samples.data() + p.begin, static_cast<size_t>(p.end - p.begin)));
+    g.messages = Json::array(
+        {Json{{"role", "user"},
+              {"content",
+               Json::array({Json{{"type", "input_audio"},
+                                 {"input_audio", {{"data", Base64(wav)}, {"format", "wav"}}}},
+                            Json{{"type", "text"}, {"text", instruction}}})}}});
+    g.sampling.temperature = temperature;
+    g.sampling.seed = std::random_device{}();
+    g.max_tokens = 448;
+    PreparedPrompt prompt;
+    try {
+      prompt = gen->Prepare(g);
+    } catch (const Error& e) {
+      done();
+      SendError(res, RequestError(400, e.Describe(), "file", "invalid_value"));
+      return;
+    }
+    int slot = -1;
+    const auto outcome = queue.Acquire(
+        *gen, prompt, opt.max_queue,
+        Clock::now() + std::chrono::seconds(opt.queue_timeout_s),
+        [&] { return stopping.load(); }, &slot);
+    if (outcome != SlotQueue::Outcome::kGot) {
+      done();
+      SendError(res, RequestError(503, "no slot became free in time; retry later", "",
+                                  "server_busy", "server_error"));
+      return;
+    }
+    GenerationResult r;
+    bool ok = true;
+    std::string error;
+    const auto start = Clock::now();
+    try {
+      r = gen->Generate(slot, g, prompt, [](const text::ParseDelta&) {}, cancel);
+    } catch (const std::exception& e) {
+      ok = false;
+      error = e.what();
+    }
+    queue.Release(slot);
+    metrics.RecordGeneration(r, std::chrono::duration<double>(Clock::now() - start).count());
+    if (!ok || r.finish == FinishReason::kCancelled) {
+      done();
+      SendError(res, RequestError(500, "transcription failed: " + (ok ? "cancelled" : error), "",
+                                  "generation_failed", "server_error"));
+      return;
+    }
+    std::string text = r.content;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    size_t lead = 0;
+    while (lead < text.size() && std::isspace(static_cast<unsigned char>(text[lead]))) ++lead;
+    segments.push_back({static_cast<double>(p.begin) / audio::kSampleRate,
+                        static_cast<double>(p.end) / audio::kSampleRate, text.substr(lead)});
+  }
+  done();
+
+  std::string all;
+  for (const Segment& s : segments) {
+    if (!all.empty() && !s.text.empty()) all += " ";
+    all += s.text;
+  }
+  if (format == "text") {
+    res.set_content(all + "\n", "text/plain; charset=utf-8");
+  } else if (format == "srt") {
+    std::string out;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      out += std::to_string(i + 1) + "\n" + SrtTime(segments[i].start) + " --> " +
+             SrtTime(segments[i].end) + "\n" + segments[i].text + "\n\n";
+    }
+    res.set_content(out, "text/plain; charset=utf-8");
+  } else {
+    Json j = {{"text", all}};
+    if (format == "verbose_json") {
+      Json segs = Json::array();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        segs.push_back({{"id", i},
+                        {"start", segments[i].start},
+                        {"end", segments[i].end},
+                        {"text", segments[i].text}});
+      }
+      j = Json{{"task", "transcribe"},
+               {"language", language.empty() ? "unknown" : language},
+               {"duration", static_cast<double>(samples.size()) / audio::kSampleRate},
+               {"text", all},
+               {"segments", std::move(segs)}};
+    }
+    res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+  }
+}
 
 void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res) {
   auto job = std::make_shared<Job>();
@@ -834,6 +1067,160 @@ void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib:
     JobWriter writer(*this, *job, sink);
     return writer.Run();
   });
+}
+
+namespace {
+
+// {"model" (or Ollama's older "name"): NAME, "stream": bool} of /api/pull and /api/delete. Throws
+// RequestError.
+std::string ModelNameOf(const httplib::Request& req, bool* stream) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!IsValidUtf8(req.body) || body.is_discarded() || !body.is_object()) {
+    throw RequestError(400, "the request body must be a JSON object", "", "invalid_json");
+  }
+  std::string name;
+  for (const char* key : {"model", "name"}) {
+    if (body.contains(key) && body[key].is_string()) name = body[key].get<std::string>();
+  }
+  if (name.empty()) throw RequestError(400, "'model' is required", "model", "missing");
+  if (stream != nullptr && body.contains("stream") && !body["stream"].is_null()) {
+    if (!body["stream"].is_boolean()) {
+      throw RequestError(400, "'stream' must be a boolean", "stream", "invalid_type");
+    }
+    *stream = body["stream"].get<bool>();
+  }
+  return name;
+}
+
+// hearth::Error from the model-folder hooks as an HTTP error: usage errors are the client's
+// (unknown names: 404 for delete), the rest the server's or the download's.
+RequestError FolderError(const Error& e, bool deleting) {
+  if (e.error_class() == ErrorClass::kUsage) {
+    return deleting ? RequestError(404, e.Describe(), "model", "model_not_found")
+                    : RequestError(400, e.Describe(), "model", "invalid_value");
+  }
+  if (e.error_class() == ErrorClass::kInvalidInput) {
+    return RequestError(deleting ? 400 : 502, e.Describe(), "", "invalid_value");
+  }
+  return RequestError(deleting ? 500 : 502, e.Describe(), "", "model_folder_error", "server_error");
+}
+
+}  // namespace
+
+bool Server::Impl::ModelFolderAllowed(bool supplied, httplib::Response& res) const {
+  if (!supplied) {
+    SendError(res, RequestError(501, "this server does not manage a model folder", "",
+                                "not_implemented", "server_error"));
+    return false;
+  }
+  // They write to the user's disk: on an address others can reach, only with a key.
+  if (!loopback && opt.api_key.empty()) {
+    SendError(res, RequestError(403,
+                                "/api/pull and /api/delete need --api-key on a server that "
+                                "listens beyond loopback",
+                                "", "forbidden", "permission_error"));
+    return false;
+  }
+  return true;
+}
+
+// Ollama's /api/pull: a catalog model into the model folder. Streaming (the default) sends
+// Ollama's progress objects as NDJSON; {"stream": false} answers once, when it is done.
+void Server::Impl::HandlePull(const httplib::Request& req, httplib::Response& res) {
+  bool stream = true;
+  std::string name;
+  try {
+    name = ModelNameOf(req, &stream);
+  } catch (const RequestError& e) {
+    SendError(res, e);
+    return;
+  }
+  if (!ModelFolderAllowed(static_cast<bool>(opt.pull_model), res)) return;
+  // Runs the pull with a cancel flag that Stop() sets; `on_progress` sees the bytes.
+  auto run = [this, name](const ServerOptions::Progress& on_progress, std::atomic<bool>& cancel) {
+    {
+      std::lock_guard lock(mu);
+      active.insert(&cancel);
+    }
+    if (stopping) cancel = true;
+    struct Unregister {
+      Impl& s;
+      std::atomic<bool>& c;
+      ~Unregister() {
+        std::lock_guard lock(s.mu);
+        s.active.erase(&c);
+      }
+    } unregister{*this, cancel};
+    return opt.pull_model(name, on_progress, cancel);
+  };
+  if (!stream) {
+    std::atomic<bool> cancel{false};
+    try {
+      run([](uint64_t, uint64_t) {}, cancel);
+    } catch (const Error& e) {
+      SendError(res, FolderError(e, false));
+      return;
+    }
+    res.set_content(Dump(Json{{"status", "success"}}), "application/json");
+    return;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "application/x-ndjson", [run, name](size_t, httplib::DataSink& sink) {
+        std::atomic<bool> cancel{false};
+        bool gone = false;
+        auto write = [&](const Json& j) {
+          const std::string line = Dump(j) + "\n";
+          if (!gone && !sink.write(line.data(), line.size())) {
+            gone = true;
+            cancel = true;  // the client went away: stop downloading
+          }
+        };
+        write(Json{{"status", "pulling manifest"}});
+        Clock::time_point last{};
+        try {
+          run(
+              [&](uint64_t done, uint64_t total) {
+                const auto now = Clock::now();
+                if (now - last < std::chrono::milliseconds(200) && done != total) return;
+                last = now;
+                write(Json{{"status", "pulling " + name},
+                           {"digest", name},
+                           {"total", total},
+                           {"completed", done}});
+              },
+              cancel);
+        } catch (const Error& e) {
+          write(Json{{"error", e.Describe()}});
+          if (gone) return false;
+          sink.done();
+          return true;
+        }
+        write(Json{{"status", "verifying sha256 digest"}});
+        write(Json{{"status", "success"}});
+        if (gone) return false;
+        sink.done();
+        return true;
+      });
+}
+
+// Ollama's /api/delete: a model of the model folder, by name.
+void Server::Impl::HandleDelete(const httplib::Request& req, httplib::Response& res) {
+  std::string name;
+  try {
+    name = ModelNameOf(req, nullptr);
+  } catch (const RequestError& e) {
+    SendError(res, e);
+    return;
+  }
+  if (!ModelFolderAllowed(static_cast<bool>(opt.delete_model), res)) return;
+  try {
+    opt.delete_model(name);
+  } catch (const Error& e) {
+    SendError(res, FolderError(e, true));
+    return;
+  }
+  res.set_content(Dump(Json{{"status", "success"}}), "application/json");
 }
 
 // Longer than 150 lines on purpose: the route table, one registration per endpoint; the handlers
@@ -934,9 +1321,29 @@ void Server::Impl::Routes() {
                               {"modified_at", Rfc3339Now()}}),
                     "application/json");
   });
+  // Ollama's running models: the one this server has loaded, for as long as it runs.
+  http.Get("/api/ps", [this, details](const httplib::Request&, httplib::Response& res) {
+    const auto gen = RequireModel(res);
+    if (!gen) return;
+    const ModelInfo& m = gen->info();
+    Json model{{"name", m.name},        {"model", m.name},
+               {"size", m.size_bytes},  {"digest", m.digest},
+               {"details", details(m)}, {"expires_at", "2999-12-31T23:59:59Z"},
+               {"size_vram", 0},        {"context_length", m.slot_context}};
+    res.set_content(Dump(Json{{"models", Json::array({model})}}), "application/json");
+  });
+  http.Post("/api/pull",
+            [this](const httplib::Request& req, httplib::Response& res) { HandlePull(req, res); });
+  http.Delete("/api/delete", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleDelete(req, res);
+  });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kChat, req, res);
   });
+  http.Post("/v1/audio/transcriptions",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              HandleTranscription(req, res);
+            });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kCompletion, req, res);
   });
@@ -952,6 +1359,7 @@ void Server::Impl::Routes() {
 
   // Host, Origin, CORS and auth for every request, before routing.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_access = {Clock::now(), -1};
     if (!CheckHostAndOrigin(req, res)) {
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -959,7 +1367,7 @@ void Server::Impl::Routes() {
     OriginAllowed(req, &cors_allow);
     if (!cors_allow.empty()) {
       res.set_header("Access-Control-Allow-Origin", cors_allow);
-      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
       res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       res.set_header("Access-Control-Max-Age", "600");
       if (cors_allow != "*") {
@@ -1023,6 +1431,23 @@ void Server::Impl::Routes() {
       });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics.CountRequest(EndpointLabel(req.path), res.status);
+    if (!opt.quiet) {
+      // "hearth: POST /v1/chat/completions 200 52 tokens 1234 ms", one write per line so that
+      // workers do not interleave; the path is the client's, so it is made safe to print.
+      const long long ms =
+          t_access.start == Clock::time_point{}
+              ? 0
+              : std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_access.start)
+                    .count();
+      std::string path = req.path.size() > 200 ? req.path.substr(0, 200) + "..." : req.path;
+      std::string line = "hearth: " + DisplaySafe(req.method, kOneLine) + " " +
+                         DisplaySafe(path, kOneLine) + " " + std::to_string(res.status) +
+                         (t_access.tokens >= 0 ? " " + std::to_string(t_access.tokens) + " tokens"
+                                               : std::string(" -")) +
+                         " " + std::to_string(ms) + " ms\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+    t_access = {};
   });
 }
 

@@ -124,8 +124,10 @@ void ParseStop(const Json& v, const std::string& param, std::vector<std::string>
   }
 }
 
-// Message content: a string, or a list of text parts (images and audio are not supported by
-// hearth's engine yet, so they are refused rather than dropped).
+// Message content: a string, or a list of text parts and OpenAI `input_audio` parts
+// ({"input_audio": {"data": BASE64, "format": "wav"|"mp3"|…}}; the engine decodes and encodes
+// them with the model's projector). Images are not supported by hearth's engine yet, so they are
+// refused rather than dropped.
 void CheckContent(const Json& content, const std::string& param) {
   if (content.is_null() || content.is_string()) return;
   if (!content.is_array()) WrongType(param, "a string or an array of content parts", content);
@@ -136,6 +138,19 @@ void CheckContent(const Json& content, const std::string& param) {
     const Json* type = Find(part, "type");
     if (type == nullptr || !type->is_string())
       Bad("'" + p + ".type' must be a string", p + ".type");
+    if (*type == "input_audio") {
+      const Json* audio = Find(part, "input_audio");
+      if (audio == nullptr || !audio->is_object()) WrongType(p + ".input_audio", "an object", part);
+      const Json* data = Find(*audio, "data");
+      if (data == nullptr || !data->is_string() || data->get_ref<const std::string&>().empty()) {
+        Bad("'" + p + ".input_audio.data' must be the base64 audio", p + ".input_audio.data");
+      }
+      const Json* format = Find(*audio, "format");
+      if (format != nullptr && !format->is_string()) {
+        WrongType(p + ".input_audio.format", "a string", *format);
+      }
+      continue;
+    }
     if (*type != "text") {
       Bad("content part type '" + type->get<std::string>() +
               "' is not supported (hearth serves text-only models for now)",
@@ -690,6 +705,66 @@ void ParseOllama(const Json& body, ApiRequest& req) {
   CheckFormatCombination(gen, "format");
 }
 
+// Parameters that common clients send and that are harmless to ignore: sampling refinements
+// hearth does not implement (the output stays a valid sample), llama.cpp's cache and slot hints
+// (hearth reuses the prompt prefix anyway), probabilities until they are supported. Accepted with
+// a warning instead of a 400; everything else unknown is still refused.
+constexpr const char* kIgnoredOpenAI[] = {"cache_prompt",
+                                          "typical_p",
+                                          "n_probs",
+                                          "top_logprobs",
+                                          "tfs_z",
+                                          "mirostat",
+                                          "mirostat_tau",
+                                          "mirostat_eta",
+                                          "penalize_nl",
+                                          "n_keep",
+                                          "id_slot",
+                                          "slot_id",
+                                          "samplers",
+                                          "dynatemp_range",
+                                          "dynatemp_exponent",
+                                          "xtc_probability",
+                                          "xtc_threshold",
+                                          "dry_multiplier",
+                                          "dry_base",
+                                          "dry_allowed_length",
+                                          "dry_penalty_last_n",
+                                          "dry_sequence_breakers",
+                                          "timings_per_token",
+                                          "return_tokens",
+                                          "post_sampling_probs",
+                                          "t_max_predict_ms"};
+constexpr const char* kIgnoredOllama[] = {"logprobs", "top_logprobs", "truncate", "shift"};
+constexpr const char* kIgnoredOllamaOptions[] = {"mirostat",
+                                                 "mirostat_tau",
+                                                 "mirostat_eta",
+                                                 "typical_p",
+                                                 "tfs_z",
+                                                 "penalize_newline",
+                                                 "num_gqa",
+                                                 "f16_kv",
+                                                 "vocab_only",
+                                                 "logits_all",
+                                                 "rope_frequency_base",
+                                                 "rope_frequency_scale",
+                                                 "embedding_only"};
+
+// Removes the ignored parameters from `obj`, with a warning for each one that has a value.
+template <size_t N>
+void StripIgnored(Json& obj, const std::string& where, const char* const (&names)[N],
+                  std::vector<std::string>& warnings) {
+  for (const char* name : names) {
+    auto it = obj.find(name);
+    if (it == obj.end()) continue;
+    if (!it->is_null()) {
+      const std::string param = where.empty() ? name : where + "." + name;
+      warnings.push_back("'" + param + "' is not supported by hearth and was ignored");
+    }
+    obj.erase(it);
+  }
+}
+
 }  // namespace
 
 bool IsValidUtf8(std::string_view s) {
@@ -770,8 +845,13 @@ ApiRequest ParseRequest(Api api, std::string_view body) {
   ApiRequest req;
   req.api = api;
   if (api == Api::kChat || api == Api::kCompletion) {
+    StripIgnored(json, "", kIgnoredOpenAI, req.warnings);
     ParseOpenAI(json, req);
   } else {
+    StripIgnored(json, "", kIgnoredOllama, req.warnings);
+    if (auto it = json.find("options"); it != json.end() && it->is_object()) {
+      StripIgnored(*it, "options", kIgnoredOllamaOptions, req.warnings);
+    }
     ParseOllama(json, req);
   }
   try {

@@ -1,11 +1,14 @@
 // Request bodies of the OpenAI and Ollama APIs → GenerationRequest, strictly: malformed JSON,
 // invalid UTF-8, wrong types, out-of-range values, unknown fields and unsupported features are
-// refused with a RequestError saying which field is wrong. Pure functions (fuzzed).
+// refused with a RequestError saying which field is wrong. The exception: a short list of
+// parameters that clients send by habit and that are harmless to ignore, which are accepted with
+// a warning. Pure functions (fuzzed).
 #pragma once
 
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/generator.h"
 
@@ -19,6 +22,10 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   GenerationRequest gen;
+  // Parameters accepted but ignored (harmless ones that common clients send: llama.cpp's
+  // cache_prompt, typical_p, n_probs, Ollama's options.mirostat...), one note each; the response
+  // carries them as "warnings".
+  std::vector<std::string> warnings;
 };
 
 // An OpenAI-style error: {"error":{"message","type","param","code"}} with an HTTP status.

@@ -1,6 +1,7 @@
 // `hearth serve`: the OpenAI- and Ollama-compatible HTTP API and the web chat page over one
 // Generator (generator.h). Requests wait in a fair FIFO queue for one of the generator's slots;
-// a client that goes away cancels its generation.
+// a client that goes away cancels its generation. One access-log line per request goes to stderr
+// (method, path, status, tokens, milliseconds) unless `quiet`.
 //
 //   hearth::server::Server server(options);
 //   int port = server.Bind();                 // listening; /health says 503 until loaded
@@ -10,7 +11,10 @@
 //   server.Stop(); t.join();
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +43,18 @@ struct ServerOptions {
   int queue_timeout_s = 300;         // waiting for a slot longer than this gives 503
   int max_queue = 64;                // waiting requests beyond this get 503 at once
   int http_threads = 0;              // 0: max_queue + slots + 8
+  bool quiet = false;                // no access log (one line per request on stderr)
+
+  // /api/pull and /api/delete change the user's model folder, so the server only passes them on
+  // to what `hearth serve` supplies (the server knows no folder); unset, they answer 501. Both
+  // throw hearth::Error. `pull` downloads a catalog model by name, reporting bytes (done, total;
+  // total 0 when unknown) and stopping when `cancel` is set; it returns the file's path.
+  using Progress = std::function<void(uint64_t done, uint64_t total)>;
+  std::function<std::string(const std::string& name, const Progress& progress,
+                            const std::atomic<bool>& cancel)>
+      pull_model;
+  // Deletes a model of the model folder by name; returns the path deleted.
+  std::function<std::string(const std::string& name)> delete_model;
 };
 
 class Server {

@@ -239,6 +239,58 @@ TEST(AgentCliTest, ChatScriptedConversation) {
   EXPECT_EQ(m[5]["content"], "was it undone?");
 }
 
+// Ten questions with long answers in an 8192-token context: the chat goes on (exit 0), says once
+// that the oldest turns are left out, /context lists them, and the requests keep the system
+// message and the current question while the first question is gone.
+TEST(AgentCliTest, ChatOutlivesTheContext) {
+  TempRepo repo;
+  const std::string filler(2000, 'x');
+  std::vector<std::string> replies;
+  std::string input;
+  for (int i = 0; i < 10; ++i) {
+    replies.push_back(Answer("answer " + std::to_string(i) + " " + filler));
+    input += "question " + std::to_string(i) + " " + std::string(400, 'q') + "\n";
+  }
+  input += "/context\n";
+  ScriptedServer server(replies, "/v1/chat/completions");
+  Result r =
+      HearthWithInput(repo.path(), "chat --no-index -c 8192 --backend " + server.url(), input);
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string notice = "the conversation outgrew the context of 8192 tokens";
+  size_t told = 0;
+  for (size_t at = r.out.find(notice); at != std::string::npos; at = r.out.find(notice, at + 1)) {
+    ++told;
+  }
+  EXPECT_EQ(told, 1u) << r.out;
+  EXPECT_NE(r.out.find("answer 9 xxx"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dropped: the conversation outgrew the context"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"question 0 qqq"), std::string::npos) << r.out;  // listed by /context
+  const auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 10u);
+  const json& m = reqs.back()["messages"];
+  EXPECT_EQ(m[0]["role"], "system");
+  EXPECT_EQ(m.back()["content"].get<std::string>().rfind("question 9 ", 0), 0u);
+  for (const auto& msg : m) {
+    EXPECT_NE(msg["content"].get<std::string>().rfind("question 0 ", 0), 0u);
+  }
+  EXPECT_LT(m.size(), 20u);
+}
+
+// A message too long for the local engine's context even alone is an error, and the chat goes
+// on: the next line is answered; the script's exit code says a message failed.
+TEST(AgentCliTest, ChatMessageTooLongAloneIsAnErrorAndTheChatGoesOn) {
+  TempRepo repo;
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  std::string words;
+  for (int i = 0; i < 3000; ++i) words += " w" + std::to_string(i);
+  Result r = HearthWithInput(repo.path(), "chat --no-index -m " + model + " -c 4096 -n 2 -t 1 -v",
+                             words + "\nhi\n");
+  EXPECT_EQ(r.code, 6) << r.out;
+  EXPECT_NE(r.out.find("hearth: error: the conversation takes "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hearth: step 1: "), std::string::npos) << r.out;  // "hi" was answered
+}
+
 // Piped: a permission prompt is answered no without reading stdin, so the next line ("y") is the
 // next message, not an answer; nothing is changed.
 TEST(AgentCliTest, ChatPipedPermissionIsNo) {

@@ -28,6 +28,9 @@ struct Route {
   bool honor_range = true;      // false: a Range header is ignored (200 + whole body)
   int drop_first_requests = 0;  // this many requests get only `drop_after` bytes, then close
   size_t drop_after = 0;
+  // > 0: after this many body bytes the server stalls (sends nothing more) until the client
+  // closes the connection or 20 s pass, like a download that hangs.
+  size_t stall_after = 0;
 };
 
 struct SeenRequest {
@@ -162,6 +165,15 @@ class FileServer {
     SendAll(c, head);
     std::string part = body.substr(start);
     if (request_index < route.drop_first_requests) part = part.substr(0, route.drop_after);
+    if (route.stall_after > 0 && route.stall_after < part.size()) {
+      SendAll(c, part.substr(0, route.stall_after));
+      char byte;
+      for (int i = 0; i < 400 && !stop_; ++i) {
+        pollfd p = {c, POLLIN, 0};
+        if (::poll(&p, 1, 50) > 0 && ::recv(c, &byte, 1, 0) <= 0) return;  // the client left
+      }
+      return;
+    }
     SendAll(c, part);
   }
 

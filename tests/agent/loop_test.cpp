@@ -3,6 +3,7 @@
 // HTTP server.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 #include <thread>
 
@@ -279,6 +280,103 @@ TEST_F(LoopTest, SecondTurnKeepsTheSystemPrefix) {
             std::string::npos);
 }
 
+// The tokens (bytes / 4) of the first prompt of a one-question conversation: the system turn,
+// the tools and the question.
+int BasePromptTokens(ToolBox& tools, Journal& journal) {
+  ScriptedBackend probe({"ok"});
+  Agent agent(probe, tools, journal);
+  AskOptions opt;
+  opt.use_index = false;
+  agent.Ask("Question 0", opt, {});
+  return probe.CountTokens(probe.prompts[0]);
+}
+
+// Ten questions in a context that holds about four: the oldest whole turns are dropped (the first
+// one's tool call together with its result), said once, listed in the report; the system message
+// and the current question always stay.
+TEST_F(LoopTest, ALongConversationDropsTheOldestTurns) {
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  const int base = BasePromptTokens(tools, journal_);
+  const std::string filler(240, 'x');
+  std::vector<std::string> outputs = {"<|tool_call>call:read_file{path:" + Q + "src/auth.py" + Q +
+                                      "}<tool_call|>"};
+  for (int i = 0; i < 10; ++i) outputs.push_back("Answer " + std::to_string(i) + " " + filler);
+  ScriptedBackend backend(outputs);
+  backend.context_size_ = base + 700;
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  opt.max_tokens = 100;
+  TurnResult r;
+  for (int i = 0; i < 10; ++i) {
+    const std::string q = "Question " + std::to_string(i) + " " + filler;
+    ASSERT_NO_THROW(r = agent.Ask(q, opt, Callbacks())) << "turn " << i;
+    EXPECT_EQ(r.answer, "Answer " + std::to_string(i) + " " + filler);
+    const std::string& prompt = backend.prompts.back();
+    EXPECT_LE(backend.CountTokens(prompt) + 100, backend.context_size_) << "turn " << i;
+    EXPECT_EQ(prompt.rfind("<bos><|turn>system\nYou are hearth", 0), 0u);
+    EXPECT_NE(prompt.find("<|turn>user\n" + q + "<turn|>"), std::string::npos) << "turn " << i;
+  }
+  const std::string& last = backend.prompts.back();
+  EXPECT_EQ(last.find("Question 0 "), std::string::npos);
+  EXPECT_EQ(last.find("<|tool_response>"), std::string::npos);  // went with its call
+  EXPECT_EQ(last.find("<|tool_call>"), std::string::npos);
+  int told = 0;
+  for (const auto& n : notes_) told += n.find("the conversation outgrew the context") == 0;
+  EXPECT_EQ(told, 1);
+  std::vector<const ContextItem*> turns;
+  for (const auto& it : r.context.items) {
+    if (it.kind == "turn") turns.push_back(&it);
+  }
+  ASSERT_GE(turns.size(), 3u) << r.context.Describe();
+  EXPECT_FALSE(turns[0]->included);
+  EXPECT_EQ(turns[0]->source.rfind("\"Question 0 xxx", 0), 0u) << turns[0]->source;
+  EXPECT_TRUE(turns[0]->source.ends_with("...\" (4 messages)")) << turns[0]->source;
+  EXPECT_GT(turns[0]->tokens, 100);
+  EXPECT_NE(r.context.Describe().find("dropped: the conversation outgrew the context"),
+            std::string::npos);
+  // /clear forgets the dropped turns too.
+  agent.Clear();
+  EXPECT_TRUE(agent.messages().empty());
+}
+
+// Many tool rounds in one question: the results of earlier steps are shortened (with a note the
+// model reads) before anything else; the latest step's result stays whole.
+TEST_F(LoopTest, ManyStepsShortenOldToolResults) {
+  std::string big;
+  for (int i = 0; i < 60; ++i) big += "line " + std::to_string(i) + " of the big file, padded..\n";
+  Write(repo_.path() / "src/big.txt", big);
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  const int base = BasePromptTokens(tools, journal_);
+  const std::string call =
+      "<|tool_call>call:read_file{path:" + Q + "src/big.txt" + Q + "}<tool_call|>";
+  ScriptedBackend backend({call, call, call, "It has 60 lines."});
+  const int result_tokens = static_cast<int>(big.size()) / 4;
+  backend.context_size_ = base + 2 * result_tokens + 400;
+  Agent agent(backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  opt.max_tokens = 100;
+  TurnResult r = agent.Ask("Question 0", opt, Callbacks());
+  EXPECT_EQ(r.answer, "It has 60 lines.");
+  ASSERT_EQ(backend.prompts.size(), 4u);
+  const std::string note = "[hearth: this tool result was shortened to save context: ";
+  EXPECT_EQ(backend.prompts[1].find(note), std::string::npos);
+  const std::string& last = backend.prompts[3];
+  EXPECT_LE(backend.CountTokens(last) + 100, backend.context_size_);
+  EXPECT_NE(last.find(note), std::string::npos) << last;
+  // The latest result is whole (its last line is there after the last note).
+  EXPECT_NE(last.find("line 59 of the big file", last.rfind(note)), std::string::npos);
+  // The shortened one keeps its start.
+  EXPECT_LT(last.find("line 0 of the big file"), last.find(note));
+  bool noted = false;
+  for (const auto& n : notes_) noted |= n.find("tool results to fit the context") != n.npos;
+  EXPECT_TRUE(noted);
+  bool reported = false;
+  for (const auto& it : r.context.items) reported |= it.kind == "tool result" && !it.included;
+  EXPECT_TRUE(reported) << r.context.Describe();
+}
+
 // ---------------------------------------------------------------- remote backend
 
 TEST_F(LoopTest, RemoteOpenAiBackendRunsTheLoop) {
@@ -467,6 +565,75 @@ TEST_F(LoopTest, RemoteStreamedCallCutOff) {
   EXPECT_NE(server.requests()[1]["messages"][3]["content"].get<std::string>().find(
                 "was malformed or cut off"),
             std::string::npos);
+}
+
+// Without -c, a remote backend's context budget is what the server says: an OpenAI-style
+// /v1/models entry (hearth serve's meta.n_ctx, vLLM's max_model_len), Ollama's /api/show (the
+// num_ctx parameter, else the trained context_length capped at 8192), which Ollama requests then
+// send as options.num_ctx; -c wins without asking; a server that says nothing means 8192.
+TEST(RemoteContextTest, BudgetComesFromTheServer) {
+  httplib::Server srv;
+  std::atomic<int> asked{0};
+  json models = {{"object", "list"},
+                 {"data",
+                  {{{"id", "other"}, {"max_model_len", 999}},
+                   {{"id", "gemma"}, {"meta", {{"n_ctx", 3072}, {"n_ctx_train", 131072}}}}}}};
+  srv.Get("/v1/models", [&](const httplib::Request& req, httplib::Response& res) {
+    ++asked;
+    if (req.get_header_value("Authorization") != "Bearer k") {
+      res.status = 401;
+      return;
+    }
+    res.set_content(models.dump(), "application/json");
+  });
+  srv.Get("/vllm/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"data":[{"id":"x","max_model_len":20000}]})", "application/json");
+  });
+  json show = {{"parameters", "temperature 1\nnum_ctx     6144"},
+               {"model_info", {{"gemma3.context_length", 131072}}}};
+  srv.Post("/api/show", [&](const httplib::Request& req, httplib::Response& res) {
+    const json body = json::parse(req.body);
+    if (body["model"] == "plain") {
+      res.set_content(R"({"model_info":{"gemma3.context_length":131072}})", "application/json");
+    } else {
+      res.set_content(show.dump(), "application/json");
+    }
+  });
+  const int port = srv.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { srv.listen_after_bind(); });
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+
+  EXPECT_EQ(MakeRemoteBackend(base, {.model = "gemma", .api_key = "k"})->context_size(), 3072);
+  EXPECT_EQ(MakeRemoteBackend(base + "/vllm/v1", {.model = "x"})->context_size(), 20000);
+  EXPECT_EQ(MakeRemoteBackend(base + "/api/chat", {.model = "g"})->context_size(), 6144);
+  EXPECT_EQ(MakeRemoteBackend(base + "/api/chat", {.model = "plain"})->context_size(), 8192);
+  // The key was refused (401): the server said nothing, so the assumed size.
+  EXPECT_EQ(MakeRemoteBackend(base, {.model = "gemma"})->context_size(), 8192);
+  const int before = asked;
+  auto given = MakeRemoteBackend(base, {.model = "gemma", .context_size = 1000, .api_key = "k"});
+  EXPECT_EQ(given->context_size(), 1000);
+  EXPECT_EQ(asked, before);  // -c: never asked
+  // Asked once, however often the agent wants to know.
+  auto once = MakeRemoteBackend(base, {.model = "gemma", .api_key = "k"});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(once->context_size(), 3072);
+  EXPECT_EQ(asked, before + 1);
+  srv.stop();
+  t.join();
+}
+
+TEST_F(LoopTest, RemoteOllamaSendsTheBudgetAsNumCtx) {
+  const json answer = {{"message", {{"role", "assistant"}, {"content", "ok"}}},
+                       {"done", true},
+                       {"done_reason", "stop"}};
+  ScriptedServer server({answer.dump()}, "/api/chat");
+  auto backend = MakeRemoteBackend(server.url("/api/chat"), {.model = "g", .context_size = 5000});
+  ToolBox tools = Tools(PermissionMode::kReadOnly);
+  Agent agent(*backend, tools, journal_);
+  AskOptions opt;
+  opt.use_index = false;
+  agent.Ask("hi", opt, Callbacks());
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0]["options"]["num_ctx"], 5000);
 }
 
 // Ollama streaming (NDJSON): one object a line; thinking and content pieces, then done.

@@ -4,6 +4,8 @@
 #include "agent/pull.h"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -12,7 +14,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "agent_test_util.h"
 #include "base/error.h"
@@ -442,6 +446,118 @@ TEST(PullCliTest, PullByNameThenList) {
   r = Hearth(env, "pull --help");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("26b-a4b"), std::string::npos) << r.out;
+}
+
+// `hearth serve`'s /api/pull and /api/delete on the real binary: a catalog name of the user's
+// models.toml, fetched from a local file server into $HEARTH_MODELS with Ollama-style progress;
+// URLs are refused; delete removes it, and nothing outside the model folder; an access-log line
+// for each request.
+TEST(ServeModelFolderTest, PullThenDelete) {
+  const std::string body = MakeBody(300001);
+  FileServer files;
+  files.Set("/tiny.gguf", Route{.body = body});
+  TempRepo dir;
+  const fs::path models = dir.path() / "models";
+  Write(dir.path() / "config/hearth/models.toml",
+        "[models.tiny]\nurl = \"" + files.url("/tiny.gguf") + "\"\nsha256 = \"" + Sha256Hex(body) +
+            "\"\nsize = " + std::to_string(body.size()) + "\n");
+  Write(dir.path() / "outside.gguf", "mine");
+  int port;
+  {
+    FileServer probe;  // a free port (closed again before the server binds it)
+    port = std::stoi(probe.url("").substr(std::string("http://127.0.0.1:").size()));
+  }
+  const fs::path err = dir.path() / "serve.err";
+  const Result started = testing::RunShell(
+      "HEARTH_MODELS='" + models.string() + "' XDG_CONFIG_HOME='" +
+      (dir.path() / "config").string() + "' '" + HEARTH_BINARY + "' serve -m '" +
+      HEARTH_SHARED_DIR + "/fixtures/models/tiny-e.Q8_0.gguf' -t 1 --port " + std::to_string(port) +
+      " </dev/null >/dev/null 2>'" + err.string() + "' & echo $!");
+  const pid_t pid = std::stoi(started.out);
+  struct Stop {
+    pid_t pid;
+    ~Stop() {
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  } stop{pid};
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  bool healthy = false;
+  for (int i = 0; i < 300 && !healthy; ++i) {
+    auto h = c.Get("/health");
+    healthy = h && h->status == 200;
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(healthy) << Read(err);
+
+  auto r = c.Post("/api/pull", R"({"model":"tiny"})", "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  std::vector<nlohmann::json> lines;
+  for (size_t at = 0; at < r->body.size();) {
+    const size_t nl = r->body.find('\n', at);
+    lines.push_back(nlohmann::json::parse(r->body.substr(at, nl - at)));
+    at = nl + 1;
+  }
+  ASSERT_GE(lines.size(), 3u) << r->body;
+  EXPECT_EQ(lines.front()["status"], "pulling manifest");
+  EXPECT_EQ(lines.back()["status"], "success") << r->body;
+  bool all_bytes = false;
+  for (const auto& l : lines) {
+    all_bytes |=
+        l.contains("completed") && l["completed"] == body.size() && l["total"] == body.size();
+  }
+  EXPECT_TRUE(all_bytes) << r->body;
+  EXPECT_EQ(Read(models / "tiny.gguf"), body);
+
+  r = c.Post("/api/pull", R"({"model":")" + files.url("/tiny.gguf") + R"(","stream":false})",
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(files.requests().size(), 1u);  // the URL was never fetched
+
+  r = c.Delete("/api/delete", R"({"model":"../outside"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+  EXPECT_EQ(Read(dir.path() / "outside.gguf"), "mine");
+  r = c.Delete("/api/delete", R"({"model":"tiny"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(fs::exists(models / "tiny.gguf"));
+  r = c.Delete("/api/delete", R"({"model":"tiny"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+
+  const std::string log = Read(err);
+  EXPECT_NE(log.find("hearth: POST /api/pull 200 - "), std::string::npos) << log;
+  EXPECT_NE(log.find("hearth: DELETE /api/delete 404 - "), std::string::npos) << log;
+  EXPECT_NE(log.find("hearth: GET /health 200 - "), std::string::npos) << log;
+}
+
+// Ctrl-C during a download that hangs: exit 130 within seconds, a note saying how to resume, and
+// the .part file kept with what arrived.
+TEST(PullCliTest, CtrlCExits130AndKeepsThePart) {
+  const std::string body = MakeBody(200000);
+  FileServer server;
+  server.Set("/slow.gguf", Route{.body = body, .stall_after = 5000});
+  TempRepo dir;
+  const fs::path models = dir.path() / "models";
+  // `set -m`: a background job of a script would otherwise start with SIGINT ignored.
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = testing::RunShell(
+      "set -m; '" + std::string(HEARTH_BINARY) + "' pull --dir '" + models.string() + "' " +
+      server.url("/slow.gguf") + " </dev/null >/dev/null 2>'" + (dir.path() / "err").string() +
+      "' & p=$!; for i in $(seq 100); do [ -s '" + (models / "slow.gguf.part").string() +
+      "' ] && break; sleep 0.1; done; sleep 0.2; kill -INT $p; wait $p; echo \"rc=$?\"");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out << Read(dir.path() / "err");
+  EXPECT_NE(Read(dir.path() / "err").find("again resumes"), std::string::npos)
+      << Read(dir.path() / "err");
+  EXPECT_EQ(fs::file_size(models / "slow.gguf.part"), 5000u);
+  EXPECT_FALSE(fs::exists(models / "slow.gguf"));
 }
 
 TEST(PullCliTest, UnreachableSaysWhereToPutTheFile) {

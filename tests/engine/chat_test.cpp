@@ -165,6 +165,74 @@ TEST(ChatSession, ATurnThatDoesNotFitLeavesHistoryUnchanged) {
   EXPECT_TRUE(chat.messages().empty());
 }
 
+// Ten turns in a 256-token context: the oldest whole turns are dropped (system prompt and the
+// current question kept), and each reply after a drop is the one a fresh session gives for the
+// kept conversation (the KV prefix reuse over a changed history is exact).
+TEST(ChatSession, ALongConversationDropsItsOldestTurnsAndGoesOn) {
+  auto model = model::Model::Load(kModel);
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+  Session session(*model, tok, Options(256));
+  ChatSession chat(session);
+  chat.set_system("Be brief.");
+  const std::string words = " about the tides, the moon and the small boats in the harbour";
+  int drops = 0, compared = 0;
+  for (int i = 0; i < 10; ++i) {
+    chat.AddUser("Question " + std::to_string(i) + words);
+    const ContextFit fit = chat.FitToContext(16);
+    EXPECT_LE(fit.prompt_tokens + 16, 256) << "turn " << i;
+    const Json kept = chat.messages();
+    EXPECT_EQ(kept.back()["content"], "Question " + std::to_string(i) + words);
+    EXPECT_EQ(chat.RenderPrompt().rfind("<bos><|turn>system\nBe brief.<turn|>", 0), 0u);
+    const ChatReply reply = chat.Respond(Greedy(16), {});
+    if (!fit.dropped.empty()) {
+      ++drops;
+      // Once dropping starts it leaves a quarter of the context free.
+      EXPECT_LE(fit.prompt_tokens + 16, 192) << "turn " << i;
+      for (const DroppedTurn& d : fit.dropped) {
+        EXPECT_EQ(d.messages, 2);
+        EXPECT_GT(d.tokens, 10);
+      }
+      // The kept conversation's first turn is the one after the dropped ones.
+      EXPECT_EQ(kept[0]["role"], "user");
+      EXPECT_NE(kept[0]["content"], "Question 0" + words);
+      Session fresh_session(*model, tok, Options(256));
+      ChatSession fresh(fresh_session);
+      fresh.set_system("Be brief.");
+      for (const Json& m : kept) fresh.AddMessage(m);
+      const ChatReply expected = fresh.Respond(Greedy(16), {});
+      EXPECT_EQ(reply.raw, expected.raw) << "turn " << i;
+      ++compared;
+    }
+  }
+  EXPECT_GE(drops, 1);
+  EXPECT_GE(compared, 1);
+  ASSERT_FALSE(chat.dropped().empty());
+  EXPECT_EQ(chat.dropped()[0].opening.rfind("Question 0 about the tides", 0), 0u);
+  EXPECT_TRUE(chat.dropped()[0].opening.ends_with("...")) << chat.dropped()[0].opening;
+  EXPECT_LE(chat.dropped()[0].opening.size(), 60u);
+  chat.Clear();
+  EXPECT_TRUE(chat.dropped().empty());
+}
+
+// A question that does not fit even alone costs no history: nothing is dropped and Respond
+// refuses it.
+TEST(ChatSession, AQuestionTooLongAloneDropsNothing) {
+  auto model = model::Model::Load(kModel);
+  const text::Tokenizer tok = text::Tokenizer::Load(kModel);
+  Session session(*model, tok, Options(64));
+  ChatSession chat(session);
+  chat.AddUser("Hi");
+  chat.Respond(Greedy(4), {});
+  std::string long_text;
+  for (int i = 0; i < 60; ++i) long_text += std::to_string(i * 7919 % 1000).insert(0, 1, ' ');
+  chat.AddUser(long_text);
+  const ContextFit fit = chat.FitToContext(4);
+  EXPECT_TRUE(fit.dropped.empty());
+  EXPECT_GT(fit.prompt_tokens, 64);
+  EXPECT_EQ(chat.messages().size(), 3u);
+  EXPECT_THROW(chat.Respond(Greedy(4), {}), Error);
+}
+
 // ---- The chat turn's parts, against hand-written expectations ------------------------------
 
 const Json kWeatherTool = Json::parse(R"({"type": "function", "function": {"name": "get_weather",

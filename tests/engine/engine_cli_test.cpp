@@ -232,13 +232,44 @@ TEST(ChatCommand, SecondTurnReusesThePrefixAndEofEnds) {
   EXPECT_TRUE(empty.out.empty()) << empty.out;
 }
 
+// Ten turns at -c 256: the oldest turns are dropped (said once), /context lists them, the chat
+// ends normally, and after /clear the reply is a fresh conversation's.
+TEST(ChatCommand, AConversationOutlivesTheContext) {
+  const std::string file = "tiny-e.Q8_0.gguf";
+  std::string input;
+  for (int i = 0; i < 10; ++i) {
+    input += "Question " + std::to_string(i) + " about the tides, the moon and the boats\n";
+  }
+  input += "/context\n/clear\nHi\n";
+  const Result r =
+      RunHearth("chat --plain -m " + kModels + file + " -c 256 -n 16 --temp 0 -t 1", input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(CountLines(r.err, "(the conversation outgrew the context of 256 tokens"), 1) << r.err;
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("context 256 tokens; the last prompt took "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("oldest turns left out (the conversation outgrew the context):\n"
+                       "  1. Question 0 about the tides, the moon and the boats  (2 messages, "),
+            std::string::npos)
+      << r.out;
+  const std::string after_clear = ExpectedChatReply(file, "Hi", 16);
+  ASSERT_GE(r.out.size(), after_clear.size());
+  EXPECT_EQ(r.out.substr(r.out.size() - after_clear.size()), after_clear) << r.out;
+}
+
 TEST(ChatCommand, ErrorsAreClear) {
   const std::string m = kModels + "tiny-dense.Q4_0.gguf";
   std::string long_text;
   for (int i = 0; i < 60; ++i) long_text += std::to_string(i * 7919 % 1000).insert(0, 1, ' ');
-  Result r = RunHearth("chat --plain -m " + m + " -c 32 -n 4", long_text + "\n");
+  // A message that cannot fit at all is an error, and the session goes on: /clear and the next
+  // line still run; the exit status says a message failed.
+  Result r =
+      RunHearth("chat --plain -m " + m + " -c 32 -n 4 --temp 0 -t 1", long_text + "\n/clear\nHi\n");
   EXPECT_EQ(r.exit_code, 6) << r.err;
-  EXPECT_NE(r.err.find("hearth: error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hearth: error: the prompt ("), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("(conversation cleared)\n"), std::string::npos) << r.out;
+  const std::string hi = ExpectedChatReply("tiny-dense.Q4_0.gguf", "Hi", 4);
+  ASSERT_GE(r.out.size(), hi.size());
+  EXPECT_EQ(r.out.substr(r.out.size() - hi.size()), hi) << r.out;
   r = RunHearth("chat --plain -m " + m + " --chat-template nope", "");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   r = RunHearth("chat --help");

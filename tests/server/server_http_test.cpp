@@ -10,6 +10,7 @@
 #include <csignal>
 #include <future>
 
+#include "base/error.h"
 #include "scripted_generator.h"
 #include "server_test_util.h"
 
@@ -573,6 +574,165 @@ TEST_F(ServerHttp, StopCancelsRunningGenerations) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   pending.get();  // answered or cut, but not hanging
   (void)gen;      // owned by the stopped server: not to be read any more
+}
+
+// A stream that the server's own stop (Ctrl-C) cuts ends properly for the client that is still
+// there: a last chunk whose finish_reason says "cancelled", then [DONE] (not "stop").
+TEST_F(ServerHttp, StopEndsAStreamAsCancelled) {
+  ScriptedGenerator* gen = Start();
+  gen->script.assign(1000, Content("x"));
+  gen->delay = 10ms;
+  auto pending = std::async(std::launch::async, [&] {
+    return server_->Client().Post("/v1/chat/completions",
+                                  R"({"messages":[{"role":"user","content":"hi"}],"stream":true})",
+                                  "application/json");
+  });
+  std::this_thread::sleep_for(200ms);
+  server_->server().Stop();
+  auto r = pending.get();
+  ASSERT_TRUE(r);
+  const auto data = SseData(r->body);
+  ASSERT_GE(data.size(), 2u) << r->body;
+  EXPECT_EQ(data.back(), "[DONE]");
+  const json last = json::parse(data[data.size() - 2]);
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "cancelled") << r->body;
+  (void)gen;
+}
+
+// Parameters that clients send by habit and that are harmless to ignore: 200 with a "warnings"
+// note naming each (OpenAI non-streaming and streaming, Ollama); a truly unknown one is still 400.
+TEST_F(ServerHttp, HarmlessUnknownParametersAreWarnings) {
+  Start();
+  auto r = Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],
+      "cache_prompt":true,"typical_p":0.9,"n_probs":3,"top_logprobs":2})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_EQ(j["warnings"].size(), 4u) << r->body;
+  EXPECT_EQ(j["warnings"][0], "'cache_prompt' is not supported by hearth and was ignored");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello");
+
+  r = Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],
+      "stream":true,"mirostat":2})");
+  ASSERT_TRUE(r);
+  const auto data = SseData(r->body);
+  ASSERT_GE(data.size(), 2u);
+  j = json::parse(data[data.size() - 2]);
+  EXPECT_EQ(j["warnings"][0], "'mirostat' is not supported by hearth and was ignored") << r->body;
+
+  r = Post("/api/chat", R"({"messages":[{"role":"user","content":"hi"}],"stream":false,
+      "options":{"mirostat":1,"temperature":0}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_EQ(j["warnings"][0], "'options.mirostat' is not supported by hearth and was ignored");
+
+  // Without any, no "warnings" key at all.
+  r = Post("/v1/chat/completions", kChat);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(json::parse(r->body).contains("warnings"));
+  ExpectError(Post("/v1/chat/completions",
+                   R"({"messages":[{"role":"user","content":"hi"}],"frobnicate":1})"),
+              400, "unknown_field");
+}
+
+// /api/ps lists the loaded model; /api/pull and /api/delete go to the hooks the serve command
+// supplies (501 without them), streaming Ollama-style progress, with the usual auth.
+TEST_F(ServerHttp, OllamaPsPullAndDelete) {
+  ServerOptions opt;
+  opt.api_key = "k";
+  std::vector<std::string> pulled, deleted;
+  opt.pull_model = [&](const std::string& name, const ServerOptions::Progress& progress,
+                       const std::atomic<bool>&) -> std::string {
+    if (name == "bad") throw Error(ErrorClass::kUsage, "unknown model 'bad'");
+    progress(50, 100);
+    progress(100, 100);
+    pulled.push_back(name);
+    return "/models/" + name + ".gguf";
+  };
+  opt.delete_model = [&](const std::string& name) -> std::string {
+    if (name != "e2b") throw Error(ErrorClass::kUsage, "no model '" + name + "'");
+    deleted.push_back(name);
+    return "/models/e2b.gguf";
+  };
+  Start(opt);
+  const httplib::Headers auth = {{"Authorization", "Bearer k"}};
+  auto c = server_->Client();
+  auto r = c.Get("/api/ps", auth);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_EQ(j["models"].size(), 1u);
+  EXPECT_TRUE(j["models"][0]["name"].is_string());
+  EXPECT_TRUE(j["models"][0].contains("expires_at"));
+
+  // Without the key: 401, and the hook is never called.
+  ExpectError(Post("/api/pull", R"({"model":"e2b"})"), 401, "invalid_api_key");
+  EXPECT_TRUE(pulled.empty());
+
+  r = Post("/api/pull", R"({"model":"e2b"})", auth);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const auto lines = NdjsonLines(r->body);
+  ASSERT_GE(lines.size(), 4u) << r->body;
+  EXPECT_EQ(lines.front()["status"], "pulling manifest");
+  EXPECT_EQ(lines[1]["total"], 100);
+  EXPECT_EQ(lines.back()["status"], "success");
+  EXPECT_EQ(pulled, std::vector<std::string>{"e2b"});
+
+  r = Post("/api/pull", R"({"name":"e2b","stream":false})", auth);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["status"], "success");
+  ExpectError(Post("/api/pull", R"({"model":"bad","stream":false})", auth), 400, "invalid_value");
+  r = Post("/api/pull", R"({"model":"bad"})", auth);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(NdjsonLines(r->body).back()["error"], "unknown model 'bad'");
+  ExpectError(Post("/api/pull", R"({"stream":false})", auth), 400, "missing");
+  ExpectError(Post("/api/pull", "[1]", auth), 400, "invalid_json");
+
+  r = c.Delete("/api/delete", auth, R"({"model":"e2b"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(deleted, std::vector<std::string>{"e2b"});
+  ExpectError(c.Delete("/api/delete", auth, R"({"model":"../etc"})", "application/json"), 404,
+              "model_not_found");
+  ExpectError(c.Delete("/api/delete", R"({"model":"e2b"})", "application/json"), 401,
+              "invalid_api_key");
+  EXPECT_EQ(deleted.size(), 1u);
+}
+
+TEST_F(ServerHttp, PullAndDeleteWithoutAFolderAre501) {
+  Start();
+  ExpectError(Post("/api/pull", R"({"model":"e2b"})"), 501, "not_implemented");
+  auto c = server_->Client();
+  ExpectError(c.Delete("/api/delete", R"({"model":"e2b"})", "application/json"), 501,
+              "not_implemented");
+}
+
+// One access-log line per request on stderr (method, path, status, tokens, ms); none with quiet.
+TEST_F(ServerHttp, AccessLogLinePerRequest) {
+  Start();
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(Post("/v1/chat/completions", kChat));
+  ASSERT_TRUE(server_->Client().Get("/nope%1b%5b31m"));
+  server_.reset();  // the logger runs after the response; stopping waits for it
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("hearth: POST /v1/chat/completions 200 "), std::string::npos) << log;
+  const size_t at = log.find("hearth: POST /v1/chat/completions 200 ");
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" tokens "), std::string::npos) << line;
+  EXPECT_TRUE(line.ends_with(" ms")) << line;
+  EXPECT_NE(log.find("hearth: GET /nope"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << "escape from the client's path printed";
+
+  ServerOptions quiet;
+  quiet.quiet = true;
+  Start(quiet);
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(Post("/v1/chat/completions", kChat));
+  server_.reset();
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("hearth: POST"), std::string::npos);
 }
 
 }  // namespace

@@ -164,8 +164,9 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
        "invalid_type"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})", "logprobs",
        "unsupported_parameter"},
-      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"options":{"mirostat":1}})",
-       "options.mirostat", "unknown_field"},
+      {Api::kOllamaChat,
+       R"({"messages":[{"role":"user","content":"x"}],"options":{"frobnicate":1}})",
+       "options.frobnicate", "unknown_field"},
       {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"options":{"num_ctx":0}})",
        "options.num_ctx", "invalid_value"},
       {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x"}],"format":"yaml"})",
@@ -191,6 +192,32 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
     EXPECT_EQ(e.type, "invalid_request_error");
     EXPECT_FALSE(std::string(e.what()).empty());
   }
+}
+
+// Harmless parameters that clients send by habit are accepted, each with one warning; null counts
+// as absent; the request is otherwise what it would be without them.
+TEST(ServerRequest, HarmlessUnknownParametersBecomeWarnings) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  ApiRequest r = ParseRequest(Api::kChat, "{" + msgs + R"(,"cache_prompt":true,"typical_p":0.5,
+      "n_probs":2,"top_logprobs":3,"mirostat":null,"temperature":0.25})");
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{
+                            "'cache_prompt' is not supported by hearth and was ignored",
+                            "'typical_p' is not supported by hearth and was ignored",
+                            "'n_probs' is not supported by hearth and was ignored",
+                            "'top_logprobs' is not supported by hearth and was ignored"}));
+  EXPECT_FLOAT_EQ(r.gen.sampling.temperature, 0.25f);
+  EXPECT_TRUE(
+      ParseRequest(Api::kCompletion, R"({"prompt":"p","cache_prompt":false})").warnings.size() ==
+      1);
+  r = ParseRequest(Api::kOllamaChat, "{" + msgs + R"(,"options":{"mirostat":2,"mirostat_eta":0.1,
+      "typical_p":0.7,"num_ctx":64},"top_logprobs":0})");
+  EXPECT_EQ(r.warnings.size(), 4u);
+  EXPECT_EQ(r.warnings[0], "'top_logprobs' is not supported by hearth and was ignored");
+  EXPECT_EQ(r.warnings[1], "'options.mirostat' is not supported by hearth and was ignored");
+  EXPECT_EQ(r.gen.num_ctx, 64);
+  EXPECT_TRUE(ParseRequest(Api::kChat, "{" + msgs + "}").warnings.empty());
+  // logprobs itself is still refused: the client asked for something it would not get.
+  EXPECT_THROW(ParseRequest(Api::kChat, "{" + msgs + R"(,"logprobs":true})"), RequestError);
 }
 
 TEST(ServerRequest, ResponseFormatAndOllamaFormatBecomeConstraints) {

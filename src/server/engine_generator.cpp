@@ -50,8 +50,8 @@ class EngineGenerator final : public Generator {
       sessions_.back()->SetSpeculation(lm_->speculation());
     }
     const int n_ctx = copt.n_ctx;
-    // The projector for audio parts: the one given, else one next to the model (a file there
-    // that does not fit the model is an error, as a given one is).
+    // The projector for image and audio parts: the one given, else one next to the model (a file
+    // there that does not fit the model is an error, as a given one is).
     const std::string mmproj =
         opt.mmproj.empty() ? engine::FindProjector(opt.model_path) : opt.mmproj;
     if (!mmproj.empty()) {
@@ -123,9 +123,10 @@ class EngineGenerator final : public Generator {
         // Encoded here, before a slot is taken (the projector keeps recent items by content
         // hash, so a follow-up about the same clip is not encoded again). Never from a path.
         if (!projector_) {
-          ThrowInvalidInput("this model has no multimodal projector, so it takes no audio",
-                            "audio needs Gemma 4 E2B or E4B; start hearth serve with --mmproj "
-                            "FILE or put the mmproj*.gguf next to the model");
+          ThrowInvalidInput(
+              "this model has no multimodal projector, so it takes no images or audio",
+              "start hearth serve with --mmproj FILE or put the mmproj*.gguf next "
+              "to the model (audio: Gemma 4 E2B or E4B)");
         }
         turn.media = projector_->EncodeParts(r.messages, {.allow_paths = false});
       }

@@ -46,7 +46,7 @@ run() {
   index=$(grep -o 'index up to date in [0-9.]* s' <<<"$out" | grep -o '[0-9.]*' | head -1)
   step=$(grep -o 'step 1: .*' <<<"$out" | head -1)
   printf '%-6s wall %7.2f s | load %s s | index %s s | %s\n' "$label" \
-    "$(echo "$end - $start" | bc)" "$load" "$index" "${step#step 1: }"
+    "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$load" "$index" "${step#step 1: }"
 }
 echo "ttft: $(basename "$model"), $threads threads, repository $(git -C "$OLDPWD" rev-parse --short HEAD 2>/dev/null || echo "$repo"), load $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf .hearth/kv

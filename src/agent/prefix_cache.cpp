@@ -34,10 +34,9 @@ std::string Binding(const std::string& model_path, const std::string& settings,
   struct stat st {};
   if (ec || ::stat(canonical.c_str(), &st) != 0) return {};
   return "model=" + canonical.string() + "\nsize=" + std::to_string(st.st_size) +
-         "\nmtime=" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec) + "\ndev=" + std::to_string(st.st_dev) +
-         "\nino=" + std::to_string(st.st_ino) + "\nsettings=" + settings +
-         "\nroot=" + ws.root().string() + "\n";
+         "\nmtime=" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+         "\ndev=" + std::to_string(st.st_dev) + "\nino=" + std::to_string(st.st_ino) +
+         "\nsettings=" + settings + "\nroot=" + ws.root().string() + "\n";
 }
 
 class FilePrefixCache : public engine::PrefixStore {

@@ -8,12 +8,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <memory>
-#include <chrono>
-#include <iomanip>
 #include <string>
 #include <vector>
 
@@ -47,10 +47,10 @@ struct AssistantFlags {
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
   // Speculative decoding in the local engine (agent::LocalOptions).
-  std::string draft_path;        // --draft
-  std::string draft_model_path;  // --draft-model (a path or a model name)
-  int lookup = 0;                // --lookup N
-  bool no_spec = false;          // --no-spec
+  std::string draft_path;                    // --draft
+  std::string draft_model_path;              // --draft-model (a path or a model name)
+  int lookup = 0;                            // --lookup N
+  bool no_spec = false;                      // --no-spec
   CLI::Option* max_tokens_option = nullptr;  // to tell a given -n from the default
 };
 

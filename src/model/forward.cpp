@@ -451,8 +451,8 @@ void AppendCells(const std::vector<uint16_t>& s16, const std::vector<float>& s32
 }
 
 // The reverse: `count` cells from `in` (advanced past them) into positions first...
-void ReadCells(std::vector<uint16_t>& s16, std::vector<float>& s32, bool f32,
-               const LayerKv& layer, int first, int count, const char*& in) {
+void ReadCells(std::vector<uint16_t>& s16, std::vector<float>& s32, bool f32, const LayerKv& layer,
+               int first, int count, const char*& in) {
   const size_t row_bytes = static_cast<size_t>(layer.row) * (f32 ? 4 : 2);
   for (int p = first; p < first + count; ++p) {
     const size_t cell = static_cast<size_t>(p % layer.capacity) * layer.row;
@@ -512,8 +512,7 @@ bool Context::ImportKv(int n, std::string_view full, std::string_view sliding) {
   size_t sliding_bytes = 0;
   for (int l = 0; l < c.n_layer; ++l) {
     if (c.layers[l].owns_kv && c.layers[l].sliding) {
-      sliding_bytes +=
-          2 * static_cast<size_t>(n - first) * kv_->layers[l].row * (kv_->f32 ? 4 : 2);
+      sliding_bytes += 2 * static_cast<size_t>(n - first) * kv_->layers[l].row * (kv_->f32 ? 4 : 2);
     }
   }
   if (sliding.size() != sliding_bytes) return false;

@@ -429,8 +429,8 @@ std::pair<int, int> StepOneCounts(const std::string& out) {
   const size_t at = out.find(tag);
   if (at == std::string::npos) return {-1, -1};
   int prompt = -1, reused = -1;
-  if (std::sscanf(out.c_str() + at + tag.size(), "%d prompt tokens (%d reused", &prompt,
-                  &reused) != 2) {
+  if (std::sscanf(out.c_str() + at + tag.size(), "%d prompt tokens (%d reused", &prompt, &reused) !=
+      2) {
     return {-1, -1};
   }
   return {prompt, reused};
@@ -527,8 +527,7 @@ TEST(AgentCliTest, PrefixCacheNeverWritesThroughASymlink) {
   fs::create_directory_symlink(outside.path(), repo.path() / ".hearth" / "kv");
   const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
   Result r = testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
-                               user.path().string() + "' '" + HEARTH_BINARY + "' ask -m '" +
-                               model +
+                               user.path().string() + "' '" + HEARTH_BINARY + "' ask -m '" + model +
                                "' -n 4 --max-steps 1 -t 1 --permissions read-only 'hi?' "
                                "</dev/null 2>&1");
   EXPECT_EQ(r.code, 0) << r.out;

@@ -89,8 +89,7 @@ TEST_P(KvStateTest, RestoredContextContinuesBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, KvStateTest,
                          ::testing::Values(Case{"tiny-dense.Q8_0", false},
                                            Case{"tiny-dense.F32", true},
-                                           Case{"tiny-e.Q4_K_M", false},
-                                           Case{"tiny-e.F32", true},
+                                           Case{"tiny-e.Q4_K_M", false}, Case{"tiny-e.F32", true},
                                            Case{"tiny-moe.Q4_0", false},
                                            Case{"tiny-moe.F32", true}),
                          [](const auto& param_info) {

@@ -25,6 +25,8 @@
 #include "cli/commands.h"
 #include "cli/exit_code.h"
 #include "cli/generation_flags.h"
+#include "cli/input.h"
+#include "cli/media_flags.h"
 #include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "engine/chat.h"
@@ -40,6 +42,7 @@ struct ChatOptions {
   bool plain = false;
   std::string system;
   std::string chat_template = "official";
+  MediaFlags media;  // --plain: --image / --audio FILE... for the first message, --mmproj
 };
 
 const char* kAssistantHelp =
@@ -55,6 +58,8 @@ const char* kAssistantHelp =
 const char* kHelp =
     "Commands:\n"
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
+    "  /image PATH    attach an image to the next message (--image-tokens sets its budget)\n"
+    "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
     "  /context       the context's size, the last prompt's tokens and the turns left out\n"
     "  /clear         forget the conversation (the system prompt stays)\n"
     "  /help          this list\n"
@@ -92,6 +97,20 @@ void RunPlainChat(ChatOptions& opt) {
   engine::ChatSession chat(session, tmpl);
   chat.set_system(opt.system);
   chat.set_thinking(f.think);
+
+  // Media for the next message: --image and --audio files, then each /image or /audio PATH. The
+  // projector is opened when first needed, so a text-only chat needs none.
+  std::unique_ptr<engine::Projector> projector;
+  std::vector<engine::MediaPtr> pending;
+  auto attach = [&](engine::MediaKind kind, const std::string& path) {
+    if (!projector) {
+      projector = OpenProjector(opt.media.mmproj, gen.model_path, lm->config(),
+                                lm->Context(gen.Context()).n_threads);
+    }
+    pending.push_back(EncodeMediaFile(*projector, kind, path, opt.media.image_tokens));
+  };
+  for (const std::string& path : opt.media.image) attach(engine::MediaKind::kImage, path);
+  for (const std::string& path : opt.media.audio) attach(engine::MediaKind::kAudio, path);
 
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
@@ -146,6 +165,33 @@ void RunPlainChat(ChatOptions& opt) {
       } else if (cmd == "/think") {
         std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
                   << "; /think on or /think off)\n";
+      } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
+                 cmd.starts_with("/image ")) {
+        const bool image = cmd.starts_with("/image");
+        const engine::MediaKind kind =
+            image ? engine::MediaKind::kImage : engine::MediaKind::kAudio;
+        std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) {
+          path.pop_back();
+        }
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
+          path.erase(0, 1);
+        }
+        if (path.empty()) {
+          std::cout << (image ? "(/image PATH attaches an image to the next message)\n"
+                              : "(/audio PATH attaches an audio file to the next message)\n");
+        } else {
+          try {
+            attach(kind, path);
+            std::cout << "(" << DisplaySafe(path, kOneLine) << ": " << pending.back()->n_rows()
+                      << " " << engine::MediaKindName(kind)
+                      << " positions, sent with the next message)\n";
+          } catch (const Error& e) {
+            if (!in_tty) throw;
+            std::cout << std::flush;
+            std::cerr << "hearth: error: " << e.Describe() << "\n";
+          }
+        }
       } else {
         std::cout << "unknown command " << cmd << "; /help lists the commands\n";
       }
@@ -153,7 +199,8 @@ void RunPlainChat(ChatOptions& opt) {
       continue;
     }
 
-    chat.AddUser(*line);
+    chat.AddUser(*line, std::move(pending));
+    pending.clear();
     ReplyPrinter printer(out_tty);
     engine::ChatCallbacks cb;
     cb.on_reasoning = [&](std::string_view t) { printer.Reasoning(t); };
@@ -221,6 +268,10 @@ void RunAssistantChat(ChatOptions& opt) {
   opt.flags->lookup = opt.gen->lookup;
   opt.flags->no_spec = opt.gen->no_spec;
   const AssistantFlags& f = *opt.flags;
+  if (opt.media.any() || !opt.media.mmproj.empty() || opt.media.image_tokens != 0) {
+    ThrowUsage("--image, --audio and --mmproj are for `hearth chat --plain` so far",
+               "add --plain (a chat with the model, no tools), or use `hearth run --image`");
+  }
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",
                "the assistant has its own system prompt; put repository instructions in "
@@ -352,6 +403,7 @@ void RegisterChatCommand(CLI::App& app) {
                   "--plain: official (default) or interleaved");
   AddSamplingFlags(cmd, opt->gen);
   AddSpeculationFlags(cmd, opt->gen);
+  AddMediaFlags(cmd, &opt->media);
   cmd->callback([opt] { opt->plain ? RunPlainChat(*opt) : RunAssistantChat(*opt); });
 }
 

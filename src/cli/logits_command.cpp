@@ -4,6 +4,13 @@
 // [n_tokens][n_vocab], nothing else in the file. Other tools compare hearth with llama.cpp
 // through this exact form.
 //
+// With `--chat CHAT.json [--mmproj PROJ]` the input is a conversation instead (render-chat's
+// input JSON: messages, tools, add_generation_prompt, enable_thinking), rendered with the
+// official template; content parts {"type":"image","path":F,"image_tokens":N} and
+// {"type":"audio","path":F} are encoded with the projector and
+// placed in the prompt as llama.cpp's mtmd does (engine/media.h), and the file holds the logits
+// of every position, media rows included. The token layout goes to stderr as JSON.
+//
 // With `--draft DRAFTER.gguf` the file holds the MTP drafter's step-0 logits instead (no
 // soft-cap), in ../shared/fixtures/mtp/README.md's row convention: row r is the draft at position
 // r + 1 — input token x_{r+1}, the target's hidden row r, the target's keys 0..r — and the last
@@ -20,11 +27,16 @@
 #include "base/error.h"
 #include "cli/adapter_flags.h"
 #include "cli/commands.h"
+#include "cli/input.h"
+#include "cli/media_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
+#include "engine/media.h"
 #include "model/adapters.h"
 #include "model/drafter.h"
 #include "model/model.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 namespace hearth::cli {
 namespace {
@@ -37,6 +49,8 @@ struct LogitsOptions {
   std::string tokens;
   std::string out_path;
   std::string draft_path;
+  std::string chat;  // --chat CHAT.json
+  MediaFlags media;
   bool incremental = false;
   bool precise = false;
   int threads = 0;
@@ -91,12 +105,57 @@ std::vector<float> DrafterLogits(const model::Model& target, const model::Drafte
   return out;
 }
 
+// --chat: the conversation rendered and tokenized with its media (engine/media.h).
+struct ChatPrompt {
+  std::vector<int32_t> tokens;
+  std::vector<engine::MediaSpan> media;
+};
+
+ChatPrompt RenderChatPrompt(const LogitsOptions& opt, const model::Model& model, int threads) {
+  nlohmann::ordered_json inputs =
+      nlohmann::ordered_json::parse(ReadInput(opt.chat), nullptr, false);
+  if (inputs.is_discarded() || !inputs.is_object()) {
+    ThrowInvalidInput("'" + opt.chat + "' is not a JSON object",
+                      "give {messages, tools, add_generation_prompt, enable_thinking}");
+  }
+  const text::Tokenizer tokenizer = text::Tokenizer::FromGguf(model.file());
+  std::vector<engine::MediaPtr> items;
+  if (!engine::MediaParts(inputs.value("messages", nlohmann::ordered_json())).empty()) {
+    const auto projector = OpenProjector(opt.media.mmproj, opt.model_path, model.config(), threads);
+    items = projector->EncodeParts(inputs["messages"], {.allow_paths = true});
+  }
+  const std::string prompt = text::RenderChat(inputs);
+  ChatPrompt out;
+  out.tokens = engine::EncodeWithMedia(prompt, items, tokenizer, &out.media);
+  // The layout on stderr: what a comparison with a reference needs besides the logits.
+  nlohmann::json layout = {{"n_pos", out.tokens.size()}, {"tokens", out.tokens}};
+  nlohmann::json spans = nlohmann::json::array();
+  for (const engine::MediaSpan& s : out.media) {
+    spans.push_back({{"kind", engine::MediaKindName(s.media->kind)},
+                     {"pos", s.pos},
+                     {"rows", s.media->n_rows()},
+                     {"chunks", s.media->chunks},
+                     {"non_causal", s.media->non_causal}});
+  }
+  layout["media"] = std::move(spans);
+  std::fprintf(stderr, "%s\n", layout.dump().c_str());
+  return out;
+}
+
 void RunLogits(const LogitsOptions& opt) {
-  const std::vector<int32_t> tokens = ParseTokens(opt.tokens);
+  if (opt.tokens.empty() == opt.chat.empty()) ThrowUsage("give one of --tokens or --chat");
+  if (!opt.chat.empty() && (opt.incremental || !opt.draft_path.empty())) {
+    ThrowUsage("--chat cannot be combined with --incremental or --draft");
+  }
   const engine::AdapterRequest adapters = opt.adapters.Request();
-  // The weights alone: the input is token ids, so no tokenizer is built.
+  // The weights alone: the input is token ids (or --chat's conversation, tokenized from the same
+  // parse of the file).
   auto model = model::Model::Load(opt.model_path);
   const model::ModelConfig& c = model->config();
+  const int threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
+  ChatPrompt chat;
+  if (!opt.chat.empty()) chat = RenderChatPrompt(opt, *model, threads);
+  const std::vector<int32_t> tokens = opt.chat.empty() ? ParseTokens(opt.tokens) : chat.tokens;
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n > c.n_ctx_train) {
     throw Error(ErrorClass::kResource,
@@ -107,7 +166,11 @@ void RunLogits(const LogitsOptions& opt) {
   model::ContextOptions copt;
   copt.n_ctx = static_cast<int>(n);
   copt.n_ubatch = static_cast<int>(std::min<int64_t>(n, 512));
-  copt.n_threads = opt.threads > 0 ? opt.threads : engine::DefaultThreads();
+  // Each media chunk is one forward step, as in the references (n_ubatch 2048 there).
+  for (const engine::MediaSpan& s : chat.media) {
+    for (int rows : s.media->chunks) copt.n_ubatch = std::max(copt.n_ubatch, rows);
+  }
+  copt.n_threads = threads;
   copt.precise = opt.precise;
   copt.adapters = model::AdapterSet::Load(*model, adapters.loras, adapters.cvecs);
   std::unique_ptr<model::Drafter> drafter;
@@ -119,7 +182,10 @@ void RunLogits(const LogitsOptions& opt) {
   model::Context ctx(*model, copt);
 
   std::vector<float> logits;
-  if (drafter) {
+  if (!opt.chat.empty()) {
+    logits.resize(static_cast<size_t>(n) * c.n_vocab);
+    engine::DecodePromptLogits(ctx, tokens, chat.media, logits.data());
+  } else if (drafter) {
     logits = DrafterLogits(*model, *drafter, tokens, ctx);
   } else if (opt.incremental) {
     logits.resize(static_cast<size_t>(n) * c.n_vocab);
@@ -131,19 +197,7 @@ void RunLogits(const LogitsOptions& opt) {
     ctx.Decode(tokens, logits.data(), true);
   }
 
-  // Write through a temporary file so a failure never leaves a truncated result behind.
-  const std::string tmp = opt.out_path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) ThrowIo("cannot create '" + tmp + "': " + ErrnoText(errno), "check the --out path");
-  const size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
-  const bool ok = written == logits.size() && std::fflush(f) == 0;
-  const int err = errno;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), opt.out_path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    ThrowIo("cannot write '" + opt.out_path + "': " + ErrnoText(ok ? errno : err),
-            "check free disk space and permissions");
-  }
+  WriteFloats(opt.out_path, logits);
 }
 
 }  // namespace
@@ -158,8 +212,13 @@ void RegisterLogitsCommand(CLI::App& app) {
       "Run a model over token ids and write the logits of every position to a file\n"
       "(little-endian float32, row-major [n_tokens][n_vocab], after the final soft-cap)");
   AddModelFlag(cmd, opt->model_path, "A Gemma 4 model");
-  cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205")
-      ->required();
+  cmd->add_option("--tokens", opt->tokens, "Token ids separated by commas, e.g. 2,1946,3205");
+  cmd->add_option("--chat", opt->chat,
+                  "Instead of --tokens: a conversation as JSON (render-chat's input; - for "
+                  "stdin), rendered with the official template; {\"type\":\"image\",\"path\":F,"
+                  "\"image_tokens\":N} and {\"type\":\"audio\",\"path\":F} content parts go "
+                  "through the projector (--mmproj). The token layout goes to stderr as JSON");
+  AddMmprojFlag(cmd, &opt->media);
   cmd->add_option("--out", opt->out_path, "Output file for the logits")->required();
   cmd->add_option("--draft", opt->draft_path,
                   "An MTP drafter (gemma4-assistant .gguf) for the model: write its step-0 logits "

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
 #include "cli/input.h"
+#include "cli/media_flags.h"
 #include "cli/model_flag.h"
 #include "engine/json_constraint.h"
 #include "engine/loaded_model.h"
@@ -37,6 +38,7 @@ struct RunOptions {
   bool ignore_eos = false;
   std::string json_schema;       // --json-schema: inline JSON schema text
   std::string json_schema_file;  // --json-schema-file ("-": stdin)
+  MediaFlags media;              // --audio FILE..., --mmproj
 };
 
 // --json-schema / --json-schema-file: the server's JSON constraint (engine/json_constraint.h), so
@@ -96,9 +98,22 @@ void RunRun(RunOptions& opt) {
   const model::ContextOptions copt = lm->Context(gen.Context());
   // BOS as the file says (LoadedModel::add_bos). Control-token text in the prompt ("<|turn>")
   // becomes those tokens, as in llama.cpp. --tokens are taken as they are.
-  const std::vector<int32_t> prompt = opt.token_ids.empty()
-                                          ? lm->tokenizer().Encode(opt.prompt, lm->add_bos())
-                                          : ParseTokenIds(opt.token_ids, lm->config().n_vocab);
+  std::vector<int32_t> prompt;
+  std::vector<engine::MediaSpan> media;
+  if (opt.media.any()) {
+    // Media: each --image / --audio goes where the prompt has its placeholder (<|image|>,
+    // <|audio|>), or all of them in front of the prompt when it has none (engine/media.h lays
+    // out the markers and rows).
+    if (!opt.token_ids.empty()) ThrowUsage("--image / --audio cannot be combined with --tokens");
+    const auto projector =
+        OpenProjector(opt.media.mmproj, gen.model_path, lm->config(), copt.n_threads);
+    std::string text = opt.prompt;
+    const std::vector<engine::MediaPtr> items = EncodeMediaFlags(*projector, opt.media, &text);
+    prompt = engine::EncodeWithMedia(text, items, lm->tokenizer(), &media);
+  } else {
+    prompt = opt.token_ids.empty() ? lm->tokenizer().Encode(opt.prompt, lm->add_bos())
+                                   : ParseTokenIds(opt.token_ids, lm->config().n_vocab);
+  }
 
   engine::GenerateOptions gopt;
   gopt.max_tokens = opt.n_predict;
@@ -135,7 +150,7 @@ void RunRun(RunOptions& opt) {
   if (!opt.no_display_prompt && !opt.print_ids) std::cout << opt.prompt << std::flush;
   engine::GenerateResult r;
   try {
-    r = session.Generate(prompt, gopt);
+    r = session.Generate(prompt, media, gopt);
   } catch (...) {
     sigaction(SIGINT, &old, nullptr);
     throw;
@@ -188,6 +203,7 @@ void RegisterRunCommand(CLI::App& app) {
       "The text to continue (BOS is added; control-token text such as <|turn> becomes that "
       "token); - reads it from stdin, as does a piped stdin without -p");
   cmd->add_option("-f,--file", opt->file, "Read the prompt from this file (- for stdin)");
+  AddMediaFlags(cmd, &opt->media);
   cmd->add_option("--tokens", opt->token_ids,
                   "The prompt as token ids separated by commas (instead of -p; no BOS added)");
   cmd->add_flag("--print-ids", opt->print_ids,

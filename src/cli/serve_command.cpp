@@ -36,6 +36,7 @@ struct ServeOptions {
   std::string draft_model_path;
   int lookup = 0;
   bool no_spec = false;
+  std::string mmproj;
   AdapterFlags adapters;
   // From the catalog: the adapters of the entry -m named, and the entries of the same base.
   std::vector<std::string> resolved_loras, resolved_cvecs;
@@ -135,6 +136,7 @@ void RunServe(ServeOptions opt) {
       eopt.draft_model_path = opt.draft_model_path;
       eopt.lookup = opt.lookup;
       eopt.no_spec = opt.no_spec;
+      eopt.mmproj = opt.mmproj;
       eopt.adapters = opt.adapters.Request();
       for (auto& l : Specs(opt.resolved_loras, "lora")) eopt.adapters.loras.push_back(l);
       for (auto& c : Specs(opt.resolved_cvecs, "control_vector")) eopt.adapters.cvecs.push_back(c);
@@ -224,6 +226,9 @@ void RegisterServeCommand(CLI::App& app) {
                   "Prompt lookup: draft what followed the last N tokens earlier in the text")
       ->check(CLI::Range(1, 64));
   cmd->add_flag("--no-spec", opt->no_spec, "No speculative decoding (one token per model pass)");
+  cmd->add_option("--mmproj", opt->mmproj,
+                  "The multimodal projector for input_audio content parts (default: an "
+                  "mmproj*.gguf next to the model)");
   AddAdapterFlags(cmd, &opt->adapters);
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));

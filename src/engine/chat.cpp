@@ -1,5 +1,6 @@
 #include "engine/chat.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -96,7 +97,17 @@ PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* toke
   turn.forbid_tool_calls = request.tool_choice == text::ToolChoice::kNone;
   turn.malformed_if_nothing_parsed = request.malformed_if_nothing_parsed;
 
-  if (tokenizer != nullptr) {
+  // Without a tokenizer nothing is decoded, so the items are not needed (a text-only backend
+  // sends the parts as they are).
+  const size_t media_parts = MediaParts(request.messages).size();
+  if (tokenizer != nullptr && media_parts != request.media.size()) {
+    ThrowUsage("the messages hold " + std::to_string(media_parts) + " media parts but " +
+                   std::to_string(request.media.size()) + " encoded items were given",
+               "encode the media parts with the model's projector (--mmproj)");
+  }
+  if (tokenizer != nullptr && !request.media.empty()) {
+    turn.tokens = EncodeWithMedia(turn.prompt, request.media, *tokenizer, &turn.media);
+  } else if (tokenizer != nullptr) {
     // The template writes "<bos>" as text; parsing special tokens turns it into BOS.
     turn.tokens = tokenizer->Encode(turn.prompt, /*add_bos=*/false, /*parse_special=*/true);
     if (turn.tokens.empty() || turn.tokens.front() != tokenizer->bos_id()) {
@@ -163,7 +174,7 @@ ChatReply RunTurn(Session& session, const PreparedTurn& turn, GenerateOptions op
     reader.Push(piece);
     return true;
   };
-  const GenerateResult g = session.Generate(turn.tokens, options);
+  const GenerateResult g = session.Generate(turn.tokens, turn.media, options);
   return reader.Finish(g.stats);
 }
 
@@ -181,10 +192,28 @@ void ChatSession::AddUser(std::string text) {
   messages_.push_back(Json{{"role", "user"}, {"content", std::move(text)}});
 }
 
-void ChatSession::AddMessage(Json message) { messages_.push_back(std::move(message)); }
+void ChatSession::AddUser(std::string text, std::vector<MediaPtr> media) {
+  if (media.empty()) return AddUser(std::move(text));
+  Json content = Json::array();
+  for (const MediaPtr& m : media) content.push_back(Json{{"type", MediaKindName(m->kind)}});
+  content.push_back(Json{{"type", "text"}, {"text", std::move(text)}});
+  messages_.push_back(Json{{"role", "user"}, {"content", std::move(content)}});
+  media_.insert(media_.end(), media.begin(), media.end());
+}
+
+void ChatSession::AddMessage(Json message) {
+  const size_t parts = MediaParts(Json::array({message})).size();
+  if (parts > 0) {
+    ThrowUsage("AddMessage takes messages without media; use AddUser(text, media)");
+  }
+  messages_.push_back(std::move(message));
+}
 
 void ChatSession::PopMessage() {
-  if (!messages_.empty()) messages_.erase(messages_.end() - 1);
+  if (messages_.empty()) return;
+  const size_t parts = MediaParts(Json::array({messages_.back()})).size();
+  media_.resize(media_.size() - std::min(parts, media_.size()));
+  messages_.erase(messages_.end() - 1);
 }
 
 TurnRequest ChatSession::Request() const {
@@ -196,10 +225,28 @@ TurnRequest ChatSession::Request() const {
   request.tools = tools_;
   request.thinking = thinking_;
   request.chat_template = template_;
+  request.media = media_;
   return request;
 }
 
 std::string ChatSession::RenderPrompt() const { return PrepareTurn(Request(), nullptr).prompt; }
+
+namespace {
+
+// Erases messages [first, last) and their media items (`media` holds one item per media part of
+// `messages`, in order), so the two stay in step.
+void EraseMessages(Json& messages, std::vector<MediaPtr>& media, size_t first, size_t last) {
+  Json before = Json::array(), erased = Json::array();
+  for (size_t i = 0; i < last; ++i) (i < first ? before : erased).push_back(messages[i]);
+  const size_t at = std::min(MediaParts(before).size(), media.size());
+  const size_t n = std::min(MediaParts(erased).size(), media.size() - at);
+  media.erase(media.begin() + static_cast<std::ptrdiff_t>(at),
+              media.begin() + static_cast<std::ptrdiff_t>(at + n));
+  messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first),
+                 messages.begin() + static_cast<std::ptrdiff_t>(last));
+}
+
+}  // namespace
 
 ContextFit ChatSession::FitToContext(int reserve) {
   const int n_ctx = session_.n_ctx();
@@ -225,10 +272,11 @@ ContextFit ChatSession::FitToContext(int reserve) {
     while (last > 0 && messages_[last - 1].value("role", "") != "user") --last;
     if (!oldest(first, next) || last == 0) return fit;
     Json all = messages_;
-    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
-                    messages_.begin() + static_cast<std::ptrdiff_t>(last - 1));
+    const std::vector<MediaPtr> all_media = media_;
+    EraseMessages(messages_, media_, first, last - 1);
     const int alone = count();
     messages_ = std::move(all);
+    media_ = all_media;
     if (alone >= n_ctx) return fit;
   }
   const int target = n_ctx - n_ctx / 4;
@@ -245,8 +293,7 @@ ContextFit ChatSession::FitToContext(int reserve) {
       d.opening = d.opening.substr(0, cut) + "...";
     }
     d.messages = static_cast<int>(next - first);
-    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
-                    messages_.begin() + static_cast<std::ptrdiff_t>(next));
+    EraseMessages(messages_, media_, first, next);
     const int now = count();
     d.tokens = fit.prompt_tokens - now;
     fit.prompt_tokens = now;

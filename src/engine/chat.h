@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/json_constraint.h"
+#include "engine/media.h"
 #include "engine/session.h"
 #include "text/chat_template.h"
 #include "text/output_parser.h"
@@ -63,11 +64,17 @@ struct TurnRequest {
   // counts as malformed, so it is shown raw (the assistant's choice: the parser is lenient with
   // tools declared and would otherwise drop it silently).
   bool malformed_if_nothing_parsed = false;
+  // The encoded media parts of `messages`, one per item of MediaParts(messages), in order
+  // (Projector::EncodeParts makes them). Empty when the messages hold no media.
+  std::vector<MediaPtr> media;
 };
 
 struct PreparedTurn {
   std::string prompt;           // the rendered conversation, generation prompt and prefill
-  std::vector<int32_t> tokens;  // `prompt` encoded, BOS first (empty without a tokenizer)
+  // `prompt` encoded, BOS first (empty without a tokenizer); with media, each placeholder is
+  // replaced by the item's marker pieces around kMediaRow entries (media.h).
+  std::vector<int32_t> tokens;
+  std::vector<MediaSpan> media;  // where each media item's rows are in `tokens`
   text::ParserConfig parser;    // how to read the output
   // Constrained decoding: the request's format, or the arguments of a forced tool call.
   std::shared_ptr<const JsonConstraint> constraint;
@@ -78,8 +85,9 @@ struct PreparedTurn {
   bool malformed_if_nothing_parsed = false;
 };
 
-// Throws Error(kUsage) for tools that are not a list, Error(kInvalidInput) for messages the
-// template rejects. `tokenizer` may be null (then `tokens` stays empty).
+// Throws Error(kUsage) for tools that are not a list or media parts without their encoded items
+// (request.media), Error(kInvalidInput) for messages the template rejects. `tokenizer` may be
+// null (then `tokens` stays empty).
 PreparedTurn PrepareTurn(const TurnRequest& request, const text::Tokenizer* tokenizer);
 
 // Why a turn ended, as the chat APIs name it.
@@ -161,11 +169,15 @@ class ChatSession {
   void set_tools(nlohmann::ordered_json tools);
 
   void AddUser(std::string text);
+  // A user message with media items first, then the text (`/audio PATH` in chat): the content is
+  // a part list [media…, text], and the items ride along for every later turn.
+  void AddUser(std::string text, std::vector<MediaPtr> media);
   // Any message the template accepts (tool results, a scripted assistant turn, …).
   void AddMessage(nlohmann::ordered_json message);
   // Forgets the conversation (not the system prompt, tools or thinking mode).
   void Clear() {
     messages_ = nlohmann::ordered_json::array();
+    media_.clear();
     dropped_.clear();
   }
   // Removes the last message (e.g. a user turn that did not fit in the context).
@@ -200,6 +212,7 @@ class ChatSession {
   bool thinking_ = false;
   nlohmann::ordered_json tools_ = nlohmann::ordered_json::array();
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
+  std::vector<MediaPtr> media_;  // the media parts of messages_, in order
   std::vector<DroppedTurn> dropped_;
 };
 

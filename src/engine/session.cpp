@@ -71,10 +71,57 @@ void Session::SetAdapters(std::shared_ptr<const model::AdapterSet> adapters) {
 void Session::Reset() {
   ctx_.Reset();
   tokens_.clear();
+  media_.clear();
   n_reused_ = 0;
 }
 
 std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
+                                        const std::atomic<bool>* cancel) {
+  return Prefill(tokens, {}, cancel);
+}
+
+namespace {
+
+// The span holding position `pos` (spans in order, disjoint), or null.
+const MediaSpan* SpanAt(std::span<const MediaSpan> spans, size_t pos) {
+  auto it = std::upper_bound(spans.begin(), spans.end(), pos, [](size_t p, const MediaSpan& s) {
+    return p < static_cast<size_t>(s.pos);
+  });
+  if (it == spans.begin()) return nullptr;
+  --it;
+  return pos < static_cast<size_t>(it->pos + it->media->n_rows()) ? &*it : nullptr;
+}
+
+// Checks that the spans are in order, inside the prompt, of the model's width, and account for
+// exactly the kMediaRow entries.
+void CheckMedia(std::span<const int32_t> tokens, std::span<const MediaSpan> media, int n_embd) {
+  int64_t rows = 0, end = 0;
+  for (const MediaSpan& s : media) {
+    if (!s.media || s.pos < end ||
+        s.pos + static_cast<int64_t>(s.media->n_rows()) > static_cast<int64_t>(tokens.size())) {
+      ThrowUsage("media spans must be in order and inside the prompt");
+    }
+    if (s.media->n_embd != n_embd) {
+      ThrowUsage("a media item of width " + std::to_string(s.media->n_embd) +
+                 " does not fit a model of width " + std::to_string(n_embd));
+    }
+    for (int i = 0; i < s.media->n_rows(); ++i) {
+      if (tokens[static_cast<size_t>(s.pos + i)] != kMediaRow) {
+        ThrowUsage("a media span covers a token that is not a media row");
+      }
+    }
+    rows += s.media->n_rows();
+    end = s.pos + s.media->n_rows();
+  }
+  if (rows != std::count(tokens.begin(), tokens.end(), kMediaRow)) {
+    ThrowUsage("the prompt has media rows that no media span accounts for");
+  }
+}
+
+}  // namespace
+
+std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
+                                        std::span<const MediaSpan> media,
                                         const std::atomic<bool>* cancel) {
   if (tokens.empty()) {
     ThrowUsage("empty prompt", "give at least one token");
@@ -85,11 +132,31 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
                     " tokens but the context holds " + std::to_string(ctx_.n_ctx()),
                 "use a larger context size or a shorter prompt");
   }
+  CheckMedia(tokens, media, model_.config().n_embd);
   // Longest common prefix, leaving at least the last token to decode (its logits are needed).
+  // A media row matches only the same item's same row at the same position.
+  auto same = [&](size_t i) {
+    if (tokens_[i] != tokens[i]) return false;
+    if (tokens[i] != kMediaRow) return true;
+    const MediaSpan* a = SpanAt(media_, i);
+    const MediaSpan* b = SpanAt(media, i);
+    return a && b && a->pos == b->pos && a->media->hash == b->media->hash &&
+           a->media->kind == b->media->kind && a->media->n_rows() == b->media->n_rows();
+  };
   size_t keep = 0;
   const size_t limit = std::min(tokens_.size(), tokens.size() - 1);
-  while (keep < limit && tokens_[keep] == tokens[keep]) {
+  while (keep < limit && same(keep)) {
     ++keep;
+  }
+  // Never resume inside a chunk: a chunk is decoded whole (non-causal ones see all of it).
+  if (keep < tokens.size() && tokens[keep] == kMediaRow) {
+    const MediaSpan* s = SpanAt(media, keep);
+    size_t chunk0 = static_cast<size_t>(s->pos);
+    for (int rows : s->media->chunks) {
+      if (chunk0 + static_cast<size_t>(rows) > keep) break;
+      chunk0 += static_cast<size_t>(rows);
+    }
+    keep = chunk0;
   }
   if (!ctx_.Truncate(static_cast<int>(keep))) {
     // A sliding layer's ring has already overwritten what position `keep` needs: start over.
@@ -97,25 +164,50 @@ std::span<const float> Session::Prefill(std::span<const int32_t> tokens,
     keep = 0;
   }
   tokens_.resize(keep);
+  media_.assign(media.begin(), media.end());
   n_reused_ = static_cast<int>(keep);
   n_restored_ = 0;
   std::unique_ptr<KvSnapshot> snapshot;  // being captured for the store
   std::vector<size_t> checkpoints;       // where to capture the sliding layers, ascending
-  if (store_ != nullptr && keep == 0) {
+  // The store keys a snapshot by tokens alone, so prompts holding media never use it.
+  if (store_ != nullptr && keep == 0 && media.empty()) {
     keep = RestoreFromStore(tokens, &snapshot, &checkpoints);
   }
-  // Decode in n_ubatch pieces so that a cancel request is seen between them, ending pieces at
-  // the checkpoints.
+  float* hidden = hidden_.empty() ? nullptr : hidden_.data();
+  // Decode text in n_ubatch pieces so that a cancel request is seen between them, ending pieces at
+  // the checkpoints, and each media chunk in one call.
   const size_t step = static_cast<size_t>(std::max(1, ctx_.options().n_ubatch));
   size_t next = 0;  // index into checkpoints
   for (size_t pos = keep; pos < tokens.size();) {
     if (Cancelled(cancel)) {
       return {};
     }
+    if (tokens[pos] == kMediaRow) {
+      const MediaSpan* s = SpanAt(media, pos);
+      const MediaEmbedding& item = *s->media;
+      size_t chunk0 = static_cast<size_t>(s->pos), rows = 0;
+      for (int r : item.chunks) {
+        rows = static_cast<size_t>(r);
+        if (chunk0 + rows > pos) break;
+        chunk0 += rows;
+      }
+      if (item.chunks.empty()) rows = static_cast<size_t>(item.n_rows());
+      const size_t offset = (pos - static_cast<size_t>(s->pos)) * static_cast<size_t>(item.n_embd);
+      ctx_.DecodeEmbeddings(std::span<const float>(item.rows).subspan(
+                                offset, rows * static_cast<size_t>(item.n_embd)),
+                            logits_.data(), false, item.non_causal, hidden);
+      tokens_.insert(tokens_.end(), rows, kMediaRow);
+      pos += rows;
+      continue;
+    }
     size_t end = std::min(pos + step, tokens.size());
     if (next < checkpoints.size()) end = std::min(end, checkpoints[next]);
+    end = static_cast<size_t>(std::find(tokens.begin() + static_cast<std::ptrdiff_t>(pos),
+                                        tokens.begin() + static_cast<std::ptrdiff_t>(end),
+                                        kMediaRow) -
+                              tokens.begin());
     const auto piece = tokens.subspan(pos, end - pos);
-    ctx_.Decode(piece, logits_.data(), false, hidden_.empty() ? nullptr : hidden_.data());
+    ctx_.Decode(piece, logits_.data(), false, hidden);
     tokens_.insert(tokens_.end(), piece.begin(), piece.end());
     pos = end;
     if (next < checkpoints.size() && pos == checkpoints[next]) {
@@ -195,7 +287,8 @@ struct Session::Loop {
     const int64_t n_prompt = static_cast<int64_t>(prompt.size());
     const int64_t window = opt.sampling.penalty_last_n;
     for (int64_t i = std::max<int64_t>(0, n_prompt - window); i < n_prompt; ++i) {
-      sampler.Accept(prompt[static_cast<size_t>(i)]);
+      if (prompt[static_cast<size_t>(i)] != kMediaRow)
+        sampler.Accept(prompt[static_cast<size_t>(i)]);
     }
     // Constrained decoding: every sampled token keeps the output a prefix of an accepted value.
     if (opt.constraint) {
@@ -317,6 +410,11 @@ void Session::SetSpeculation(const SpeculationOptions& options) {
 }
 
 GenerateResult Session::Generate(std::span<const int32_t> prompt, const GenerateOptions& options) {
+  return Generate(prompt, {}, options);
+}
+
+GenerateResult Session::Generate(std::span<const int32_t> prompt, std::span<const MediaSpan> media,
+                                 const GenerateOptions& options) {
   if (prompt.empty()) {
     ThrowUsage("empty prompt", "give at least one token");
   }
@@ -332,7 +430,7 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
             " does not fit in the context of " + std::to_string(ctx_.n_ctx()) + " tokens",
         "use a larger context size (-c) or fewer new tokens (-n), or shorten the prompt");
   }
-  if (draft_ && options.speculate) {
+  if (draft_ && options.speculate && media.empty()) {
     return GenerateSpeculative(prompt, options);
   }
 
@@ -341,7 +439,7 @@ GenerateResult Session::Generate(std::span<const int32_t> prompt, const Generate
   stats.prompt_tokens = static_cast<int>(n_prompt);
 
   const auto t0 = Clock::now();
-  std::span<const float> logits = Prefill(prompt, options.cancel);
+  std::span<const float> logits = Prefill(prompt, media, options.cancel);
   stats.reused_tokens = n_reused_;
   const auto t1 = Clock::now();
   stats.prompt_seconds = Seconds(t0, t1);

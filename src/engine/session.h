@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/json_constraint.h"
+#include "engine/media.h"
 #include "engine/prefix_store.h"
 #include "engine/sampler.h"
 #include "engine/speculative.h"
@@ -118,12 +119,24 @@ class Session {
   // Error(kResource) before any work when prompt + max_tokens exceed the context, and
   // Error(kUsage) for an empty prompt or invalid sampling parameters.
   GenerateResult Generate(std::span<const int32_t> prompt, const GenerateOptions& options);
+  // The same for a prompt holding media (media.h): `prompt` has kMediaRow at every media row and
+  // `media` says whose rows they are, in order. Speculative decoding is not used for it (the
+  // draft sources read token ids). Throws Error(kUsage) when the spans and the kMediaRow
+  // entries disagree.
+  GenerateResult Generate(std::span<const int32_t> prompt, std::span<const MediaSpan> media,
+                          const GenerateOptions& options);
 
   // Makes the KV cache hold exactly `tokens`, reusing the longest prefix it already holds (at
   // least the last token is always decoded again, for its logits), and returns the last token's
   // logits (valid until the next call). Stops between batches when `cancel` is set (then the
   // returned span is empty and tokens() says what the cache holds).
   std::span<const float> Prefill(std::span<const int32_t> tokens,
+                                 const std::atomic<bool>* cancel = nullptr);
+  // The same with media: text runs are decoded as tokens, each media chunk as one
+  // DecodeEmbeddings call (non-causal where the item says). A cached prefix is reused through a
+  // media item only when it is the same item (content hash) at the same position, and never from
+  // the middle of a chunk.
+  std::span<const float> Prefill(std::span<const int32_t> tokens, std::span<const MediaSpan> media,
                                  const std::atomic<bool>* cancel = nullptr);
   // Appends one token and returns its logits.
   std::span<const float> Feed(int32_t token);
@@ -147,8 +160,10 @@ class Session {
   // Of n_reused(), the tokens the last Prefill took from the prefix store.
   int n_restored() const { return n_restored_; }
 
-  // The tokens whose keys and values the cache holds, in order.
+  // The tokens whose keys and values the cache holds, in order (kMediaRow for media rows, whose
+  // items media() lists).
   const std::vector<int32_t>& tokens() const { return tokens_; }
+  const std::vector<MediaSpan>& media() const { return media_; }
   int n_reused() const { return n_reused_; }  // prefix tokens the last Prefill kept
   int n_ctx() const { return ctx_.n_ctx(); }
   const model::Model& model() const { return model_; }
@@ -159,6 +174,7 @@ class Session {
   const text::Tokenizer& tokenizer_;
   model::Context ctx_;
   std::vector<int32_t> tokens_;
+  std::vector<MediaSpan> media_;  // the media items among tokens_, in order
   std::vector<float> logits_;
   int n_reused_ = 0;
   int n_restored_ = 0;

@@ -35,6 +35,7 @@ struct Scratch {
   std::vector<float> rope_cos_full, rope_sin_full, rope_cos_swa, rope_sin_swa;  // [n][rot/2]
   std::vector<float> logits;        // [V], when the caller wants only the last row
   std::vector<float> attn_partial;  // per-slice softmax partials (see Attend)
+  std::vector<int32_t> zero_ids;    // [n] token 0: the per-layer token part of media rows
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -159,11 +160,12 @@ constexpr int kMinSlicePositions = 256;
 // Declared in kv_cache.h (the MTP drafter attends over the target's cache with it).
 void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
             int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
-            float* attn) {
+            float* attn, bool non_causal) {
   const int group = nh / nkv;
   const int nq_w = nh * hd;
   const int last_pos = pos_row0 + nr - 1;
-  const int max_count = window > 0 ? std::min(window, last_pos + 1) : last_pos + 1;
+  const int max_count =
+      window > 0 ? std::min(window + (non_causal ? nr - 1 : 0), last_pos + 1) : last_pos + 1;
   const int64_t pairs = static_cast<int64_t>(nr) * nkv;
   const int threads = pool->size();
   int slices = 1;
@@ -192,7 +194,8 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
       const int slice = static_cast<int>(job % slices);
       const int pos = pos_row0 + t;
       const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
-      const int count = pos - first + 1;
+      // Non-causal rows also see the later rows of their batch (gemma4-multimodal.md §2.4).
+      const int count = (non_causal ? last_pos : pos) - first + 1;
       const int j0 = static_cast<int>(static_cast<int64_t>(count) * slice / slices);
       const int j1 = static_cast<int>(static_cast<int64_t>(count) * (slice + 1) / slices);
       const int len = j1 - j0;
@@ -385,6 +388,7 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
     Resize(s.rope_cos_swa, nb * static_cast<size_t>(c.rope_dim_swa / 2));
     Resize(s.rope_sin_swa, nb * static_cast<size_t>(c.rope_dim_swa / 2));
     Resize(s.logits, static_cast<size_t>(c.n_vocab));
+    s.zero_ids.assign(static_cast<size_t>(nb), 0);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorClass::kResource,
                 "not enough memory for a context of " + std::to_string(options_.n_ctx) +
@@ -573,7 +577,51 @@ void Context::Decode(std::span<const int32_t> tokens, float* logits, bool all_lo
     float* hid = nullptr;
     if (hidden && all_logits) hid = hidden + done * c.n_embd;
     if (hidden && !all_logits && last) hid = hidden;
-    Step(tokens.data() + done, step, out, all_logits, hid);
+    Step(tokens.data() + done, step, out, all_logits, hid, nullptr, false);
+    done += step;
+  }
+}
+
+void Context::DecodeEmbeddings(std::span<const float> rows, float* logits, bool all_logits,
+                               bool non_causal, float* hidden) {
+  const ModelConfig& c = model_.config();
+  const int64_t H = c.n_embd;
+  if (rows.size() % static_cast<size_t>(H) != 0) {
+    throw Error(ErrorClass::kInvalidInput,
+                "media rows of " + std::to_string(rows.size()) +
+                    " values are not a whole number "
+                    "of rows of the text model's width " +
+                    std::to_string(H),
+                "the projector must be made for this text model");
+  }
+  const int64_t n = static_cast<int64_t>(rows.size()) / H;
+  if (n == 0) return;
+  if (n_past_ + n > options_.n_ctx) {
+    throw Error(
+        ErrorClass::kResource,
+        std::to_string(n) + " media rows do not fit in the context: " + std::to_string(n_past_) +
+            " of " + std::to_string(options_.n_ctx) + " positions are used",
+        "use a larger context size (at most " + std::to_string(c.n_ctx_train) + ") or less media");
+  }
+  if (non_causal && n > options_.n_ubatch) {
+    // Bidirectional attention spans one forward step (as in llama.cpp, where it spans one
+    // ubatch): a span cut in pieces would see less of itself.
+    throw Error(ErrorClass::kUsage,
+                "a non-causal media span of " + std::to_string(n) +
+                    " rows does not fit in one forward step of " +
+                    std::to_string(options_.n_ubatch) + " rows",
+                "make the context with n_ubatch >= the largest media span");
+  }
+  for (int64_t done = 0; done < n;) {
+    const int step = static_cast<int>(std::min<int64_t>(options_.n_ubatch, n - done));
+    const bool last = done + step == n;
+    float* out = nullptr;
+    if (logits && all_logits) out = logits + done * c.n_vocab;
+    if (logits && !all_logits && last) out = logits;
+    float* hid = nullptr;
+    if (hidden && all_logits) hid = hidden + done * H;
+    if (hidden && !all_logits && last) hid = hidden;
+    Step(nullptr, step, out, all_logits, hid, rows.data() + done * H, non_causal);
     done += step;
   }
 }
@@ -606,6 +654,13 @@ class Forward {
         nr_(n) {}
 
   void Embed(const int32_t* tokens);
+  // 1'. Media rows ([n][H]) instead of token embeddings: used as they are, no sqrt(H) scaling
+  // (gemma4-multimodal.md §2.3); their per-layer token part is token 0's (Step passes zeros).
+  void EmbedRows(const float* rows) {
+    std::memcpy(s_.x.data(), rows, sizeof(float) * static_cast<size_t>(n_) * h_);
+  }
+  // Sliding layers attend without the causal rule inside this batch (§2.4).
+  void SetNonCausal(bool on) { non_causal_ = on; }
   void PerLayerEmbeddings(const int32_t* tokens);
   void RopeTablesForBatch();
   // 3a. KV-shared layers write no cache, so their activations of a token reach nothing but that
@@ -665,6 +720,7 @@ class Forward {
   const float eps_;
   const int n_, pos0_;
   int r0_ = 0, nr_;
+  bool non_causal_ = false;
   const AdapterSet* adapters_ = nullptr;
   LoraScratch* lora_scratch_ = nullptr;
 };
@@ -805,7 +861,8 @@ void Forward::Attention(int l) {
   // positions p - W + 1 .. p (§3.6). KV-shared layers read their source layer's cache with
   // their own (identical) window.
   Attend(kv_.layers[lc.kv_source], kv_.f32, s_.q.data(), nr, pos0_ + r0, nh, nkv, hd,
-         lc.sliding ? c_.sliding_window : 0, pool_, s_.attn_partial, s_.attn.data());
+         lc.sliding ? c_.sliding_window : 0, pool_, s_.attn_partial, s_.attn.data(),
+         non_causal_ && lc.sliding);
 
   // 7. Output projection, post-attention norm, residual.
   MatMul(lw.attn_output, s_.attn.data(), nr, s_.o.data());
@@ -1000,11 +1057,18 @@ void Forward::Logits(float* logits, bool all_logits, float* hidden) {
 // One forward step: `n` tokens at positions n_past_ .. n_past_ + n - 1, through the stages of a
 // Gemma 4 layer (gemma4-model.md §3).
 
-void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden) {
+void Context::Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden,
+                   const float* rows, bool non_causal) {
   const ModelConfig& c = model_.config();
   Forward f(c, model_.weights(), *scratch_, *kv_, &pool_->pool, options_.precise, n, n_past_);
   f.UseAdapters(options_.adapters.get(), lora_scratch_.get());
-  f.Embed(tokens);
+  if (rows) {
+    f.EmbedRows(rows);
+    f.SetNonCausal(non_causal);
+    tokens = scratch_->zero_ids.data();
+  } else {
+    f.Embed(tokens);
+  }
   f.PerLayerEmbeddings(tokens);
   f.RopeTablesForBatch();
   for (int l = 0; l < c.n_layer; ++l) {

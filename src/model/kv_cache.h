@@ -38,9 +38,12 @@ struct KvCache {
 // Attention (gemma4-model.md §3.6): `nr` query rows at positions pos_row0 .. pos_row0 + nr - 1
 // over one layer's cache, written to attn [nr][nh * hd]. Row t sees the cached positions
 // max(0, pos - window + 1) .. pos (window 0 = no limit). `partial` is scratch space.
+// `non_causal`: every row also sees the later rows of the batch, up to pos_row0 + nr - 1 (media
+// spans decoded without the causal rule, gemma4-multimodal.md §2.4); the window still bounds
+// how far back a row sees.
 void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
             int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
-            float* attn);
+            float* attn, bool non_causal = false);
 
 // The forward pass's elementwise stages, used by the drafter as well so both compute the same.
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); y may be x.

@@ -88,9 +88,20 @@ class Context {
   // MTP drafter's input (gemma4-mtp.md §4.1).
   void Decode(std::span<const int32_t> tokens, float* logits, bool all_logits,
               float* hidden = nullptr);
+  // Feeds embedding rows instead of token ids: `rows` is [n][n_embd] (a multimodal encoder's
+  // output, e.g. one image or one 30 s audio piece), one position per row from n_past(), logits
+  // and `hidden` as Decode. The rows enter the model as they are (no sqrt(n_embd) scaling) and
+  // their per-layer token embedding is token 0's (gemma4-multimodal.md §2.3). `non_causal`: in
+  // the sliding-window layers every row also sees the later rows of the span (§2.4; images of
+  // models other than E2B/E4B); full-attention layers stay causal. Throws Error(kInvalidInput)
+  // when rows.size() is not a multiple of n_embd, Error(kResource) when the rows do not fit, and
+  // Error(kUsage) for a non-causal span longer than options().n_ubatch (it must be one step).
+  void DecodeEmbeddings(std::span<const float> rows, float* logits, bool all_logits,
+                        bool non_causal = false, float* hidden = nullptr);
 
   int n_past() const { return n_past_; }
   int n_ctx() const { return options_.n_ctx; }
+  const Model& model() const { return model_; }
   const ContextOptions& options() const { return options_; }
   // Forgets everything (positions restart at 0); keeps the memory.
   void Reset() {
@@ -128,7 +139,9 @@ class Context {
   const AdapterSet* adapters() const { return options_.adapters.get(); }
 
  private:
-  void Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden);
+  // `rows` non-null: embedding rows instead of `tokens` (DecodeEmbeddings).
+  void Step(const int32_t* tokens, int n, float* logits, bool all_logits, float* hidden,
+            const float* rows, bool non_causal);
   friend class DrafterContext;  // drafter.h: its attention reads this context's KV cache
 
   const Model& model_;

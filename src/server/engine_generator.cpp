@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "engine/loaded_model.h"
+#include "engine/media.h"
 #include "engine/session.h"
 #include "gguf/gguf.h"
 #include "server/generator.h"
@@ -61,6 +62,13 @@ class EngineGenerator final : public Generator {
       sessions_.back()->SetSpeculation(lm_->speculation());
     }
     const int n_ctx = copt.n_ctx;
+    // The projector for image and audio parts: the one given, else one next to the model (a file
+    // there that does not fit the model is an error, as a given one is).
+    const std::string mmproj =
+        opt.mmproj.empty() ? engine::FindProjector(opt.model_path) : opt.mmproj;
+    if (!mmproj.empty()) {
+      projector_ = engine::Projector::Open(mmproj, c, std::max(1, engine::DefaultThreads()));
+    }
 
     // What the model list endpoints show.
     const std::filesystem::path path(opt.model_path);
@@ -125,6 +133,17 @@ class EngineGenerator final : public Generator {
       turn.parallel_tool_calls = r.parallel_tool_calls;
       turn.chat_template = lm_->chat_template();
       turn.format = r.format;
+      if (!engine::MediaParts(r.messages).empty()) {
+        // Encoded here, before a slot is taken (the projector keeps recent items by content
+        // hash, so a follow-up about the same clip is not encoded again). Never from a path.
+        if (!projector_) {
+          ThrowInvalidInput(
+              "this model has no multimodal projector, so it takes no images or audio",
+              "start hearth serve with --mmproj FILE or put the mmproj*.gguf next "
+              "to the model (audio: Gemma 4 E2B or E4B)");
+        }
+        turn.media = projector_->EncodeParts(r.messages, {.allow_paths = false});
+      }
       p.turn = engine::PrepareTurn(turn, &lm_->tokenizer());
       p.tokens = p.turn.tokens;
     }
@@ -281,6 +300,7 @@ class EngineGenerator final : public Generator {
   }
 
   std::unique_ptr<engine::LoadedModel> lm_;
+  std::unique_ptr<engine::Projector> projector_;  // null: no audio input
   std::vector<std::unique_ptr<engine::Session>> sessions_;
   ModelInfo info_;
   std::vector<std::pair<std::string, std::shared_ptr<const model::AdapterSet>>> variants_;

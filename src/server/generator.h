@@ -142,6 +142,9 @@ struct EngineOptions {
   std::string draft_model_path;
   int lookup = 0;
   bool no_spec = false;
+  // The multimodal projector for input_audio parts (default: an mmproj*.gguf next to the model;
+  // none: such parts are refused with a 400).
+  std::string mmproj;
   // --lora / --control-vector: loaded with the model (ids 0..n-1 in this order).
   engine::AdapterRequest adapters;
   // Catalog entries that are this model plus adapters (ModelInfo::variants). Their adapters are

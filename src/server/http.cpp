@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "audio/audio.h"
 #include "base/display.h"
 #include "base/error.h"
 #include "base/version.h"
@@ -437,6 +438,7 @@ struct Server::Impl {
 
   void Routes();
   void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res);
+  void HandleTranscription(const httplib::Request& req, httplib::Response& res);
   void HandlePull(const httplib::Request& req, httplib::Response& res);
   void HandleDelete(const httplib::Request& req, httplib::Response& res);
   // /api/pull and /api/delete: whether this server may change its model folder (an error
@@ -826,6 +828,197 @@ class JobWriter {
 
 }  // namespace
 
+namespace {
+
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t b0 = static_cast<uint8_t>(bytes[i]);
+    const uint32_t b1 = i + 1 < bytes.size() ? static_cast<uint8_t>(bytes[i + 1]) : 0;
+    const uint32_t b2 = i + 2 < bytes.size() ? static_cast<uint8_t>(bytes[i + 2]) : 0;
+    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// "00:01:02,345" (SRT).
+std::string SrtTime(double seconds) {
+  const long long ms = static_cast<long long>(seconds * 1000.0 + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld,%03lld", ms / 3600000, ms / 60000 % 60,
+                ms / 1000 % 60, ms % 1000);
+  return buf;
+}
+
+}  // namespace
+
+// POST /v1/audio/transcriptions (OpenAI's Whisper API): multipart/form-data with `file` (the
+// audio), `model`, `language` (a hint), `response_format` (json, text, srt, verbose_json),
+// `temperature`. The clip is cut at silence into segments of at most 30 s (as `hearth
+// transcribe`); each segment is one chat turn [input_audio, instruction] through the same
+// Prepare / slot queue / Generate path as a chat completion, so it waits its turn like one.
+void Server::Impl::HandleTranscription(const httplib::Request& req, httplib::Response& res) {
+  if (!req.is_multipart_form_data() || !req.has_file("file")) {
+    SendError(res, RequestError(400, "send multipart/form-data with the audio in a 'file' field",
+                                "file", "invalid_value"));
+    return;
+  }
+  auto field = [&](const char* name, std::string fallback) {
+    return req.has_file(name) ? req.get_file_value(name).content : fallback;
+  };
+  const std::string format = field("response_format", "json");
+  if (format != "json" && format != "text" && format != "srt" && format != "verbose_json") {
+    SendError(res, RequestError(400,
+                                "response_format '" + format +
+                                    "' is not supported (json, text, srt, verbose_json)",
+                                "response_format", "invalid_value"));
+    return;
+  }
+  const std::string language = field("language", "");
+  if (language.size() > 32 || !IsValidUtf8(language)) {
+    SendError(res, RequestError(400, "language must be a short language name or code", "language",
+                                "invalid_value"));
+    return;
+  }
+  float temperature = 0;
+  if (req.has_file("temperature")) {
+    const std::string t = req.get_file_value("temperature").content;
+    char* end = nullptr;
+    temperature = std::strtof(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || !(temperature >= 0 && temperature <= 2)) {
+      SendError(res, RequestError(400, "temperature must be a number from 0 to 2", "temperature",
+                                  "invalid_value"));
+      return;
+    }
+  }
+  const std::shared_ptr<Generator> gen = RequireModel(res);
+  if (!gen) return;
+  const std::string& bytes = req.get_file_value("file").content;
+  std::vector<float> samples;
+  try {
+    samples = audio::DecodeBytes(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+        "file");
+  } catch (const Error& e) {
+    SendError(res, RequestError(400, e.Describe(), "file", "invalid_value"));
+    return;
+  }
+  std::string instruction = "Transcribe this audio.";
+  if (!language.empty()) instruction += " The speech is in " + language + ".";
+
+  struct Segment {
+    double start, end;
+    std::string text;
+  };
+  std::vector<Segment> segments;
+  std::atomic<bool> cancel{false};
+  {
+    std::lock_guard lock(mu);
+    active.insert(&cancel);
+  }
+  auto done = [&] {
+    std::lock_guard lock(mu);
+    active.erase(&cancel);
+  };
+  for (const audio::Piece& p : audio::SplitClip(samples, audio::Split::kAtSilence)) {
+    GenerationRequest g;
+    const std::string wav = audio::EncodeWav(
+        std::span<const float>(samples.data() + p.begin, static_cast<size_t>(p.end - p.begin)));
+    g.messages = Json::array({Json{
+        {"role", "user"},
+        {"content", Json::array({Json{{"type", "input_audio"},
+                                      {"input_audio", {{"data", Base64(wav)}, {"format", "wav"}}}},
+                                 Json{{"type", "text"}, {"text", instruction}}})}}});
+    g.sampling.temperature = temperature;
+    g.sampling.seed = std::random_device{}();
+    g.max_tokens = 448;
+    PreparedPrompt prompt;
+    try {
+      prompt = gen->Prepare(g);
+    } catch (const Error& e) {
+      done();
+      SendError(res, RequestError(400, e.Describe(), "file", "invalid_value"));
+      return;
+    }
+    int slot = -1;
+    const auto outcome = queue.Acquire(
+        *gen, prompt, opt.max_queue, Clock::now() + std::chrono::seconds(opt.queue_timeout_s),
+        [&] { return stopping.load(); }, &slot);
+    if (outcome != SlotQueue::Outcome::kGot) {
+      done();
+      SendError(res, RequestError(503, "no slot became free in time; retry later", "",
+                                  "server_busy", "server_error"));
+      return;
+    }
+    GenerationResult r;
+    bool ok = true;
+    std::string error;
+    const auto start = Clock::now();
+    try {
+      r = gen->Generate(
+          slot, g, prompt, [](const text::ParseDelta&) {}, cancel);
+    } catch (const std::exception& e) {
+      ok = false;
+      error = e.what();
+    }
+    queue.Release(slot);
+    metrics.RecordGeneration(r, std::chrono::duration<double>(Clock::now() - start).count());
+    if (!ok || r.finish == FinishReason::kCancelled) {
+      done();
+      SendError(res, RequestError(500, "transcription failed: " + (ok ? "cancelled" : error), "",
+                                  "generation_failed", "server_error"));
+      return;
+    }
+    std::string text = r.content;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    size_t lead = 0;
+    while (lead < text.size() && std::isspace(static_cast<unsigned char>(text[lead]))) ++lead;
+    segments.push_back({static_cast<double>(p.begin) / audio::kSampleRate,
+                        static_cast<double>(p.end) / audio::kSampleRate, text.substr(lead)});
+  }
+  done();
+
+  std::string all;
+  for (const Segment& s : segments) {
+    if (!all.empty() && !s.text.empty()) all += " ";
+    all += s.text;
+  }
+  if (format == "text") {
+    res.set_content(all + "\n", "text/plain; charset=utf-8");
+  } else if (format == "srt") {
+    std::string out;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      out += std::to_string(i + 1) + "\n" + SrtTime(segments[i].start) + " --> " +
+             SrtTime(segments[i].end) + "\n" + segments[i].text + "\n\n";
+    }
+    res.set_content(out, "text/plain; charset=utf-8");
+  } else {
+    Json j = {{"text", all}};
+    if (format == "verbose_json") {
+      Json segs = Json::array();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        segs.push_back({{"id", i},
+                        {"start", segments[i].start},
+                        {"end", segments[i].end},
+                        {"text", segments[i].text}});
+      }
+      j = Json{{"task", "transcribe"},
+               {"language", language.empty() ? "unknown" : language},
+               {"duration", static_cast<double>(samples.size()) / audio::kSampleRate},
+               {"text", all},
+               {"segments", std::move(segs)}};
+    }
+    res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+  }
+}
+
 void Server::Impl::HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res) {
   auto job = std::make_shared<Job>();
   job->received = Clock::now();
@@ -1201,6 +1394,10 @@ void Server::Impl::Routes() {
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kChat, req, res);
   });
+  http.Post("/v1/audio/transcriptions",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              HandleTranscription(req, res);
+            });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(Api::kCompletion, req, res);
   });

@@ -124,8 +124,11 @@ void ParseStop(const Json& v, const std::string& param, std::vector<std::string>
   }
 }
 
-// Message content: a string, or a list of text parts (images and audio are not supported by
-// hearth's engine yet, so they are refused rather than dropped).
+// Message content: a string, or a list of text parts, OpenAI `input_audio` parts
+// ({"input_audio": {"data": BASE64, "format": "wav"|"mp3"|…}}) and `image_url` parts with a
+// data: URL ({"image_url": {"url": "data:image/png;base64,…", "detail": "low"|"high"|"auto"}});
+// the engine decodes and encodes them with the model's projector. http(s) image URLs are refused:
+// the server fetches nothing (zero egress).
 void CheckContent(const Json& content, const std::string& param) {
   if (content.is_null() || content.is_string()) return;
   if (!content.is_array()) WrongType(param, "a string or an array of content parts", content);
@@ -136,9 +139,51 @@ void CheckContent(const Json& content, const std::string& param) {
     const Json* type = Find(part, "type");
     if (type == nullptr || !type->is_string())
       Bad("'" + p + ".type' must be a string", p + ".type");
+    if (*type == "input_audio") {
+      const Json* audio = Find(part, "input_audio");
+      if (audio == nullptr || !audio->is_object()) WrongType(p + ".input_audio", "an object", part);
+      const Json* data = Find(*audio, "data");
+      if (data == nullptr || !data->is_string() || data->get_ref<const std::string&>().empty()) {
+        Bad("'" + p + ".input_audio.data' must be the base64 audio", p + ".input_audio.data");
+      }
+      const Json* format = Find(*audio, "format");
+      if (format != nullptr && !format->is_string()) {
+        WrongType(p + ".input_audio.format", "a string", *format);
+      }
+      continue;
+    }
+    if (*type == "image_url") {
+      const Json* image = Find(part, "image_url");
+      const Json* url = image == nullptr     ? nullptr
+                        : image->is_string() ? image
+                        : image->is_object() ? Find(*image, "url")
+                                             : nullptr;
+      if (url == nullptr || !url->is_string()) {
+        Bad("'" + p + ".image_url.url' must be a data: URL string", p + ".image_url.url");
+      }
+      const std::string& u = url->get_ref<const std::string&>();
+      if (u.starts_with("http://") || u.starts_with("https://")) {
+        Bad("image URLs are not fetched (hearth makes no network requests); send the image "
+            "inline as a data: URL (data:image/png;base64,…)",
+            p + ".image_url.url", "unsupported_content");
+      }
+      if (!u.starts_with("data:")) {
+        Bad("'" + p + ".image_url.url' must be a data: URL (data:image/png;base64,…)",
+            p + ".image_url.url");
+      }
+      if (image->is_object()) {
+        const Json* detail = Find(*image, "detail");
+        if (detail != nullptr && !(detail->is_string() &&
+                                   (*detail == "low" || *detail == "high" || *detail == "auto"))) {
+          Bad("'" + p + ".image_url.detail' must be \"low\", \"high\" or \"auto\"",
+              p + ".image_url.detail");
+        }
+      }
+      continue;
+    }
     if (*type != "text") {
       Bad("content part type '" + type->get<std::string>() +
-              "' is not supported (hearth serves text-only models for now)",
+              "' is not supported (text, image_url and input_audio are)",
           p + ".type", "unsupported_content");
     }
     const Json* text = Find(part, "text");
@@ -170,6 +215,22 @@ void CheckToolCalls(const Json& calls, const std::string& param, bool ollama) {
   }
 }
 
+// Ollama's `images` (base64, no data: prefix) as image_url parts in front of `content` (a
+// string or a part list).
+Json WithImages(const Json& images, const Json& content) {
+  Json parts = Json::array();
+  for (const Json& b64 : images) {
+    parts.push_back({{"type", "image_url"},
+                     {"image_url", {{"url", "data:image/*;base64," + b64.get<std::string>()}}}});
+  }
+  if (content.is_string() && !content.get_ref<const std::string&>().empty()) {
+    parts.push_back({{"type", "text"}, {"text", content}});
+  } else if (content.is_array()) {
+    for (const Json& part : content) parts.push_back(part);
+  }
+  return parts;
+}
+
 // Validates messages and returns them in the shape RenderChat reads (OpenAI's, with Ollama's
 // `thinking` → `reasoning_content` and `tool_name` → `name`).
 Json ParseMessages(const Json& v, bool ollama) {
@@ -190,6 +251,7 @@ Json ParseMessages(const Json& v, bool ollama) {
     }
     Json msg = Json::object();
     msg["role"] = r == "developer" ? "system" : r;
+    Json images = Json::array();
     for (const auto& [key, value] : m.items()) {
       const std::string kp = p + "." + key;
       if (key == "role") continue;
@@ -207,16 +269,23 @@ Json ParseMessages(const Json& v, bool ollama) {
         if (!value.is_null() && !value.is_string()) WrongType(kp, "a string", value);
         if (!value.is_null()) msg["reasoning_content"] = value;
       } else if (key == "images") {
-        if (!value.is_null() && !(value.is_array() && value.empty())) {
-          Bad("images are not supported (hearth serves text-only models for now)", kp,
-              "unsupported_content");
+        // Ollama: base64 images beside a string content; they become image_url parts in front
+        // of the text (after the loop).
+        if (value.is_null()) continue;
+        if (!value.is_array()) WrongType(kp, "an array of base64 strings", value);
+        for (size_t j = 0; j < value.size(); ++j) {
+          if (!value[j].is_string() || value[j].get_ref<const std::string&>().empty()) {
+            WrongType(kp + "[" + std::to_string(j) + "]", "a base64 string", value[j]);
+          }
         }
+        images = value;
       } else if (key == "refusal" || key == "audio" || key == "annotations") {
         if (!value.is_null()) Bad("'" + kp + "' is not supported", kp, "unknown_field");
       } else {
         Bad("unknown or unsupported field '" + kp + "'", kp, "unknown_field");
       }
     }
+    if (!images.empty()) msg["content"] = WithImages(images, msg.value("content", Json()));
     if (!msg.contains("content") && !msg.contains("tool_calls")) {
       Bad("'" + p + ".content' is required", p + ".content");
     }
@@ -657,6 +726,7 @@ void ParseOllama(const Json& body, ApiRequest& req) {
   }
   std::string system;
   bool raw = false;
+  Json images = Json::array();
   for (const auto& [key, v] : body.items()) {
     if (v.is_null()) continue;
     if (key == "model") {
@@ -699,19 +769,30 @@ void ParseOllama(const Json& body, ApiRequest& req) {
             "unsupported_parameter");
       }
     } else if (key == "images") {
-      if (!v.is_array()) WrongType(key, "an array", v);
-      if (!v.empty()) Bad("images are not supported", key, "unsupported_content");
+      if (!v.is_array()) WrongType(key, "an array of base64 strings", v);
+      for (size_t j = 0; j < v.size(); ++j) {
+        if (!v[j].is_string() || v[j].get_ref<const std::string&>().empty()) {
+          WrongType(key + "[" + std::to_string(j) + "]", "a base64 string", v[j]);
+        }
+      }
+      images = v;
     }
   }
   if (chat) {
     if (!body.contains("messages")) Bad("'messages' is required", "messages", "missing");
   } else {
     if (!body.contains("prompt")) Bad("'prompt' is required", "prompt", "missing");
+    if (raw && !images.empty()) {
+      Bad("'images' need the chat template; a raw prompt cannot carry them", "images",
+          "unsupported_content");
+    }
     if (raw) {
       gen.raw = true;
     } else {
       if (!system.empty()) gen.messages.push_back({{"role", "system"}, {"content", system}});
-      gen.messages.push_back({{"role", "user"}, {"content", gen.prompt}});
+      gen.messages.push_back(
+          {{"role", "user"},
+           {"content", images.empty() ? Json(gen.prompt) : WithImages(images, gen.prompt)}});
     }
   }
   CheckFormatCombination(gen, "format");

@@ -100,6 +100,25 @@ TEST(ServerRequest, OllamaChatAndOptions) {
   EXPECT_TRUE(ParseRequest(Api::kOllamaGenerate, R"({"prompt":"p","raw":true})").gen.raw);
 }
 
+// Images: OpenAI image_url parts with data: URLs pass through; Ollama's base64 `images` become
+// image_url parts in front of the text (/api/chat and /api/generate).
+TEST(ServerRequest, ImagesBecomeImageUrlParts) {
+  const ApiRequest chat = ParseRequest(
+      Api::kChat,
+      R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGk=","detail":"low"}},{"type":"text","text":"what?"}]}]})");
+  EXPECT_EQ(chat.gen.messages[0]["content"][0]["image_url"]["detail"], "low");
+  const ApiRequest ollama = ParseRequest(
+      Api::kOllamaChat, R"({"messages":[{"role":"user","content":"what?","images":["aGk="]}]})");
+  const auto& parts = ollama.gen.messages[0]["content"];
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0]["type"], "image_url");
+  EXPECT_EQ(parts[0]["image_url"]["url"], "data:image/*;base64,aGk=");
+  EXPECT_EQ(parts[1]["text"], "what?");
+  const ApiRequest gen =
+      ParseRequest(Api::kOllamaGenerate, R"({"prompt":"what?","images":["aGk=","aGk="]})");
+  EXPECT_EQ(gen.gen.messages.back()["content"].size(), 3u);
+}
+
 struct BadCase {
   Api api;
   const char* body;
@@ -126,6 +145,17 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
       {Api::kChat, R"({"messages":[{"role":"user","content":5}]})", "messages[0].content",
        "invalid_type"},
       {Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+       "messages[0].content[0].image_url.url", "invalid_value"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x.test/a.png"}}]}]})",
+       "messages[0].content[0].image_url.url", "unsupported_content"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"file:///etc/passwd"}}]}]})",
+       "messages[0].content[0].image_url.url", "invalid_value"},
+      {Api::kChat,
+       R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:x","detail":"max"}}]}]})",
+       "messages[0].content[0].image_url.detail", "invalid_value"},
+      {Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"video"}]}]})",
        "messages[0].content[0].type", "unsupported_content"},
       {Api::kChat, R"({"messages":[{"role":"user","content":"x","colour":1}]})",
        "messages[0].colour", "unknown_field"},
@@ -177,8 +207,10 @@ TEST(ServerRequest, MalformedBodiesAreRefusedWithTheField) {
       {Api::kOllamaChat,
        R"({"messages":[{"role":"user","content":"x"}],"think":true,"format":"json"})", "format",
        "unsupported_parameter"},
-      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x","images":["aGk="]}]})",
-       "messages[0].images", "unsupported_content"},
+      {Api::kOllamaChat, R"({"messages":[{"role":"user","content":"x","images":[7]}]})",
+       "messages[0].images[0]", "invalid_type"},
+      {Api::kOllamaGenerate, R"({"prompt":"x","raw":true,"images":["aGk="]})", "images",
+       "unsupported_content"},
       {Api::kOllamaGenerate, R"({"prompt":"x","context":[1,2]})", "context",
        "unsupported_parameter"},
       {Api::kOllamaGenerate, R"({"prompt":7})", "prompt", "invalid_type"},

@@ -4,6 +4,8 @@
 // scripted generator that calls a tool). Usage:
 //   node clients.test.mjs HEARTH_BINARY MODEL.gguf SCRIPTED_SERVER
 import assert from "node:assert/strict";
+import { createReadStream, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { requirePackages, startServer } from "./serve_helper.mjs";
 
 requirePackages(["openai", "ollama"]);
@@ -166,5 +168,39 @@ await withServer(scripted, ["--port", "0"], async (url) => {
     assert.equal(thinking, "The user greets me.");
   });
 });
+
+// Audio (issue 17): the openai client's audio.transcriptions.create (multipart upload) and an
+// input_audio content part, against hearth serve with the tiny model that has the audio marker
+// tokens and its projector (../../../../shared/fixtures/multimodal, found beside the text models).
+const mm = join(dirname(model), "..", "multimodal");
+await withServer(hearth, ["serve", "-m", join(mm, "models", "tiny-mm.F32.gguf"), "--mmproj",
+                          join(mm, "models", "tiny-mm.mmproj.F32.gguf"), "--port", "0", "-c", "1024"],
+  async (url) => {
+    const openai = new OpenAI({ baseURL: url + "/v1", apiKey: "none", maxRetries: 0 });
+    await test("openai: audio.transcriptions.create (json, verbose_json, srt)", async () => {
+      const wav = join(mm, "media", "chirp-1.5s.wav");
+      const plain = await openai.audio.transcriptions.create({
+        file: createReadStream(wav), model: "whisper-1" });
+      assert.equal(typeof plain.text, "string");
+      const verbose = await openai.audio.transcriptions.create({
+        file: createReadStream(wav), model: "whisper-1", response_format: "verbose_json" });
+      assert.equal(verbose.segments.length, 1);
+      assert.equal(verbose.segments[0].start, 0);
+      assert.equal(verbose.segments[0].end, 1.5);
+      const srt = await openai.audio.transcriptions.create({
+        file: createReadStream(wav), model: "whisper-1", response_format: "srt" });
+      assert.ok(String(srt).startsWith("1\n00:00:00,000 --> 00:00:01,500\n"));
+    });
+    await test("openai: chat with an input_audio part", async () => {
+      const data = readFileSync(join(mm, "media", "chirp-1.5s.wav")).toString("base64");
+      const r = await openai.chat.completions.create({
+        model: "tiny-mm", max_tokens: 4, temperature: 0,
+        messages: [{ role: "user", content: [
+          { type: "input_audio", input_audio: { data, format: "wav" } },
+          { type: "text", text: "Transcribe this audio." }] }],
+      });
+      assert.equal(r.usage.prompt_tokens, 92);  // llama.cpp's layout of this prompt (fixtures)
+    });
+  });
 
 console.log(`${passed} client checks passed`);

@@ -1,0 +1,492 @@
+#include "engine/media.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "audio/audio.h"
+#include "base/error.h"
+#include "gguf/gguf.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+#include "text/tokenizer.h"
+#include "vision/vision.h"
+
+namespace hearth::engine {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// Items kept for reuse: enough for a conversation's clips and images, bounded so that a server
+// fed many different clips does not grow without end (a 30 s E4B clip is 750 × 2560 floats).
+constexpr size_t kCacheItems = 32;
+
+std::string_view TypeOf(const Json& part) {
+  if (!part.is_object()) return {};
+  auto it = part.find("type");
+  if (it == part.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
+// Strict base64 (RFC 4648, padding optional, no whitespace inside); false when malformed.
+bool DecodeBase64(std::string_view in, std::vector<uint8_t>& out) {
+  static const std::array<int8_t, 256> kTable = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
+    return t;
+  }();
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  out.clear();
+  out.reserve(in.size() / 4 * 3 + 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    const int v = kTable[static_cast<uint8_t>(ch)];
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
+    }
+  }
+  return true;
+}
+
+std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    ThrowIo("'" + path + "' is a directory, not a media file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) ThrowIo("cannot read '" + path + "': " + ErrnoText(errno), "check the path");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  if (in.bad()) ThrowIo("cannot read '" + path + "'", "check the file");
+  return bytes;
+}
+
+uint64_t HashValue(uint64_t seed, uint64_t v) {
+  uint8_t b[8];
+  std::memcpy(b, &v, sizeof b);
+  return HashBytes(b, seed);
+}
+
+}  // namespace
+
+const char* MediaKindName(MediaKind kind) { return kind == MediaKind::kImage ? "image" : "audio"; }
+
+std::string_view MediaPlaceholder(MediaKind kind) {
+  return kind == MediaKind::kImage ? "<|image|>" : "<|audio|>";
+}
+std::string_view MediaBegin(MediaKind kind) {
+  return kind == MediaKind::kImage ? "<|image>" : "<|audio>";
+}
+std::string_view MediaEnd(MediaKind kind) {
+  return kind == MediaKind::kImage ? "<image|>" : "<audio|>";
+}
+
+uint64_t HashBytes(std::span<const uint8_t> bytes, uint64_t seed) {
+  uint64_t h = seed;
+  for (uint8_t b : bytes) {
+    h ^= b;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+bool IsMediaPart(const Json& part, MediaKind* kind) {
+  const std::string_view type = TypeOf(part);
+  MediaKind k;
+  if (type == "image" || type == "image_url") {
+    k = MediaKind::kImage;
+  } else if (type == "audio" || type == "input_audio") {
+    k = MediaKind::kAudio;
+  } else {
+    return false;
+  }
+  if (kind) *kind = k;
+  return true;
+}
+
+std::vector<const Json*> MediaParts(const Json& messages) {
+  std::vector<const Json*> out;
+  if (!messages.is_array()) return out;
+  for (const Json& m : messages) {
+    if (!m.is_object()) continue;
+    auto role = m.find("role");
+    // System (and developer) content renders its text parts only; tool results are text.
+    if (role == m.end() || !role->is_string() || (*role != "user" && *role != "assistant")) {
+      continue;
+    }
+    auto content = m.find("content");
+    if (content == m.end() || !content->is_array()) continue;
+    for (const Json& part : *content) {
+      if (IsMediaPart(part)) out.push_back(&part);
+    }
+  }
+  return out;
+}
+
+std::vector<int32_t> EncodeWithMedia(std::string_view prompt, std::span<const MediaPtr> media,
+                                     const text::Tokenizer& tokenizer,
+                                     std::vector<MediaSpan>* spans) {
+  std::vector<int32_t> tokens;
+  auto append = [&](std::string_view piece) {
+    const std::vector<int32_t> ids = tokenizer.Encode(piece, false, true);
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+  };
+  if (spans) spans->clear();
+  size_t at = 0;
+  for (size_t i = 0; i <= media.size(); ++i) {
+    // The next placeholder of either kind.
+    size_t next = std::string_view::npos;
+    MediaKind found = MediaKind::kAudio;
+    for (MediaKind k : {MediaKind::kImage, MediaKind::kAudio}) {
+      const size_t p = prompt.find(MediaPlaceholder(k), at);
+      if (p < next) {
+        next = p;
+        found = k;
+      }
+    }
+    if (i == media.size()) {
+      if (next != std::string_view::npos) {
+        ThrowInvalidInput("the prompt holds more media placeholders (" +
+                              std::string(MediaPlaceholder(found)) + ") than media items (" +
+                              std::to_string(media.size()) + ")",
+                          "a text part must not spell a media placeholder");
+      }
+      append(prompt.substr(at));
+      break;
+    }
+    const MediaEmbedding& item = *media[i];
+    if (next == std::string_view::npos || found != item.kind) {
+      ThrowInvalidInput("media item " + std::to_string(i + 1) + " (" + MediaKindName(item.kind) +
+                            ") has no matching placeholder in the rendered prompt",
+                        "media parts go in user or assistant content lists");
+    }
+    append(prompt.substr(at, next - at));
+    append(MediaBegin(item.kind));
+    if (spans) spans->push_back({static_cast<int>(tokens.size()), media[i]});
+    tokens.insert(tokens.end(), static_cast<size_t>(item.n_rows()), kMediaRow);
+    append(MediaEnd(item.kind));
+    at = next + MediaPlaceholder(item.kind).size();
+  }
+  if (tokens.empty() || tokens.front() != tokenizer.bos_id()) {
+    tokens.insert(tokens.begin(), tokenizer.bos_id());
+    if (spans) {
+      for (MediaSpan& s : *spans) ++s.pos;
+    }
+  }
+  return tokens;
+}
+
+void DecodePromptLogits(model::Context& ctx, std::span<const int32_t> tokens,
+                        std::span<const MediaSpan> media, float* logits) {
+  const size_t V = static_cast<size_t>(ctx.model().config().n_vocab);
+  const size_t step = static_cast<size_t>(std::max(1, ctx.options().n_ubatch));
+  size_t next_span = 0;
+  for (size_t pos = 0; pos < tokens.size();) {
+    if (next_span < media.size() && static_cast<size_t>(media[next_span].pos) == pos) {
+      const MediaEmbedding& item = *media[next_span].media;
+      const size_t w = static_cast<size_t>(item.n_embd);
+      std::vector<int> chunks = item.chunks;
+      if (chunks.empty()) chunks.push_back(item.n_rows());
+      size_t row = 0;
+      for (int n : chunks) {
+        const size_t rows = static_cast<size_t>(n);
+        ctx.DecodeEmbeddings(std::span<const float>(item.rows).subspan(row * w, rows * w),
+                             logits + (pos + row) * V, true, item.non_causal);
+        row += rows;
+      }
+      pos += row;
+      ++next_span;
+      continue;
+    }
+    size_t end = std::min(pos + step, tokens.size());
+    if (next_span < media.size()) end = std::min(end, static_cast<size_t>(media[next_span].pos));
+    ctx.Decode(tokens.subspan(pos, end - pos), logits + pos * V, true);
+    pos = end;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projector.
+
+struct Projector::Pool {
+  explicit Pool(int n) : pool(n) {}
+  tensor::ThreadPool pool;
+};
+
+Projector::~Projector() = default;
+
+std::unique_ptr<Projector> Projector::Open(const std::string& path, const model::ModelConfig& text,
+                                           int n_threads) {
+  auto file = std::make_shared<const gguf::File>(gguf::File::Open(path));
+  const std::optional<std::string_view> type = file->GetString("general.type");
+  const std::optional<std::string_view> arch = file->GetString("general.architecture");
+  if (arch != "clip" || (type.has_value() && *type != "mmproj")) {
+    ThrowInvalidInput("'" + path + "' is not a multimodal projector (mmproj) file",
+                      "give the mmproj .gguf that belongs to the model (--mmproj)");
+  }
+  std::unique_ptr<Projector> p(new Projector());
+  p->path_ = path;
+  p->n_embd_ = text.n_embd;
+  p->n_threads_ = std::max(1, n_threads);
+  p->file_ = file;
+  if (audio::Encoder::HasAudio(*file)) {
+    p->audio_ = audio::Encoder::Load(file);
+    if (p->audio_->TextWidth() != text.n_embd) {
+      ThrowInvalidInput("'" + path + "' projects audio to width " +
+                            std::to_string(p->audio_->TextWidth()) + ", but the model '" +
+                            text.path + "' has width " + std::to_string(text.n_embd),
+                        "use the mmproj file made for this model");
+    }
+  }
+  if (vision::Encoder::HasVision(*file)) {
+    p->vision_ = vision::Encoder::Load(file);
+    if (p->vision_->TextWidth() != text.n_embd) {
+      ThrowInvalidInput("'" + path + "' projects images to width " +
+                            std::to_string(p->vision_->TextWidth()) + ", but the model '" +
+                            text.path + "' has width " + std::to_string(text.n_embd),
+                        "use the mmproj file made for this model");
+    }
+  }
+  if (!p->audio_ && !p->has_vision()) {
+    ThrowInvalidInput("'" + path + "' has no encoder hearth can run",
+                      "give the mmproj file of a Gemma 4 model");
+  }
+  p->pool_ = std::make_unique<Pool>(p->n_threads_);
+  return p;
+}
+
+bool Projector::has_vision() const { return vision_ != nullptr; }
+
+std::string Projector::Describe() const {
+  std::string out;
+  if (vision_) out += "vision: " + vision_->Describe();
+  if (audio_) {
+    if (!out.empty()) out += "\n";
+    out += "audio: " + audio_->Describe();
+  }
+  return out;
+}
+
+MediaPtr Projector::Cached(uint64_t hash) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(hash);
+  return it == cache_.end() ? nullptr : it->second;
+}
+
+MediaPtr Projector::Keep(std::shared_ptr<MediaEmbedding> item) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = cache_.emplace(item->hash, item);
+  if (inserted) {
+    order_.push_back(item->hash);
+    if (order_.size() > kCacheItems) {
+      cache_.erase(order_.front());
+      order_.erase(order_.begin());
+    }
+  }
+  return it->second;
+}
+
+size_t Projector::cached() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_.size();
+}
+
+MediaPtr Projector::EncodeAudio(std::span<const uint8_t> bytes, std::string_view name) {
+  if (!audio_) {
+    ThrowInvalidInput("'" + path_ + "' has no audio encoder",
+                      "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
+                      "take no audio");
+  }
+  const uint64_t key = HashBytes(bytes, HashValue(14695981039346656037ull, 0x617564696fULL));
+  if (MediaPtr hit = Cached(key)) return hit;
+  const std::vector<float> samples = audio::DecodeBytes(bytes, name);
+  return EncodeAudioSamples(samples, key);
+}
+
+MediaPtr Projector::EncodeAudioSamples(std::span<const float> samples, uint64_t key) {
+  if (!audio_) {
+    ThrowInvalidInput("'" + path_ + "' has no audio encoder",
+                      "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
+                      "take no audio");
+  }
+  std::lock_guard<std::mutex> encoding(encode_mu_);
+  if (MediaPtr hit = Cached(key)) return hit;  // encoded by another thread meanwhile
+  auto item = std::make_shared<MediaEmbedding>();
+  item->kind = MediaKind::kAudio;
+  item->n_embd = n_embd_;
+  item->non_causal = false;  // audio chunks are always causal (spec §2.4)
+  item->hash = key;
+  item->rows = audio_->EncodeClip(samples, &pool_->pool, &item->chunks, audio::Split::kFixed);
+  return Keep(std::move(item));
+}
+
+namespace {
+
+// "data:[<type>][;base64],<data>" → the bytes; false when `url` is not a base64 data: URL.
+bool DecodeDataUrl(std::string_view url, std::vector<uint8_t>& out) {
+  if (!url.starts_with("data:")) return false;
+  const size_t comma = url.find(',');
+  if (comma == std::string_view::npos) return false;
+  const std::string_view meta = url.substr(5, comma - 5);
+  if (!meta.ends_with(";base64")) return false;
+  return DecodeBase64(url.substr(comma + 1), out) && !out.empty();
+}
+
+}  // namespace
+
+MediaPtr Projector::EncodeImage(std::span<const uint8_t> bytes, std::string_view name,
+                                int image_tokens) {
+  if (!vision_) {
+    ThrowInvalidInput("'" + path_ + "' has no vision encoder",
+                      "image input needs a Gemma 4 model's mmproj file with a vision encoder");
+  }
+  const int budget = image_tokens == 0 ? vision::kDefaultTokens : image_tokens;
+  if (!vision::IsTokenBudget(budget)) {
+    ThrowInvalidInput("an image token budget of " + std::to_string(image_tokens) +
+                          " is not one of 70, 140, 280, 560, 1120",
+                      "Gemma 4's visual token budgets are 70, 140, 280, 560 and 1120");
+  }
+  const uint64_t key = HashBytes(
+      bytes, HashValue(HashValue(14695981039346656037ull, 0x696d616765ULL), uint64_t(budget)));
+  if (MediaPtr hit = Cached(key)) return hit;
+  const vision::Image image = vision::DecodeBytes(bytes, name);
+  std::lock_guard<std::mutex> encoding(encode_mu_);
+  if (MediaPtr hit = Cached(key)) return hit;  // encoded by another thread meanwhile
+  auto item = std::make_shared<MediaEmbedding>();
+  item->kind = MediaKind::kImage;
+  item->n_embd = n_embd_;
+  // llama.cpp keeps images causal only for the E2B/E4B widths (spec §2.4).
+  item->non_causal = n_embd_ != 1536 && n_embd_ != 2560;
+  item->hash = key;
+  item->rows = vision_->EncodeImage(image, budget, &pool_->pool);
+  item->chunks = {item->n_rows()};
+  return Keep(std::move(item));
+}
+
+MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
+  MediaKind kind;
+  if (!IsMediaPart(part, &kind)) {
+    ThrowInvalidInput("a content part of type '" + std::string(TypeOf(part)) +
+                      "' is not an image or audio part");
+  }
+  const std::string_view type = TypeOf(part);
+  if (kind == MediaKind::kImage) return EncodeImagePart(part, options);
+  if (type == "audio") {
+    auto path = part.find("path");
+    if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
+      ThrowInvalidInput("an audio part needs \"path\": the audio file",
+                        "write {\"type\":\"audio\",\"path\":\"clip.wav\"}");
+    }
+    const std::string& file = path->get_ref<const std::string&>();
+    if (!options.allow_paths) {
+      ThrowUsage("audio parts with a file path are not accepted here",
+                 "send the audio itself: {\"type\":\"input_audio\",\"input_audio\":{\"data\":"
+                 "BASE64,\"format\":\"wav\"}}");
+    }
+    const std::vector<uint8_t> bytes = ReadFile(file);
+    return EncodeAudio(bytes, file);
+  }
+  // input_audio (OpenAI): {"input_audio": {"data": BASE64, "format": "wav" | "mp3" | …}}; the
+  // format is not needed (the decoder reads the container), the data is.
+  auto in = part.find("input_audio");
+  if (in == part.end() || !in->is_object() || !in->contains("data") || !(*in)["data"].is_string()) {
+    ThrowInvalidInput("an input_audio part needs input_audio.data (base64 audio)");
+  }
+  std::vector<uint8_t> bytes;
+  if (!DecodeBase64((*in)["data"].get_ref<const std::string&>(), bytes) || bytes.empty()) {
+    ThrowInvalidInput("input_audio.data is not valid base64 audio");
+  }
+  return EncodeAudio(bytes, "input_audio");
+}
+
+MediaPtr Projector::EncodeImagePart(const Json& part, const PartOptions& options) {
+  if (TypeOf(part) == "image") {
+    int tokens = 0;
+    if (auto t = part.find("image_tokens"); t != part.end()) {
+      if (!t->is_number_integer()) {
+        ThrowInvalidInput("\"image_tokens\" must be one of 70, 140, 280, 560, 1120");
+      }
+      tokens = t->get<int>();
+    }
+    auto path = part.find("path");
+    if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
+      ThrowInvalidInput("an image part needs \"path\": the image file",
+                        "write {\"type\":\"image\",\"path\":\"shot.png\"}");
+    }
+    const std::string& file = path->get_ref<const std::string&>();
+    if (!options.allow_paths) {
+      ThrowUsage("image parts with a file path are not accepted here",
+                 "send the image itself: {\"type\":\"image_url\",\"image_url\":{\"url\":"
+                 "\"data:image/png;base64,…\"}}");
+    }
+    const std::vector<uint8_t> bytes = ReadFile(file);
+    return EncodeImage(bytes, file, tokens);
+  }
+  // image_url (OpenAI): {"image_url": {"url": "data:image/png;base64,…", "detail": …}} or
+  // {"image_url": "data:…"}.
+  auto in = part.find("image_url");
+  std::string_view url;
+  std::string_view detail = "auto";
+  if (in != part.end() && in->is_string()) {
+    url = in->get_ref<const std::string&>();
+  } else if (in != part.end() && in->is_object() && in->contains("url") &&
+             (*in)["url"].is_string()) {
+    url = (*in)["url"].get_ref<const std::string&>();
+    if (auto d = in->find("detail"); d != in->end() && d->is_string()) {
+      detail = d->get_ref<const std::string&>();
+    }
+  } else {
+    ThrowInvalidInput("an image_url part needs image_url.url (a data: URL)");
+  }
+  if (url.starts_with("http://") || url.starts_with("https://")) {
+    ThrowInvalidInput("image URLs are not fetched: hearth makes no network requests",
+                      "send the image inline as a data: URL (data:image/png;base64,…)");
+  }
+  if (detail != "auto" && detail != "low" && detail != "high") {
+    ThrowInvalidInput("image_url.detail must be \"low\", \"high\" or \"auto\"");
+  }
+  std::vector<uint8_t> bytes;
+  if (!DecodeDataUrl(url, bytes)) {
+    ThrowInvalidInput("image_url.url is not a base64 data: URL",
+                      "send data:image/png;base64,… (PNG, JPEG, WebP, GIF or BMP)");
+  }
+  return EncodeImage(bytes, "image_url", detail == "low" ? 70 : 0);
+}
+
+std::vector<MediaPtr> Projector::EncodeParts(const Json& messages, const PartOptions& options) {
+  std::vector<MediaPtr> out;
+  for (const Json* part : MediaParts(messages)) out.push_back(EncodePart(*part, options));
+  return out;
+}
+
+std::string FindProjector(const std::string& model_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::path(model_path).parent_path();
+  std::vector<std::string> found;
+  for (fs::directory_iterator it(dir.empty() ? fs::path(".") : dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.starts_with("mmproj") && name.ends_with(".gguf") && it->is_regular_file(ec)) {
+      found.push_back(it->path().string());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found.empty() ? std::string() : found.front();
+}
+
+}  // namespace hearth::engine

@@ -104,8 +104,10 @@ int Agent::HistoryTokens() const {
   if (messages_.size() <= 1) return 0;  // at most the system message, which is planned anew
   ordered_json turns = ordered_json::array();
   for (size_t i = 1; i < messages_.size(); ++i) turns.push_back(messages_[i]);
-  // Rendered as the template writes them (tool calls and results included).
-  return backend_.CountTokens(text::RenderChat({{"messages", turns}, {"bos_token", ""}}));
+  // Rendered as the template writes them (tool calls and results included), plus the rows of
+  // their images and audio.
+  return backend_.CountTokens(text::RenderChat({{"messages", turns}, {"bos_token", ""}})) +
+         backend_.MediaTokens(turns);
 }
 
 namespace {
@@ -144,8 +146,16 @@ Planned Plan(Backend& backend, ToolBox& tools, const std::string& question,
   int tool_tokens =
       backend.CountTokens(text::RenderChat(with)) - backend.CountTokens(text::RenderChat(without));
   add({"tools", std::to_string(decls.size()) + " tool declarations", "always", tool_tokens}, true);
-  const int question_tokens = backend.CountTokens(question);
+  int question_tokens = backend.CountTokens(question);
   add({"question", "the question", "always", question_tokens}, true);
+  if (!options.media.empty()) {
+    const ordered_json turn = {{{"role", "user"}, {"content", options.media}}};
+    const int media_tokens = backend.MediaTokens(turn);
+    add({"media", std::to_string(options.media.size()) + " attached images and audio clips",
+         "attached to the question", media_tokens},
+        true);
+    question_tokens += media_tokens;
+  }
   if (history_tokens > 0) {
     add({"history", "earlier turns of this conversation", "the conversation so far",
          history_tokens},
@@ -300,10 +310,14 @@ std::string OneLine(std::string text, size_t max) {
 }  // namespace
 
 bool Agent::DropOldestTurn(bool keep_last, int tokens, ContextReport* report) {
+  // A question starts a turn; the images a tool showed belong to the turn they are in.
+  auto is_question = [&](size_t i) {
+    return messages_[i].value("role", "") == "user" && !messages_[i].contains(kToolMediaKey);
+  };
   size_t first = 1;  // messages_[0] is the system message
-  while (first < messages_.size() && messages_[first].value("role", "") != "user") ++first;
+  while (first < messages_.size() && !is_question(first)) ++first;
   size_t next = first + 1;
-  while (next < messages_.size() && messages_[next].value("role", "") != "user") ++next;
+  while (next < messages_.size() && !is_question(next)) ++next;
   if (first >= messages_.size() || (keep_last && next >= messages_.size())) return false;
   const int n = static_cast<int>(next - first);
   messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first),
@@ -334,7 +348,7 @@ void Agent::FitConversation(const AskOptions& options, const ordered_json& tools
                        {"add_generation_prompt", true},
                        {"enable_thinking", options.think}};
     if (!tools.empty()) in["tools"] = tools;
-    return backend_.CountTokens(text::RenderChat(in));
+    return backend_.CountTokens(text::RenderChat(in)) + backend_.MediaTokens(messages_);
   };
   int t = total();
   if (t <= limit) return;
@@ -454,7 +468,13 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
   if (messages_.empty()) {
     messages_.push_back({{"role", "system"}, {"content", ValidUtf8(plan.system)}});
   }
-  messages_.push_back({{"role", "user"}, {"content", ValidUtf8(plan.user)}});
+  if (options.media.empty()) {
+    messages_.push_back({{"role", "user"}, {"content", ValidUtf8(plan.user)}});
+  } else {  // the images and clips first, then the text (what the template and llama.cpp expect)
+    ordered_json parts = options.media;
+    parts.push_back({{"type", "text"}, {"text", ValidUtf8(plan.user)}});
+    messages_.push_back({{"role", "user"}, {"content", parts}});
+  }
   questions_.push_back(ValidUtf8(question));
   journal_.Begin(question.substr(0, 200));
 
@@ -530,6 +550,17 @@ TurnResult Agent::Turn(const std::string& question, const AskOptions& options,
                            {"tool_call_id", ValidUtf8(call.id)},
                            {"name", ValidUtf8(call.name)},
                            {"content", ValidUtf8(tr.text)}});
+    }
+    // The template writes only the text of tool results, so images a tool returned (view_image)
+    // follow them in a message of their own, marked so that it never counts as a question.
+    ordered_json shown = ordered_json::array();
+    for (const auto& [call, tr] : done) {
+      if (tr.media.empty()) continue;
+      shown.push_back({{"type", "text"}, {"text", "[" + ValidUtf8(call.name) + " result]"}});
+      for (const auto& part : tr.media) shown.push_back(part);
+    }
+    if (!shown.empty()) {
+      messages_.push_back({{"role", "user"}, {"content", shown}, {kToolMediaKey, true}});
     }
   }
   result.step_limit = true;

@@ -26,7 +26,8 @@ namespace hearth::agent {
 
 // One piece of context and why it is (or is not) in the prompt.
 struct ContextItem {
-  // "instructions", "rules", "tools", "repo map", "file", "chunk", "question", "history"; left
+  // "instructions", "rules", "tools", "repo map", "file", "chunk", "question", "media" (the
+  // question's images and audio), "history"; left
   // out to keep a long conversation going: "turn" (an earlier question with its replies and tool
   // calls) and "tool result" (shortened)
   std::string kind;
@@ -55,6 +56,10 @@ struct AskOptions {
   int retrieved_chunks = 8;  // search results considered
   int map_tokens = 1024;     // repo map budget at most
   bool use_index = true;     // false: no repo map, no retrieval
+  // Images and audio for the question, as content parts put before its text: the command
+  // line's {"type":"image","path":F,"image_tokens":N} and {"type":"audio","path":F} (files the
+  // user named; Backend::EncodeMedia reads them), or inline image_url / input_audio parts.
+  nlohmann::ordered_json media = nlohmann::ordered_json::array();
   const std::atomic<bool>* cancel = nullptr;
 };
 

@@ -4,11 +4,15 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 
 #include "agent/config.h"
+#include "base/base64.h"
 #include "base/error.h"
 #include "base/json_depth.h"
 #include "text/output_parser.h"
@@ -28,6 +32,7 @@ ChatReply GemmaBackend::Chat(const ChatRequest& request) {
   // end) instead of failing; output that yielded nothing at all counts as malformed as well, so
   // it is shown as it is rather than lost.
   turn.malformed_if_nothing_parsed = true;
+  turn.media = EncodeMedia(request.messages);
   const engine::ChatReply out = Turn(turn, request, [&](const text::ParseDelta& d) {
     if (!d.reasoning.empty() && request.on_reasoning) request.on_reasoning(d.reasoning);
     if (!d.content.empty() && request.on_content) request.on_content(d.content);
@@ -67,6 +72,19 @@ engine::ChatReply GemmaBackend::Turn(const engine::TurnRequest& turn, const Chat
   return reader.Finish(stats);
 }
 
+std::vector<engine::MediaPtr> GemmaBackend::EncodeMedia(const ordered_json& messages) {
+  if (!engine::MediaParts(messages).empty()) {
+    ThrowUsage("this backend takes no images or audio", "ask without --image / --audio");
+  }
+  return {};
+}
+
+int GemmaBackend::MediaTokens(const ordered_json& messages) {
+  int n = 0;
+  for (const engine::MediaPtr& m : EncodeMedia(messages)) n += m->n_rows() + 2;  // + markers
+  return n;
+}
+
 engine::GenerateStats GemmaBackend::Generate(const std::string&, int,
                                              const std::function<bool(std::string_view)>&,
                                              const std::atomic<bool>*) {
@@ -76,6 +94,24 @@ engine::GenerateStats GemmaBackend::Generate(const std::string&, int,
 // ---------------------------------------------------------------- remote
 
 namespace {
+
+// A media file named on the command line, whole (at most 64 MiB: what the servers accept).
+std::string ReadMediaFile(const std::string& path) {
+  constexpr std::uintmax_t kMax = 64u << 20;
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) ThrowIo("cannot read '" + path + "': " + ec.message(), "check the path");
+  if (size > kMax) {
+    ThrowInvalidInput("'" + path + "' is " + std::to_string(size >> 20) +
+                      " MiB; media sent to a server may be 64 MiB at most");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    ThrowIo("cannot read '" + path + "'", "check the path and its permissions");
+  }
+  return bytes;
+}
 
 struct Url {
   std::string scheme, host_port, path;
@@ -337,6 +373,18 @@ class RemoteBackend : public Backend {
     return static_cast<int>((text.size() + 3) / 4);  // no tokenizer here: ~4 bytes a token
   }
   bool exact_tokens() const override { return false; }
+  // An estimate: the server encodes. An image takes its budget (the largest, 1120, when not
+  // given: servers default to it), a clip 25 tokens a second; a clip's length is not known
+  // here, so 30 s.
+  int MediaTokens(const ordered_json& messages) override {
+    int n = 0;
+    for (const ordered_json* part : engine::MediaParts(messages)) {
+      engine::MediaKind kind = engine::MediaKind::kImage;
+      engine::IsMediaPart(*part, &kind);
+      n += kind == engine::MediaKind::kAudio ? 750 : part->value("image_tokens", 1120);
+    }
+    return n;
+  }
   // -c when given; else what the server says, asked once; else kAssumedContext.
   int context_size() const override {
     if (options_.context_size > 0) return options_.context_size;
@@ -354,7 +402,8 @@ class RemoteBackend : public Backend {
   ChatReply Chat(const ChatRequest& request) override {
     ordered_json body;
     body["model"] = options_.model.empty() ? "default" : options_.model;
-    body["messages"] = ollama_ ? ToOllama(request.messages) : request.messages;
+    body["messages"] = ollama_ ? ToOllama(WithInlineMedia(request.messages, true))
+                               : WithInlineMedia(request.messages, false);
     if (!request.tools.empty()) body["tools"] = request.tools;
     body["stream"] = true;  // pieces are shown as they arrive
     if (ollama_) {
@@ -376,6 +425,76 @@ class RemoteBackend : public Backend {
   }
 
  private:
+  // The conversation with the command line's file parts ({"type":"image"|"audio","path":F})
+  // replaced by their bytes, inline, as the APIs take them: OpenAI's image_url (a data: URL;
+  // budgets of 140 tokens or less ask for detail "low") and input_audio parts; for Ollama each
+  // user message's images go to its "images" list (base64) and its text parts become the
+  // content string. Ollama's chat API takes no audio: refused.
+  static ordered_json WithInlineMedia(const ordered_json& messages, bool ollama) {
+    if (engine::MediaParts(messages).empty()) return messages;
+    ordered_json out = messages;
+    for (auto& m : out) {
+      if (m.is_object()) m.erase(kToolMediaKey);
+      if (!m.contains("content") || !m["content"].is_array()) continue;
+      ordered_json parts = ordered_json::array(), images = ordered_json::array();
+      std::string text;
+      for (const auto& part : m["content"]) {
+        engine::MediaKind kind = engine::MediaKind::kImage;
+        if (!engine::IsMediaPart(part, &kind)) {
+          parts.push_back(part);
+          if (part.value("type", "") == "text") text += part.value("text", "");
+          continue;
+        }
+        const std::string type = part.value("type", "");
+        if (kind == engine::MediaKind::kAudio) {
+          if (ollama) {
+            ThrowUsage("Ollama's chat API takes no audio",
+                       "use an OpenAI-compatible server (hearth serve) or the local engine");
+          }
+          if (type == "input_audio") {
+            parts.push_back(part);
+            continue;
+          }
+          const std::string path = part.value("path", "");
+          std::string format = std::filesystem::path(path).extension().string();
+          if (!format.empty()) format.erase(0, 1);
+          for (char& c : format) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          parts.push_back({{"type", "input_audio"},
+                           {"input_audio",
+                            {{"data", EncodeBase64(ReadMediaFile(path))},
+                             {"format", format.empty() ? "wav" : format}}}});
+          continue;
+        }
+        std::string url;
+        if (type == "image_url") {
+          const auto& iu = part["image_url"];
+          url = iu.is_string() ? iu.get<std::string>() : iu.value("url", "");
+        } else {
+          const std::string bytes = ReadMediaFile(part.value("path", ""));
+          std::string_view mime = ImageMimeType(bytes);
+          if (mime.empty()) mime = "application/octet-stream";  // the server says what it is not
+          url = "data:" + std::string(mime) + ";base64," + EncodeBase64(bytes);
+        }
+        if (ollama) {
+          const size_t comma = url.find(',');
+          images.push_back(comma == std::string::npos ? url : url.substr(comma + 1));
+          continue;
+        }
+        ordered_json image_url = {{"url", url}};
+        const int budget = part.value("image_tokens", 0);
+        if (budget > 0 && budget <= 140) image_url["detail"] = "low";
+        parts.push_back({{"type", "image_url"}, {"image_url", image_url}});
+      }
+      if (ollama) {
+        m["content"] = text;
+        if (!images.empty()) m["images"] = images;
+      } else {
+        m["content"] = parts;
+      }
+    }
+    return out;
+  }
+
   // Ollama wants tool-call arguments as objects and names tool results by tool_name.
   static ordered_json ToOllama(const ordered_json& messages) {
     ordered_json out = messages;

@@ -22,6 +22,10 @@ namespace hearth::agent {
 
 class Workspace;
 
+// Marks a user message that only shows what a tool returned (view_image's image): part of the
+// turn it is in, not a question. Never sent to a server.
+inline constexpr const char* kToolMediaKey = "hearth_tool_media";
+
 struct ToolCall {
   std::string id;
   std::string name;
@@ -61,6 +65,13 @@ class Backend {
   virtual int CountTokens(std::string_view text) const = 0;
   virtual bool exact_tokens() const = 0;
   virtual int context_size() const = 0;
+  // Tokens the media parts of `messages` (engine::MediaParts: images and audio in user content)
+  // take in the prompt: the local engine encodes them (and keeps the result for the turn); a
+  // remote backend estimates. Throws Error(kUsage) when this backend takes no media, and what
+  // encoding throws for a bad file.
+  virtual int MediaTokens(const nlohmann::ordered_json& messages) = 0;
+  // Whether images in the conversation reach the model (the view_image tool is offered then).
+  virtual bool takes_images() const { return false; }
 };
 
 // A backend that speaks Gemma 4's raw format: each turn is one engine chat turn (engine/chat.h:
@@ -70,6 +81,7 @@ class Backend {
 class GemmaBackend : public Backend {
  public:
   ChatReply Chat(const ChatRequest& request) override;
+  int MediaTokens(const nlohmann::ordered_json& messages) override;
 
  protected:
   // Runs the turn, streaming deltas to `on_delta`. By default: the prompt text through
@@ -82,6 +94,9 @@ class GemmaBackend : public Backend {
   virtual engine::GenerateStats Generate(const std::string& prompt, int max_tokens,
                                          const std::function<bool(std::string_view)>& on_piece,
                                          const std::atomic<bool>* cancel);
+  // The encoded items of engine::MediaParts(messages), in order. By default none are taken: a
+  // conversation holding media is refused (Error(kUsage)).
+  virtual std::vector<engine::MediaPtr> EncodeMedia(const nlohmann::ordered_json& messages);
 };
 
 // The in-process engine on a GGUF model (engine::LoadedModel, with its defaults).
@@ -104,6 +119,9 @@ struct LocalOptions {
   // Must outlive the backend. `warn` receives its notes.
   const Workspace* prefix_cache = nullptr;
   std::function<void(std::string_view)> warn;
+  // The multimodal projector for image and audio parts (--mmproj); "": an mmproj*.gguf next to
+  // the model, opened when the first media part arrives.
+  std::string mmproj;
 };
 std::unique_ptr<Backend> MakeLocalBackend(const std::string& model_path,
                                           const LocalOptions& options);

@@ -9,6 +9,7 @@
 #include "agent/tools.h"
 #include "base/error.h"
 #include "engine/loaded_model.h"
+#include "engine/media.h"
 #include "engine/session.h"
 #include "model/adapters.h"
 
@@ -47,6 +48,16 @@ class LocalBackend : public GemmaBackend {
           "engine=1;kv=f16;adapters=" + model::AdapterKey(lm_->adapters().get()), options.warn);
       session_->SetPrefixStore(prefix_store_.get());
     }
+    // A projector given or next to the model is opened now (it is mapped, not read), so that
+    // the assistant knows whether it may offer view_image; a broken one is reported when media
+    // is used.
+    if (!options.mmproj.empty() || !engine::FindProjector(path_).empty()) {
+      try {
+        OpenProjector();
+      } catch (const Error& e) {
+        if (options.warn) options.warn("no images or audio: " + e.Describe());
+      }
+    }
   }
 
   std::string Describe() const override { return "local engine: " + path_; }
@@ -55,8 +66,17 @@ class LocalBackend : public GemmaBackend {
   }
   bool exact_tokens() const override { return true; }
   int context_size() const override { return session_->n_ctx(); }
+  bool takes_images() const override { return projector_ && projector_->has_vision(); }
 
  protected:
+  // Media parts from the command line name files (allow_paths); the projector keeps what it
+  // encoded, so the same image in the next step or question is not encoded again.
+  std::vector<engine::MediaPtr> EncodeMedia(const nlohmann::ordered_json& messages) override {
+    if (engine::MediaParts(messages).empty()) return {};
+    if (!projector_) OpenProjector();
+    return projector_->EncodeParts(messages, {.allow_paths = true});
+  }
+
   engine::ChatReply Turn(const engine::TurnRequest& turn, const ChatRequest& request,
                          const engine::TurnReader::DeltaFn& on_delta) override {
     const engine::PreparedTurn prepared = engine::PrepareTurn(turn, &lm_->tokenizer());
@@ -78,9 +98,22 @@ class LocalBackend : public GemmaBackend {
   }
 
  private:
+  void OpenProjector() {
+    std::string path = options_.mmproj;
+    if (path.empty()) path = engine::FindProjector(path_);
+    if (path.empty()) {
+      ThrowUsage("images and audio need the model's projector file and none was found next to '" +
+                     path_ + "'",
+                 "give --mmproj mmproj-….gguf (images: any Gemma 4 model; audio: E2B or E4B)");
+    }
+    const int threads = options_.n_threads > 0 ? options_.n_threads : engine::DefaultThreads();
+    projector_ = engine::Projector::Open(path, lm_->config(), threads);
+  }
+
   std::string path_;
   std::unique_ptr<engine::LoadedModel> lm_;
   LocalOptions options_;
+  std::unique_ptr<engine::Projector> projector_;       // opened for the first media part
   std::unique_ptr<engine::PrefixStore> prefix_store_;  // before the session that uses it
   std::unique_ptr<engine::Session> session_;
   bool lookup_in_writes_only_ = false;

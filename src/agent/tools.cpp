@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "agent/confined_fs.h"
+#include "base/base64.h"
 #include "base/display.h"
 #include "base/error.h"
 #include "index/index.h"
@@ -338,6 +339,13 @@ ordered_json ToolBox::Declarations() const {
                        {{"pattern", Prop("string", "Regular expression")},
                         {"path_glob", Prop("string", "Only files whose path matches, e.g. *.py")}},
                        {"pattern"}));
+  if (options_.view_images) {
+    tools.push_back(Tool("view_image",
+                         "Look at an image file of the repository (a UI snapshot, a diagram, a "
+                         "screenshot in the docs): PNG, JPEG, WebP, GIF or BMP.",
+                         {{"path", Prop("string", "Path relative to the repository root")}},
+                         {"path"}));
+  }
   if (options_.mode != PermissionMode::kReadOnly) {
     if (!config_.allowed_commands.empty()) {
       std::string desc = "Run one of the commands the user allowed, exactly as written: ";
@@ -427,6 +435,7 @@ ToolResult ToolBox::Dispatch(const std::string& name, const json& args) {
   if (name == "search_code") return SearchCode(args);
   if (name == "find_symbol") return FindSymbolTool(args);
   if (name == "grep") return Grep(args);
+  if (name == "view_image" && options_.view_images) return ViewImage(args);
   const bool writes = name == "run" || name == "edit_file" || name == "write_file";
   if (writes && options_.mode == PermissionMode::kReadOnly) {
     return {false,
@@ -440,6 +449,26 @@ ToolResult ToolBox::Dispatch(const std::string& name, const json& args) {
   std::string known;
   for (const auto& n : Names()) known += (known.empty() ? "" : ", ") + n;
   return {false, "error: unknown tool '" + name + "'; the tools are: " + known, {}};
+}
+
+// The image travels as a data: URL made here from bytes read beneath the root (no symlinks), so
+// the backend never opens a path the model chose.
+ToolResult ToolBox::ViewImage(const json& args) {
+  constexpr size_t kMaxImageBytes = 20u << 20;
+  const std::string path = GetString(args, "path");
+  const std::string bytes = ws_.ReadFile(path, kMaxImageBytes);
+  const std::string_view mime = ImageMimeType(bytes);
+  if (mime.empty()) {
+    return {false, "error: '" + path + "' is not a PNG, JPEG, WebP, GIF or BMP image", {}};
+  }
+  ToolResult r{true,
+               "the image " + path + " (" + std::to_string(bytes.size()) +
+                   " bytes) is shown to you in the next message",
+               {}};
+  r.media.push_back(
+      {{"type", "image_url"},
+       {"image_url", {{"url", "data:" + std::string(mime) + ";base64," + EncodeBase64(bytes)}}}});
+  return r;
 }
 
 ToolResult ToolBox::ReadFileTool(const json& args) {

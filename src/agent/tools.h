@@ -57,6 +57,8 @@ struct ToolOptions {
   Confirmer confirm;                // empty: TerminalConfirmer()
   Journal* journal = nullptr;       // where edits are journaled (required for edits)
   size_t max_output_chars = 16000;  // tool results are cut here, with a note
+  // Declare view_image: the backend reads images (a local model with a vision projector).
+  bool view_images = false;
 };
 
 struct ToolResult {
@@ -64,6 +66,9 @@ struct ToolResult {
   std::string text;  // what the model sees
   std::vector<std::string> changed_files;  // written by the tool or seen changed after `run`
   bool journaled = false;  // changed_files were written by the tool and journaled (undoable)
+  // Content parts the model should see beside the text (view_image: the image as an image_url
+  // part with a data: URL, read through the confined workspace).
+  nlohmann::ordered_json media = nlohmann::ordered_json::array();
 };
 
 class ToolBox {
@@ -103,6 +108,7 @@ class ToolBox {
   ToolResult SearchCode(const nlohmann::json& args);
   ToolResult FindSymbolTool(const nlohmann::json& args);
   ToolResult Grep(const nlohmann::json& args);
+  ToolResult ViewImage(const nlohmann::json& args);
   ToolResult Run(const nlohmann::json& args);
   ToolResult EditFile(const nlohmann::json& args);
   ToolResult WriteFileTool(const nlohmann::json& args);

@@ -28,6 +28,7 @@ void RunAsk(const AskCliOptions& o) {
   AssistantSession s(*o.flags, TerminalApproval());
   agent::AskOptions ao = s.Options(o.flags->think);
   ao.cancel = &g_interrupted;
+  ao.media = AssistantSession::MediaParts(o.flags->media);
   if (o.explain) {
     std::cerr << DisplaySafe(s.Describe()) << "\n"
               << DisplaySafe(s.agent.PlanContext(question, ao).Describe()) << std::flush;
@@ -89,9 +90,12 @@ void RegisterAskCommand(CLI::App& app) {
       ".hearth/config.toml once you `hearth trust` it:\n"
       "  [run]\n  allowed = [\"make test\"]\n  timeout_seconds = 120\n"
       "  [agent]\n  permissions = \"ask\"   # read-only | ask | auto\n"
+      "Images and audio go with the question: --image shot.png (any Gemma 4 model), --audio\n"
+      "clip.wav (E2B/E4B), read by the projector next to the model or --mmproj.\n"
       "For a conversation (several questions, /undo, /context) use `hearth chat`.");
   cmd->add_option("question", o->question, "The question (quote it)")->required();
   AddAssistantFlags(cmd, o->flags);
+  AddMediaFlags(cmd, &o->flags->media);
   cmd->add_flag("--explain-context", o->explain,
                 "Print what went into the context, why (which signal found it) and what was left "
                 "out");

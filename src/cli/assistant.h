@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "cli/adapter_flags.h"
 #include "cli/compat_flags.h"
+#include "cli/media_flags.h"
 #include "cli/model_flag.h"
 #include "cli/terminal.h"
 #include "index/index.h"
@@ -46,6 +47,7 @@ struct AssistantFlags {
   bool no_prefix_cache = false;
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
+  MediaFlags media;  // --image, --audio, --image-tokens, --mmproj (registered by each command)
   // Speculative decoding in the local engine (agent::LocalOptions).
   std::string draft_path;                    // --draft
   std::string draft_model_path;              // --draft-model (a path or a model name)
@@ -139,7 +141,11 @@ class AssistantSession {
         use_index(!f.no_index &&
                   Timed(f.verbose, "index up to date", [&] { return UpdateIndex(ws, f.threads); })),
         journal(ws),
-        tools(ws, config, {.mode = mode, .confirm = std::move(confirm), .journal = &journal}),
+        tools(ws, config,
+              {.mode = mode,
+               .confirm = std::move(confirm),
+               .journal = &journal,
+               .view_images = backend->takes_images()}),
         agent(*backend, tools, journal),
         flags_(f) {}
   AssistantSession(const AssistantSession&) = delete;
@@ -153,6 +159,17 @@ class AssistantSession {
     ao.max_steps = flags_.max_steps;
     ao.use_index = use_index;
     return ao;
+  }
+  // The command line's images and audio as the question's content parts (images first).
+  static nlohmann::ordered_json MediaParts(const MediaFlags& m) {
+    nlohmann::ordered_json parts = nlohmann::ordered_json::array();
+    for (const std::string& path : m.image) {
+      nlohmann::ordered_json part = {{"type", "image"}, {"path", path}};
+      if (m.image_tokens > 0) part["image_tokens"] = m.image_tokens;
+      parts.push_back(part);
+    }
+    for (const std::string& path : m.audio) parts.push_back({{"type", "audio"}, {"path", path}});
+    return parts;
   }
   std::string Describe() const {
     return "backend: " + backend->Describe() + "; permissions: " + agent::PermissionModeName(mode);
@@ -222,6 +239,10 @@ class AssistantSession {
         ThrowUsage("--lora and --control-vector apply to the local engine, not to --backend",
                    "configure the adapter on the server instead");
       }
+      if (!f.media.mmproj.empty()) {
+        ThrowUsage("--mmproj applies to the local engine, not to --backend",
+                   "the server encodes images and audio with its own projector");
+      }
       agent::RemoteOptions ro{.model = model};
       if (f.n_ctx > 0) ro.context_size = f.n_ctx;
       ro.api_key = f.api_key;
@@ -248,6 +269,7 @@ class AssistantSession {
     lo.lookup = f.lookup;
     lo.no_spec = f.no_spec;
     lo.prefix_cache = f.no_prefix_cache ? nullptr : &ws;
+    lo.mmproj = f.media.mmproj;
     lo.warn = [](std::string_view note) {
       std::cerr << "hearth: " << DisplaySafe(note, kOneLine) << "\n";
     };

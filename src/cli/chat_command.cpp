@@ -14,10 +14,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "base/display.h"
 #include "base/error.h"
@@ -49,6 +51,8 @@ const char* kAssistantHelp =
     "Commands:\n"
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
     "  /context       what the last question's context included, why, and what was left out\n"
+    "  /image PATH    attach an image to the next message (--image-tokens sets its budget)\n"
+    "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
     "  /undo          restore the files of the last change set (as `hearth undo`)\n"
     "  /clear         forget the conversation\n"
     "  /help          this list\n"
@@ -267,11 +271,8 @@ void RunAssistantChat(ChatOptions& opt) {
   opt.flags->draft_model_path = opt.gen->draft_model_path;
   opt.flags->lookup = opt.gen->lookup;
   opt.flags->no_spec = opt.gen->no_spec;
+  opt.flags->media = opt.media;
   const AssistantFlags& f = *opt.flags;
-  if (opt.media.any() || !opt.media.mmproj.empty() || opt.media.image_tokens != 0) {
-    ThrowUsage("--image, --audio and --mmproj are for `hearth chat --plain` so far",
-               "add --plain (a chat with the model, no tools), or use `hearth run --image`");
-  }
   if (!opt.system.empty() || opt.chat_template != "official") {
     ThrowUsage("--system and --chat-template are for --plain",
                "the assistant has its own system prompt; put repository instructions in "
@@ -295,6 +296,9 @@ void RunAssistantChat(ChatOptions& opt) {
   }
   AssistantSession s(f, confirm);
   bool think = f.think;
+  // Images and audio for the next message: --image / --audio, then each /image or /audio PATH.
+  // They are read and encoded when the message is sent (an unreadable file fails that turn).
+  nlohmann::ordered_json pending = AssistantSession::MediaParts(opt.media);
   int exit_code = 0;  // a message that did not fit: reported, and the exit status at the end
   std::optional<agent::ContextReport> last_context;
   const ScopedSigint sigint;
@@ -332,6 +336,28 @@ void RunAssistantChat(ChatOptions& opt) {
         } else {
           std::cout << DisplaySafe(s.Describe()) << "\n" << DisplaySafe(last_context->Describe());
         }
+      } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
+                 cmd.starts_with("/image ")) {
+        const bool image = cmd.starts_with("/image");
+        std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
+          path.erase(0, 1);
+        }
+        std::error_code ec;
+        if (path.empty()) {
+          std::cout << (image ? "(/image PATH attaches an image to the next message)\n"
+                              : "(/audio PATH attaches an audio file to the next message)\n");
+        } else if (!std::filesystem::is_regular_file(path, ec)) {
+          if (!in_tty) ThrowIo("cannot read '" + path + "': no such file", "check the path");
+          std::cerr << "hearth: error: cannot read '" << DisplaySafe(path, kOneLine)
+                    << "': no such file\n";
+        } else {
+          MediaFlags one;
+          (image ? one.image : one.audio).push_back(path);
+          one.image_tokens = opt.media.image_tokens;
+          for (auto& part : AssistantSession::MediaParts(one)) pending.push_back(part);
+          std::cout << "(" << DisplaySafe(path, kOneLine) << ": sent with the next message)\n";
+        }
       } else if (cmd == "/undo") {
         try {
           PrintUndo(std::cout, agent::UndoLast(s.ws), s.ws.root());
@@ -354,6 +380,7 @@ void RunAssistantChat(ChatOptions& opt) {
         cb, [&] { printer.Break(); }, f.verbose);
     agent::AskOptions ao = s.Options(think);
     ao.cancel = &g_interrupted;
+    ao.media = std::exchange(pending, nlohmann::ordered_json::array());
     try {
       agent::TurnResult r = s.agent.Ask(*line, ao, cb);
       printer.Break();  // ends the last line; the step lines (-v) may have ended it already

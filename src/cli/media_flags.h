@@ -48,11 +48,13 @@ inline void AddMediaFlags(CLI::App* cmd, MediaFlags* flags) {
   AddMmprojFlag(cmd, flags);
   cmd->add_option("--image", flags->image,
                   "An image file (PNG, JPEG, WebP, GIF, BMP) to put before the prompt; "
-                  "repeatable. Needs the model's projector");
+                  "repeatable. Needs the model's projector")
+      ->allow_extra_args(false);  // one file per --image: a question after it stays the question
   AddImageTokensFlag(cmd, &flags->image_tokens);
   cmd->add_option("--audio", flags->audio,
                   "An audio file (WAV, FLAC, Ogg/Opus, MP3) to put before the prompt; repeatable. "
-                  "Needs Gemma 4 E2B or E4B and its projector");
+                  "Needs Gemma 4 E2B or E4B and its projector")
+      ->allow_extra_args(false);
 }
 
 // The projector for `model_path`: `flag` when given, else the mmproj*.gguf next to the model.

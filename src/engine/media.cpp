@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "audio/audio.h"
+#include "base/base64.h"
 #include "base/error.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
@@ -32,34 +33,6 @@ std::string_view TypeOf(const Json& part) {
   auto it = part.find("type");
   if (it == part.end() || !it->is_string()) return {};
   return it->get_ref<const std::string&>();
-}
-
-// Strict base64 (RFC 4648, padding optional, no whitespace inside); false when malformed.
-bool DecodeBase64(std::string_view in, std::vector<uint8_t>& out) {
-  static const std::array<int8_t, 256> kTable = [] {
-    std::array<int8_t, 256> t{};
-    t.fill(-1);
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
-    return t;
-  }();
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return false;
-  out.clear();
-  out.reserve(in.size() / 4 * 3 + 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : in) {
-    const int v = kTable[static_cast<uint8_t>(ch)];
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  return true;
 }
 
 std::vector<uint8_t> ReadFile(const std::string& path) {

@@ -423,6 +423,81 @@ TEST(AgentCliTest, LocalEngineSmoke) {
   EXPECT_GT(r.out.size(), 100u);
 }
 
+// Images and audio with a remote backend: the files the user named travel inline, as the APIs
+// take them (OpenAI: image_url with a data: URL and input_audio; Ollama: the message's images),
+// and their bytes arrive unchanged (decoded here from the request the server received).
+TEST(AgentCliTest, AskSendsImagesAndAudioInlineToARemoteBackend) {
+  TempRepo repo;
+  const std::string mm = std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/media/";
+  const std::string png = Read(mm + "img-37x91.png"), wav = Read(mm + "chirp-1.5s.wav");
+  auto base64_decode = [](const std::string& in) {
+    const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+      if (c == '=') break;
+      acc = acc << 6 | static_cast<uint32_t>(abc.find(c));
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((acc >> bits) & 0xFF);
+      }
+    }
+    return out;
+  };
+  {
+    ScriptedServer server({Answer("a red square")}, "/v1/chat/completions");
+    Result r = Hearth(repo.path(), "ask --no-index --backend " + server.url() + " --image '" + mm +
+                                       "img-37x91.png' --image-tokens 70 --audio '" + mm +
+                                       "chirp-1.5s.wav' 'what is this?'");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("a red square"), std::string::npos) << r.out;
+    ASSERT_EQ(server.requests().size(), 1u);
+    const json user = server.requests()[0]["messages"][1];
+    ASSERT_EQ(user["role"], "user");
+    ASSERT_TRUE(user["content"].is_array()) << user.dump();
+    ASSERT_EQ(user["content"].size(), 3u) << user.dump();
+    const json& image = user["content"][0];
+    EXPECT_EQ(image["type"], "image_url");
+    const std::string url = image["image_url"]["url"];
+    const std::string prefix = "data:image/png;base64,";
+    ASSERT_TRUE(url.starts_with(prefix)) << url.substr(0, 40);
+    EXPECT_EQ(base64_decode(url.substr(prefix.size())), png);
+    EXPECT_EQ(image["image_url"]["detail"], "low");  // a 70-token budget
+    const json& audio = user["content"][1];
+    EXPECT_EQ(audio["type"], "input_audio");
+    EXPECT_EQ(audio["input_audio"]["format"], "wav");
+    EXPECT_EQ(base64_decode(audio["input_audio"]["data"]), wav);
+    EXPECT_EQ(user["content"][2]["type"], "text");
+    EXPECT_NE(user["content"][2]["text"].get<std::string>().find("what is this?"),
+              std::string::npos);
+  }
+  {
+    ScriptedServer server({R"({"message":{"role":"assistant","content":"a square"},"done":true})"},
+                          "/api/chat");
+    const std::string ask =
+        "ask --no-index --backend " + server.url() + "/api/chat --image '" + mm + "img-37x91.png'";
+    Result r = Hearth(repo.path(), ask + " 'what is this?'");
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_EQ(server.requests().size(), 1u);
+    const json user = server.requests()[0]["messages"][1];
+    ASSERT_TRUE(user["content"].is_string()) << user.dump();
+    EXPECT_NE(user["content"].get<std::string>().find("what is this?"), std::string::npos);
+    ASSERT_EQ(user["images"].size(), 1u);
+    EXPECT_EQ(base64_decode(user["images"][0]), png);
+    // Ollama's chat API has no audio: refused before anything is sent.
+    r = Hearth(repo.path(), ask + " --audio '" + mm + "chirp-1.5s.wav' 'what is this?'");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("Ollama's chat API takes no audio"), std::string::npos) << r.out;
+    EXPECT_EQ(server.requests().size(), 1u);
+  }
+  // A file that is not there: a clear error, nothing sent.
+  Result r = Hearth(repo.path(), "ask --no-index --backend http://127.0.0.1:9 --image nope.png hi");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("nope.png"), std::string::npos) << r.out;
+}
+
 // What `ask -v` says of model step 1: {prompt tokens, reused}; {-1, -1} when it is missing.
 std::pair<int, int> StepOneCounts(const std::string& out) {
   const std::string tag = "hearth: step 1: ";
@@ -444,6 +519,48 @@ std::string AnswerText(const std::string& out) {
     if (!line.starts_with("hearth:") && !line.starts_with("[tool]")) kept += line + "\n";
   }
   return kept;
+}
+
+// An image with the local engine (the tiny multimodal fixture model and its projector): the
+// question's prompt grows by the image's rows, 84 for this image at the default budget in
+// llama.cpp's reference (fixtures/multimodal/README.md), plus its two marker pieces; chat's
+// /image attaches to the next message the same way.
+TEST(AgentCliTest, LocalEngineTakesImagesInAskAndChat) {
+  TempRepo repo;
+  const std::string mm = std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/";
+  const std::string base = "ask -m '" + mm + "models/tiny-mm.F32.gguf' --mmproj '" + mm +
+                           "models/tiny-mm.mmproj.F32.gguf' --no-index --no-prefix-cache -n 4 " +
+                           "--max-steps 1 -t 1 --permissions read-only -v";
+  const Result plain = Hearth(repo.path(), base + " 'what is this?'");
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  const Result image =
+      Hearth(repo.path(), base + " --image '" + mm + "media/img-37x91.png' 'what is this?'");
+  ASSERT_EQ(image.code, 0) << image.out;
+  const int without = StepOneCounts(plain.out).first, with = StepOneCounts(image.out).first;
+  ASSERT_GT(without, 0) << plain.out;
+  // The text around the image is tokenized in two pieces: a merge across the cut may differ by one.
+  EXPECT_GE(with - without, 84 + 2) << image.out;
+  EXPECT_LE(with - without, 84 + 3) << image.out;
+
+  const std::string chat = "chat -m '" + mm + "models/tiny-mm.F32.gguf' --mmproj '" + mm +
+                           "models/tiny-mm.mmproj.F32.gguf' --no-index --no-prefix-cache -n 4 " +
+                           "--max-steps 1 -t 1 --permissions read-only -v";
+  const Result c =
+      HearthWithInput(repo.path(), chat, "/image " + mm + "media/img-37x91.png\nwhat is this?\n");
+  ASSERT_EQ(c.code, 0) << c.out;
+  EXPECT_NE(c.out.find("sent with the next message"), std::string::npos) << c.out;
+  EXPECT_EQ(StepOneCounts(c.out).first, with) << c.out;
+  // Not an image: the turn fails with the input error's exit code, one line.
+  const Result bad =
+      Hearth(repo.path(), base + " --image '" + mm + "media/chirp-1.5s.wav' 'what is this?'");
+  EXPECT_EQ(bad.code, 3) << bad.out;
+  // No projector anywhere near the model: a usage error that says what to give.
+  const Result none = Hearth(repo.path(), "ask -m '" + std::string(HEARTH_SHARED_DIR) +
+                                              "/fixtures/models/tiny-e.Q8_0.gguf' --no-index -n 4 "
+                                              "--image '" +
+                                              mm + "media/img-37x91.png' hi");
+  EXPECT_EQ(none.code, 2) << none.out;
+  EXPECT_NE(none.out.find("--mmproj"), std::string::npos) << none.out;
 }
 
 // The persisted prefix cache (agent/prefix_cache.h) seen from the command line: a second `ask`

@@ -9,7 +9,9 @@
 
 #include "agent/agent.h"
 #include "agent_test_util.h"
+#include "base/base64.h"
 #include "base/error.h"
+#include "engine/media.h"
 #include "file_server.h"
 #include "index/index.h"
 #include "scripted_server.h"
@@ -40,8 +42,26 @@ class ScriptedBackend : public GemmaBackend {
 
   std::vector<std::string> prompts;
   int context_size_ = 8192;
+  // take_media: each media part is "encoded" as 10 rows (and recorded) instead of refused.
+  bool take_media_ = false;
+  std::vector<nlohmann::ordered_json> media_parts;
 
  protected:
+  std::vector<engine::MediaPtr> EncodeMedia(const nlohmann::ordered_json& messages) override {
+    if (!take_media_) return GemmaBackend::EncodeMedia(messages);
+    std::vector<engine::MediaPtr> out;
+    media_parts.clear();
+    for (const auto* part : engine::MediaParts(messages)) {
+      media_parts.push_back(*part);
+      auto m = std::make_shared<engine::MediaEmbedding>();
+      m->kind = engine::MediaKind::kImage;
+      m->n_embd = 4;
+      m->rows.assign(40, 0.0f);
+      m->chunks = {10};
+      out.push_back(m);
+    }
+    return out;
+  }
   engine::GenerateStats Generate(const std::string& prompt, int,
                                  const std::function<bool(std::string_view)>& on_piece,
                                  const std::atomic<bool>*) override {
@@ -739,6 +759,88 @@ TEST(LocalBackendTest, ReusesThePromptPrefix) {
   // Everything up to the first generation prompt is shared: at least the system and user turns.
   EXPECT_GE(second.reused_tokens, shared - 1);  // the last shared token may be decoded again
   EXPECT_LT(second.reused_tokens, second.prompt_tokens);
+}
+
+// Media in the agent: the question's images go before its text in the user turn and count in the
+// context; view_image (offered when the backend takes images) reads a repository image through
+// the confined workspace and shows it to the model in a message after the tool result, which
+// never counts as a question when old turns are dropped.
+TEST_F(LoopTest, ImagesInTheQuestionAndFromViewImage) {
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "not really pixels";
+  Write(repo_.path() / "docs/ui.png", png);
+  ScriptedBackend backend({
+      "<|tool_call>call:view_image{path:" + Q + "docs/ui.png" + Q + "}<tool_call|>",
+      "The dialog is cut off.",
+  });
+  backend.take_media_ = true;
+  ToolOptions opt;
+  opt.mode = PermissionMode::kReadOnly;
+  opt.journal = &journal_;
+  opt.view_images = true;
+  ToolBox tools(ws_, {}, opt);
+  Agent agent(backend, tools, journal_);
+  AskOptions ao;
+  ao.use_index = false;
+  ao.media = nlohmann::ordered_json::array({{{"type", "image"}, {"path", "/tmp/shot.png"}}});
+  TurnResult r = agent.Ask("why does it render wrong?", ao, Callbacks());
+  EXPECT_EQ(r.answer, "The dialog is cut off.");
+  ASSERT_EQ(backend.prompts.size(), 2u);
+  // The image's placeholder comes first in the user turn, then the question.
+  const std::string& p0 = backend.prompts[0];
+  const size_t user = p0.find("<|turn>user\n");
+  ASSERT_NE(user, std::string::npos);
+  EXPECT_EQ(p0.substr(user + 12, 9), "<|image|>");
+  EXPECT_NE(p0.find("why does it render wrong?", user), std::string::npos);
+  EXPECT_NE(p0.find("declaration:view_image"), std::string::npos) << p0.substr(0, 3000);
+  // The context report counts the image's rows (10) and its two markers.
+  bool counted = false;
+  for (const auto& item : r.context.items) counted |= item.kind == "media" && item.tokens == 12;
+  EXPECT_TRUE(counted) << r.context.Describe();
+  // Second step: the question's image and the one view_image returned, as a data: URL of the
+  // file's bytes, after the tool response.
+  ASSERT_EQ(backend.media_parts.size(), 2u);
+  EXPECT_EQ(backend.media_parts[1]["type"], "image_url");
+  const std::string url = backend.media_parts[1]["image_url"]["url"];
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(url.starts_with("data:image/png;base64,"));
+  ASSERT_TRUE(DecodeBase64(url.substr(22), bytes));
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), png);
+  const std::string& p1 = backend.prompts[1];
+  const size_t response = p1.find("<|tool_response>");
+  ASSERT_NE(response, std::string::npos);
+  EXPECT_NE(p1.find("[view_image result]<|image|>", response), std::string::npos) << p1;
+}
+
+TEST_F(LoopTest, ViewImageIsRefusedOutsideTheRootAndForNonImages) {
+  ToolOptions opt;
+  opt.mode = PermissionMode::kReadOnly;
+  opt.journal = &journal_;
+  ToolBox without(ws_, {}, opt);
+  EXPECT_EQ(without.Declarations().dump().find("view_image"), std::string::npos);
+  EXPECT_FALSE(without.Call("view_image", R"({"path":"src/auth.py"})").ok);
+  opt.view_images = true;
+  ToolBox tools(ws_, {}, opt);
+  ToolResult text = tools.Call("view_image", R"({"path":"src/auth.py"})");
+  EXPECT_FALSE(text.ok);
+  EXPECT_NE(text.text.find("not a PNG"), std::string::npos) << text.text;
+  EXPECT_TRUE(text.media.empty());
+  EXPECT_FALSE(tools.Call("view_image", R"({"path":"../../etc/passwd"})").ok);
+  std::filesystem::create_symlink("/etc/hostname", repo_.path() / "link.png");
+  ToolResult link = tools.Call("view_image", R"({"path":"link.png"})");
+  EXPECT_FALSE(link.ok) << link.text;
+  EXPECT_TRUE(link.media.empty());
+  // A backend that takes no media refuses a question with an image: a usage error.
+  ScriptedBackend plain({"unused"});
+  Agent agent(plain, tools, journal_);
+  AskOptions ao;
+  ao.use_index = false;
+  ao.media = nlohmann::ordered_json::array({{{"type", "image"}, {"path", "x.png"}}});
+  try {
+    agent.Ask("what is this?", ao, Callbacks());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.error_class(), ErrorClass::kUsage);
+  }
 }
 
 }  // namespace

@@ -18,7 +18,15 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seeds:+}${seconds}s"
   args=("$corpus")
   [ -d "$seeds" ] && args+=("$seeds")
-  build/fuzz/fuzz/"$t" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 "${args[@]}" 2>&1 | tail -n 3
+  log="build/fuzz/$t.log"
+  # The whole report goes to a log; on a finding its end (the stack and the input's name) is shown.
+  if ! LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp" build/fuzz/fuzz/"$t" \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -artifact_prefix=build/fuzz/ \
+    -print_final_stats=1 "${args[@]}" >"$log" 2>&1; then
+    grep -v -E '^#[0-9]+' "$log" | tail -n 60
+    echo "fuzz: $t FOUND A PROBLEM (full log: $log)"
+    exit 1
+  fi
+  tail -n 3 "$log"
   echo "fuzz: $t ran ${seconds}s without a crash"
 done

@@ -44,6 +44,9 @@ class ScriptedGenerator : public Generator {
   std::function<std::vector<text::ParseDelta>(const GenerationRequest&)> responder;
   // When set, the delay between deltas for this request (instead of `delay`).
   std::function<std::chrono::milliseconds(const GenerationRequest&)> delay_for;
+  // When set, called by Prepare: it may throw hearth::Error to refuse the request before a slot
+  // is taken (as the real generator refuses media without a projector).
+  std::function<void(const GenerationRequest&)> check;
   // Generations that have started; while `hold` is set, a started generation waits before its
   // first delta (tests that need one generation to be running, whatever the machine's load).
   std::atomic<int> started{0};
@@ -52,10 +55,12 @@ class ScriptedGenerator : public Generator {
   const ModelInfo& info() const override { return info_; }
   int n_slots() const override { return slots_; }
 
-  // One "token" per 4 bytes of the rendered request; more than 1000 does not fit.
+  // One "token" per 4 bytes of the rendered request, the bytes of media parts (image_url,
+  // input_audio) left out; more than 1000 does not fit.
   PreparedPrompt Prepare(const GenerationRequest& r) const override {
+    if (check) check(r);
     PreparedPrompt p;
-    const size_t bytes = r.raw ? r.prompt.size() : r.messages.dump().size();
+    const size_t bytes = r.raw ? r.prompt.size() : WithoutMediaBytes(r.messages).dump().size();
     p.tokens.assign(bytes / 4 + 1, 7);
     p.context_limit = r.num_ctx > 0 ? r.num_ctx : 1000;
     if (r.num_ctx > 1000) {
@@ -121,6 +126,24 @@ class ScriptedGenerator : public Generator {
   }
 
  private:
+  // The messages with the payload of each media part emptied (a real model spends a fixed
+  // number of tokens per image, not one per byte of its base64).
+  static nlohmann::ordered_json WithoutMediaBytes(nlohmann::ordered_json messages) {
+    for (auto& m : messages) {
+      if (!m.is_object() || !m.contains("content") || !m["content"].is_array()) continue;
+      for (auto& part : m["content"]) {
+        if (!part.is_object()) continue;
+        if (part.contains("image_url") && part["image_url"].is_object()) {
+          part["image_url"]["url"] = "";
+        }
+        if (part.contains("input_audio") && part["input_audio"].is_object()) {
+          part["input_audio"]["data"] = "";
+        }
+      }
+    }
+    return messages;
+  }
+
   int slots_;
   ModelInfo info_;
   mutable std::mutex mu_;

@@ -81,7 +81,7 @@ std::vector<engine::MediaPtr> GemmaBackend::EncodeMedia(const ordered_json& mess
 
 int GemmaBackend::MediaTokens(const ordered_json& messages) {
   int n = 0;
-  for (const engine::MediaPtr& m : EncodeMedia(messages)) n += m->n_rows() + 2;  // + markers
+  for (const engine::MediaPtr& m : EncodeMedia(messages)) n += engine::PromptPositions(*m);
   return n;
 }
 
@@ -381,6 +381,12 @@ class RemoteBackend : public Backend {
     for (const ordered_json* part : engine::MediaParts(messages)) {
       engine::MediaKind kind = engine::MediaKind::kImage;
       engine::IsMediaPart(*part, &kind);
+      if (kind == engine::MediaKind::kVideo) {
+        // 60 s at the part's rate, each frame its budget plus markers and a timestamp.
+        n += static_cast<int>(60 * part->value("video_fps", 1.0)) *
+             (part->value("image_tokens", 70) + 6);
+        continue;
+      }
       n += kind == engine::MediaKind::kAudio ? 750 : part->value("image_tokens", 1120);
     }
     return n;
@@ -446,6 +452,24 @@ class RemoteBackend : public Backend {
           continue;
         }
         const std::string type = part.value("type", "");
+        if (kind == engine::MediaKind::kVideo) {
+          // OpenAI's API has no video part; hearth serve takes video_url with a data: URL.
+          if (ollama) {
+            ThrowUsage("Ollama's chat API takes no video",
+                       "use hearth serve or the local engine for --video");
+          }
+          if (type == "video_url") {
+            parts.push_back(part);
+            continue;
+          }
+          ordered_json video_url = {
+              {"url", "data:video/*;base64," + EncodeBase64(ReadMediaFile(part.value("path", "")))}};
+          ordered_json out_part = {{"type", "video_url"}, {"video_url", video_url}};
+          if (part.contains("video_fps")) out_part["video_fps"] = part["video_fps"];
+          if (part.contains("image_tokens")) out_part["image_tokens"] = part["image_tokens"];
+          parts.push_back(out_part);
+          continue;
+        }
         if (kind == engine::MediaKind::kAudio) {
           if (ollama) {
             ThrowUsage("Ollama's chat API takes no audio",

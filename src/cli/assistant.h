@@ -160,7 +160,7 @@ class AssistantSession {
     ao.use_index = use_index;
     return ao;
   }
-  // The command line's images and audio as the question's content parts (images first).
+  // The command line's images, audio and videos as the question's content parts (in that order).
   static nlohmann::ordered_json MediaParts(const MediaFlags& m) {
     nlohmann::ordered_json parts = nlohmann::ordered_json::array();
     for (const std::string& path : m.image) {
@@ -169,6 +169,12 @@ class AssistantSession {
       parts.push_back(part);
     }
     for (const std::string& path : m.audio) parts.push_back({{"type", "audio"}, {"path", path}});
+    for (const std::string& path : m.video) {
+      nlohmann::ordered_json part = {{"type", "video"}, {"path", path}};
+      if (m.video_tokens > 0) part["image_tokens"] = m.video_tokens;
+      if (m.video_fps > 0) part["video_fps"] = m.video_fps;
+      parts.push_back(part);
+    }
     return parts;
   }
   std::string Describe() const {

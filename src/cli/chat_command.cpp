@@ -52,7 +52,9 @@ const char* kAssistantHelp =
     "  /think on|off  thinking mode (the model reasons before answering; thoughts shown dimmed)\n"
     "  /context       what the last question's context included, why, and what was left out\n"
     "  /image PATH    attach an image to the next message (--image-tokens sets its budget)\n"
+    "  /video PATH    attach a video to the next message (first 60 s, --video-fps frames)\n"
     "  /audio PATH    attach an audio file to the next message (Gemma 4 E2B/E4B)\n"
+    "  /video PATH    attach a video to the next message (first 60 s, --video-fps frames)\n"
     "  /undo          restore the files of the last change set (as `hearth undo`)\n"
     "  /clear         forget the conversation\n"
     "  /help          this list\n"
@@ -111,10 +113,11 @@ void RunPlainChat(ChatOptions& opt) {
       projector = OpenProjector(opt.media.mmproj, gen.model_path, lm->config(),
                                 lm->Context(gen.Context()).n_threads);
     }
-    pending.push_back(EncodeMediaFile(*projector, kind, path, opt.media.image_tokens));
+    pending.push_back(EncodeMediaFile(*projector, kind, path, opt.media));
   };
   for (const std::string& path : opt.media.image) attach(engine::MediaKind::kImage, path);
   for (const std::string& path : opt.media.audio) attach(engine::MediaKind::kAudio, path);
+  for (const std::string& path : opt.media.video) attach(engine::MediaKind::kVideo, path);
 
   const bool in_tty = isatty(STDIN_FILENO) == 1;
   const bool out_tty = isatty(STDOUT_FILENO) == 1;
@@ -170,10 +173,12 @@ void RunPlainChat(ChatOptions& opt) {
         std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
                   << "; /think on or /think off)\n";
       } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
-                 cmd.starts_with("/image ")) {
+                 cmd.starts_with("/image ") || cmd == "/video" || cmd.starts_with("/video ")) {
         const bool image = cmd.starts_with("/image");
-        const engine::MediaKind kind =
-            image ? engine::MediaKind::kImage : engine::MediaKind::kAudio;
+        const bool video = cmd.starts_with("/video");
+        const engine::MediaKind kind = image   ? engine::MediaKind::kImage
+                                       : video ? engine::MediaKind::kVideo
+                                               : engine::MediaKind::kAudio;
         std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
         while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) {
           path.pop_back();
@@ -182,14 +187,17 @@ void RunPlainChat(ChatOptions& opt) {
           path.erase(0, 1);
         }
         if (path.empty()) {
-          std::cout << (image ? "(/image PATH attaches an image to the next message)\n"
-                              : "(/audio PATH attaches an audio file to the next message)\n");
+          std::cout << (image   ? "(/image PATH attaches an image to the next message)\n"
+                        : video ? "(/video PATH attaches a video to the next message)\n"
+                                : "(/audio PATH attaches an audio file to the next message)\n");
         } else {
           try {
             attach(kind, path);
-            std::cout << "(" << DisplaySafe(path, kOneLine) << ": " << pending.back()->n_rows()
-                      << " " << engine::MediaKindName(kind)
-                      << " positions, sent with the next message)\n";
+            const engine::MediaEmbedding& item = *pending.back();
+            std::cout << "(" << DisplaySafe(path, kOneLine) << ": ";
+            if (video) std::cout << item.frames.size() << " frames, ";
+            std::cout << engine::PromptPositions(item) - (video ? 0 : 2) << " "
+                      << engine::MediaKindName(kind) << " positions, sent with the next message)\n";
           } catch (const Error& e) {
             if (!in_tty) throw;
             std::cout << std::flush;
@@ -337,24 +345,28 @@ void RunAssistantChat(ChatOptions& opt) {
           std::cout << DisplaySafe(s.Describe()) << "\n" << DisplaySafe(last_context->Describe());
         }
       } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
-                 cmd.starts_with("/image ")) {
+                 cmd.starts_with("/image ") || cmd == "/video" || cmd.starts_with("/video ")) {
         const bool image = cmd.starts_with("/image");
+        const bool video = cmd.starts_with("/video");
         std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
         while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
           path.erase(0, 1);
         }
         std::error_code ec;
         if (path.empty()) {
-          std::cout << (image ? "(/image PATH attaches an image to the next message)\n"
-                              : "(/audio PATH attaches an audio file to the next message)\n");
+          std::cout << (image   ? "(/image PATH attaches an image to the next message)\n"
+                        : video ? "(/video PATH attaches a video to the next message)\n"
+                                : "(/audio PATH attaches an audio file to the next message)\n");
         } else if (!std::filesystem::is_regular_file(path, ec)) {
           if (!in_tty) ThrowIo("cannot read '" + path + "': no such file", "check the path");
           std::cerr << "hearth: error: cannot read '" << DisplaySafe(path, kOneLine)
                     << "': no such file\n";
         } else {
           MediaFlags one;
-          (image ? one.image : one.audio).push_back(path);
+          (image ? one.image : video ? one.video : one.audio).push_back(path);
           one.image_tokens = opt.media.image_tokens;
+          one.video_fps = opt.media.video_fps;
+          one.video_tokens = opt.media.video_tokens;
           for (auto& part : AssistantSession::MediaParts(one)) pending.push_back(part);
           std::cout << "(" << DisplaySafe(path, kOneLine) << ": sent with the next message)\n";
         }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -56,16 +58,50 @@ uint64_t HashValue(uint64_t seed, uint64_t v) {
 
 }  // namespace
 
-const char* MediaKindName(MediaKind kind) { return kind == MediaKind::kImage ? "image" : "audio"; }
+const char* MediaKindName(MediaKind kind) {
+  switch (kind) {
+    case MediaKind::kImage:
+      return "image";
+    case MediaKind::kVideo:
+      return "video";
+    case MediaKind::kAudio:
+      break;
+  }
+  return "audio";
+}
 
 std::string_view MediaPlaceholder(MediaKind kind) {
-  return kind == MediaKind::kImage ? "<|image|>" : "<|audio|>";
+  switch (kind) {
+    case MediaKind::kImage:
+      return "<|image|>";
+    case MediaKind::kVideo:
+      return "<|video|>";
+    case MediaKind::kAudio:
+      break;
+  }
+  return "<|audio|>";
 }
+// A video's frames are images: their markers are the image markers.
 std::string_view MediaBegin(MediaKind kind) {
-  return kind == MediaKind::kImage ? "<|image>" : "<|audio>";
+  return kind == MediaKind::kAudio ? "<|audio>" : "<|image>";
 }
 std::string_view MediaEnd(MediaKind kind) {
-  return kind == MediaKind::kImage ? "<image|>" : "<audio|>";
+  return kind == MediaKind::kAudio ? "<audio|>" : "<image|>";
+}
+
+std::string VideoTimestamp(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld", static_cast<long long>(s / 60),
+                static_cast<long long>(s % 60));
+  return buf;
+}
+
+int PromptPositions(const MediaEmbedding& item) {
+  if (item.kind != MediaKind::kVideo) return item.n_rows() + 2;
+  int n = 0;
+  for (const MediaPtr& f : item.frames) n += f->n_rows() + 2 + 4;  // markers, "mm:ss " ≈ 4
+  return n;
 }
 
 uint64_t HashBytes(std::span<const uint8_t> bytes, uint64_t seed) {
@@ -84,6 +120,8 @@ bool IsMediaPart(const Json& part, MediaKind* kind) {
     k = MediaKind::kImage;
   } else if (type == "audio" || type == "input_audio") {
     k = MediaKind::kAudio;
+  } else if (type == "video" || type == "video_url") {
+    k = MediaKind::kVideo;
   } else {
     return false;
   }
@@ -124,7 +162,7 @@ std::vector<int32_t> EncodeWithMedia(std::string_view prompt, std::span<const Me
     // The next placeholder of either kind.
     size_t next = std::string_view::npos;
     MediaKind found = MediaKind::kAudio;
-    for (MediaKind k : {MediaKind::kImage, MediaKind::kAudio}) {
+    for (MediaKind k : {MediaKind::kImage, MediaKind::kAudio, MediaKind::kVideo}) {
       const size_t p = prompt.find(MediaPlaceholder(k), at);
       if (p < next) {
         next = p;
@@ -146,6 +184,24 @@ std::vector<int32_t> EncodeWithMedia(std::string_view prompt, std::span<const Me
       ThrowInvalidInput("media item " + std::to_string(i + 1) + " (" + MediaKindName(item.kind) +
                             ") has no matching placeholder in the rendered prompt",
                         "media parts go in user or assistant content lists");
+    }
+    if (item.kind == MediaKind::kVideo) {
+      // Hugging Face's layout (see VideoTimestamp): "mm:ss <|image>rows<image|>" per frame,
+      // separated by a space; the first timestamp is tokenized with the text before it.
+      std::string text(prompt.substr(at, next - at));
+      for (size_t f = 0; f < item.frames.size(); ++f) {
+        if (f > 0) text.push_back(' ');
+        text.append(VideoTimestamp(item.frame_times[f]));
+        text.push_back(' ');
+        append(text);
+        append(MediaBegin(MediaKind::kImage));
+        if (spans) spans->push_back({static_cast<int>(tokens.size()), item.frames[f]});
+        tokens.insert(tokens.end(), static_cast<size_t>(item.frames[f]->n_rows()), kMediaRow);
+        append(MediaEnd(MediaKind::kImage));
+        text.clear();
+      }
+      at = next + MediaPlaceholder(item.kind).size();
+      continue;
     }
     append(prompt.substr(at, next - at));
     append(MediaBegin(item.kind));
@@ -339,6 +395,11 @@ MediaPtr Projector::EncodeImage(std::span<const uint8_t> bytes, std::string_view
   const vision::Image image = vision::DecodeBytes(bytes, name);
   std::lock_guard<std::mutex> encoding(encode_mu_);
   if (MediaPtr hit = Cached(key)) return hit;  // encoded by another thread meanwhile
+  auto item = EncodeFrame(image, budget, key);
+  return Keep(std::const_pointer_cast<MediaEmbedding>(item));
+}
+
+MediaPtr Projector::EncodeFrame(const vision::Image& image, int budget, uint64_t key) {
   auto item = std::make_shared<MediaEmbedding>();
   item->kind = MediaKind::kImage;
   item->n_embd = n_embd_;
@@ -347,6 +408,65 @@ MediaPtr Projector::EncodeImage(std::span<const uint8_t> bytes, std::string_view
   item->hash = key;
   item->rows = vision_->EncodeImage(image, budget, &pool_->pool);
   item->chunks = {item->n_rows()};
+  return item;
+}
+
+namespace {
+
+void CheckVision(bool has, const std::string& path) {
+  if (!has) {
+    ThrowInvalidInput("'" + path + "' has no vision encoder",
+                      "image and video input need a Gemma 4 model's mmproj file with a vision "
+                      "encoder");
+  }
+}
+
+int CheckBudget(int tokens, int fallback) {
+  const int budget = tokens == 0 ? fallback : tokens;
+  if (!vision::IsTokenBudget(budget)) {
+    ThrowInvalidInput("an image token budget of " + std::to_string(tokens) +
+                          " is not one of 70, 140, 280, 560, 1120",
+                      "Gemma 4's visual token budgets are 70, 140, 280, 560 and 1120");
+  }
+  return budget;
+}
+
+}  // namespace
+
+MediaPtr Projector::EncodeImageRgb(const vision::Image& image, int image_tokens, uint64_t key) {
+  CheckVision(vision_ != nullptr, path_);
+  const int budget = CheckBudget(image_tokens, vision::kDefaultTokens);
+  std::lock_guard<std::mutex> encoding(encode_mu_);
+  return EncodeFrame(image, budget, key);
+}
+
+MediaPtr Projector::EncodeVideo(std::span<const uint8_t> bytes, std::string_view name, double fps,
+                                int image_tokens) {
+  CheckVision(vision_ != nullptr, path_);
+  const int budget = CheckBudget(image_tokens, vision::kDefaultVideoTokens);
+  if (fps == 0) fps = vision::kDefaultVideoFps;
+  if (!(fps > 0 && fps <= vision::kMaxVideoFps)) {
+    ThrowInvalidInput("a video frame rate of " + std::to_string(fps) + " is out of range",
+                      "sample between 0 and 4 frames per second (--video-fps)");
+  }
+  const uint64_t key = HashBytes(
+      bytes,
+      HashValue(HashValue(HashValue(14695981039346656037ull, 0x766964656fULL), uint64_t(budget)),
+                static_cast<uint64_t>(std::llround(fps * 1000))));
+  if (MediaPtr hit = Cached(key)) return hit;
+  auto item = std::make_shared<MediaEmbedding>();
+  item->kind = MediaKind::kVideo;
+  item->n_embd = n_embd_;
+  item->non_causal = n_embd_ != 1536 && n_embd_ != 2560;
+  item->hash = key;
+  std::lock_guard<std::mutex> encoding(encode_mu_);
+  if (MediaPtr hit = Cached(key)) return hit;
+  const vision::VideoInfo info =
+      vision::DecodeVideo(bytes, name, fps, [&](const vision::Image& frame, double t) {
+        item->frames.push_back(EncodeFrame(frame, budget, HashValue(key, item->frames.size())));
+        item->frame_times.push_back(t);
+      });
+  item->clipped = info.clipped;
   return Keep(std::move(item));
 }
 
@@ -358,6 +478,7 @@ MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
   }
   const std::string_view type = TypeOf(part);
   if (kind == MediaKind::kImage) return EncodeImagePart(part, options);
+  if (kind == MediaKind::kVideo) return EncodeVideoPart(part, options);
   if (type == "audio") {
     auto path = part.find("path");
     if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
@@ -438,6 +559,58 @@ MediaPtr Projector::EncodeImagePart(const Json& part, const PartOptions& options
                       "send data:image/png;base64,… (PNG, JPEG, WebP, GIF or BMP)");
   }
   return EncodeImage(bytes, "image_url", detail == "low" ? 70 : 0);
+}
+
+MediaPtr Projector::EncodeVideoPart(const Json& part, const PartOptions& options) {
+  int tokens = 0;
+  if (auto t = part.find("image_tokens"); t != part.end()) {
+    if (!t->is_number_integer()) {
+      ThrowInvalidInput("\"image_tokens\" must be one of 70, 140, 280, 560, 1120");
+    }
+    tokens = t->get<int>();
+  }
+  double fps = 0;
+  if (auto f = part.find("video_fps"); f != part.end()) {
+    if (!f->is_number()) ThrowInvalidInput("\"video_fps\" must be a number of frames per second");
+    fps = f->get<double>();
+    if (!(fps > 0)) ThrowInvalidInput("\"video_fps\" must be more than 0 (at most 4)");
+  }
+  if (TypeOf(part) == "video") {
+    auto path = part.find("path");
+    if (path == part.end() || !path->is_string() || path->get_ref<const std::string&>().empty()) {
+      ThrowInvalidInput("a video part needs \"path\": the video file",
+                        "write {\"type\":\"video\",\"path\":\"clip.mp4\"}");
+    }
+    const std::string& file = path->get_ref<const std::string&>();
+    if (!options.allow_paths) {
+      ThrowUsage("video parts with a file path are not accepted here",
+                 "send the video itself: {\"type\":\"video_url\",\"video_url\":{\"url\":"
+                 "\"data:video/mp4;base64,…\"}}");
+    }
+    const std::vector<uint8_t> bytes = ReadFile(file);
+    return EncodeVideo(bytes, file, fps, tokens);
+  }
+  // video_url: {"video_url": {"url": "data:video/mp4;base64,…"}} or {"video_url": "data:…"}.
+  auto in = part.find("video_url");
+  std::string_view url;
+  if (in != part.end() && in->is_string()) {
+    url = in->get_ref<const std::string&>();
+  } else if (in != part.end() && in->is_object() && in->contains("url") &&
+             (*in)["url"].is_string()) {
+    url = (*in)["url"].get_ref<const std::string&>();
+  } else {
+    ThrowInvalidInput("a video_url part needs video_url.url (a data: URL)");
+  }
+  if (url.starts_with("http://") || url.starts_with("https://")) {
+    ThrowInvalidInput("video URLs are not fetched: hearth makes no network requests",
+                      "send the video inline as a data: URL (data:video/mp4;base64,…)");
+  }
+  std::vector<uint8_t> bytes;
+  if (!DecodeDataUrl(url, bytes)) {
+    ThrowInvalidInput("video_url.url is not a base64 data: URL",
+                      "send data:video/mp4;base64,…");
+  }
+  return EncodeVideo(bytes, "video_url", fps, tokens);
 }
 
 std::vector<MediaPtr> Projector::EncodeParts(const Json& messages, const PartOptions& options) {

@@ -47,16 +47,18 @@ class Encoder;
 }
 namespace hearth::vision {
 class Encoder;
-}
+struct Image;
+}  // namespace hearth::vision
 
 namespace hearth::engine {
 
-enum class MediaKind { kImage, kAudio };
-// "image", "audio".
+enum class MediaKind { kImage, kAudio, kVideo };
+// "image", "audio", "video".
 const char* MediaKindName(MediaKind kind);
 // The placeholder the official template renders for a content part of this kind ("<|image|>",
-// "<|audio|>"), and the marker pieces that surround the rows in the token stream ("<|image>" …
-// "<image|>", "<|audio>" … "<audio|>"; spec §2.2).
+// "<|audio|>", "<|video|>"), and the marker pieces that surround the rows in the token stream
+// ("<|image>" … "<image|>", "<|audio>" … "<audio|>"; spec §2.2). A video has no markers of its
+// own: each of its frames is an image (see VideoTimestamp).
 std::string_view MediaPlaceholder(MediaKind kind);
 std::string_view MediaBegin(MediaKind kind);
 std::string_view MediaEnd(MediaKind kind);
@@ -64,6 +66,9 @@ std::string_view MediaEnd(MediaKind kind);
 // A media row's entry in a token list (never a vocabulary id; Session and the model refuse it as
 // a token).
 inline constexpr int32_t kMediaRow = -1;
+
+struct MediaEmbedding;
+using MediaPtr = std::shared_ptr<const MediaEmbedding>;
 
 // One encoded media item: the rows fed to the text model, in order.
 struct MediaEmbedding {
@@ -79,19 +84,37 @@ struct MediaEmbedding {
   // the KV cache of a prompt prefix holding this item can be reused and the item re-used from
   // Projector's cache instead of encoded again.
   uint64_t hash = 0;
+  // A video (kind kVideo) holds no rows itself: its sampled frames, each an image item, and each
+  // frame's time in seconds. `clipped`: the video was longer than 60 s and cut there.
+  std::vector<MediaPtr> frames;
+  std::vector<double> frame_times;
+  bool clipped = false;
 
   int n_rows() const { return n_embd > 0 ? static_cast<int>(rows.size() / n_embd) : 0; }
 };
-using MediaPtr = std::shared_ptr<const MediaEmbedding>;
+
+// Positions the item takes in a prompt: its rows plus marker pieces and, for a video, the
+// timestamps (an estimate of a few tokens each; what context budgeting needs before tokenizing).
+int PromptPositions(const MediaEmbedding& item);
+
+// How a video's frames are laid out (the Hugging Face Gemma 4 processor's layout; llama.cpp has
+// no Gemma video path and the fixtures no video reference, spec §7): the `<|video|>` placeholder
+// becomes, for each sampled frame, "mm:ss " + `<|image>` + the frame's rows + `<image|>`, frames
+// separated by one space. The timestamp text joins the text before it (as in HF, where the
+// expanded string is tokenized whole and only the special markers split it). "mm:ss" is the
+// frame's time floored to whole seconds, e.g. 65.5 s → "01:05".
+std::string VideoTimestamp(double seconds);
 
 // A media item placed in a token list: its rows are positions [pos, pos + media->n_rows()).
+// A video adds one span per frame (kind kImage).
 struct MediaSpan {
   int pos = 0;
   MediaPtr media;
 };
 
 // Whether `part` (an element of a message's content list) is a media part, and which kind:
-// "image", "image_url" → image; "audio", "input_audio" → audio. Other types: false.
+// "image", "image_url" → image; "audio", "input_audio" → audio; "video", "video_url" → video.
+// Other types: false.
 bool IsMediaPart(const nlohmann::ordered_json& part, MediaKind* kind = nullptr);
 // The media parts of `messages` in the order the template renders them (user and assistant
 // content lists; system text only). What TurnRequest::media must match, item for item.
@@ -154,12 +177,23 @@ class Projector {
   // Throws Error(kInvalidInput) for a projector without a vision encoder, another budget, or
   // input that is not an image.
   MediaPtr EncodeImage(std::span<const uint8_t> bytes, std::string_view name, int image_tokens = 0);
+  // An image already decoded to RGB (a video frame), through the same preprocessing and encoder
+  // as EncodeImage; `key` identifies the source for the cache. Not kept in the cache itself.
+  MediaPtr EncodeImageRgb(const vision::Image& image, int image_tokens, uint64_t key);
+  // Video bytes (any container and codec Debian's FFmpeg reads) → a kVideo item: at most the
+  // first 60 s (longer: cut, `clipped` set), frames sampled evenly at `fps` (0 = 1 fps; at most
+  // 4), each frame an image at `image_tokens` (0 = 70). Throws Error(kInvalidInput) for a
+  // projector without a vision encoder, a budget or rate out of range, or input that is not a
+  // readable video (vision::DecodeVideo).
+  MediaPtr EncodeVideo(std::span<const uint8_t> bytes, std::string_view name, double fps = 0,
+                       int image_tokens = 0);
 
   // A content part: {"type":"audio","path":F}, {"type":"input_audio","input_audio":{"data":
   // BASE64,"format":"wav"|"mp3"|…}}, {"type":"image","path":F,"image_tokens":N},
   // {"type":"image_url","image_url":{"url":"data:image/…;base64,…","detail":"low"|"high"|
   // "auto"}} (low → 70 tokens, high and auto → the default; http(s) URLs are refused: hearth
-  // fetches nothing). Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path
+  // fetches nothing), {"type":"video","path":F,"video_fps":R,"image_tokens":N} and
+  // {"type":"video_url","video_url":{"url":"data:video/mp4;base64,…"}} (http(s) refused too). Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path
   // where paths are not allowed, Error(kIo) for a file that cannot be read.
   MediaPtr EncodePart(const nlohmann::ordered_json& part, const PartOptions& options);
   // EncodePart for every item of MediaParts(messages), in order (what TurnRequest::media takes).
@@ -172,6 +206,8 @@ class Projector {
  private:
   Projector() = default;
   MediaPtr EncodeImagePart(const nlohmann::ordered_json& part, const PartOptions& options);
+  MediaPtr EncodeVideoPart(const nlohmann::ordered_json& part, const PartOptions& options);
+  MediaPtr EncodeFrame(const vision::Image& image, int budget, uint64_t key);  // encode_mu_ held
   MediaPtr Cached(uint64_t hash) const;
   MediaPtr Keep(std::shared_ptr<MediaEmbedding> item);
 

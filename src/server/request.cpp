@@ -127,8 +127,9 @@ void ParseStop(const Json& v, const std::string& param, std::vector<std::string>
 // Message content: a string, or a list of text parts, OpenAI `input_audio` parts
 // ({"input_audio": {"data": BASE64, "format": "wav"|"mp3"|…}}) and `image_url` parts with a
 // data: URL ({"image_url": {"url": "data:image/png;base64,…", "detail": "low"|"high"|"auto"}});
-// the engine decodes and encodes them with the model's projector. http(s) image URLs are refused:
-// the server fetches nothing (zero egress).
+// the engine decodes and encodes them with the model's projector; `video_url` parts likewise
+// ({"video_url": {"url": "data:video/mp4;base64,…"}}: hearth's extension, sampled as frames).
+// http(s) image and video URLs are refused: the server fetches nothing (zero egress).
 void CheckContent(const Json& content, const std::string& param) {
   if (content.is_null() || content.is_string()) return;
   if (!content.is_array()) WrongType(param, "a string or an array of content parts", content);
@@ -152,24 +153,37 @@ void CheckContent(const Json& content, const std::string& param) {
       }
       continue;
     }
-    if (*type == "image_url") {
-      const Json* image = Find(part, "image_url");
+    if (*type == "image_url" || *type == "video_url") {
+      const bool is_video = *type == "video_url";
+      const std::string key = is_video ? "video_url" : "image_url";
+      const std::string what = is_video ? "video" : "image";
+      const std::string example = is_video ? "data:video/mp4;base64,…" : "data:image/png;base64,…";
+      const Json* image = Find(part, key.c_str());
       const Json* url = image == nullptr     ? nullptr
                         : image->is_string() ? image
                         : image->is_object() ? Find(*image, "url")
                                              : nullptr;
       if (url == nullptr || !url->is_string()) {
-        Bad("'" + p + ".image_url.url' must be a data: URL string", p + ".image_url.url");
+        Bad("'" + p + "." + key + ".url' must be a data: URL string", p + "." + key + ".url");
       }
       const std::string& u = url->get_ref<const std::string&>();
       if (u.starts_with("http://") || u.starts_with("https://")) {
-        Bad("image URLs are not fetched (hearth makes no network requests); send the image "
-            "inline as a data: URL (data:image/png;base64,…)",
-            p + ".image_url.url", "unsupported_content");
+        Bad(what + " URLs are not fetched (hearth makes no network requests); send the " + what +
+                " inline as a data: URL (" + example + ")",
+            p + "." + key + ".url", "unsupported_content");
       }
       if (!u.starts_with("data:")) {
-        Bad("'" + p + ".image_url.url' must be a data: URL (data:image/png;base64,…)",
-            p + ".image_url.url");
+        Bad("'" + p + "." + key + ".url' must be a data: URL (" + example + ")",
+            p + "." + key + ".url");
+      }
+      if (is_video) {
+        const Json* fps = Find(part, "video_fps");
+        if (fps != nullptr && !(fps->is_number() && fps->get<double>() > 0 &&
+                                fps->get<double>() <= 4)) {
+          Bad("'" + p + ".video_fps' must be a number of frames per second, at most 4",
+              p + ".video_fps");
+        }
+        continue;
       }
       if (image->is_object()) {
         const Json* detail = Find(*image, "detail");
@@ -183,7 +197,7 @@ void CheckContent(const Json& content, const std::string& param) {
     }
     if (*type != "text") {
       Bad("content part type '" + type->get<std::string>() +
-              "' is not supported (text, image_url and input_audio are)",
+              "' is not supported (text, image_url, input_audio and video_url are)",
           p + ".type", "unsupported_content");
     }
     const Json* text = Find(part, "text");

@@ -525,7 +525,7 @@ void ValidateMessages(const Json& messages) {
             const Json* text = Get(part, "text");
             if (text != nullptr && !text->is_string()) Bad(pw + ".text is not a string");
           } else if (t != "image" && t != "audio" && t != "video" && t != "image_url" &&
-                     t != "input_audio") {
+                     t != "input_audio" && t != "video_url") {
             Bad(pw + ".type '" + t + "' is not text, image, audio or video");
           }
         }
@@ -618,7 +618,7 @@ std::string Content(const Json* content, bool model, std::string& out) {
       } else if (type == "audio" || type == "input_audio") {
         out += "<|audio|>";
         prev = "audio";
-      } else if (type == "video") {
+      } else if (type == "video" || type == "video_url") {
         out += "<|video|>";
         prev = "video";
       }

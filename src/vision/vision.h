@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,6 +43,32 @@ Image DecodeFile(const std::string& path, int64_t max_pixels = kMaxPixels);
 
 // Rotates/flips `image` as EXIF orientation `orientation` (1..8) says to display it.
 Image Orient(const Image& image, int orientation);
+
+// Video (FFmpeg's libavformat/libavcodec/libswscale from Debian). At most the first
+// kMaxVideoSeconds of a video are read (a longer one is cut there and VideoInfo::clipped says
+// so); frames are sampled evenly at `fps` (at most kMaxVideoFps): sample k is the frame shown at
+// k / fps seconds, i.e. the last frame whose timestamp is not later.
+inline constexpr double kMaxVideoSeconds = 60;
+inline constexpr double kMaxVideoFps = 4;
+inline constexpr double kDefaultVideoFps = 1;
+// Frames of a video are images at a low budget (the seed: "low budgets for … many video frames").
+inline constexpr int kDefaultVideoTokens = 70;
+
+struct VideoInfo {
+  int frames = 0;        // frames passed to the callback
+  double seconds = 0;    // length read (≤ kMaxVideoSeconds)
+  bool clipped = false;  // the video is longer than kMaxVideoSeconds and was cut
+};
+
+// Decodes a video held in memory (any container and codec Debian's FFmpeg reads; never a URL or
+// a file: FFmpeg reads these bytes only) and calls `on_frame(frame, seconds)` for each sampled
+// frame in order, so only one RGB frame is held at a time. Throws Error(kInvalidInput) naming
+// `name` for data that is not a video, a truncated or corrupt file, frames of more than
+// `max_pixels` pixels (checked on the header and on every frame), an fps out of (0, 4], or a
+// video without any decodable frame.
+VideoInfo DecodeVideo(std::span<const uint8_t> bytes, std::string_view name, double fps,
+                      const std::function<void(const Image&, double)>& on_frame,
+                      int64_t max_pixels = kMaxPixels);
 
 // The Gemma 4 visual token budgets; llama.cpp's default is the largest (spec §3.2).
 inline constexpr std::array<int, 5> kTokenBudgets = {70, 140, 280, 560, 1120};

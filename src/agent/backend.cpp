@@ -462,8 +462,8 @@ class RemoteBackend : public Backend {
             parts.push_back(part);
             continue;
           }
-          ordered_json video_url = {
-              {"url", "data:video/*;base64," + EncodeBase64(ReadMediaFile(part.value("path", "")))}};
+          ordered_json video_url = {{"url", "data:video/*;base64," + EncodeBase64(ReadMediaFile(
+                                                                         part.value("path", "")))}};
           ordered_json out_part = {{"type", "video_url"}, {"video_url", video_url}};
           if (part.contains("video_fps")) out_part["video_fps"] = part["video_fps"];
           if (part.contains("image_tokens")) out_part["image_tokens"] = part["image_tokens"];

@@ -1,6 +1,7 @@
 // The media flags of the commands that run a model (`--mmproj`, `--image`, `--image-tokens`,
-// `--audio`, `--video`, `--video-fps`, `--video-tokens`), and opening the projector: the one given, or the `mmproj*.gguf` next to the model.
-// Header-only because src/cli builds only main.cpp, commands.cpp and *_command.cpp.
+// `--audio`, `--video`, `--video-fps`, `--video-tokens`), and opening the projector: the one given,
+// or the `mmproj*.gguf` next to the model. Header-only because src/cli builds only main.cpp,
+// commands.cpp and *_command.cpp.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -100,9 +101,11 @@ inline engine::MediaPtr EncodeMediaFile(engine::Projector& projector, engine::Me
     case engine::MediaKind::kImage:
       return projector.EncodeImage(span, path, flags.image_tokens);
     case engine::MediaKind::kVideo: {
-      engine::MediaPtr item = projector.EncodeVideo(span, path, flags.video_fps, flags.video_tokens);
+      engine::MediaPtr item =
+          projector.EncodeVideo(span, path, flags.video_fps, flags.video_tokens);
       if (item->clipped) {
-        std::fprintf(stderr, "hearth: note: '%s' is longer than 60 s; only the first 60 s are read\n",
+        std::fprintf(stderr,
+                     "hearth: note: '%s' is longer than 60 s; only the first 60 s are read\n",
                      path.c_str());
       }
       return item;
@@ -129,8 +132,9 @@ inline std::vector<engine::MediaPtr> EncodeMediaFlags(engine::Projector& project
   using engine::MediaKind;
   constexpr MediaKind kKinds[] = {MediaKind::kImage, MediaKind::kAudio, MediaKind::kVideo};
   auto files_of = [&](MediaKind kind) -> const std::vector<std::string>& {
-    return kind == MediaKind::kImage ? flags.image
-                                     : kind == MediaKind::kAudio ? flags.audio : flags.video;
+    return kind == MediaKind::kImage   ? flags.image
+           : kind == MediaKind::kAudio ? flags.audio
+                                       : flags.video;
   };
   std::vector<MediaKind> order;
   for (size_t at = 0;;) {
@@ -170,8 +174,9 @@ inline std::vector<engine::MediaPtr> EncodeMediaFlags(engine::Projector& project
   }
   for (MediaKind k : kKinds) {
     if (next[static_cast<int>(k)] != files_of(k).size()) {
-      ThrowUsage("the prompt has fewer media placeholders than --image / --audio / --video files",
-                 "put one <|image|>, <|audio|> or <|video|> per file in the prompt, or none at all");
+      ThrowUsage(
+          "the prompt has fewer media placeholders than --image / --audio / --video files",
+          "put one <|image|>, <|audio|> or <|video|> per file in the prompt, or none at all");
     }
   }
   return items;

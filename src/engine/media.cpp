@@ -607,8 +607,7 @@ MediaPtr Projector::EncodeVideoPart(const Json& part, const PartOptions& options
   }
   std::vector<uint8_t> bytes;
   if (!DecodeDataUrl(url, bytes)) {
-    ThrowInvalidInput("video_url.url is not a base64 data: URL",
-                      "send data:video/mp4;base64,…");
+    ThrowInvalidInput("video_url.url is not a base64 data: URL", "send data:video/mp4;base64,…");
   }
   return EncodeVideo(bytes, "video_url", fps, tokens);
 }

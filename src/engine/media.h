@@ -193,8 +193,9 @@ class Projector {
   // {"type":"image_url","image_url":{"url":"data:image/…;base64,…","detail":"low"|"high"|
   // "auto"}} (low → 70 tokens, high and auto → the default; http(s) URLs are refused: hearth
   // fetches nothing), {"type":"video","path":F,"video_fps":R,"image_tokens":N} and
-  // {"type":"video_url","video_url":{"url":"data:video/mp4;base64,…"}} (http(s) refused too). Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path
-  // where paths are not allowed, Error(kIo) for a file that cannot be read.
+  // {"type":"video_url","video_url":{"url":"data:video/mp4;base64,…"}} (http(s) refused too).
+  // Throws Error(kInvalidInput) for a malformed part, Error(kUsage) for a path where paths are not
+  // allowed, Error(kIo) for a file that cannot be read.
   MediaPtr EncodePart(const nlohmann::ordered_json& part, const PartOptions& options);
   // EncodePart for every item of MediaParts(messages), in order (what TurnRequest::media takes).
   std::vector<MediaPtr> EncodeParts(const nlohmann::ordered_json& messages,

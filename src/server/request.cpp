@@ -178,8 +178,8 @@ void CheckContent(const Json& content, const std::string& param) {
       }
       if (is_video) {
         const Json* fps = Find(part, "video_fps");
-        if (fps != nullptr && !(fps->is_number() && fps->get<double>() > 0 &&
-                                fps->get<double>() <= 4)) {
+        if (fps != nullptr &&
+            !(fps->is_number() && fps->get<double>() > 0 && fps->get<double>() <= 4)) {
           Bad("'" + p + ".video_fps' must be a number of frames per second, at most 4",
               p + ".video_fps");
         }

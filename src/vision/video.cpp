@@ -90,6 +90,15 @@ struct SwsDeleter {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
 
+// Demuxers that may open other files or URLs named inside the data (HLS and DASH playlists,
+// concat lists, image sequences, QuickTime external references) must not: every open a demuxer
+// asks for is refused, and only ordinary single-file containers are probed.
+int RefuseOpen(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) {
+  return AVERROR(EPERM);
+}
+constexpr const char* kContainers =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,gif";
+
 [[noreturn]] void Bad(const std::string& name, const std::string& why) {
   ThrowInvalidInput("'" + name + "' is not a readable video: " + why,
                     "give a video file FFmpeg reads (MP4, WebM, MKV, MOV, AVI, …)");
@@ -123,8 +132,12 @@ VideoInfo DecodeVideo(std::span<const uint8_t> bytes, std::string_view name, dou
   if (raw_fmt == nullptr) throw std::bad_alloc();
   raw_fmt->pb = io.get();
   raw_fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-  // Only container formats: no protocol is ever opened (the input is this memory buffer).
-  if (int err = avformat_open_input(&raw_fmt, nullptr, nullptr, nullptr); err < 0) {
+  raw_fmt->io_open = RefuseOpen;
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "format_whitelist", kContainers, 0);
+  const int opened = avformat_open_input(&raw_fmt, nullptr, nullptr, &opts);
+  av_dict_free(&opts);
+  if (int err = opened; err < 0) {
     Bad(label, "unknown or damaged container (" + AvError(err) + ")");  // raw_fmt freed by FFmpeg
   }
   std::unique_ptr<AVFormatContext, FormatDeleter> fmt(raw_fmt);

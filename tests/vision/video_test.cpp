@@ -123,6 +123,13 @@ TEST(Video, BadInputIsAClearError) {
   expect_invalid({}, "empty");
   const std::string text = "this is a text file, not a video at all\n";
   expect_invalid(std::vector<uint8_t>(text.begin(), text.end()), "text");
+  // A playlist naming another file: demuxers never open anything but these bytes.
+  const std::string m3u =
+      "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/hostname\n"
+      "#EXT-X-ENDLIST\n";
+  expect_invalid(std::vector<uint8_t>(m3u.begin(), m3u.end()), "playlist");
+  const std::string concat = "ffconcat version 1.0\nfile /etc/hostname\n";
+  expect_invalid(std::vector<uint8_t>(concat.begin(), concat.end()), "concat list");
   const std::string path = TempPath("cut.mkv");
   const auto bytes =
       WriteTestVideo(path, "matroska", AV_CODEC_ID_PNG, 32, 24, 10, {kRed, kGreen, kBlue});

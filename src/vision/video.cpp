@@ -237,7 +237,12 @@ VideoInfo DecodeVideo(std::span<const uint8_t> bytes, std::string_view name, dou
       done = true;
       return;
     }
-    const double dur = f->pkt_duration > 0 ? static_cast<double>(f->pkt_duration) * tb : frame_step;
+#if LIBAVUTIL_VERSION_MAJOR >= 58  // FFmpeg 6 renamed the frame's duration
+    const int64_t frame_dur = f->duration;
+#else
+    const int64_t frame_dur = f->pkt_duration;
+#endif
+    const double dur = frame_dur > 0 ? static_cast<double>(frame_dur) * tb : frame_step;
     av_frame_unref(prev.get());
     if (av_frame_ref(prev.get(), f) < 0) throw std::bad_alloc();
     have_prev = true;

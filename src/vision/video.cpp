@@ -138,7 +138,8 @@ VideoInfo DecodeVideo(std::span<const uint8_t> bytes, std::string_view name, dou
   const int opened = avformat_open_input(&raw_fmt, nullptr, nullptr, &opts);
   av_dict_free(&opts);
   if (int err = opened; err < 0) {
-    Bad(label, "unknown or damaged container (" + AvError(err) + ")");  // raw_fmt freed by FFmpeg
+    // raw_fmt is freed by FFmpeg. Audio-only and image files end here too (not in the list).
+    Bad(label, "not a video container hearth reads, or a damaged one (" + AvError(err) + ")");
   }
   std::unique_ptr<AVFormatContext, FormatDeleter> fmt(raw_fmt);
   if (int err = avformat_find_stream_info(fmt.get(), nullptr); err < 0) {

@@ -335,10 +335,13 @@ size_t Projector::cached() const {
 }
 
 MediaPtr Projector::EncodeAudio(std::span<const uint8_t> bytes, std::string_view name) {
+  // These errors name the projector by its file name only: they reach the server's clients,
+  // which have no business learning where the server keeps its files.
   if (!audio_) {
-    ThrowInvalidInput("'" + path_ + "' has no audio encoder",
-                      "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
-                      "take no audio");
+    ThrowInvalidInput(
+        "'" + std::filesystem::path(path_).filename().string() + "' has no audio encoder",
+        "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
+        "take no audio");
   }
   const uint64_t key = HashBytes(bytes, HashValue(14695981039346656037ull, 0x617564696fULL));
   if (MediaPtr hit = Cached(key)) return hit;
@@ -348,9 +351,10 @@ MediaPtr Projector::EncodeAudio(std::span<const uint8_t> bytes, std::string_view
 
 MediaPtr Projector::EncodeAudioSamples(std::span<const float> samples, uint64_t key) {
   if (!audio_) {
-    ThrowInvalidInput("'" + path_ + "' has no audio encoder",
-                      "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
-                      "take no audio");
+    ThrowInvalidInput(
+        "'" + std::filesystem::path(path_).filename().string() + "' has no audio encoder",
+        "audio input needs Gemma 4 E2B or E4B and its mmproj file; 26B-A4B and 31B "
+        "take no audio");
   }
   std::lock_guard<std::mutex> encoding(encode_mu_);
   if (MediaPtr hit = Cached(key)) return hit;  // encoded by another thread meanwhile
@@ -380,8 +384,9 @@ bool DecodeDataUrl(std::string_view url, std::vector<uint8_t>& out) {
 MediaPtr Projector::EncodeImage(std::span<const uint8_t> bytes, std::string_view name,
                                 int image_tokens) {
   if (!vision_) {
-    ThrowInvalidInput("'" + path_ + "' has no vision encoder",
-                      "image input needs a Gemma 4 model's mmproj file with a vision encoder");
+    ThrowInvalidInput(
+        "'" + std::filesystem::path(path_).filename().string() + "' has no vision encoder",
+        "image input needs a Gemma 4 model's mmproj file with a vision encoder");
   }
   const int budget = image_tokens == 0 ? vision::kDefaultTokens : image_tokens;
   if (!vision::IsTokenBudget(budget)) {

@@ -99,6 +99,8 @@ class EngineGenerator final : public Generator {
                   static_cast<unsigned long long>(info_.size_bytes),
                   static_cast<unsigned long long>(mtime));
     info_.digest = digest;
+    info_.vision = projector_ && projector_->has_vision();
+    info_.audio = projector_ && projector_->has_audio();
     for (const auto& [name, set] : variants_) info_.variants.push_back(name);
   }
 

@@ -94,6 +94,9 @@ struct ModelInfo {
   int context_length = 0;  // the model's trained maximum
   int slot_context = 0;    // positions per slot (-c)
   std::string digest;      // stable id of the file (size + mtime based)
+  // What the projector adds: images (every Gemma 4 projector) and audio (E2B/E4B's).
+  bool vision = false;
+  bool audio = false;
   // Catalog entries served from this model with their own adapters (agent/models.h): listed as
   // models of their own, and a request naming one runs with that entry's adapters.
   std::vector<std::string> variants;

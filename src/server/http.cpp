@@ -1250,14 +1250,22 @@ void Server::Impl::Routes() {
   http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(Dump(Json{{"version", HEARTH_VERSION}}), "application/json");
   });
-  auto model_json = [](const ModelInfo& m) {
+  // Ollama's capability names; "vision" and "audio" only with a projector that has the encoder.
+  auto capabilities = [](const ModelInfo& m) {
+    Json c = Json::array({"completion", "tools", "thinking"});
+    if (m.vision) c.push_back("vision");
+    if (m.audio) c.push_back("audio");
+    return c;
+  };
+  auto model_json = [capabilities](const ModelInfo& m) {
     return Json{{"id", m.name},
                 {"object", "model"},
                 {"created", UnixNow()},
                 {"owned_by", "hearth"},
                 {"meta", Json{{"n_ctx_train", m.context_length},
                               {"n_ctx", m.slot_context},
-                              {"size", m.size_bytes}}}};
+                              {"size", m.size_bytes},
+                              {"capabilities", capabilities(m)}}}};
   };
   http.Get("/v1/models", [this, model_json](const httplib::Request&, httplib::Response& res) {
     const auto gen = RequireModel(res);
@@ -1323,7 +1331,8 @@ void Server::Impl::Routes() {
     for (const std::string& v : m.variants) add(v, m.name);
     res.set_content(Dump(Json{{"models", models}}), "application/json");
   });
-  http.Post("/api/show", [this, details](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/api/show", [this, details, capabilities](const httplib::Request& req,
+                                                       httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
     if (!IsValidUtf8(req.body) || body.is_discarded() || !body.is_object()) {
       SendError(res,
@@ -1342,7 +1351,7 @@ void Server::Impl::Routes() {
                               {"template", "(Gemma 4 chat template, built in)"},
                               {"details", details(m)},
                               {"model_info", info},
-                              {"capabilities", Json::array({"completion", "tools", "thinking"})},
+                              {"capabilities", capabilities(m)},
                               {"modified_at", Rfc3339Now()}}),
                     "application/json");
   });

@@ -87,6 +87,20 @@ TEST_F(ServerAudio, InputAudioPartsTakeTheReferenceLayout) {
   EXPECT_EQ(json::parse(r->body)["usage"]["prompt_tokens_details"]["cached_tokens"], 91);
 }
 
+// /api/show and /v1/models say what the projector adds: tiny-mm's has both encoders
+// (fixtures/multimodal/models/tiny-mm.mmproj.json: "vision" and "audio").
+TEST_F(ServerAudio, ModelListsReportVisionAndAudio) {
+  auto show = server_->Client().Post("/api/show", R"({"model":"tiny-mm"})", "application/json");
+  ASSERT_TRUE(show);
+  ASSERT_EQ(show->status, 200) << show->body;
+  EXPECT_EQ(json::parse(show->body)["capabilities"],
+            json::array({"completion", "tools", "thinking", "vision", "audio"}));
+  auto models = server_->Client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(json::parse(models->body)["data"][0]["meta"]["capabilities"],
+            json::array({"completion", "tools", "thinking", "vision", "audio"}));
+}
+
 TEST_F(ServerAudio, BadAudioPartsAre400) {
   auto post = [](const json& body) {
     auto r = server_->Client().Post("/v1/chat/completions", body.dump(), "application/json");

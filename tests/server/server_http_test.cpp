@@ -122,6 +122,8 @@ TEST_F(ServerHttp, ModelListsAndVersion) {
   j = json::parse(r->body);
   EXPECT_EQ(j["details"]["family"], "gemma4");
   EXPECT_EQ(j["model_info"]["gemma4.context_length"], 1000);
+  // No projector: no vision or audio claimed.
+  EXPECT_EQ(j["capabilities"], json::array({"completion", "tools", "thinking"}));
   ExpectError(c.Post("/api/show", "{", "application/json"), 400, "invalid_json");
   r = c.Get("/api/version");
   EXPECT_TRUE(json::parse(r->body)["version"].is_string());

@@ -201,6 +201,25 @@ await withServer(hearth, ["serve", "-m", join(mm, "models", "tiny-mm.F32.gguf"),
       });
       assert.equal(r.usage.prompt_tokens, 92);  // llama.cpp's layout of this prompt (fixtures)
     });
+    await test("openai: chat with an image_url part (data: URL)", async () => {
+      const png = readFileSync(join(mm, "media", "img-37x91.png")).toString("base64");
+      const r = await openai.chat.completions.create({
+        model: "tiny-mm", max_tokens: 4, temperature: 0,
+        messages: [{ role: "user", content: [
+          { type: "image_url", image_url: { url: "data:image/png;base64," + png } },
+          { type: "text", text: "Describe this image." }] }],
+      });
+      // llama.cpp's layout of this prompt: 136 positions, 84 of them the image's rows (fixtures
+      // refs/summary.json, tiny-mm.mmproj.F32/img-37x91).
+      assert.equal(r.usage.prompt_tokens, 136);
+      // An http(s) image URL is refused: hearth fetches nothing.
+      await assert.rejects(openai.chat.completions.create({
+        model: "tiny-mm", max_tokens: 4,
+        messages: [{ role: "user", content: [
+          { type: "image_url", image_url: { url: "https://example.com/a.png" } },
+          { type: "text", text: "Describe this image." }] }],
+      }), (e) => e.status === 400);
+    });
   });
 
 console.log(`${passed} client checks passed`);

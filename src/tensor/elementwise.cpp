@@ -1,7 +1,10 @@
 // Elementwise kernels that the forward pass runs over whole rows.
+#include <malloc.h>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 
 #include "tensor/tensor.h"
 
@@ -55,6 +58,14 @@ void SoftCap(float* x, int64_t n, float cap) {
 
 void ExpShifted(float* x, int64_t n, float shift) {
   for (int64_t i = 0; i < n; ++i) x[i] = ExpNonPositive(x[i] - shift);
+}
+
+void RetainLargeAllocations() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  });
 }
 
 }  // namespace hearth::tensor

@@ -56,9 +56,13 @@ struct Kernels {
   void (*axpy_f16_heads)(int64_t n, const float* alpha, int heads, const uint16_t* x, float* y);
   void (*f32_to_f16)(int64_t n, const float* src, uint16_t* dst);
   void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
+  // Optional: ExpShifted (tensor.h) in wide registers, the same operations as the portable loop.
+  void (*exp_shifted)(int64_t n, float* x, float shift);
 };
 
 const Kernels& ScalarKernels();
+using ExpShiftedFn = void (*)(int64_t n, float* x, float shift);
+ExpShiftedFn ActiveExpShifted();
 // Defined in the files compiled for those instruction sets; call only when the CPU has them.
 const Kernels& Avx2Kernels();
 const Kernels& Avx512Kernels();

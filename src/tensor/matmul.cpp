@@ -593,6 +593,10 @@ void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
   Active().axpy_f16(n, alpha, x, y);
 }
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(n, src, dst); }
+namespace internal {
+// For ExpShifted (elementwise.cpp): the active level's wide version, or null.
+ExpShiftedFn ActiveExpShifted() { return Active().exp_shifted; }
+}  // namespace internal
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(n, src, dst); }
 
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,

@@ -38,6 +38,41 @@
 namespace hearth::cli {
 namespace {
 
+// `/image PATH`, `/audio PATH`, `/video PATH` (both chat modes): the kind and the path, trimmed
+// ("" when none is given); nullopt for any other command.
+struct MediaCommand {
+  engine::MediaKind kind;
+  std::string path;
+};
+std::optional<MediaCommand> ParseMediaCommand(const std::string& cmd) {
+  engine::MediaKind kind;
+  if (cmd == "/image" || cmd.starts_with("/image ")) {
+    kind = engine::MediaKind::kImage;
+  } else if (cmd == "/audio" || cmd.starts_with("/audio ")) {
+    kind = engine::MediaKind::kAudio;
+  } else if (cmd == "/video" || cmd.starts_with("/video ")) {
+    kind = engine::MediaKind::kVideo;
+  } else {
+    return std::nullopt;
+  }
+  std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
+  while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) path.pop_back();
+  while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) path.erase(0, 1);
+  return MediaCommand{kind, path};
+}
+
+// What a media command without a path prints.
+const char* MediaCommandUsage(engine::MediaKind kind) {
+  switch (kind) {
+    case engine::MediaKind::kImage:
+      return "(/image PATH attaches an image to the next message)\n";
+    case engine::MediaKind::kVideo:
+      return "(/video PATH attaches a video to the next message)\n";
+    default:
+      return "(/audio PATH attaches an audio file to the next message)\n";
+  }
+}
+
 struct ChatOptions {
   std::shared_ptr<AssistantFlags> flags = std::make_shared<AssistantFlags>();
   std::shared_ptr<GenerationFlags> gen = std::make_shared<GenerationFlags>();  // --plain
@@ -172,24 +207,12 @@ void RunPlainChat(ChatOptions& opt) {
       } else if (cmd == "/think") {
         std::cout << "(thinking is " << (chat.thinking() ? "on" : "off")
                   << "; /think on or /think off)\n";
-      } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
-                 cmd.starts_with("/image ") || cmd == "/video" || cmd.starts_with("/video ")) {
-        const bool image = cmd.starts_with("/image");
-        const bool video = cmd.starts_with("/video");
-        const engine::MediaKind kind = image   ? engine::MediaKind::kImage
-                                       : video ? engine::MediaKind::kVideo
-                                               : engine::MediaKind::kAudio;
-        std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
-        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) {
-          path.pop_back();
-        }
-        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
-          path.erase(0, 1);
-        }
+      } else if (const auto media = ParseMediaCommand(cmd)) {
+        const engine::MediaKind kind = media->kind;
+        const bool video = kind == engine::MediaKind::kVideo;
+        const std::string& path = media->path;
         if (path.empty()) {
-          std::cout << (image   ? "(/image PATH attaches an image to the next message)\n"
-                        : video ? "(/video PATH attaches a video to the next message)\n"
-                                : "(/audio PATH attaches an audio file to the next message)\n");
+          std::cout << MediaCommandUsage(kind);
         } else {
           try {
             attach(kind, path);
@@ -344,26 +367,21 @@ void RunAssistantChat(ChatOptions& opt) {
         } else {
           std::cout << DisplaySafe(s.Describe()) << "\n" << DisplaySafe(last_context->Describe());
         }
-      } else if (cmd == "/audio" || cmd.starts_with("/audio ") || cmd == "/image" ||
-                 cmd.starts_with("/image ") || cmd == "/video" || cmd.starts_with("/video ")) {
-        const bool image = cmd.starts_with("/image");
-        const bool video = cmd.starts_with("/video");
-        std::string path = cmd.size() > 7 ? cmd.substr(7) : std::string();
-        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.front()))) {
-          path.erase(0, 1);
-        }
+      } else if (const auto media = ParseMediaCommand(cmd)) {
+        const std::string& path = media->path;
         std::error_code ec;
         if (path.empty()) {
-          std::cout << (image   ? "(/image PATH attaches an image to the next message)\n"
-                        : video ? "(/video PATH attaches a video to the next message)\n"
-                                : "(/audio PATH attaches an audio file to the next message)\n");
+          std::cout << MediaCommandUsage(media->kind);
         } else if (!std::filesystem::is_regular_file(path, ec)) {
           if (!in_tty) ThrowIo("cannot read '" + path + "': no such file", "check the path");
           std::cerr << "hearth: error: cannot read '" << DisplaySafe(path, kOneLine)
                     << "': no such file\n";
         } else {
           MediaFlags one;
-          (image ? one.image : video ? one.video : one.audio).push_back(path);
+          (media->kind == engine::MediaKind::kImage   ? one.image
+           : media->kind == engine::MediaKind::kVideo ? one.video
+                                                      : one.audio)
+              .push_back(path);
           one.image_tokens = opt.media.image_tokens;
           one.video_fps = opt.media.video_fps;
           one.video_tokens = opt.media.video_tokens;

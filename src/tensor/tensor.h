@@ -99,7 +99,8 @@ bool SimdLevelAvailable(SimdLevel level);
 //             products are used.
 enum class Precision { kFast, kPrecise };
 
-// A persistent pool of worker threads (the caller's thread takes part too).
+// A persistent pool of worker threads (the caller's thread takes part too). With more threads
+// than CPUs, waiting threads yield their CPU instead of spinning on it.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);
@@ -108,8 +109,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const;
-  // Calls fn(begin, end) over [0, n) split into contiguous chunks, one per thread; returns when
-  // all are done. Exceptions from fn are rethrown on the calling thread.
+  // Calls fn(begin, end) over [0, n) split into contiguous chunks, a few per thread, which the
+  // threads claim as they become free (so one descheduled thread does not hold up the rest);
+  // returns when all are done. Which thread runs which chunk, and where the chunks split, vary
+  // from call to call: fn must give each index the same result whatever range it comes in. The
+  // first chunk's exception is rethrown on the calling thread.
   void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:

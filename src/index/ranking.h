@@ -18,9 +18,9 @@ namespace hearth::index {
 // of ../shared/fixtures/retrieval; the fusion ones (decay .. cover_weight) were chosen on the
 // dev split by bench/retrieval/tune.py (which reproduces the choice; its leave-one-package-out
 // run estimates how it generalises; docs/BENCHMARKS.md has the numbers), and the public split
-// checks them. def_weight, graph_weight and stem_weight are 0: those signals did not help on
-// both splits (the choice took def at 0.5, but it lowered Hit@5 on public, so it was dropped
-// afterwards; docs/BENCHMARKS.md), so they are off but kept measurable.
+// checks them. def_weight, graph_weight, prf_weight and stem_weight are 0: those signals did not
+// help on both splits (the choice took def at 0.5 and prf at 0.1, but they lowered public, so
+// they were dropped afterwards; docs/BENCHMARKS.md), so they are off but kept measurable.
 struct RankParams {
   double k1 = 1.2, b = 0.75;  // BM25's usual values
   // Column weights (symbol, path, body): a query term in a chunk's symbol name is worth two in

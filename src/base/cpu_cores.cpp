@@ -32,7 +32,11 @@ long ReadNumber(const std::string& path) {
 }
 
 int CapByCgroup(int n) {
-  const int limit = CgroupCpuLimit("/sys/fs/cgroup/cpu.max");
+  int limit = CgroupCpuLimit("/sys/fs/cgroup/cpu.max");
+  if (limit == 0) {
+    limit = CgroupV1CpuLimit("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                             "/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  }
   return std::max(1, limit > 0 ? std::min(n, limit) : n);
 }
 
@@ -78,6 +82,14 @@ int CgroupCpuLimit(const std::string& cpu_max_path) {
   if (errno != 0 || *end != '\0' || p <= 0) return 0;
   const long long cpus = (q + p - 1) / p;
   return static_cast<int>(std::min<long long>(cpus, 1 << 20));
+}
+
+int CgroupV1CpuLimit(const std::string& quota_path, const std::string& period_path) {
+  // "-1" (no quota) is not a number to ReadNumber, and neither is anything malformed: 0.
+  const long quota = ReadNumber(quota_path);
+  const long period = ReadNumber(period_path);
+  if (quota <= 0 || period <= 0) return 0;
+  return static_cast<int>((quota + period - 1) / period);
 }
 
 int AvailableCpus() { return CapByCgroup(static_cast<int>(AllowedCpus().size())); }

@@ -25,8 +25,11 @@ int PhysicalCores(const std::string& cpu_dir, const std::vector<int>& cpus);
 // The CPUs' worth of time a cgroup v2 "cpu.max" file allows ("200000 100000" -> 2, rounded up;
 // "max 100000" -> 0, meaning no limit). 0 when the file is missing or malformed.
 int CgroupCpuLimit(const std::string& cpu_max_path);
+// The same from cgroup v1's cpu.cfs_quota_us ("-1": no limit) and cpu.cfs_period_us files.
+int CgroupV1CpuLimit(const std::string& quota_path, const std::string& period_path);
 
-// Logical CPUs this process can use at once: the affinity mask, capped by the cgroup quota.
+// Logical CPUs this process can use at once: the affinity mask, capped by the cgroup quota (v2
+// /sys/fs/cgroup/cpu.max, else v1 /sys/fs/cgroup/cpu/cpu.cfs_*_us).
 int AvailableCpus();
 // Physical cores this process can use at once: PhysicalCores over the affinity mask, capped by
 // the cgroup quota. Read once and cached.

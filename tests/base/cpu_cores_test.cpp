@@ -103,6 +103,25 @@ TEST_F(FakeSysfs, CgroupQuota) {
   EXPECT_EQ(CgroupCpuLimit(Dir() + "/missing"), 0);
 }
 
+TEST_F(FakeSysfs, CgroupV1Quota) {
+  const std::string quota = Dir() + "/cpu.cfs_quota_us", period = Dir() + "/cpu.cfs_period_us";
+  Write("cpu.cfs_period_us", "100000\n");
+  Write("cpu.cfs_quota_us", "200000\n");
+  EXPECT_EQ(CgroupV1CpuLimit(quota, period), 2);
+  Write("cpu.cfs_quota_us", "250000\n");  // 2.5 CPUs
+  EXPECT_EQ(CgroupV1CpuLimit(quota, period), 3);
+  Write("cpu.cfs_quota_us", "-1\n");  // no limit
+  EXPECT_EQ(CgroupV1CpuLimit(quota, period), 0);
+  for (const std::string bad : {"", "x", "0", "1e5"}) {
+    Write("cpu.cfs_quota_us", bad);
+    EXPECT_EQ(CgroupV1CpuLimit(quota, period), 0) << "'" << bad << "'";
+  }
+  Write("cpu.cfs_quota_us", "200000");
+  Write("cpu.cfs_period_us", "0");
+  EXPECT_EQ(CgroupV1CpuLimit(quota, period), 0);
+  EXPECT_EQ(CgroupV1CpuLimit(Dir() + "/missing", period), 0);
+}
+
 TEST(CpuCores, ThisMachine) {
   const std::vector<int> allowed = AllowedCpus();
   ASSERT_FALSE(allowed.empty());

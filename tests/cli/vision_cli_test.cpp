@@ -19,46 +19,14 @@
 #include <vector>
 
 #include "../model/ref_check.h"
+#include "cli_test_util.h"
 #include "gguf/gguf.h"
 
 namespace {
 
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
+
 using hearth::gguf::File;
-
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Result RunHearth(const std::string& args) {
-  static int call = 0;
-  const std::string stem = ::testing::TempDir() + "hearth_vision_cli_" +
-                           std::to_string(::getpid()) + "_" + std::to_string(call++);
-  const std::string out_file = stem + ".out";
-  const std::string err_file = stem + ".err";
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& path) {
-    std::string text;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      std::array<char, 4096> buf{};
-      size_t n = 0;
-      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-      std::fclose(f);
-    }
-    return text;
-  };
-  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
-  std::remove(out_file.c_str());
-  std::remove(err_file.c_str());
-  return result;
-}
-
-std::string Mm(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
-}
 
 // A projector with both encoders (like E2B/E4B) and a vision-only one (like 26B/31B); the numbers
 // are the fixtures' structures (README §2).
@@ -77,15 +45,6 @@ TEST(VisionCli, InfoDescribesProjectors) {
             std::string::npos)
       << dense.out;
   EXPECT_EQ(dense.out.find("audio:"), std::string::npos) << dense.out;
-}
-
-std::string Text(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/" + rel;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::vector<float> FloatFile(const std::string& path) {

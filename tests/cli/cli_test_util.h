@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -22,9 +23,27 @@ struct Result {
 };
 
 // The whole of a file; empty when it cannot be read.
-inline std::string Slurp(const std::string& path) {
+inline std::string Slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Writes `text` to `path`, creating its folders.
+inline void Write(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// Runs the shell command line `command` with its stdout and stderr captured in STEM.out and
+// STEM.err, which are removed once read.
+inline Result RunCaptured(const std::string& command, const std::string& stem) {
+  const std::string cmd = command + " >" + stem + ".out 2>" + stem + ".err";
+  const int status = std::system(cmd.c_str());
+  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
+           Slurp(stem + ".err")};
+  std::remove((stem + ".out").c_str());
+  std::remove((stem + ".err").c_str());
+  return r;
 }
 
 // Runs `hearth ARGS` (ARGS as a shell would split them) with stdin empty.
@@ -33,14 +52,7 @@ inline Result RunHearth(const std::string& args) {
   static int call = 0;
   const std::string stem = ::testing::TempDir() + "hearth_cli_" + std::to_string(::getpid()) + "_" +
                            std::to_string(call++);
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + stem + ".out 2>" + stem + ".err </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
-           Slurp(stem + ".err")};
-  std::remove((stem + ".out").c_str());
-  std::remove((stem + ".err").c_str());
-  return r;
+  return RunCaptured(std::string(HEARTH_BINARY) + " " + args + " </dev/null", stem);
 }
 
 // A file of the multimodal fixtures (../shared/fixtures/multimodal/REL).

@@ -47,39 +47,10 @@ TEST(VisionCli, InfoDescribesProjectors) {
   EXPECT_EQ(dense.out.find("audio:"), std::string::npos) << dense.out;
 }
 
-std::vector<float> FloatFile(const std::string& path) {
-  const std::string bytes = Slurp(path);
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
-
-template <typename T>
-std::vector<T> RefTensor(const File& ref, const std::string& name) {
-  const hearth::gguf::TensorInfo* t = ref.FindTensor(name);
-  EXPECT_NE(t, nullptr) << name;
-  if (!t) return {};
-  std::vector<T> v(static_cast<size_t>(t->n_elements()));
-  std::memcpy(v.data(), t->data, v.size() * sizeof(T));
-  return v;
-}
-
-struct Diff {
-  double max_abs = 0, rel_rms = 0;
-};
-Diff Compare(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  Diff d;
-  double se = 0, sr = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    const double e = double{got[i]} - want[i];
-    d.max_abs = std::max(d.max_abs, std::abs(e));
-    se += e * e;
-    sr += double{want[i]} * want[i];
-  }
-  d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
-  return d;
-}
+using hearth::model::testing::Compare;
+using hearth::model::testing::Diff;
+using hearth::model::testing::ReadFloatFile;
+using hearth::model::testing::RefTensor;
 
 // A reference case: its projector/reference stem, text model, image file and budget (0: the
 // default), and the precision class of the projector.
@@ -115,7 +86,7 @@ TEST(VisionCli, EmbedMediaImageMatchesTheReferenceEncoder) {
                   " --image " + Mm("media/" + c.file) + " --out " + out + " -t 2" +
                   (c.tokens ? " --image-tokens " + std::to_string(c.tokens) : ""));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const std::vector<float> got = FloatFile(out);
+    const std::vector<float> got = ReadFloatFile(out);
     std::remove(out.c_str());
     const Diff d = Compare(got, RefTensor<float>(ref, c.name + ".embd"));
     std::printf("%s %s: embd max-abs %.2e rel-RMS %.2e\n", c.stem.c_str(), c.name.c_str(),
@@ -173,7 +144,7 @@ TEST(VisionCli, LogitsChatMatchesTheReferenceLayoutAndLogits) {
     ASSERT_EQ(layout["media"].size(), 1U);
     EXPECT_EQ(layout["media"][0]["non_causal"].get<bool>(),
               ref_case["chunks"][1]["non_causal"].get<bool>());
-    const std::vector<float> logits = FloatFile(out);
+    const std::vector<float> logits = ReadFloatFile(out);
     std::remove(out.c_str());
     const int V = static_cast<int>(logits.size() / tokens.size());
     ASSERT_EQ(logits.size(), tokens.size() * static_cast<size_t>(V));

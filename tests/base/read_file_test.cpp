@@ -3,10 +3,13 @@
 #include "base/read_file.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "base/error.h"
 
@@ -78,6 +81,25 @@ TEST_F(ReadWholeFileTest, AMissingFileIsAnIoError) {
   EXPECT_EQ(e.error_class(), ErrorClass::kIo);
   EXPECT_EQ(std::string(e.what()).rfind("cannot read '" + path + "': ", 0), 0u) << e.what();
   EXPECT_EQ(e.hint(), "check the path");
+}
+
+// `--image <(cmd)` hands over a pipe: it has no size to check first, so it is read in pieces,
+// whole when under the cap and refused one byte past it.
+TEST_F(ReadWholeFileTest, APipeIsReadWholeAndCapped) {
+  signal(SIGPIPE, SIG_IGN);  // the refused writer must get EPIPE, not die
+  const std::string fifo = (dir_ / "pipe").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string bytes(200000, 'p');  // more than one 64 KiB piece
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << bytes; });
+  EXPECT_EQ(ReadWholeFile(fifo, "a media file", bytes.size()), bytes);
+  writer.join();
+
+  std::thread writer2([&] { std::ofstream(fifo, std::ios::binary) << bytes; });
+  const Error e = Thrown(fifo, (1u << 16) - 1);
+  // The reader stops at the cap and closes the pipe; the writer then fails and ends.
+  writer2.join();
+  EXPECT_EQ(e.error_class(), ErrorClass::kInvalidInput);
+  EXPECT_EQ(std::string(e.what()), "'" + fifo + "' is 0 MiB; at most so much");
 }
 
 }  // namespace

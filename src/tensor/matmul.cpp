@@ -478,6 +478,7 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
     const internal::VecDot4Fn dot4 = k.vec_dot4[w.type];
     const uint32_t vt = VecDotType(w.type);
     const internal::ActPrep prep = k.act_prep[w.type];
+    const internal::VecDot4x4Fn dot4x4 = prep.run == nullptr ? k.vec_dot4x4[w.type] : nullptr;
     const size_t q_bytes = RowBytes(vt, cols);
     // Some kernels want the quantized activations in their own layout (prep), made once per
     // row here rather than once per weight row inside the dot product.
@@ -512,10 +513,20 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
         // groups of 4 tokens share the decoding of each weight block where a kernel exists.
         int64_t t = 0;
         if (dot4 != nullptr) {
-          float out[4];
+          float out[16];
           for (; t + 4 <= n_tokens; t += 4) {
             const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
-            for (int64_t r = r0; r < r1; ++r) {
+            int64_t r = r0;
+            if (dot4x4 != nullptr) {
+              for (; r + 4 <= r1; r += 4) {
+                dot4x4(cols, wdata + static_cast<size_t>(r) * row_bytes, row_bytes, xt, x_bytes,
+                       out);
+                for (int r4 = 0; r4 < 4; ++r4) {
+                  for (int k4 = 0; k4 < 4; ++k4) y[(t + k4) * rows + r + r4] = out[r4 * 4 + k4];
+                }
+              }
+            }
+            for (; r < r1; ++r) {
               dot4(cols, wdata + static_cast<size_t>(r) * row_bytes, xt, x_bytes, out);
               for (int k4 = 0; k4 < 4; ++k4) y[(t + k4) * rows + r] = out[k4];
             }
@@ -582,6 +593,10 @@ void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
   Active().axpy_f16(n, alpha, x, y);
 }
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(n, src, dst); }
+namespace internal {
+// For ExpShifted (elementwise.cpp): the active level's wide version, or null.
+ExpShiftedFn ActiveExpShifted() { return Active().exp_shifted; }
+}  // namespace internal
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(n, src, dst); }
 
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,

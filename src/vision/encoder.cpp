@@ -471,6 +471,7 @@ Pixels Encoder::Preprocess(const Image& image, int max_tokens) const {
 
 std::vector<float> Encoder::Encode(const Pixels& pixels, tensor::ThreadPool* pool,
                                    Intermediates* inter) const {
+  tensor::RetainLargeAllocations();
   const Weights& w = *w_;
   const int p = w.patch;
   const int align = p * w.pool;

@@ -58,6 +58,9 @@ struct Kernels {
   void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
   // Optional: ExpShifted (tensor.h) in wide registers, the same operations as the portable loop.
   void (*exp_shifted)(int64_t n, float* x, float shift);
+  // Optional: GemmF32 (tensor.h) with a register-tiled micro-kernel (null: the portable loop).
+  void (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float* c, int64_t ldc);
 };
 
 const Kernels& ScalarKernels();

@@ -599,6 +599,45 @@ ExpShiftedFn ActiveExpShifted() { return Active().exp_shifted; }
 }  // namespace internal
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(n, src, dst); }
 
+void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, float* c, int64_t ldc) {
+  if (auto* const gemm = Active().gemm_f32; gemm != nullptr) return gemm(m, n, k, a, lda, b, ldb, c, ldc);
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    std::fill(ci, ci + n, 0.0f);
+    for (int64_t p = 0; p < k; ++p) {
+      const float aip = a[i * lda + p];
+      const float* bp = b + p * ldb;
+      for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+    }
+  }
+}
+
+void MatMulBatchedF32(const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                      ThreadPool* pool) {
+  constexpr int64_t kRowBlock = 64;
+  const int64_t k = w.cols;
+  const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  auto work = [&](int64_t begin, int64_t end) {
+    std::vector<float> rows(static_cast<size_t>(kRowBlock * k));
+    std::vector<float> transposed(static_cast<size_t>(kRowBlock * k));  // [k][kRowBlock]
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t r0 = b * kRowBlock;
+      const int64_t nr = std::min(kRowBlock, w.rows - r0);
+      for (int64_t r = 0; r < nr; ++r) DequantizeMatrixRow(w, r0 + r, rows.data() + r * k);
+      for (int64_t r = 0; r < nr; ++r) {
+        for (int64_t c = 0; c < k; ++c) transposed[c * nr + r] = rows[r * k + c];
+      }
+      GemmF32(n_tokens, nr, k, x, k, transposed.data(), nr, y + r0, w.rows);
+    }
+  };
+  if (pool != nullptr && blocks > 1) {
+    pool->ParallelFor(blocks, work);
+  } else {
+    work(0, blocks);
+  }
+}
+
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool) {
   MatMulAt(ActiveSimdLevel(), w, x, n_tokens, y, precision, pool);

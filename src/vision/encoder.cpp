@@ -127,6 +127,20 @@ float RoundFp16(float x) { return tensor::Fp16ToFp32(tensor::Fp32ToFp16(x)); }
 
 // ---- computation helpers ([rows][width] row-major activations) ----
 
+// y = x · mᵀ for `rows` patches. A whole image is hundreds to thousands of rows: the batched F32
+// path converts each weight block once for all of them (F32 activations, like llama.cpp's F32
+// tower and within the fixtures' tolerances for the F16/Q8_0 ones); a handful of rows keeps
+// MatMul.
+void MatMulPatches(const tensor::Matrix& m, const float* x, int64_t rows, float* y,
+                   tensor::ThreadPool* pool) {
+  constexpr int64_t kMinBatchedRows = 16;
+  if (rows >= kMinBatchedRows) {
+    tensor::MatMulBatchedF32(m, x, rows, y, pool);
+  } else {
+    tensor::MatMul(m, x, rows, y, tensor::Precision::kFast, pool);
+  }
+}
+
 std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t rows,
                          tensor::ThreadPool* pool) {
   const int64_t in = l.m.cols;
@@ -141,7 +155,7 @@ std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t r
     src = clamped.data();
   }
   std::vector<float> y(static_cast<size_t>(rows * l.m.rows));
-  tensor::MatMul(l.m, src, rows, y.data(), tensor::Precision::kFast, pool);
+  MatMulPatches(l.m, src, rows, y.data(), pool);
   const int64_t out = l.m.rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = y.data() + r * out;
@@ -220,21 +234,22 @@ void Rope(float* x, int n, float pos) {
 }
 
 // Full (unmasked, scale 1.0) attention of every patch over every patch, per head. Q·Kᵀ and P·V are
-// MatMuls over blocks of queries; heads × query blocks are spread over the pool.
+// register-tiled GEMMs (tensor::GemmF32) over blocks of queries; heads × query blocks are spread
+// over the pool.
 std::vector<float> Attention(const std::vector<float>& q, const std::vector<float>& k,
                              const std::vector<float>& v, int64_t n, int heads, int d,
                              tensor::ThreadPool* pool) {
   const int64_t e = int64_t{heads} * d;
-  // Per head: K as [n][d] rows, V transposed to [d][n] rows.
-  std::vector<float> kh(static_cast<size_t>(n * e));
-  std::vector<float> vt(static_cast<size_t>(n * e));
+  // Per head: K transposed to [d][n] (so Q·Kᵀ is a plain row-major product), V as [n][d] rows.
+  std::vector<float> kt(static_cast<size_t>(n * e));
+  std::vector<float> vh(static_cast<size_t>(n * e));
   for (int h = 0; h < heads; ++h) {
-    float* kd = kh.data() + h * n * d;
-    float* vd = vt.data() + h * n * d;
+    float* kd = kt.data() + h * n * d;
+    float* vd = vh.data() + h * n * d;
     for (int64_t i = 0; i < n; ++i) {
       for (int t = 0; t < d; ++t) {
-        kd[i * d + t] = k[static_cast<size_t>(i * e + h * d + t)];
-        vd[t * n + i] = v[static_cast<size_t>(i * e + h * d + t)];
+        kd[t * n + i] = k[static_cast<size_t>(i * e + h * d + t)];
+        vd[i * d + t] = v[static_cast<size_t>(i * e + h * d + t)];
       }
     }
   }
@@ -242,19 +257,13 @@ std::vector<float> Attention(const std::vector<float>& q, const std::vector<floa
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<float> out(static_cast<size_t>(n * e));
   auto work = [&](int64_t begin, int64_t end) {
-    std::vector<float> qb(static_cast<size_t>(kBlock * d));
     std::vector<float> scores(static_cast<size_t>(kBlock * n));
-    std::vector<float> ob(static_cast<size_t>(kBlock * d));
     for (int64_t job = begin; job < end; ++job) {
       const auto h = static_cast<int>(job / blocks);
       const int64_t q0 = (job % blocks) * kBlock;
       const int64_t nq = std::min(kBlock, n - q0);
-      for (int64_t i = 0; i < nq; ++i) {
-        std::copy_n(q.data() + (q0 + i) * e + int64_t{h} * d, d, qb.data() + i * d);
-      }
-      const tensor::Matrix km{tensor::kF32, n, d, kh.data() + int64_t{h} * n * d,
-                              tensor::Layout::kRows};
-      tensor::MatMul(km, qb.data(), nq, scores.data(), tensor::Precision::kFast, nullptr);
+      tensor::GemmF32(nq, n, d, q.data() + q0 * e + int64_t{h} * d, e,
+                      kt.data() + int64_t{h} * n * d, n, scores.data(), n);
       for (int64_t i = 0; i < nq; ++i) {
         float* s = scores.data() + i * n;
         const float mx = *std::max_element(s, s + n);
@@ -268,12 +277,9 @@ std::vector<float> Attention(const std::vector<float>& q, const std::vector<floa
           s[j] *= inv;
         }
       }
-      const tensor::Matrix vm{tensor::kF32, d, n, vt.data() + int64_t{h} * n * d,
-                              tensor::Layout::kRows};
-      tensor::MatMul(vm, scores.data(), nq, ob.data(), tensor::Precision::kFast, nullptr);
-      for (int64_t i = 0; i < nq; ++i) {
-        std::copy_n(ob.data() + i * d, d, out.data() + (q0 + i) * e + int64_t{h} * d);
-      }
+      // Straight into this head's columns of the output rows.
+      tensor::GemmF32(nq, d, n, scores.data(), n, vh.data() + int64_t{h} * n * d, d,
+                      out.data() + q0 * e + int64_t{h} * d, e);
     }
   };
   if (pool != nullptr) {
@@ -512,7 +518,7 @@ std::vector<float> Encoder::Encode(const Pixels& pixels, tensor::ThreadPool* poo
   }
   std::vector<float> x(static_cast<size_t>(n * e));
   const tensor::Matrix kernel{tensor::kF32, e, kk, w.patch_kernel.data(), tensor::Layout::kRows};
-  tensor::MatMul(kernel, cols.data(), n, x.data(), tensor::Precision::kFast, pool);
+  MatMulPatches(kernel, cols.data(), n, x.data(), pool);
   cols = {};
   std::vector<float> pos_x(static_cast<size_t>(n));
   std::vector<float> pos_y(static_cast<size_t>(n));

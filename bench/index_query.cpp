@@ -58,7 +58,7 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
   for (size_t i = 0; i < hits.size(); ++i) {
     const auto& h = hits[i];
     std::string role = "source", path_score = "null", def_score = "null", graph_score = "null",
-                cover_score = "null";
+                cover_score = "null", prf_score = "null";
     for (const auto& s : h.file_signals) {
       if (s.signal.rfind("role:", 0) == 0) {
         role = s.signal.substr(5);
@@ -72,6 +72,8 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
         graph_score = num;
       } else if (s.signal == "cover") {
         cover_score = num;
+      } else if (s.signal == "prf") {
+        prf_score = num;
       }
     }
     out += i ? ", [" : "[";
@@ -91,6 +93,8 @@ std::string DumpJson(const std::string& query, const std::vector<hearth::index::
     out += graph_score;
     out += ", ";
     out += cover_score;
+    out += ", ";
+    out += prf_score;
     out += ']';
   }
   return out + "]}";

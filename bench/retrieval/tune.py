@@ -39,11 +39,12 @@ GRIDS = {
     'def_weight': [0.0, 0.1, 0.25, 0.5, 1.0],
     'graph_weight': [0.0, 0.1, 0.25, 0.5, 1.0],
     'cover_weight': [0.0, 0.1, 0.25, 0.5, 1.0],
+    'prf_weight': [0.0, 0.1, 0.25, 0.5, 1.0],
 }
-EXTRA = ['def', 'graph', 'cover']  # more RRF lists (ranked like the path list), dump columns 4-6
+EXTRA = ['def', 'graph', 'cover', 'prf']  # more RRF lists (ranked like the path list), columns 4-7
 # The constants before tuning (the start of the descent).
 DEFAULT = dict(role={r: 0.0 for r in ROLES}, path_weight=0.5, rrf_k=10.0, decay=0.25,
-               prior_on_path=0, def_weight=0.0, graph_weight=0.0, cover_weight=0.0)
+               prior_on_path=0, def_weight=0.0, graph_weight=0.0, cover_weight=0.0, prf_weight=0.0)
 LIMIT = 100  # run_hearth.py asks hearth for 100 files
 
 
@@ -55,10 +56,10 @@ class Inst:
         self.id, self.package, self.languages = d['id'], d['package'], d['languages']
         files = d['files']
         by_chunk = sorted(range(len(files)), key=lambda i: -(files[i][2][0] if files[i][2] else 0))
-        # [path, role, chunks, path, def, graph, cover, rule]; older dumps lack some of the lists.
-        files = [f[:-1] + [None] * (8 - len(f)) + f[-1:] for f in files]
+        # [path, role, chunks, path, def, graph, cover, prf, rule]; older dumps lack some lists.
+        files = [f[:-1] + [None] * (9 - len(f)) + f[-1:] for f in files]
         keep = set(by_chunk[:KEEP])
-        for col in (3, 4, 5, 6):
+        for col in (3, 4, 5, 6, 7):
             by = sorted((i for i in range(len(files)) if files[i][col] is not None),
                         key=lambda i: -files[i][col])
             keep |= set(by[:KEEP])
@@ -75,10 +76,10 @@ class Inst:
         self.role = np.array([ROLES.index(f[1]) for f in files], dtype=int)
         self.named = np.array([ROLES[r] in named for r in self.role], dtype=bool)
         self.extra = {}
-        for col, name in ((4, 'def'), (5, 'graph'), (6, 'cover')):
+        for col, name in ((4, 'def'), (5, 'graph'), (6, 'cover'), (7, 'prf')):
             self.extra[name] = (np.array([f[col] if f[col] is not None else 0.0 for f in files]),
                                 np.array([f[col] is not None for f in files], dtype=bool))
-        self.rule = np.array([f[7] for f in files], dtype=bool)
+        self.rule = np.array([f[8] for f in files], dtype=bool)
         gold = set(d['gold'])
         self.gold = np.array([f[0] in gold for f in files], dtype=bool)
         self.tie = np.arange(n)
@@ -163,10 +164,10 @@ def fit(insts, start=DEFAULT, rounds=None, roles=True, fixed=()):
     rounds = ROUNDS if rounds is None else rounds
     best = copy(start)
     best_v = objective(insts, best)
-    keys = ([('role', r) for r in ROLES[1:]] if roles else []) + [
+    keys = ([('role', g) for g in role_groups()] if roles else []) + [
         ('path_weight', None), ('rrf_k', None), ('decay', None)] + (
         [('prior_on_path', None)] if roles else []) + [('def_weight', None), ('graph_weight', None),
-                                               ('cover_weight', None)]
+                                               ('cover_weight', None), ('prf_weight', None)]
     keys = [(k, r) for k, r in keys if k not in fixed]
     for _ in range(rounds):
         changed = False
@@ -175,7 +176,8 @@ def fit(insts, start=DEFAULT, rounds=None, roles=True, fixed=()):
             for v in grid:
                 q = copy(best)
                 if k == 'role':
-                    q['role'][r] = v
+                    for member in r:
+                        q['role'][member] = v
                 else:
                     q[k] = v
                 val = objective(insts, q)
@@ -184,6 +186,17 @@ def fit(insts, start=DEFAULT, rounds=None, roles=True, fixed=()):
         if not changed:
             break
     return best, best_v
+
+
+GROUPS = []  # --role-groups: roles that share one weight (fewer free constants)
+
+
+def role_groups():
+    """The tuned role weights: each --role-groups group is one, every other role (but source,
+    the reference) one of its own."""
+    grouped = [tuple(g) for g in GROUPS]
+    inside = {r for g in grouped for r in g}
+    return grouped + [(r,) for r in ROLES[1:] if r not in inside]
 
 
 FIX = {}  # --fix: constants held at a value (a signal dropped), not tuned
@@ -222,9 +235,9 @@ def per_language(rows):
 def fmt(p):
     return ('role weights ' + ', '.join('%s %g' % (r, p['role'][r]) for r in ROLES[1:]) +
             '; prior_on_path %d, path_weight %g, rrf_k %g, decay %g, def_weight %g, '
-            'graph_weight %g, cover_weight %g' % (
+            'graph_weight %g, cover_weight %g, prf_weight %g' % (
                 p['prior_on_path'], p['path_weight'], p['rrf_k'], p['decay'], p['def_weight'],
-                p['graph_weight'], p['cover_weight']))
+                p['graph_weight'], p['cover_weight'], p.get('prf_weight', 0.0)))
 
 
 def load(path):
@@ -237,19 +250,21 @@ def load(path):
 def ablations(insts, chosen, title):
     """Each signal alone and the chosen fusion without it (the other constants as chosen)."""
     none = {r: 0.0 for r in ROLES}
-    off = dict(path_weight=0.0, def_weight=0.0, graph_weight=0.0, cover_weight=0.0)
+    off = dict(path_weight=0.0, def_weight=0.0, graph_weight=0.0, cover_weight=0.0, prf_weight=0.0)
     rows = [('chosen fusion', chosen),
             ('  without the role prior', dict(copy(chosen), role=none)),
             ('  without the path list', dict(copy(chosen), path_weight=0.0)),
             ('  without the def list', dict(copy(chosen), def_weight=0.0)),
             ('  without the graph list', dict(copy(chosen), graph_weight=0.0)),
             ('  without the cover list', dict(copy(chosen), cover_weight=0.0)),
+            ('  without the prf list', dict(copy(chosen), prf_weight=0.0)),
             ('lexical alone (no prior, no lists)', dict(copy(chosen), role=none, **off)),
             ('lexical + role prior only', dict(copy(chosen), **off)),
             ('path list alone', dict(copy(chosen), role=none, **off, _only='path')),
             ('def list alone', dict(copy(chosen), role=none, **off, _only='def')),
             ('graph list alone', dict(copy(chosen), role=none, **off, _only='graph')),
-            ('cover list alone', dict(copy(chosen), role=none, **off, _only='cover'))]
+            ('cover list alone', dict(copy(chosen), role=none, **off, _only='cover')),
+            ('prf list alone', dict(copy(chosen), role=none, **off, _only='prf'))]
     for name, p in rows:
         only = p.pop('_only', None)
         if only:  # one list's ranking alone: its weight 1, the lexical list weighed ~0
@@ -282,7 +297,16 @@ def main():
     ap.add_argument('--fold-params-out', default='', help='append each fold\'s choice (JSON lines)')
     ap.add_argument('--lopo-params', nargs='*', default=[],
                     help='assemble the LOPO estimate from these --fold-params-out files')
+    ap.add_argument('--role-groups', default='',
+                    help='GROUP;GROUP...: each GROUP a comma list of roles that share one weight '
+                         '(e.g. "test,test data;docs,build,data"): fewer free constants')
     a = ap.parse_args()
+    for g in filter(None, a.role_groups.split(';')):
+        members = [r.strip() for r in g.split(',')]
+        for r in members:
+            if r not in ROLES[1:]:
+                sys.exit('tune.py: unknown role %r' % r)
+        GROUPS.append(members)
     global ROUNDS
     ROUNDS = a.rounds
     for item in filter(None, a.drop.split(',')):
@@ -372,7 +396,8 @@ def main():
         ['prior_on_path=%d' % chosen['prior_on_path'], 'path_weight=%g' % chosen['path_weight'],
          'rrf_k=%g' % chosen['rrf_k'], 'decay=%g' % chosen['decay'],
          'def_weight=%g' % chosen['def_weight'], 'graph_weight=%g' % chosen['graph_weight'],
-         'cover_weight=%g' % chosen['cover_weight']]) + extra)
+         'cover_weight=%g' % chosen['cover_weight'],
+         'prf_weight=%g' % chosen.get('prf_weight', 0.0)]) + extra)
 
 
 if __name__ == '__main__':

@@ -87,7 +87,7 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
   cmd->add_option("-c,--ctx-size", f->n_ctx,
                   "Context positions for the local engine (with --backend: the budget assumed for "
                   "the server, default 8192)");
-  cmd->add_option("-t,--threads", f->threads, "Threads (0: all cores)");
+  cmd->add_option("-t,--threads", f->threads, "Threads (0: one per physical core)");
   AddAdapterFlags(cmd, &f->adapters);
   if (speculation) {
     cmd->add_option("--draft", f->draft_path,

@@ -649,9 +649,9 @@ void RegisterBench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens per tg run (0: skip)")
       ->capture_default_str();
-  cmd->add_option(
-      "-t,--threads", args->threads,
-      "Threads (default: all cores, at most " + std::to_string(engine::kMaxDefaultThreads) + ")");
+  cmd->add_option("-t,--threads", args->threads,
+                  "Threads (default: one per physical core, at most " +
+                      std::to_string(engine::kMaxDefaultThreads) + ")");
   cmd->add_option("--depth", args->depth, "Tokens already in context before the tg run")
       ->capture_default_str();
   cmd->add_option("-r,--reps", args->reps, "Repetitions (median and spread are reported)")

@@ -74,7 +74,7 @@ void RegisterEmbedMediaCommand(CLI::App& app) {
   AddImageTokensFlag(cmd, &opt->image_tokens);
   cmd->add_option("--out", opt->out_path, "Output file for the rows")->required();
   cmd->add_option("-t,--threads", opt->threads,
-                  "Worker threads (default: all cores, at most " +
+                  "Worker threads (default: one per physical core, at most " +
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   cmd->callback([opt] {

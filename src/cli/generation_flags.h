@@ -68,7 +68,7 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
                   "Context size in tokens (default " + std::to_string(engine::kDefaultContext) +
                       ", or the model's maximum if smaller)");
   cmd->add_option("-t,--threads", f->threads,
-                  "Worker threads (default: all cores, at most " +
+                  "Worker threads (default: one per physical core, at most " +
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   AddSamplingFlags(cmd, f);

@@ -230,7 +230,7 @@ void RegisterLogitsCommand(CLI::App& app) {
                 "Reference mode: F32 activations in every dot product, exact tanh GELU, F32 KV "
                 "cache (default: llama.cpp-like fast path, F16 KV cache)");
   cmd->add_option("-t,--threads", opt->threads,
-                  "Worker threads (default: all cores, at most " +
+                  "Worker threads (default: one per physical core, at most " +
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   AddAdapterFlags(cmd, &opt->adapters);

@@ -148,7 +148,7 @@ void RegisterMakeModel(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same file)")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)")
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: one per physical core)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([args] { RunMakeModel(*args); });
 }

@@ -56,7 +56,7 @@ void RegisterQuantize(CLI::App& app) {
   cmd->add_option("input", args->input, "Source .gguf (F32, F16 or BF16 is best)")->required();
   cmd->add_option("output", args->output, "Destination .gguf (written atomically)")->required();
   cmd->add_option("type", args->type, "Preset: " + convert::PresetNames())->required();
-  cmd->add_option("-t,--threads", args->threads, "Threads (default: all cores)")
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: one per physical core)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([args] { RunQuantize(*args); });
 }

@@ -214,7 +214,7 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", opt->n_ctx,
                   "Context size per slot in tokens (default 8192, or the model's maximum)");
   cmd->add_option("-t,--threads", opt->threads,
-                  "Threads per slot (default: all cores / --parallel, max 16)")
+                  "Threads per slot (default: physical cores / --parallel, max 16)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--draft", opt->draft_path,
                   "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "

@@ -1,9 +1,10 @@
-#include <cctype>
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <memory>
 #include <thread>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "convert/convert.h"
 #include "convert/internal.h"
@@ -40,7 +41,7 @@ void ConvertRows(uint32_t from_type, const uint8_t* src, uint32_t to_type, uint8
 
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return AvailablePhysicalCores();
 }
 
 void QuantizeModel(const QuantizeOptions& options) {

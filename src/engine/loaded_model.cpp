@@ -5,15 +5,13 @@
 #include <system_error>
 #include <thread>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "gguf/gguf.h"
 
 namespace hearth::engine {
 
-int DefaultThreads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return static_cast<int>(std::clamp(n, 1u, static_cast<unsigned>(kMaxDefaultThreads)));
-}
+int DefaultThreads() { return std::clamp(AvailablePhysicalCores(), 1, kMaxDefaultThreads); }
 
 LoadedModel::LoadedModel(std::string path, std::unique_ptr<model::Model> model,
                          text::Tokenizer tokenizer, bool add_bos)

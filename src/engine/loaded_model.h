@@ -33,10 +33,12 @@ namespace hearth::engine {
 // repository map, files, the conversation) needs it; the plain commands use the same value so
 // that one model behaves the same under run, chat and serve.
 inline constexpr int kDefaultContext = 8192;
-// Worker threads when none are asked for: every core, at most this many.
+// Worker threads when none are asked for: one per physical core, at most this many.
 inline constexpr int kMaxDefaultThreads = 16;
 
-// min(hardware concurrency, kMaxDefaultThreads), at least 1.
+// min(AvailablePhysicalCores(), kMaxDefaultThreads), at least 1: the physical cores this
+// process may run on (base/cpu_cores.h: SMT siblings count once; the affinity mask and the
+// cgroup quota of a container are honoured).
 int DefaultThreads();
 
 // What a command asks for; 0 means "the default".

@@ -150,6 +150,37 @@ void SelectTerms(std::vector<QueryTerm>& terms, int max_terms) {
   }
 }
 
+std::vector<QueryTerm> FeedbackTerms(const std::vector<FeedbackChunk>& chunks,
+                                     const std::vector<std::string>& exclude, size_t max) {
+  std::unordered_map<std::string, double> weight;
+  for (const FeedbackChunk& c : chunks) {
+    if (c.tokens.empty() || c.weight <= 0) {
+      continue;
+    }
+    const double share = c.weight / static_cast<double>(c.tokens.size());
+    for (const std::string& t : c.tokens) {
+      weight[t] += share;
+    }
+  }
+  std::vector<QueryTerm> out;
+  for (const auto& [token, w] : weight) {
+    const bool digits =
+        std::all_of(token.begin(), token.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (token.size() < 3 || digits ||
+        std::find(exclude.begin(), exclude.end(), token) != exclude.end()) {
+      continue;
+    }
+    out.push_back({token, w, 1, 0, 0});
+  }
+  std::sort(out.begin(), out.end(), [](const QueryTerm& a, const QueryTerm& b) {
+    return a.weight != b.weight ? a.weight > b.weight : a.token < b.token;
+  });
+  if (out.size() > max) {
+    out.resize(max);
+  }
+  return out;
+}
+
 bool ParseRankOverrides(std::string_view text, RankParams* params) {
   while (!text.empty()) {
     const size_t comma = text.find(',');
@@ -182,7 +213,8 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
                                                            {"def_weight", &p.def_weight},
                                                            {"graph_weight", &p.graph_weight},
                                                            {"stem_weight", &p.stem_weight},
-                                                           {"cover_weight", &p.cover_weight}};
+                                                           {"cover_weight", &p.cover_weight},
+                                                           {"prf_weight", &p.prf_weight}};
     bool found = false;
     for (const auto& [n, field] : fields) {
       if (n == name) {
@@ -198,6 +230,12 @@ bool ParseRankOverrides(std::string_view text, RankParams* params) {
       found = true;
     } else if (name == "graph_chunks") {
       p.graph_chunks = static_cast<int>(v);
+      found = true;
+    } else if (name == "prf_chunks") {
+      p.prf_chunks = static_cast<int>(v);
+      found = true;
+    } else if (name == "prf_terms") {
+      p.prf_terms = static_cast<int>(v);
       found = true;
     } else if (name == "prior_on_path") {
       p.prior_on_path = v != 0;

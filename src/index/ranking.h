@@ -18,9 +18,9 @@ namespace hearth::index {
 // of ../shared/fixtures/retrieval; the fusion ones (decay .. cover_weight) were chosen on the
 // dev split by bench/retrieval/tune.py (which reproduces the choice; its leave-one-package-out
 // run estimates how it generalises; docs/BENCHMARKS.md has the numbers), and the public split
-// checks them. def_weight, graph_weight and stem_weight are 0: those signals did not help on
-// both splits (the choice took def at 0.5, but it lowered Hit@5 on public, so it was dropped
-// afterwards; docs/BENCHMARKS.md), so they are off but kept measurable.
+// checks them. def_weight, graph_weight, prf_weight and stem_weight are 0: those signals did not
+// help on both splits (the choice took def at 0.5 and prf at 0.1, but they lowered public, so
+// they were dropped afterwards; docs/BENCHMARKS.md), so they are off but kept measurable.
 struct RankParams {
   double k1 = 1.2, b = 0.75;  // BM25's usual values
   // Column weights (symbol, path, body): a query term in a chunk's symbol name is worth two in
@@ -58,6 +58,14 @@ struct RankParams {
   // also search the forms the corpus holds ("crash", "parse", "parser"), at this fraction of the
   // word's weight (0: off).
   double stem_weight = 0;
+  // prf: pseudo-relevance feedback. The `prf_chunks` best chunks of code (after the role prior)
+  // lend their words: the `prf_terms` most telling ones that the query lacks (FeedbackTerms) are
+  // searched on their own, and the files their chunks rank (best chunk plus decayed next ones)
+  // are one more list. It bridges the words and the code's: the chunk that matches the
+  // prose names the identifiers that the rest of the fix's code shares.
+  double prf_weight = 0;
+  int prf_chunks = 5;
+  int prf_terms = 10;
   // Compute the def, graph and cover lists even at weight 0 (their raw scores appear in the file
   // signals): for the tuning dumps of bench/index_query.
   bool all_signals = false;
@@ -95,6 +103,21 @@ std::vector<QueryTerm> AnalyzeQuery(std::string_view text, const RankParams& p);
 // (no dictionary): "parsing" -> "parse", "parser", "parsed", ...; "crashes" -> "crash", ...
 // Words under 4 letters or with digits or '_' get none; the word itself is never listed.
 std::vector<std::string> StemVariants(std::string_view word);
+
+// One chunk of pseudo-relevance feedback: its tokens (CodeTokens of its text) and its weight
+// (its score over the best feedback chunk's).
+struct FeedbackChunk {
+  double weight = 0;
+  std::vector<std::string> tokens;
+};
+
+// Pseudo-relevance feedback candidates (a relevance model): each token's weight is the sum over
+// the chunks of chunk weight x (its count in the chunk / the chunk's token count). Tokens in
+// `exclude` (the query's own), under 3 characters or made of digits only are left out. Best
+// first (ties: the token in byte order), at most `max` of them; their idf is 0 (the caller looks
+// it up, then SelectTerms keeps the most telling by weight x IDF).
+std::vector<QueryTerm> FeedbackTerms(const std::vector<FeedbackChunk>& chunks,
+                                     const std::vector<std::string>& exclude, size_t max);
 
 // Drops terms the corpus lacks (idf <= 0), orders the rest by weight x IDF (most informative
 // first, stable) and keeps at most `max_terms` (clamped to 1..64), which bounds the work on

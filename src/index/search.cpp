@@ -28,6 +28,7 @@
 #include "index/ranking.h"
 #include "index/store.h"
 #include "index/term_at_a_time.h"
+#include "index/tokenize.h"
 
 namespace hearth::index {
 namespace fs = std::filesystem;
@@ -411,6 +412,81 @@ std::vector<PathMatch> CoverRanking(const std::vector<RankedChunk>& ranked,
   return out;
 }
 
+// Files scored by their ranked chunks as the lexical list scores them (fusion.h): the best chunk
+// plus decay x the 2nd plus decay^2 x the 3rd.
+std::vector<PathMatch> FileScores(const std::vector<RankedChunk>& chunks, double decay) {
+  std::unordered_map<int64_t, std::vector<double>> by_file;
+  for (const RankedChunk& c : chunks) {
+    by_file[c.file_id].push_back(c.score);
+  }
+  std::vector<PathMatch> out;
+  out.reserve(by_file.size());
+  for (auto& [f, scores] : by_file) {
+    std::sort(scores.begin(), scores.end(), std::greater<>());
+    double s = 0, d = 1;
+    for (size_t i = 0; i < scores.size() && i < 3; ++i) {
+      s += d * scores[i];
+      d *= decay;
+    }
+    out.push_back({f, s});
+  }
+  return out;
+}
+
+// Pseudo-relevance feedback (RankParams::prf_weight): the words of the best chunks of code
+// (`code_prior` as for the graph list) that the query lacks, chosen by FeedbackTerms and
+// SelectTerms, searched on their own; the files their chunks rank form the list. `collector`
+// is reused (the caller is done with the first search's postings).
+std::vector<PathMatch> FeedbackRanking(Db& db, std::vector<RankedChunk> ranked, const Query& q,
+                                       const std::function<double(int64_t)>& code_prior,
+                                       TermCollector& collector, int64_t* scored) {
+  const RankParams& P = q.params;
+  for (RankedChunk& c : ranked) {
+    c.score *= code_prior(c.file_id);
+  }
+  std::erase_if(ranked, [](const RankedChunk& c) { return c.score <= 0; });
+  const size_t top = std::min(ranked.size(), static_cast<size_t>(std::max(P.prf_chunks, 0)));
+  if (top == 0 || P.prf_terms <= 0) {
+    return {};
+  }
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
+                    [](const RankedChunk& a, const RankedChunk& b) {
+                      return a.score != b.score ? a.score > b.score : a.id < b.id;
+                    });
+  std::vector<FeedbackChunk> feedback;
+  Stmt cq(db.get(), "SELECT content FROM chunks WHERE id = ?1");
+  for (size_t i = 0; i < top; ++i) {
+    cq.Bind(1, ranked[i].id);
+    if (cq.Step()) {
+      feedback.push_back({ranked[i].score / ranked[0].score, CodeTokens(cq.Text(0))});
+    }
+    cq.Reset();
+  }
+  std::vector<std::string> have;
+  for (const QueryTerm& t : q.terms) {
+    have.push_back(t.token);
+  }
+  // A few times more candidates than terms kept: the IDF lookups are the cost.
+  std::vector<QueryTerm> terms =
+      FeedbackTerms(feedback, have, static_cast<size_t>(std::max(P.prf_terms, 0)) * 4);
+  LookUpTermStats(db, terms);
+  // A word of one chunk only says nothing beyond that chunk.
+  std::erase_if(terms, [](const QueryTerm& t) { return t.df < 2; });
+  if (terms.empty()) {
+    return {};
+  }
+  SelectTerms(terms, P.prf_terms);
+  Query fq{q.options, P, terms, "", q.depth};
+  for (const auto& t : terms) {
+    fq.match += (fq.match.empty() ? "\"" : " OR \"") + t.token + '"';
+  }
+  const std::vector<RankedChunk> chunks =
+      q.options.evaluation == SearchOptions::Evaluation::kExhaustive
+          ? ExhaustiveTopChunks(db, fq)
+          : TermAtATimeTopChunks(db, fq, collector, scored);
+  return FileScores(chunks, P.decay);
+}
+
 // Adds the role (file_role.h) of each file in `ids` that `roles` lacks, from its path and language.
 template <typename Ids>
 void AddRoles(Db& db, const Ids& ids, std::unordered_map<int64_t, FileRole>& roles) {
@@ -495,15 +571,18 @@ std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& optio
   if (P.def_weight > 0 || P.all_signals) {
     extra.push_back({"def", P.def_weight, DefinitionRanking(db, options)});
   }
+  // The graph and feedback lists start from the top chunks of code (source and header files), as
+  // the fusion weighs them: a Changelog entry or a test that repeats the issue's words does not
+  // lead to the code to change.
+  auto prior = [&](int64_t file_id) {
+    const FileRole role = roles[file_id];
+    if (role != FileRole::kSource && role != FileRole::kHeader) {
+      return 0.0;
+    }
+    const auto r = static_cast<size_t>(role);
+    return fp.named[r] ? 1.0 : std::exp(fp.role_weight[r]);
+  };
   if (P.graph_weight > 0 || P.all_signals) {
-    auto prior = [&](int64_t file_id) {
-      const FileRole role = roles[file_id];
-      if (role != FileRole::kSource && role != FileRole::kHeader) {
-        return 0.0;
-      }
-      const auto r = static_cast<size_t>(role);
-      return fp.named[r] ? 1.0 : std::exp(fp.role_weight[r]);
-    };
     extra.push_back({"graph", P.graph_weight, GraphRanking(db, ranked, options, P, prior)});
   }
   if (P.cover_weight > 0 || P.all_signals) {
@@ -511,6 +590,10 @@ std::vector<FileHit> SearchWith(const fs::path& root, const SearchOptions& optio
       CollectPostings(db, q, collector);  // the same postings the default evaluation has
     }
     extra.push_back({"cover", P.cover_weight, CoverRanking(ranked, collector)});
+  }
+  if (P.prf_weight > 0 || P.all_signals) {
+    extra.push_back(
+        {"prf", P.prf_weight, FeedbackRanking(db, ranked, q, prior, collector, &scored)});
   }
   for (const FileList& l : extra) {
     AddRoles(db, l.matches, roles);

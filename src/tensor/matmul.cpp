@@ -13,8 +13,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "tensor/blocks.h"
 #include "tensor/kernels.h"
@@ -132,79 +134,123 @@ uint32_t VecDotType(uint32_t type) {
 // ---- thread pool ----------------------------------------------------------------------------
 
 namespace {
-// Set on pool workers (and on a caller while it runs its own chunk) so that a nested
-// ParallelFor runs inline instead of deadlocking on the busy pool.
+// Set on pool workers (and on a caller while it runs its share) so that a nested ParallelFor
+// runs inline instead of deadlocking on the busy pool.
 thread_local bool t_inside_pool = false;
+
+// Chunks per thread a ParallelFor is cut into. One chunk per thread made every call wait for
+// its slowest thread: a thread descheduled for a scheduler tick (another process, or more
+// threads than cores) stalled the whole matmul. With several chunks per thread claimed from a
+// shared counter, the threads that are running take over the share of one that is not. Each
+// chunk is a contiguous range of the caller's work items (weight tiles, token rows, heads), and
+// the callers compute every item independently of the range it is in, so results are
+// bit-identical for any split. More chunks cost one atomic claim each (~50 ns) and shorter
+// streaming runs through the weights; 4 keeps that below 1 % of a decode matmul.
+constexpr int kChunksPerThread = 4;
 }  // namespace
 
-// Polls `ready` for up to kSpinMicros with the CPU's pause hint, then gives up (the caller then
-// sleeps on a condition variable). Why not sched_yield: decode issues hundreds of ParallelFor
-// calls per token, and on a machine with any other runnable process — even one at nice 19 — a
-// yield hands the core over for a whole scheduler tick (~4 ms), which made 2-thread decode 12x
-// slower than llama.cpp's under a background compile. Pausing keeps the core; the time bound
-// keeps an oversubscribed machine from wasting more than that per wait.
+// Polls `ready` for up to kSpinMicros, then gives up (the caller then sleeps on a condition
+// variable). With no more threads than CPUs it waits with the CPU's pause hint. Why not
+// sched_yield there: decode issues hundreds of ParallelFor calls per token, and on a machine with
+// any other runnable process — even one at nice 19 — a yield hands the core over for a whole
+// scheduler tick (~4 ms), which made 2-thread decode 12x slower than llama.cpp's under a
+// background compile. Pausing keeps the core; the time bound keeps an oversubscribed machine
+// from wasting more than that per wait. With more threads than CPUs (`yield`), a spinning thread
+// holds a CPU that a thread with work needs, so it yields instead.
 constexpr int kSpinMicros = 200;
 
 template <typename Ready>
-bool SpinUntil(Ready ready) {
+bool SpinUntil(bool yield, Ready ready) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
-      _mm_pause();
+      if (yield) {
+        std::this_thread::yield();
+      } else {
+        _mm_pause();
+      }
     }
     if (std::chrono::steady_clock::now() >= deadline) return ready();
   }
 }
 
+// The job word packs the job's generation, its chunk count and the next unclaimed chunk, so
+// that a claim (one compare-exchange) can only succeed on the job it was meant for: a worker
+// that wakes late, after the caller has moved on, finds another generation and claims nothing.
 struct ThreadPool::Impl {
+  static constexpr uint64_t kIndexBits = 16;
+  static constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+  static constexpr int kMaxChunks = static_cast<int>(kIndexMask);
+
+  static uint64_t Generation(uint64_t word) { return word >> (2 * kIndexBits); }
+  static int Chunks(uint64_t word) { return static_cast<int>((word >> kIndexBits) & kIndexMask); }
+  static int Next(uint64_t word) { return static_cast<int>(word & kIndexMask); }
+
   std::vector<std::thread> workers;
+  bool yield = false;  // more threads than CPUs: spin with sched_yield
   std::mutex call_mu;  // one ParallelFor at a time per pool
   std::mutex mu;
   std::condition_variable cv_work;
   std::condition_variable cv_done;
-  std::atomic<uint64_t> generation{0};
-  std::atomic<int> pending{0};
+  std::atomic<uint64_t> job{0};
+  std::atomic<int> done{0};  // chunks finished in the current job
   std::atomic<bool> stop{false};
-  // Published to the workers by the release increment of `generation`.
+  // Written by the caller before the release store of `job`, read only by a thread holding a
+  // claimed chunk of that job (the caller waits for every chunk before writing them again).
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
   int64_t n = 0;
-  int n_chunks = 1;
-  std::vector<std::exception_ptr> errors;
+  std::mutex error_mu;
+  std::exception_ptr error;
+  int error_chunk = 0;
 
-  void RunChunk(int chunk) {
-    const int64_t begin = n * chunk / n_chunks;
-    const int64_t end = n * (chunk + 1) / n_chunks;
-    if (begin >= end) return;
-    try {
-      (*fn)(begin, end);
-    } catch (...) {
-      errors[static_cast<size_t>(chunk)] = std::current_exception();
-    }
-  }
-
-  void WorkerLoop(int chunk) {
-    t_inside_pool = true;
-    uint64_t seen = 0;
+  // Claims and runs chunks of the job of generation `gen` until none is left.
+  void RunChunks(uint64_t gen) {
+    uint64_t word = job.load(std::memory_order_acquire);
     for (;;) {
-      const bool ready = SpinUntil([&] {
-        return generation.load(std::memory_order_acquire) != seen ||
-               stop.load(std::memory_order_acquire);
-      });
-      if (!ready) {
-        std::unique_lock<std::mutex> lock(mu);
-        cv_work.wait(lock, [&] {
-          return stop.load(std::memory_order_acquire) ||
-                 generation.load(std::memory_order_acquire) != seen;
-        });
+      if (Generation(word) != gen || Next(word) >= Chunks(word)) return;
+      if (!job.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        continue;  // `word` was reloaded
       }
-      if (stop.load(std::memory_order_acquire)) return;
-      seen = generation.load(std::memory_order_acquire);
-      RunChunk(chunk);
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const int chunk = Next(word), chunks = Chunks(word);
+      const int64_t begin = n * chunk / chunks;
+      const int64_t end = n * (chunk + 1) / chunks;
+      if (begin < end) {
+        try {
+          (*fn)(begin, end);
+        } catch (...) {
+          // The first chunk's error, as a serial loop would have thrown it.
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (!error || chunk < error_chunk) {
+            error = std::current_exception();
+            error_chunk = chunk;
+          }
+        }
+      }
+      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
         std::lock_guard<std::mutex> lock(mu);
         cv_done.notify_one();
       }
+      word = job.load(std::memory_order_acquire);
+    }
+  }
+
+  void WorkerLoop() {
+    t_inside_pool = true;
+    uint64_t seen = 0;
+    auto has_work = [&] {
+      return Generation(job.load(std::memory_order_acquire)) != seen ||
+             stop.load(std::memory_order_acquire);
+    };
+    for (;;) {
+      if (!SpinUntil(yield, has_work)) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_work.wait(lock, has_work);
+      }
+      if (stop.load(std::memory_order_acquire)) return;
+      seen = Generation(job.load(std::memory_order_acquire));
+      RunChunks(seen);
     }
   }
 
@@ -223,9 +269,9 @@ struct ThreadPool::Impl {
 
 ThreadPool::ThreadPool(int n_threads) : impl_(std::make_unique<Impl>()) {
   const int n = std::max(1, n_threads);
-  impl_->errors.resize(static_cast<size_t>(n));
+  impl_->yield = n > AvailableCpus();
   try {
-    for (int i = 1; i < n; ++i) impl_->workers.emplace_back([this, i] { impl_->WorkerLoop(i); });
+    for (int i = 1; i < n; ++i) impl_->workers.emplace_back([this] { impl_->WorkerLoop(); });
   } catch (...) {
     impl_->Shutdown();
     throw;
@@ -244,28 +290,30 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   }
   std::lock_guard<std::mutex> call_lock(impl_->call_mu);
   Impl& p = *impl_;
+  const int chunks = static_cast<int>(
+      std::min<int64_t>({n, int64_t{size()} * kChunksPerThread, int64_t{Impl::kMaxChunks}}));
   p.fn = &fn;
   p.n = n;
-  p.n_chunks = size();
-  std::fill(p.errors.begin(), p.errors.end(), nullptr);
-  p.pending.store(static_cast<int>(p.workers.size()), std::memory_order_relaxed);
+  p.error = nullptr;
+  p.error_chunk = 0;
+  p.done.store(0, std::memory_order_relaxed);
+  const uint64_t gen = Impl::Generation(p.job.load(std::memory_order_relaxed)) + 1;
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    p.generation.fetch_add(1, std::memory_order_release);
+    p.job.store((gen << (2 * Impl::kIndexBits)) | (uint64_t(chunks) << Impl::kIndexBits),
+                std::memory_order_release);
   }
   p.cv_work.notify_all();
   t_inside_pool = true;
-  p.RunChunk(0);
+  p.RunChunks(gen);
   t_inside_pool = false;
-  const bool done = SpinUntil([&] { return p.pending.load(std::memory_order_acquire) == 0; });
-  if (!done) {
+  auto finished = [&] { return p.done.load(std::memory_order_acquire) == chunks; };
+  if (!SpinUntil(p.yield, finished)) {
     std::unique_lock<std::mutex> lock(p.mu);
-    p.cv_done.wait(lock, [&] { return p.pending.load(std::memory_order_acquire) == 0; });
+    p.cv_done.wait(lock, finished);
   }
   p.fn = nullptr;
-  for (const auto& e : p.errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  if (p.error) std::rethrow_exception(std::exchange(p.error, nullptr));
 }
 
 // ---- matrix multiplication ------------------------------------------------------------------

@@ -105,6 +105,7 @@ bool SimdLevelAvailable(SimdLevel level);
 //             products are used.
 enum class Precision { kFast, kPrecise };
 
+<<<<<<< HEAD
 // For the media encoders, whose layers allocate and free activation buffers of megabytes (100 MB
 // at 1120 image tokens) hundreds of times per input: glibc by default returns such blocks to the
 // kernel on free, so each new one page-faults its memory in again (a fifth of the image encode
@@ -113,6 +114,10 @@ enum class Precision { kFast, kPrecise };
 void RetainLargeAllocations();
 
 // A persistent pool of worker threads (the caller's thread takes part too).
+=======
+// A persistent pool of worker threads (the caller's thread takes part too). With more threads
+// than CPUs, waiting threads yield their CPU instead of spinning on it.
+>>>>>>> main
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);
@@ -121,8 +126,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const;
-  // Calls fn(begin, end) over [0, n) split into contiguous chunks, one per thread; returns when
-  // all are done. Exceptions from fn are rethrown on the calling thread.
+  // Calls fn(begin, end) over [0, n) split into contiguous chunks, a few per thread, which the
+  // threads claim as they become free (so one descheduled thread does not hold up the rest);
+  // returns when all are done. Which thread runs which chunk, and where the chunks split, vary
+  // from call to call: fn must give each index the same result whatever range it comes in. The
+  // first chunk's exception is rethrown on the calling thread.
   void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "gguf/gguf.h"
 
@@ -36,8 +37,11 @@ TEST(LoadedModel, OwnsWhatTheFileHolds) {
 
 TEST(LoadedModel, DefaultsAndRanges) {
   const auto lm = LoadedModel::Open(kModel);
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  EXPECT_EQ(DefaultThreads(), static_cast<int>(std::min(cores, 16u)));
+  // One thread per physical core this process may use (base/cpu_cores_test.cpp tests the
+  // counting on fake topologies), never more than the CPUs it may run on.
+  EXPECT_EQ(DefaultThreads(), std::min(AvailablePhysicalCores(), 16));
+  EXPECT_GE(DefaultThreads(), 1);
+  EXPECT_LE(DefaultThreads(), static_cast<int>(AllowedCpus().size()));
 
   const model::ContextOptions d = lm->Context({});
   EXPECT_EQ(d.n_ctx, 8192);  // min(kDefaultContext, 8192)

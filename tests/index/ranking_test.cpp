@@ -82,6 +82,33 @@ TEST(SelectTerms, DropsAbsentOrdersByWeightTimesIdfKeepsTheTop) {
   EXPECT_EQ(terms.size(), 1u);
 }
 
+// Relevance-model weights by hand: chunk A (weight 1, 5 tokens) gives each token 1/5 per
+// occurrence, chunk B (weight 0.5, 4 tokens) 0.5/4 = 0.125: mutex 0.4 + 0.125, abc and zed 0.2
+// (a tie, byte order), queue 0.125; "lock" is the query's, "io" too short, "404" digits only, and
+// a chunk of weight 0 or without tokens adds nothing.
+TEST(FeedbackTerms, WeighsTokensByChunkShareAndSkipsTheQuerys) {
+  const std::vector<FeedbackChunk> chunks = {
+      {1.0, {"lock", "mutex", "mutex", "zed", "abc"}},
+      {0.5, {"mutex", "queue", "io", "404"}},
+      {0.0, {"ignored"}},
+      {1.0, {}},
+  };
+  const auto terms = FeedbackTerms(chunks, {"lock"}, 10);
+  ASSERT_EQ(terms.size(), 4u);
+  EXPECT_EQ(terms[0].token, "mutex");
+  EXPECT_DOUBLE_EQ(terms[0].weight, 0.525);
+  EXPECT_EQ(terms[1].token, "abc");
+  EXPECT_DOUBLE_EQ(terms[1].weight, 0.2);
+  EXPECT_EQ(terms[2].token, "zed");
+  EXPECT_EQ(terms[3].token, "queue");
+  EXPECT_DOUBLE_EQ(terms[3].weight, 0.125);
+  for (const auto& t : terms) EXPECT_EQ(t.idf, 0);  // looked up by the caller
+  const auto two = FeedbackTerms(chunks, {"lock"}, 2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].token, "abc");
+  EXPECT_TRUE(FeedbackTerms({}, {}, 10).empty());
+}
+
 TEST(StemVariants, SuffixRulesBothWays) {
   auto has = [](const std::vector<std::string>& v, const char* w) {
     return std::find(v.begin(), v.end(), w) != v.end();

@@ -214,6 +214,48 @@ TEST(Index, DefinitionAndCallGraphSignalsFindFilesWithoutTheQuerysWords) {
   EXPECT_EQ(signals["server.c"][0], "bm25");
 }
 
+// Pseudo-relevance feedback (RankParams::prf_weight): table.c shares no word with the query, but
+// the chunk that matches it best (server.c) uses zq_frobnicate_table, which table.c is full of,
+// so the feedback search finds it and says so ("prf" first in its signals); with feedback off it
+// is not found. noise.py shares no word with either.
+TEST(Index, PseudoRelevanceFeedbackFindsFilesThroughTheTopChunksWords) {
+  TempDir t;
+  WriteFile(t.path() / "server.c",
+            "int handle_request(int timeout) {\n  /* request timeout handling */\n"
+            "  return zq_frobnicate_table(timeout);\n}\n");
+  WriteFile(t.path() / "table.c",
+            "static int zq_frobnicate_table_size;\n"
+            "int zq_frobnicate_table(int n) {\n  zq_frobnicate_table_size = n;\n  return n;\n}\n");
+  WriteFile(t.path() / "noise.py", "def unrelated_thing():\n    pass\n");
+  Index(t.path());
+  SearchOptions so;
+  so.query = "request timeout handling is wrong";
+  so.limit = 10;
+  RankParams off;
+  off.path_weight = 0;
+  std::vector<std::string> plain;
+  for (const auto& h : SearchWith(t.path(), so, off)) plain.push_back(h.path);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), "table.c"), 0);
+  RankParams on = off;
+  on.prf_weight = 1;
+  std::map<std::string, std::vector<std::string>> signals;
+  for (const auto& h : SearchWith(t.path(), so, on)) {
+    for (const auto& s : h.file_signals) signals[h.path].push_back(s.signal);
+  }
+  ASSERT_TRUE(signals.count("table.c"));
+  EXPECT_EQ(signals["table.c"][0], "prf");
+  EXPECT_EQ(signals.count("noise.py"), 0u);
+  ASSERT_TRUE(signals.count("server.c"));
+  EXPECT_EQ(signals["server.c"][0], "bm25");
+  // The same search evaluated exhaustively ranks the same files.
+  SearchOptions ex = so;
+  ex.evaluation = SearchOptions::Evaluation::kExhaustive;
+  std::vector<std::string> a, b;
+  for (const auto& h : SearchWith(t.path(), so, on)) a.push_back(h.path);
+  for (const auto& h : SearchWith(t.path(), ex, on)) b.push_back(h.path);
+  EXPECT_EQ(a, b);
+}
+
 // The default term-at-a-time evaluation must rank exactly as hearth_rank scoring every matching
 // chunk does: same chunks, same scores to the bit, same order, at every depth and with filters.
 // The repo mixes chunk lengths (the evaluation bounds a chunk's score by its query-term count

@@ -52,10 +52,20 @@ std::vector<uint8_t> MakeWeights(uint32_t type, int64_t rows, int64_t cols, uint
   for (size_t off = 0; off < w.size(); off += bb) {
     uint8_t* blk = w.data() + off;
     switch (type) {
-      case kQ2_K: half(blk + 80); half(blk + 82); break;
-      case kQ3_K: half(blk + 108); break;
-      case kIQ4_NL: case kIQ4_XS: half(blk); break;
-      default: ADD_FAILURE() << "no generator for type " << type; return w;
+      case kQ2_K:
+        half(blk + 80);
+        half(blk + 82);
+        break;
+      case kQ3_K:
+        half(blk + 108);
+        break;
+      case kIQ4_NL:
+      case kIQ4_XS:
+        half(blk);
+        break;
+      default:
+        ADD_FAILURE() << "no generator for type " << type;
+        return w;
     }
   }
   return w;
@@ -63,8 +73,8 @@ std::vector<uint8_t> MakeWeights(uint32_t type, int64_t rows, int64_t cols, uint
 
 struct Reference {
   std::vector<double> y;
-  std::vector<double> abs;  // sum |w||x| per output, the natural error scale
-  std::vector<double> qerr; // bound on the activation-quantization error of the fast path
+  std::vector<double> abs;   // sum |w||x| per output, the natural error scale
+  std::vector<double> qerr;  // bound on the activation-quantization error of the fast path
 };
 
 Reference Compute(uint32_t type, const std::vector<uint8_t>& w, int64_t rows, int64_t cols,
@@ -88,7 +98,8 @@ Reference Compute(uint32_t type, const std::vector<uint8_t>& w, int64_t rows, in
       } else if (vt != kF32) {
         const int64_t b0 = c / blk * blk;
         double amax = 0;
-        for (int64_t j = b0; j < b0 + blk; ++j) amax = std::max(amax, double(std::fabs(x[t * cols + j])));
+        for (int64_t j = b0; j < b0 + blk; ++j)
+          amax = std::max(amax, double(std::fabs(x[t * cols + j])));
         step[t * cols + c] = 0.5 * amax / 127 * 1.01 + amax * 1e-3;  // + fp16 rounding of d
       }
     }
@@ -188,6 +199,49 @@ TEST_P(MatMulTypeTest, BatchedF32MatchesThePreciseReference) {
   }
 }
 
+// The pool splits each call into chunks that threads claim as they come, so which thread
+// computes which tile changes from call to call and with the thread count; every output must
+// still be bit-identical to the single-threaded one, with many more threads than CPUs too.
+TEST(MatMulThreads, AnyThreadCountGivesTheSingleThreadedResultExactly) {
+  const int64_t rows = 16 * 37, cols = 512;
+  ThreadPool p2(2), p7(7), p32(32);
+  uint32_t seed = 4242;
+  for (const uint32_t type : {kF32, kF16, kQ8_0, kQ4_0, kQ4_K, kQ6_K}) {
+    const auto w = MakeWeights(type, rows, cols, seed++);
+    const Matrix row_major{type, rows, cols, w.data()};
+    Matrix interleaved;
+    std::vector<uint8_t> packed;
+    const bool has_x16 = LayoutFits(row_major, Layout::kQ4_0x16);
+    if (has_x16) {
+      packed.resize(w.size());
+      interleaved = Repack(row_major, Layout::kQ4_0x16, packed.data());
+    }
+    for (const int64_t n_tokens : {int64_t{1}, int64_t{9}, int64_t{70}}) {
+      const auto x = Gaussian(n_tokens * cols, seed++, 1.0f);
+      const size_t ny = static_cast<size_t>(rows * n_tokens);
+      for (const Matrix* m :
+           {&row_major, has_x16 ? static_cast<const Matrix*>(&interleaved) : nullptr}) {
+        if (m == nullptr) continue;
+        for (const Precision precision : {Precision::kFast, Precision::kPrecise}) {
+          SCOPED_TRACE("type " + std::to_string(type) + " tokens " + std::to_string(n_tokens) +
+                       (m == &interleaved ? " Q4_0x16" : " rows") +
+                       (precision == Precision::kFast ? " fast" : " precise"));
+          std::vector<float> one(ny);
+          MatMul(*m, x.data(), n_tokens, one.data(), precision, nullptr);
+          for (ThreadPool* pool : {&p2, &p7, &p32}) {
+            for (int rep = 0; rep < 3; ++rep) {
+              std::vector<float> many(ny, -1.0f);
+              MatMul(*m, x.data(), n_tokens, many.data(), precision, pool);
+              ASSERT_EQ(0, std::memcmp(one.data(), many.data(), ny * sizeof(float)))
+                  << pool->size() << " threads, repetition " << rep;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // The model runs a prompt as one batch or token by token and expects the same logits: each
 // output must not depend on how many tokens share the call.
 TEST_P(MatMulTypeTest, BatchedEqualsTokenByTokenExactly) {
@@ -214,7 +268,9 @@ TEST_P(MatMulTypeTest, BatchedEqualsTokenByTokenExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MatMulTypeTest, ::testing::ValuesIn(kWeightTypes),
-                         [](const auto& param_info) { return "type" + std::to_string(param_info.param); });
+                         [](const auto& param_info) {
+                           return "type" + std::to_string(param_info.param);
+                         });
 
 TEST(MatMul, DefaultEntryPointUsesActiveLevel) {
   const auto w = MakeWeights(kQ4_K, 8, 256, 1);
@@ -229,12 +285,11 @@ TEST(MatMul, DefaultEntryPointUsesActiveLevel) {
 TEST(MatMul, RejectsBadShapes) {
   const auto w = MakeWeights(kQ8_0, 2, 64, 1);
   std::vector<float> x(64), y(4);
-  EXPECT_THROW(MatMul(Matrix{kQ8_0, 2, 48, w.data()}, x.data(), 1, y.data(), Precision::kFast,
-                      nullptr),
-               Error);
-  EXPECT_THROW(MatMul(Matrix{77, 2, 64, w.data()}, x.data(), 1, y.data(), Precision::kFast,
-                      nullptr),
-               Error);
+  EXPECT_THROW(
+      MatMul(Matrix{kQ8_0, 2, 48, w.data()}, x.data(), 1, y.data(), Precision::kFast, nullptr),
+      Error);
+  EXPECT_THROW(
+      MatMul(Matrix{77, 2, 64, w.data()}, x.data(), 1, y.data(), Precision::kFast, nullptr), Error);
   // Empty products are fine and write nothing.
   MatMul(Matrix{kQ8_0, 0, 64, nullptr}, x.data(), 1, y.data(), Precision::kFast, nullptr);
 }
@@ -274,10 +329,14 @@ TEST(VectorHelpers, MatchScalarLoops) {
   }
   // Rounding edge cases go through the vector path too (8 at a time): ties to even, denormals,
   // overflow to infinity.
-  const float edge[8] = {1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11),
-                         std::ldexp(1.0f, -24),        std::ldexp(1.5f, -20),
-                         65520.0f,                     -1e6f,
-                         -0.0f,                        std::ldexp(1.0f, -26)};
+  const float edge[8] = {1.0f + std::ldexp(1.0f, -11),
+                         1.0f + 3 * std::ldexp(1.0f, -11),
+                         std::ldexp(1.0f, -24),
+                         std::ldexp(1.5f, -20),
+                         65520.0f,
+                         -1e6f,
+                         -0.0f,
+                         std::ldexp(1.0f, -26)};
   uint16_t h[8];
   Fp32ToFp16Row(edge, h, 8);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(h[i], Fp32ToFp16(edge[i])) << i;

@@ -649,7 +649,9 @@ void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to
 
 void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
              int64_t ldb, float* c, int64_t ldc) {
-  if (auto* const gemm = Active().gemm_f32; gemm != nullptr) return gemm(m, n, k, a, lda, b, ldb, c, ldc);
+  if (auto* const gemm = Active().gemm_f32; gemm != nullptr) {
+    return gemm(m, n, k, a, lda, b, ldb, c, ldc);
+  }
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     std::fill(ci, ci + n, 0.0f);

@@ -105,7 +105,6 @@ bool SimdLevelAvailable(SimdLevel level);
 //             products are used.
 enum class Precision { kFast, kPrecise };
 
-<<<<<<< HEAD
 // For the media encoders, whose layers allocate and free activation buffers of megabytes (100 MB
 // at 1120 image tokens) hundreds of times per input: glibc by default returns such blocks to the
 // kernel on free, so each new one page-faults its memory in again (a fifth of the image encode
@@ -113,11 +112,8 @@ enum class Precision { kFast, kPrecise };
 // 512 MiB, for the rest of the process. Idempotent and thread-safe.
 void RetainLargeAllocations();
 
-// A persistent pool of worker threads (the caller's thread takes part too).
-=======
 // A persistent pool of worker threads (the caller's thread takes part too). With more threads
 // than CPUs, waiting threads yield their CPU instead of spinning on it.
->>>>>>> main
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);

@@ -37,9 +37,9 @@ HEARTH_RANK=stem_weight=0.5 nice -n 10 $py bench/retrieval/run_hearth.py \
   --query-tool "$build/bench/index_query" --dump "$work/dev_dump_stem.jsonl" \
   --out "$work/dev_hearth_stem.json" > "$work/dev_hearth_stem.txt"
 nice -n 10 $py bench/retrieval/tune.py "$work/dev_dump.jsonl" --drop def_weight \
-  --check "$work/public_dump.jsonl" > "$work/tune_prf.txt"
+  --rounds 1 --check "$work/public_dump.jsonl" > "$work/tune_prf.txt"
 nice -n 10 $py bench/retrieval/tune.py "$work/dev_dump.jsonl" \
-  --variant "stem_weight=0.5=$work/dev_dump_stem.jsonl" --drop def_weight --fix prf_weight=0 \
+  --variant "stem_weight=0.5=$work/dev_dump_stem.jsonl" --drop def_weight --fix prf_weight=0 --rounds 1 \
   --check "$work/public_dump.jsonl" \
   | tee "$work/tune.txt"
 $py bench/retrieval/report.py \

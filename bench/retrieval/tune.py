@@ -14,8 +14,8 @@ exp(weight); weighted RRF with the path list; files past rank 100 dropped, as ru
 hearth for 100), so a grid costs no search.
 
 The tuned constants: the role weights (source fixed at 0), prior_on_path, path_weight, rrf_k,
-decay. The objective is mean MRR + mean Hit@5. For each dev package P, coordinate descent (two
-rounds over the grids below, starting from the current defaults) picks constants on the other
+decay. The objective is mean MRR + mean Hit@5. For each dev package P, coordinate descent (one
+round over the grids below, starting from the pre-tuning constants) picks constants on the other
 packages and scores P's instances with them: the cross-validated estimate. The constants shipped
 are the same procedure run on all dev packages; the script prints them, their LOPO estimate,
 the per-signal ablations and (--check) their score on another split's dump.
@@ -283,7 +283,7 @@ def main():
     ap.add_argument('--check-variant', action='append', default=[],
                     help='NAME=DUMP: the check split under a variant')
     ap.add_argument('--no-lopo', action='store_true')
-    ap.add_argument('--rounds', type=int, default=2,
+    ap.add_argument('--rounds', type=int, default=1,
                     help='coordinate-descent rounds over the grids (each fit, LOPO folds included)')
     ap.add_argument('--fix', default='',
                     help='NAME=VALUE,...: constants held fixed, not tuned (e.g. def_weight=0: a '

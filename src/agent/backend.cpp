@@ -15,6 +15,7 @@
 #include "base/base64.h"
 #include "base/error.h"
 #include "base/json_depth.h"
+#include "base/read_file.h"
 #include "text/output_parser.h"
 
 namespace hearth::agent {
@@ -97,20 +98,8 @@ namespace {
 
 // A media file named on the command line, whole (at most 64 MiB: what the servers accept).
 std::string ReadMediaFile(const std::string& path) {
-  constexpr std::uintmax_t kMax = 64u << 20;
-  std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) ThrowIo("cannot read '" + path + "': " + ec.message(), "check the path");
-  if (size > kMax) {
-    ThrowInvalidInput("'" + path + "' is " + std::to_string(size >> 20) +
-                      " MiB; media sent to a server may be 64 MiB at most");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-    ThrowIo("cannot read '" + path + "'", "check the path and its permissions");
-  }
-  return bytes;
+  return ReadWholeFile(path, "a media file", 64u << 20,
+                       "media sent to a server may be 64 MiB at most");
 }
 
 struct Url {

@@ -117,7 +117,8 @@ void RegisterIndexCommand(CLI::App& app) {
   cmd->add_flag("--json-progress", opt->json_progress,
                 "Print one JSON event per file and a final summary event on stdout");
   cmd->add_flag("-q,--quiet", opt->quiet, "Print nothing on success");
-  cmd->add_option("--threads", opt->threads, "Parser threads (default: all cores)");
+  cmd->add_option("--threads", opt->threads,
+                  "Parser threads (default: the CPUs this process may use, at most 32)");
   cmd->callback([opt] { RunIndex(*opt); });
 }
 

@@ -48,7 +48,7 @@ struct QuantizeOptions {
   std::string input;
   std::string output;
   const Preset* preset = nullptr;
-  int threads = 0;  // 0: all cores
+  int threads = 0;  // 0: the physical cores this process may use
   Progress progress;
 };
 void QuantizeModel(const QuantizeOptions& options);

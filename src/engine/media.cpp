@@ -13,6 +13,7 @@
 #include "audio/audio.h"
 #include "base/base64.h"
 #include "base/error.h"
+#include "base/read_file.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -37,17 +38,8 @@ std::string_view TypeOf(const Json& part) {
   return it->get_ref<const std::string&>();
 }
 
-std::vector<uint8_t> ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    ThrowIo("'" + path + "' is a directory, not a media file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) ThrowIo("cannot read '" + path + "': " + ErrnoText(errno), "check the path");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) ThrowIo("cannot read '" + path + "'", "check the file");
-  return bytes;
+std::span<const uint8_t> AsBytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
 uint64_t HashValue(uint64_t seed, uint64_t v) {
@@ -496,8 +488,8 @@ MediaPtr Projector::EncodePart(const Json& part, const PartOptions& options) {
                  "send the audio itself: {\"type\":\"input_audio\",\"input_audio\":{\"data\":"
                  "BASE64,\"format\":\"wav\"}}");
     }
-    const std::vector<uint8_t> bytes = ReadFile(file);
-    return EncodeAudio(bytes, file);
+    const std::string bytes = ReadWholeFile(file, "a media file");
+    return EncodeAudio(AsBytes(bytes), file);
   }
   // input_audio (OpenAI): {"input_audio": {"data": BASE64, "format": "wav" | "mp3" | …}}; the
   // format is not needed (the decoder reads the container), the data is.
@@ -532,8 +524,8 @@ MediaPtr Projector::EncodeImagePart(const Json& part, const PartOptions& options
                  "send the image itself: {\"type\":\"image_url\",\"image_url\":{\"url\":"
                  "\"data:image/png;base64,…\"}}");
     }
-    const std::vector<uint8_t> bytes = ReadFile(file);
-    return EncodeImage(bytes, file, tokens);
+    const std::string bytes = ReadWholeFile(file, "a media file");
+    return EncodeImage(AsBytes(bytes), file, tokens);
   }
   // image_url (OpenAI): {"image_url": {"url": "data:image/png;base64,…", "detail": …}} or
   // {"image_url": "data:…"}.
@@ -592,8 +584,8 @@ MediaPtr Projector::EncodeVideoPart(const Json& part, const PartOptions& options
                  "send the video itself: {\"type\":\"video_url\",\"video_url\":{\"url\":"
                  "\"data:video/mp4;base64,…\"}}");
     }
-    const std::vector<uint8_t> bytes = ReadFile(file);
-    return EncodeVideo(bytes, file, fps, tokens);
+    const std::string bytes = ReadWholeFile(file, "a media file");
+    return EncodeVideo(AsBytes(bytes), file, fps, tokens);
   }
   // video_url: {"video_url": {"url": "data:video/mp4;base64,…"}} or {"video_url": "data:…"}.
   auto in = part.find("video_url");

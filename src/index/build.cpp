@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "index/chunker.h"
 #include "index/index.h"
@@ -376,8 +377,7 @@ void UpdateInTransaction(Db& db, const fs::path& root, const BuildOptions& optio
     todo.push_back(std::move(w));
   }
 
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : AvailableCpus();
   threads = std::clamp(threads, 1, 32);
   std::vector<std::unique_ptr<Chunker>> chunkers;
   for (int i = 0; i < threads; ++i) chunkers.push_back(std::make_unique<Chunker>());

@@ -53,7 +53,7 @@ struct BuildOptions {
   std::filesystem::path root;        // the tree to index; the db goes in root/.hearth/
   uint64_t max_file_size = 1 << 20;  // bytes; bigger files are skipped
   bool rebuild = false;              // build aside, replace the old index when complete
-  int threads = 0;                   // parser threads; 0 = hardware concurrency
+  int threads = 0;                   // parser threads; 0: AvailableCpus(), at most 32
   // Called after each file with (files done, files to process, current relative path).
   std::function<void(size_t, size_t, const std::string&)> on_progress;
 };

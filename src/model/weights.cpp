@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "base/cpu_cores.h"
 #include "base/error.h"
 #include "gguf/gguf.h"
 
@@ -231,9 +232,11 @@ std::unique_ptr<RepackedWeights> RepackWeights(Weights& w, const ModelConfig& c,
   // Fewer TLB misses while streaming the weights for every token (a hint; may be refused).
   ::madvise(base, total, MADV_HUGEPAGE);
 
-  // Copying gigabytes is memory-bound work that several threads finish sooner.
+  // Copying gigabytes is memory-bound work that several threads finish sooner; more than 4 gain
+  // nothing. AvailableCpus, not hardware_concurrency: in a container allowed 2 CPUs of a large
+  // host the latter says the host's count, and 4 threads would fight over 2 CPUs.
   std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(std::clamp(AvailableCpus(), 1, 4)));
   auto worker = [&](size_t id) {
     try {
       for (size_t i; (i = next.fetch_add(1)) < todo.size();) {

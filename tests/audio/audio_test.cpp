@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../model/ref_check.h"
 #include "base/error.h"
 #include "gguf/gguf.h"
 
@@ -60,24 +61,8 @@ class Ref {
   gguf::File file_;
 };
 
-struct Diff {
-  double max_abs = 0;
-  double rel_rms = 0;
-};
-Diff Compare(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  Diff d;
-  double se = 0;
-  double sr = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    const double e = double{got[i]} - want[i];
-    d.max_abs = std::max(d.max_abs, std::abs(e));
-    se += e * e;
-    sr += double{want[i]} * want[i];
-  }
-  d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
-  return d;
-}
+using model::testing::Compare;
+using model::testing::Diff;
 
 // Mel tolerance of README §7.4 item 2.
 void ExpectMelClose(const std::vector<float>& got, const std::vector<float>& want,

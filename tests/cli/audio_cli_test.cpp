@@ -9,42 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_test_util.h"
+
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Result RunHearth(const std::string& args) {
-  static int call = 0;
-  const std::string stem = ::testing::TempDir() + "hearth_audio_cli_" + std::to_string(::getpid()) +
-                           "_" + std::to_string(call++);
-  const std::string out_file = stem + ".out";
-  const std::string err_file = stem + ".err";
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& path) {
-    std::string text;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      std::array<char, 4096> buf{};
-      size_t n = 0;
-      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-      std::fclose(f);
-    }
-    return text;
-  };
-  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
-  std::remove(out_file.c_str());
-  std::remove(err_file.c_str());
-  return result;
-}
-
-std::string Mm(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
-}
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
 
 // The 30.5 s clip is two pieces, 750 + 13 rows (README §4 of the fixtures).
 TEST(AudioCli, BenchAudioReportsEncodeTimePerSecond) {

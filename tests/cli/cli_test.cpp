@@ -7,39 +7,11 @@
 #include <cstdio>
 #include <string>
 
+#include "cli_test_util.h"
+
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;  // stdout and stderr, in that order
-  std::string err;
-};
-
-Result RunHearth(const std::string& args) {
-  // ctest runs tests in parallel processes: give each call its own capture files.
-  static int call = 0;
-  std::string stem = ::testing::TempDir() + "hearth_cli_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(call++);
-  std::string out_file = stem + ".out";
-  std::string err_file = stem + ".err";
-  std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& path) {
-    std::string text;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      std::array<char, 4096> buf;
-      size_t n;
-      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-      std::fclose(f);
-    }
-    return text;
-  };
-  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
-  std::remove(out_file.c_str());
-  std::remove(err_file.c_str());
-  return result;
-}
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
 
 TEST(Cli, VersionNamesTheCommit) {
   Result r = RunHearth("--version");

@@ -10,27 +10,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_test_util.h"
+
 namespace {
+
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
 const std::string kModels = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/";
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void Write(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 class Everyday : public ::testing::Test {
  protected:
@@ -50,14 +38,8 @@ class Everyday : public ::testing::Test {
     static int call = 0;
     const std::string stem = (dir_ / ("call" + std::to_string(call++))).string();
     const std::string cmd = "cd '" + (cwd.empty() ? dir_ : cwd).string() + "' && " + env + " " +
-                            HEARTH_BINARY + " " + args + " >" + stem + ".out 2>" + stem +
-                            ".err <'" + stdin_from + "'";
-    const int status = std::system(cmd.c_str());
-    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
-             Slurp(stem + ".err")};
-    fs::remove(stem + ".out");
-    fs::remove(stem + ".err");
-    return r;
+                            HEARTH_BINARY + " " + args + " <'" + stdin_from + "'";
+    return RunCaptured(cmd, stem);
   }
 
   fs::path dir_;

@@ -20,77 +20,19 @@
 #include <vector>
 
 #include "../model/ref_check.h"
+#include "cli_test_util.h"
 #include "gguf/gguf.h"
 
 namespace {
 
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
+
 using hearth::gguf::File;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result RunHearth(const std::string& args) {
-  static int call = 0;
-  const std::string stem = ::testing::TempDir() + "hearth_media_cli_" + std::to_string(::getpid()) +
-                           "_" + std::to_string(call++);
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + stem + ".out 2>" + stem + ".err </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
-           Slurp(stem + ".err")};
-  std::remove((stem + ".out").c_str());
-  std::remove((stem + ".err").c_str());
-  return r;
-}
-
-std::string Mm(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
-}
-std::string Text(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/" + rel;
-}
-
-std::vector<float> Floats(const std::string& path) {
-  const std::string bytes = Slurp(path);
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
-
-template <typename T>
-std::vector<T> RefTensor(const File& ref, const std::string& name) {
-  const hearth::gguf::TensorInfo* t = ref.FindTensor(name);
-  EXPECT_NE(t, nullptr) << name;
-  if (!t) return {};
-  std::vector<T> v(static_cast<size_t>(t->n_elements()));
-  std::memcpy(v.data(), t->data, v.size() * sizeof(T));
-  return v;
-}
-
-struct Diff {
-  double max_abs = 0, rel_rms = 0;
-};
-Diff Compare(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  Diff d;
-  double se = 0, sr = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    const double e = double{got[i]} - want[i];
-    d.max_abs = std::max(d.max_abs, std::abs(e));
-    se += e * e;
-    sr += double{want[i]} * want[i];
-  }
-  d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
-  return d;
-}
+using hearth::model::testing::Compare;
+using hearth::model::testing::Diff;
+using hearth::model::testing::ReadFloatFile;
+using hearth::model::testing::RefTensor;
 
 // The README's prompt with one audio part.
 std::string WriteChat(const std::string& audio) {
@@ -131,7 +73,7 @@ TEST(MediaCli, EmbedMediaMatchesTheReferenceEncoder) {
         RunHearth("embed-media -m " + s.text + " --mmproj " + Mm("models/" + s.stem + ".gguf") +
                   " --audio " + Mm("media/" + s.clip + ".wav") + " --out " + out + " -t 2");
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const std::vector<float> got = Floats(out);
+    const std::vector<float> got = ReadFloatFile(out);
     std::remove(out.c_str());
     std::vector<float> want;
     if (ref.FindTensor(s.clip + ".embd")) {
@@ -171,7 +113,7 @@ TEST(MediaCli, LogitsChatMatchesTheReferenceLayoutAndLogits) {
     const nlohmann::json layout = nlohmann::json::parse(r.err.substr(0, r.err.find('\n')));
     const std::vector<int32_t> tokens = RefTensor<int32_t>(ref, s.clip + ".tokens");
     EXPECT_EQ(layout["tokens"].get<std::vector<int32_t>>(), tokens);
-    const std::vector<float> logits = Floats(out);
+    const std::vector<float> logits = ReadFloatFile(out);
     std::remove(out.c_str());
     const int V = static_cast<int>(logits.size() / tokens.size());
     ASSERT_EQ(logits.size(), tokens.size() * static_cast<size_t>(V));

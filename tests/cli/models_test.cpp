@@ -12,28 +12,16 @@
 #include <fstream>
 #include <string>
 
+#include "cli_test_util.h"
+
 namespace {
+
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
 std::string Fixture(const std::string& name) {
   return std::string(HEARTH_SHARED_DIR) + "/fixtures/models/" + name;
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void Write(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
 }
 
 // A fresh HOME with no model settings from the environment of the test run.
@@ -56,14 +44,9 @@ class ModelsByName : public ::testing::Test {
     const std::string cmd = "cd '" + home_.string() +
                             "' && env -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u HEARTH_MODELS "
                             "-u OLLAMA_MODELS HOME='" +
-                            home_.string() + "' " + env + " " + HEARTH_BINARY + " " + args + " >" +
-                            stem + ".out 2>" + stem + ".err </dev/null";
-    const int status = std::system(cmd.c_str());
-    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
-             Slurp(stem + ".err")};
-    fs::remove(stem + ".out");
-    fs::remove(stem + ".err");
-    return r;
+                            home_.string() + "' " + env + " " + HEARTH_BINARY + " " + args +
+                            " </dev/null";
+    return RunCaptured(cmd, stem);
   }
 
   // The e4b catalog file, as `hearth pull e4b` leaves it (a tiny fixture under that name).

@@ -19,37 +19,11 @@
 #include <vector>
 
 #include "../vision/test_video.h"
+#include "cli_test_util.h"
 
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result RunHearth(const std::string& args) {
-  static int call = 0;
-  const std::string stem = ::testing::TempDir() + "hearth_video_cli_" + std::to_string(::getpid()) +
-                           "_" + std::to_string(call++);
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + stem + ".out 2>" + stem + ".err </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(stem + ".out"),
-           Slurp(stem + ".err")};
-  std::remove((stem + ".out").c_str());
-  std::remove((stem + ".err").c_str());
-  return r;
-}
-
-std::string Mm(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
-}
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
 
 const std::string& VideoFile() {
   static const std::string path = [] {

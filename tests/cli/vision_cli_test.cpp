@@ -19,46 +19,14 @@
 #include <vector>
 
 #include "../model/ref_check.h"
+#include "cli_test_util.h"
 #include "gguf/gguf.h"
 
 namespace {
 
+using namespace hearth::cli_test;  // NOLINT(google-build-using-namespace): test helpers
+
 using hearth::gguf::File;
-
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Result RunHearth(const std::string& args) {
-  static int call = 0;
-  const std::string stem = ::testing::TempDir() + "hearth_vision_cli_" +
-                           std::to_string(::getpid()) + "_" + std::to_string(call++);
-  const std::string out_file = stem + ".out";
-  const std::string err_file = stem + ".err";
-  const std::string cmd =
-      std::string(HEARTH_BINARY) + " " + args + " >" + out_file + " 2>" + err_file + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& path) {
-    std::string text;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      std::array<char, 4096> buf{};
-      size_t n = 0;
-      while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-      std::fclose(f);
-    }
-    return text;
-  };
-  Result result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_file), slurp(err_file)};
-  std::remove(out_file.c_str());
-  std::remove(err_file.c_str());
-  return result;
-}
-
-std::string Mm(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/multimodal/" + rel;
-}
 
 // A projector with both encoders (like E2B/E4B) and a vision-only one (like 26B/31B); the numbers
 // are the fixtures' structures (README §2).
@@ -79,48 +47,10 @@ TEST(VisionCli, InfoDescribesProjectors) {
   EXPECT_EQ(dense.out.find("audio:"), std::string::npos) << dense.out;
 }
 
-std::string Text(const std::string& rel) {
-  return std::string(HEARTH_SHARED_DIR) + "/fixtures/" + rel;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<float> FloatFile(const std::string& path) {
-  const std::string bytes = Slurp(path);
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
-
-template <typename T>
-std::vector<T> RefTensor(const File& ref, const std::string& name) {
-  const hearth::gguf::TensorInfo* t = ref.FindTensor(name);
-  EXPECT_NE(t, nullptr) << name;
-  if (!t) return {};
-  std::vector<T> v(static_cast<size_t>(t->n_elements()));
-  std::memcpy(v.data(), t->data, v.size() * sizeof(T));
-  return v;
-}
-
-struct Diff {
-  double max_abs = 0, rel_rms = 0;
-};
-Diff Compare(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  Diff d;
-  double se = 0, sr = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    const double e = double{got[i]} - want[i];
-    d.max_abs = std::max(d.max_abs, std::abs(e));
-    se += e * e;
-    sr += double{want[i]} * want[i];
-  }
-  d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
-  return d;
-}
+using hearth::model::testing::Compare;
+using hearth::model::testing::Diff;
+using hearth::model::testing::ReadFloatFile;
+using hearth::model::testing::RefTensor;
 
 // A reference case: its projector/reference stem, text model, image file and budget (0: the
 // default), and the precision class of the projector.
@@ -156,7 +86,7 @@ TEST(VisionCli, EmbedMediaImageMatchesTheReferenceEncoder) {
                   " --image " + Mm("media/" + c.file) + " --out " + out + " -t 2" +
                   (c.tokens ? " --image-tokens " + std::to_string(c.tokens) : ""));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const std::vector<float> got = FloatFile(out);
+    const std::vector<float> got = ReadFloatFile(out);
     std::remove(out.c_str());
     const Diff d = Compare(got, RefTensor<float>(ref, c.name + ".embd"));
     std::printf("%s %s: embd max-abs %.2e rel-RMS %.2e\n", c.stem.c_str(), c.name.c_str(),
@@ -214,7 +144,7 @@ TEST(VisionCli, LogitsChatMatchesTheReferenceLayoutAndLogits) {
     ASSERT_EQ(layout["media"].size(), 1U);
     EXPECT_EQ(layout["media"][0]["non_causal"].get<bool>(),
               ref_case["chunks"][1]["non_causal"].get<bool>());
-    const std::vector<float> logits = FloatFile(out);
+    const std::vector<float> logits = ReadFloatFile(out);
     std::remove(out.c_str());
     const int V = static_cast<int>(logits.size() / tokens.size());
     ASSERT_EQ(logits.size(), tokens.size() * static_cast<size_t>(V));

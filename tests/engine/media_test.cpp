@@ -39,20 +39,10 @@ class Ref {
       : file_(gguf::File::Open(Shared("multimodal/refs/" + file))) {}
   bool Has(const std::string& name) const { return file_.FindTensor(name) != nullptr; }
   std::vector<float> Floats(const std::string& name) const {
-    const gguf::TensorInfo* t = file_.FindTensor(name);
-    EXPECT_NE(t, nullptr) << name;
-    if (!t) return {};
-    std::vector<float> v(static_cast<size_t>(t->n_elements()));
-    std::memcpy(v.data(), t->data, v.size() * sizeof(float));
-    return v;
+    return model::testing::RefTensor<float>(file_, name);
   }
   std::vector<int32_t> Ints(const std::string& name) const {
-    const gguf::TensorInfo* t = file_.FindTensor(name);
-    EXPECT_NE(t, nullptr) << name;
-    if (!t) return {};
-    std::vector<int32_t> v(static_cast<size_t>(t->n_elements()));
-    std::memcpy(v.data(), t->data, v.size() * sizeof(int32_t));
-    return v;
+    return model::testing::RefTensor<int32_t>(file_, name);
   }
   Json Case(const std::string& name) const {
     return Json::parse(std::string(*file_.GetString("ref.case." + name)));

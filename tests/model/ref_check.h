@@ -2,7 +2,14 @@
 // the statistics of §7 used to compare an engine's logits with them.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -41,12 +48,51 @@ class RefFile {
 
 // Statistics of one engine row against one reference row (README §7).
 struct RowStats {
-  double max_abs = 0;   // over the stored ids and the lse
-  double kl = 0;        // lower bound of KL(ref || engine) from the top-20 + rest mass
+  double max_abs = 0;  // over the stored ids and the lse
+  double kl = 0;       // lower bound of KL(ref || engine) from the top-20 + rest mass
   bool argmax_same = true;
   double ref_margin = 0;  // top1 - top2 of the reference
 };
 RowStats CompareRow(const RefRow& ref, const float* logits, int n_vocab);
+
+// A raw float32 file in host order (what `hearth embed-media --out` writes), whole.
+inline std::vector<float> ReadFloatFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
+// Tensor `name` of a reference file as T; empty, and a test failure, when it is missing.
+template <typename T>
+std::vector<T> RefTensor(const gguf::File& ref, const std::string& name) {
+  const gguf::TensorInfo* t = ref.FindTensor(name);
+  EXPECT_NE(t, nullptr) << name;
+  if (!t) return {};
+  std::vector<T> v(static_cast<size_t>(t->n_elements()));
+  std::memcpy(v.data(), t->data, v.size() * sizeof(T));
+  return v;
+}
+
+// How far `got` is from `want`: the largest absolute error and the relative RMS error
+// (||got - want|| / ||want||). A size mismatch is a test failure; the common prefix is compared.
+struct Diff {
+  double max_abs = 0, rel_rms = 0;
+};
+inline Diff Compare(const std::vector<float>& got, const std::vector<float>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  Diff d;
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    const double e = double{got[i]} - want[i];
+    d.max_abs = std::max(d.max_abs, std::abs(e));
+    se += e * e;
+    sr += double{want[i]} * want[i];
+  }
+  d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
+  return d;
+}
 
 double LogSumExp(const float* logits, int n);
 int ArgMax(const float* logits, int n);  // lowest id wins ties

@@ -546,6 +546,7 @@ std::vector<float> Encoder::Encode(const Mel& mel, tensor::ThreadPool* pool,
 
 std::vector<float> Encoder::EncodeClip(std::span<const float> samples, tensor::ThreadPool* pool,
                                        std::vector<int>* rows_per_piece, Split split) const {
+  tensor::RetainLargeAllocations();
   std::vector<float> rows;
   for (const Piece& p : SplitClip(samples, split)) {
     const Mel mel =

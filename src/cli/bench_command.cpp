@@ -28,6 +28,7 @@
 #include "model/adapters.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
+#include "vision/vision.h"
 
 namespace hearth::cli {
 namespace {
@@ -44,6 +45,8 @@ struct BenchArgs {
   bool vs_base = false;  // with adapters: also the base model, interleaved in the same run
   std::string audio;  // --audio: benchmark the audio encoder of --mmproj on this clip instead
   std::string mmproj;
+  std::string image;     // --image: benchmark the vision encoder of --mmproj on this image instead
+  int image_tokens = 0;  // --image-tokens: one budget (0: every budget)
   // --spec: speculative decoding (RunSpecBench).
   std::string spec;
   std::vector<int> spec_k = {2, 4, 8};
@@ -155,6 +158,77 @@ void RunAudioBench(const BenchArgs& args) {
   std::printf("clip    %9.2f s -> %d rows\n", audio_s, rows);
   std::printf("encode  %9.4f s per s of audio (min %.4f, max %.4f over %d runs; %.1fx real time)\n",
               s.median, s.min, s.max, args.reps, s.median > 0 ? 1.0 / s.median : 0.0);
+}
+
+// `--image FILE --mmproj PROJ`: decode the image once, then per visual token budget encode it
+// (preprocessing: size, resize, pad, normalise; the vision tower; pooling and the projection)
+// `reps` times, the budgets interleaved within each repetition.
+void RunImageBench(const BenchArgs& args) {
+  if (args.mmproj.empty()) ThrowUsage("--image needs --mmproj (the projector with the encoder)");
+  if (args.reps < 1) ThrowUsage("repetitions must be ≥ 1", "see 'hearth bench --help'");
+  std::vector<int> budgets(vision::kTokenBudgets.begin(), vision::kTokenBudgets.end());
+  if (args.image_tokens != 0) {
+    if (!vision::IsTokenBudget(args.image_tokens)) {
+      ThrowUsage("--image-tokens " + std::to_string(args.image_tokens) + " is not a budget",
+                 "use 70, 140, 280, 560 or 1120");
+    }
+    budgets = {args.image_tokens};
+  }
+  const int threads = args.threads > 0 ? args.threads : engine::DefaultThreads();
+  const auto load_start = Clock::now();
+  const std::unique_ptr<vision::Encoder> enc = vision::Encoder::Open(args.mmproj);
+  const double load_s = Seconds(load_start);
+  const vision::Image image = vision::DecodeFile(args.image);
+  tensor::ThreadPool pool(threads);
+  std::vector<std::vector<double>> times(budgets.size());
+  std::vector<int> rows(budgets.size(), 0);
+  for (int r = 0; r < args.reps; ++r) {
+    for (size_t b = 0; b < budgets.size(); ++b) {
+      const auto start = Clock::now();
+      const std::vector<float> out = enc->EncodeImage(image, budgets[b], &pool);
+      times[b].push_back(Seconds(start));
+      rows[b] = static_cast<int>(out.size() / static_cast<size_t>(enc->TextWidth()));
+    }
+  }
+  if (args.json) {
+    nlohmann::ordered_json results = nlohmann::ordered_json::array();
+    for (size_t b = 0; b < budgets.size(); ++b) {
+      const Stats s = Summarise(times[b]);
+      const vision::Canvas c = enc->CanvasOf(image, budgets[b]);
+      results.push_back({{"image_tokens", budgets[b]},
+                         {"canvas", std::to_string(c.width) + "x" + std::to_string(c.height)},
+                         {"rows", rows[b]},
+                         {"encode_s", s.median},
+                         {"encode_s_min", s.min},
+                         {"encode_s_max", s.max}});
+    }
+    const nlohmann::ordered_json out = {
+        {"engine", std::string("hearth ") + HEARTH_VERSION + " (" + HEARTH_GIT_COMMIT + ")"},
+        {"mmproj", args.mmproj},
+        {"vision_encoder", enc->Describe()},
+        {"image", args.image},
+        {"image_size", std::to_string(image.width) + "x" + std::to_string(image.height)},
+        {"threads", threads},
+        {"reps", args.reps},
+        {"budgets", results},
+        {"load_s", load_s},
+        {"peak_rss_bytes", PeakRssBytes()},
+    };
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::printf("vision encoder: %s (%s), %d threads, %s kernels\n", args.mmproj.c_str(),
+              enc->Describe().c_str(), threads, tensor::SimdLevelName(tensor::ActiveSimdLevel()));
+  std::printf("image %s: %dx%d\n", args.image.c_str(), image.width, image.height);
+  std::printf("budget  canvas        rows   encode s (median)      min      max\n");
+  for (size_t b = 0; b < budgets.size(); ++b) {
+    const Stats s = Summarise(times[b]);
+    const vision::Canvas c = enc->CanvasOf(image, budgets[b]);
+    const std::string canvas = std::to_string(c.width) + "x" + std::to_string(c.height);
+    std::printf("%6d  %-12s %5d  %17.4f  %7.4f  %7.4f\n", budgets[b], canvas.c_str(), rows[b],
+                s.median, s.min, s.max);
+  }
+  std::printf("(%d runs each, budgets interleaved)\n", args.reps);
 }
 
 void RunBench(const BenchArgs& args) {
@@ -594,7 +668,13 @@ void RegisterBench(CLI::App& app) {
                   "Benchmark the audio encoder of --mmproj on this clip instead (encode time per "
                   "second of audio)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--mmproj", args->mmproj, "The projector .gguf for --audio");
+  cmd->add_option("--image", args->image,
+                  "Benchmark the vision encoder of --mmproj on this image instead (encode time "
+                  "per visual token budget: preprocessing, vision tower and projection)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--image-tokens", args->image_tokens,
+                  "With --image: only this budget (70, 140, 280, 560 or 1120; default: all)");
+  cmd->add_option("--mmproj", args->mmproj, "The projector .gguf for --audio / --image");
   cmd->add_option("--spec", args->spec,
                   "Speculative decoding against plain decoding in the same run: verify (a target "
                   "pass over 1+k tokens vs one decode step, at --depth), self (the model drafts "
@@ -605,8 +685,15 @@ void RegisterBench(CLI::App& app) {
   cmd->add_option("--edit-from", args->edit_from, "--spec lookup: the file before the edit");
   cmd->add_option("--edit-to", args->edit_to, "--spec lookup: the file after the edit");
   cmd->callback([args] {
+    if (!args->audio.empty() && !args->image.empty()) {
+      ThrowUsage("--audio and --image are separate benchmarks", "give one of them");
+    }
     if (!args->audio.empty()) {
       RunAudioBench(*args);
+      return;
+    }
+    if (!args->image.empty()) {
+      RunImageBench(*args);
       return;
     }
     args->model_path = ModelPath(args->model_path, &args->adapters);

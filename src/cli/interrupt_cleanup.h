@@ -15,9 +15,10 @@ namespace hearth::cli {
 class RemoveTmpOnSigint {
  public:
   // `outputs`: the files being written (their ".tmp" siblings are removed); empty ones skipped.
-  explicit RemoveTmpOnSigint(const std::string& output, const std::string& other = {}) {
+  explicit RemoveTmpOnSigint(const std::string& output, const std::string& other = {},
+                             const std::string& third = {}) {
     int n = 0;
-    for (const std::string* p : {&output, &other}) {
+    for (const std::string* p : {&output, &other, &third}) {
       const std::string tmp = p->empty() ? std::string() : *p + ".tmp";
       if (tmp.size() < sizeof paths_[0])
         std::snprintf(paths_[n++], sizeof paths_[0], "%s", tmp.c_str());
@@ -41,7 +42,7 @@ class RemoveTmpOnSigint {
   RemoveTmpOnSigint& operator=(const RemoveTmpOnSigint&) = delete;
 
  private:
-  static inline char paths_[2][4096] = {};
+  static inline char paths_[3][4096] = {};
   struct sigaction old_ = {};
 };
 

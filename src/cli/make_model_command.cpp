@@ -15,6 +15,8 @@ namespace {
 struct MakeModelArgs {
   std::string like, vocab, type = "Q4_K_M", output;
   std::string audio_mmproj, audio_type = "F16";
+  std::string vision_mmproj, vision_type = "F16";
+  int64_t mmproj_text_width = 0;
   std::string lora_for, lora_type = "F16";
   int rank = 16;
   uint64_t seed = 1;
@@ -24,8 +26,9 @@ struct MakeModelArgs {
 // --lora-for BASE: a random adapter for an existing model instead of a model.
 void RunMakeLora(const MakeModelArgs& args) {
   if (args.output.empty()) ThrowUsage("-o is required", "name the adapter file to write");
-  if (!args.like.empty() || !args.audio_mmproj.empty()) {
-    ThrowUsage("--lora-for writes an adapter only", "drop --like and --audio-mmproj");
+  if (!args.like.empty() || !args.audio_mmproj.empty() || !args.vision_mmproj.empty()) {
+    ThrowUsage("--lora-for writes an adapter only",
+               "drop --like, --audio-mmproj and --vision-mmproj");
   }
   const convert::Preset* preset = convert::FindPreset(args.lora_type);
   convert::MakeLoraOptions options;
@@ -41,9 +44,27 @@ void RunMakeLora(const MakeModelArgs& args) {
 
 void RunMakeModel(const MakeModelArgs& args) {
   // Ctrl-C: exit 130, no half-written file left.
-  const RemoveTmpOnSigint cleanup(args.output, args.audio_mmproj);
+  const RemoveTmpOnSigint cleanup(args.output, args.audio_mmproj, args.vision_mmproj);
   if (!args.lora_for.empty()) return RunMakeLora(args);
   if (args.like.empty()) ThrowUsage("--like is required", "name a variant, e.g. --like e4b");
+  if (!args.audio_mmproj.empty() && args.audio_mmproj == args.vision_mmproj) {
+    ThrowUsage("--audio-mmproj and --vision-mmproj name the same file",
+               "write the two projectors to different files");
+  }
+  if (!args.vision_mmproj.empty()) {
+    const convert::Preset* preset = convert::FindPreset(args.vision_type);
+    convert::MakeVisionProjectorOptions vision;
+    vision.like = args.like;
+    vision.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
+    vision.output = args.vision_mmproj;
+    vision.seed = args.seed;
+    vision.threads = args.threads;
+    vision.text_width = args.mmproj_text_width;
+    convert::MakeVisionProjector(vision);
+    std::cerr << "hearth: wrote " << args.vision_mmproj << " (random " << args.like
+              << " vision projector, " << args.vision_type << ")\n";
+    if (args.output.empty() && args.audio_mmproj.empty()) return;
+  }
   if (!args.audio_mmproj.empty()) {
     const convert::Preset* preset = convert::FindPreset(args.audio_type);
     convert::MakeAudioProjectorOptions audio;
@@ -52,13 +73,16 @@ void RunMakeModel(const MakeModelArgs& args) {
     audio.output = args.audio_mmproj;
     audio.seed = args.seed;
     audio.threads = args.threads;
+    audio.text_width = args.mmproj_text_width;
     convert::MakeAudioProjector(audio);
     std::cerr << "hearth: wrote " << args.audio_mmproj << " (random " << args.like
               << " audio projector, " << args.audio_type << ")\n";
     if (args.output.empty()) return;
   }
   if (args.output.empty() || args.vocab.empty()) {
-    ThrowUsage("-o and --vocab are required (unless only --audio-mmproj is written)");
+    ThrowUsage(
+        "-o and --vocab are required (unless only --audio-mmproj / --vision-mmproj is "
+        "written)");
   }
   convert::MakeModelOptions options;
   options.like = args.like;
@@ -103,6 +127,17 @@ void RegisterMakeModel(CLI::App& app) {
   cmd->add_option("--audio-type", args->audio_type,
                   "Matrix type of --audio-mmproj: F32, F16 or Q8_0")
       ->capture_default_str();
+  cmd->add_option("--vision-mmproj", args->vision_mmproj,
+                  "Also (or only) write a random vision projector with the real vision tower's "
+                  "dimensions of the variant here (for hearth bench --image and llama-mtmd-cli)");
+  cmd->add_option("--vision-type", args->vision_type,
+                  "Matrix type of --vision-mmproj: F32, F16 or Q8_0")
+      ->capture_default_str();
+  cmd->add_option("--mmproj-text-width", args->mmproj_text_width,
+                  "Project --vision-mmproj / --audio-mmproj to this width instead of the "
+                  "variant's (to pair the real-size encoder with a tiny text model, e.g. for "
+                  "llama-mtmd-cli, which always runs the text model after the encoder)")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("--lora-for", args->lora_for,
                   "Instead of a model, write a random LoRA adapter (llama.cpp format) for this "
                   "base model to -o: attn_q/k/v/output and ffn_gate/up/down of every layer");

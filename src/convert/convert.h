@@ -76,8 +76,29 @@ struct MakeAudioProjectorOptions {
   std::string output;
   uint64_t seed = 1;
   int threads = 0;
+  int64_t text_width = 0;  // > 0: project to this width instead of the variant's
 };
 void MakeAudioProjector(const MakeAudioProjectorOptions& options);
+
+// A projector file holding only a `gemma4v` vision encoder with the real tower's dimensions
+// (multimodal spec §4: e2b/e4b width 768, 16 layers, 12 heads of 64, MLP 3072; 26b-a4b/31b width
+// 1152, 27 layers, 16 heads of 72, MLP 4304 with std_bias/std_scale and clamped linears; patch 16,
+// pooling 3, 10240-row position tables) projecting to the variant's text width, random weights,
+// the metadata keys llama.cpp's converter writes: for `hearth bench --image` and llama-mtmd-cli.
+// Matrices in `type` (F32, F16 or Q8_0; a Q8_0 matrix whose rows are not a multiple of 32 falls
+// back to F16 as in the converter); norms, scalars and position tables F32; the patch kernel F32
+// (F16 in an F16 file).
+struct MakeVisionProjectorOptions {
+  std::string like;   // e2b | e4b | 26b-a4b | 31b
+  uint32_t type = 1;  // tensor::kF16
+  std::string output;
+  uint64_t seed = 1;
+  int threads = 0;
+  // > 0: project to this width instead of the variant's, to pair the real-size encoder with a
+  // tiny text model when only the encoder is measured (llama-mtmd-cli always runs the text model).
+  int64_t text_width = 0;
+};
+void MakeVisionProjector(const MakeVisionProjectorOptions& options);
 
 // A LoRA adapter in llama.cpp's GGUF format (general.type adapter, adapter.lora.alpha, `.lora_a`
 // / `.lora_b` pairs) for an existing base model, random: a pair of rank `rank` for every

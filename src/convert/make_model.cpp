@@ -367,7 +367,8 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
   w.SetUint32("clip.audio.attention.head_count", kHeads);
   w.SetUint32("clip.audio.num_mel_bins", kMel);
   w.SetFloat32("clip.audio.attention.layer_norm_epsilon", 1e-6F);
-  w.SetUint32("clip.audio.projection_dim", static_cast<uint32_t>(v->n_embd));
+  const int64_t text_width = options.text_width > 0 ? options.text_width : v->n_embd;
+  w.SetUint32("clip.audio.projection_dim", static_cast<uint32_t>(text_width));
 
   std::vector<PlannedTensor> plan;
   auto add = [&](std::string name, std::vector<int64_t> shape, Init init) {
@@ -405,7 +406,7 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
   }
   add("a.pre_encode.out.weight", {kE, kOut}, proj(kE));
   add("a.pre_encode.out.bias", {kOut}, Gaussianish(0.02));
-  add("mm.a.input_projection.weight", {kOut, v->n_embd}, proj(kOut));
+  add("mm.a.input_projection.weight", {kOut, text_width}, proj(kOut));
 
   auto pool = std::make_shared<tensor::ThreadPool>(ResolveThreads(options.threads));
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -421,6 +422,110 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
     for (size_t k = 1; k < t->shape.size(); ++k) rows *= t->shape[k];
     const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
     const uint64_t stream = SplitMix(options.seed * 1000033ULL + i);
+    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
+                    [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
+                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
+                    });
+  }
+  w.WriteFile(options.output);
+}
+
+void MakeVisionProjector(const MakeVisionProjectorOptions& options) {
+  const Variant* v = FindVariant(options.like);
+  if (v == nullptr) {
+    std::string names;
+    for (const auto& n : VariantNames()) names += (names.empty() ? "" : ", ") + n;
+    ThrowUsage("unknown model shape '" + options.like + "'", "use --like with one of " + names);
+  }
+  if (options.type != tensor::kF32 && options.type != tensor::kF16 &&
+      options.type != tensor::kQ8_0) {
+    ThrowUsage("the vision projector is written in F32, F16 or Q8_0", "use --type F16 or Q8_0");
+  }
+  // The small models (per-layer inputs) share one tower, the two large ones another (spec §4).
+  const bool small = v->per_layer_input != 0;
+  const int64_t kE = small ? 768 : 1152, kLayers = small ? 16 : 27, kHeads = small ? 12 : 16,
+                kFf = small ? 3072 : 4304, kPatch = 16, kPosRows = 10240;
+  const int64_t d = kE / kHeads;
+  gguf::Writer w;
+  w.SetString("general.architecture", "clip");
+  w.SetString("general.type", "mmproj");
+  w.SetString("general.name", std::string("hearth-random-") + v->name + "-vision");
+  w.SetString("general.description",
+              std::string("random weights with the dimensions of the Gemma 4 ") + v->name +
+                  " vision tower, made by hearth make-model (seed " + std::to_string(options.seed) +
+                  "); not a trained model");
+  w.SetUint32("general.file_type", options.type == tensor::kF32   ? 0U
+                                   : options.type == tensor::kF16 ? 1U
+                                                                  : 7U);
+  w.SetBool("clip.has_vision_encoder", true);
+  const int64_t text_width = options.text_width > 0 ? options.text_width : v->n_embd;
+  w.SetUint32("clip.vision.projection_dim", static_cast<uint32_t>(text_width));
+  w.SetUint32("clip.vision.image_size", 224);
+  w.SetUint32("clip.vision.patch_size", kPatch);
+  w.SetUint32("clip.vision.embedding_length", kE);
+  w.SetUint32("clip.vision.feed_forward_length", kFf);
+  w.SetUint32("clip.vision.block_count", kLayers);
+  w.SetUint32("clip.vision.attention.head_count", kHeads);
+  w.SetFloat32Array("clip.vision.image_mean", std::vector<float>{0.0F, 0.0F, 0.0F});
+  w.SetFloat32Array("clip.vision.image_std", std::vector<float>{1.0F, 1.0F, 1.0F});
+  w.SetString("clip.vision.projector_type", "gemma4v");
+  w.SetFloat32("clip.vision.attention.layer_norm_epsilon", 1e-6F);
+
+  std::vector<PlannedTensor> plan;
+  auto add = [&](std::string name, std::vector<int64_t> shape, Init init) {
+    plan.push_back({std::move(name), std::move(shape), std::move(init), -1});
+  };
+  auto proj = [](int64_t fan_in) { return Gaussianish(1.0 / std::sqrt(double(fan_in))); };
+  // A clamped linear (spec §1.4) in the large towers: wide ranges that clip a few activations.
+  auto linear = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+    add(name + ".weight", {n_in, n_out}, proj(n_in));
+    if (small) return;
+    add(name + ".input_min", {1}, Init{-6.0F, 2.0F, {}});
+    add(name + ".input_max", {1}, Init{6.0F, 2.0F, {}});
+    add(name + ".output_min", {1}, Init{-8.0F, 2.0F, {}});
+    add(name + ".output_max", {1}, Init{8.0F, 2.0F, {}});
+  };
+  add("v.patch_embd.weight", {kPatch, kPatch, 3, kE}, proj(kPatch * kPatch * 3));
+  add("v.position_embd.weight", {kE, kPosRows, 2}, Gaussianish(0.5));
+  for (int64_t l = 0; l < kLayers; ++l) {
+    const std::string p = "v.blk." + std::to_string(l) + ".";
+    add(p + "ln1.weight", {kE}, Around(1.0, 0.15));
+    for (const char* m : {"attn_q", "attn_k", "attn_v"}) linear(p + m, kE, kE);
+    // Centred on sqrt(1/sqrt(d)): q·k has std ≈ 1 at attention scale 1 (fixture README §2).
+    add(p + "attn_q_norm.weight", {d}, Around(std::sqrt(1.0 / std::sqrt(double(d))), 0.15));
+    add(p + "attn_k_norm.weight", {d}, Around(std::sqrt(1.0 / std::sqrt(double(d))), 0.15));
+    linear(p + "attn_out", kE, kE);
+    add(p + "attn_post_norm.weight", {kE}, Around(0.5, 0.15));
+    add(p + "ln2.weight", {kE}, Around(1.0, 0.15));
+    linear(p + "ffn_gate", kE, kFf);
+    linear(p + "ffn_up", kE, kFf);
+    linear(p + "ffn_down", kFf, kE);
+    add(p + "ffn_post_norm.weight", {kE}, Around(0.5, 0.15));
+    add(p + "out_scale.weight", {1}, Around(0.8, 0.25));
+  }
+  if (!small) {
+    add("v.std_bias", {kE}, Gaussianish(0.1));
+    add("v.std_scale", {kE}, Around(1.0, 0.15));
+  }
+  add("mm.input_projection.weight", {kE, text_width}, proj(kE));
+
+  auto pool = std::make_shared<tensor::ThreadPool>(ResolveThreads(options.threads));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto t = std::make_shared<PlannedTensor>(std::move(plan[i]));
+    // The converter's rules (spec §1.5).
+    uint32_t type = options.type;
+    if (t->shape.size() == 1 || t->name == "v.position_embd.weight") {
+      type = tensor::kF32;
+    } else if (t->name == "v.patch_embd.weight") {
+      type = options.type == tensor::kF16 ? tensor::kF16 : tensor::kF32;
+    } else if (type == tensor::kQ8_0 && t->shape[0] % 32 != 0) {
+      type = tensor::kF16;
+    }
+    const int64_t row_length = t->shape[0];
+    int64_t rows = 1;
+    for (size_t k = 1; k < t->shape.size(); ++k) rows *= t->shape[k];
+    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
+    const uint64_t stream = SplitMix(options.seed * 1000039ULL + i);
     w.AddLazyTensor(t->name, t->shape, type, n_bytes,
                     [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
                       FillTensor(t->init, type, row_length, rows, stream, *pool, out);

@@ -21,6 +21,11 @@ using DotF32Fn = float (*)(int64_t n, const float* a, const float* b);
 // the weight blocks are decoded once for the 4 rows.
 using VecDot4Fn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, float* out);
 
+// 4 weight rows (w, w + w_stride, ...) against 4 activation rows: out[r * 4 + t], each
+// bit-identical to VecDotFn's (r, t) result. A register-blocked tile for batched float weights.
+using VecDot4x4Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
+                             size_t x_stride, float* out);
+
 // Optional: a kernel's own layout of one activation row, made from the row in the vec-dot type
 // (bytes(n) long). When set, MatMul hands vec_dot / vec_dot4 the prepared rows instead.
 struct ActPrep {
@@ -40,8 +45,9 @@ constexpr int kMaxTypeId = 32;
 // A plain aggregate (value-initialise it with {}): no constructor that the SIMD files could emit.
 struct Kernels {
   VecDotFn vec_dot[kMaxTypeId];
-  VecDot4Fn vec_dot4[kMaxTypeId];  // optional (null: MatMul calls vec_dot per row)
-  ActPrep act_prep[kMaxTypeId];    // optional (null run: the plain vec-dot type)
+  VecDot4Fn vec_dot4[kMaxTypeId];       // optional (null: MatMul calls vec_dot per row)
+  VecDot4x4Fn vec_dot4x4[kMaxTypeId];   // optional (null: vec_dot4 per weight row)
+  ActPrep act_prep[kMaxTypeId];         // optional (null run: the plain vec-dot type)
   GroupQ4_0x16Fn q4_0x16_1, q4_0x16_4;  // T = 1 and T = 4
   DotF32Fn dot_f32;
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);
@@ -50,9 +56,16 @@ struct Kernels {
   void (*axpy_f16_heads)(int64_t n, const float* alpha, int heads, const uint16_t* x, float* y);
   void (*f32_to_f16)(int64_t n, const float* src, uint16_t* dst);
   void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
+  // Optional: ExpShifted (tensor.h) in wide registers, the same operations as the portable loop.
+  void (*exp_shifted)(int64_t n, float* x, float shift);
+  // Optional: GemmF32 (tensor.h) with a register-tiled micro-kernel (null: the portable loop).
+  void (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float* c, int64_t ldc);
 };
 
 const Kernels& ScalarKernels();
+using ExpShiftedFn = void (*)(int64_t n, float* x, float shift);
+ExpShiftedFn ActiveExpShifted();
 // Defined in the files compiled for those instruction sets; call only when the CPU has them.
 const Kernels& Avx2Kernels();
 const Kernels& Avx512Kernels();

@@ -526,6 +526,7 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
     const internal::VecDot4Fn dot4 = k.vec_dot4[w.type];
     const uint32_t vt = VecDotType(w.type);
     const internal::ActPrep prep = k.act_prep[w.type];
+    const internal::VecDot4x4Fn dot4x4 = prep.run == nullptr ? k.vec_dot4x4[w.type] : nullptr;
     const size_t q_bytes = RowBytes(vt, cols);
     // Some kernels want the quantized activations in their own layout (prep), made once per
     // row here rather than once per weight row inside the dot product.
@@ -560,10 +561,20 @@ void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens
         // groups of 4 tokens share the decoding of each weight block where a kernel exists.
         int64_t t = 0;
         if (dot4 != nullptr) {
-          float out[4];
+          float out[16];
           for (; t + 4 <= n_tokens; t += 4) {
             const uint8_t* xt = xbytes + static_cast<size_t>(t) * x_bytes;
-            for (int64_t r = r0; r < r1; ++r) {
+            int64_t r = r0;
+            if (dot4x4 != nullptr) {
+              for (; r + 4 <= r1; r += 4) {
+                dot4x4(cols, wdata + static_cast<size_t>(r) * row_bytes, row_bytes, xt, x_bytes,
+                       out);
+                for (int r4 = 0; r4 < 4; ++r4) {
+                  for (int k4 = 0; k4 < 4; ++k4) y[(t + k4) * rows + r + r4] = out[r4 * 4 + k4];
+                }
+              }
+            }
+            for (; r < r1; ++r) {
               dot4(cols, wdata + static_cast<size_t>(r) * row_bytes, xt, x_bytes, out);
               for (int k4 = 0; k4 < 4; ++k4) y[(t + k4) * rows + r] = out[k4];
             }
@@ -630,7 +641,52 @@ void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
   Active().axpy_f16(n, alpha, x, y);
 }
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(n, src, dst); }
+namespace internal {
+// For ExpShifted (elementwise.cpp): the active level's wide version, or null.
+ExpShiftedFn ActiveExpShifted() { return Active().exp_shifted; }
+}  // namespace internal
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(n, src, dst); }
+
+void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, float* c, int64_t ldc) {
+  if (auto* const gemm = Active().gemm_f32; gemm != nullptr) {
+    return gemm(m, n, k, a, lda, b, ldb, c, ldc);
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    std::fill(ci, ci + n, 0.0f);
+    for (int64_t p = 0; p < k; ++p) {
+      const float aip = a[i * lda + p];
+      const float* bp = b + p * ldb;
+      for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+    }
+  }
+}
+
+void MatMulBatchedF32(const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                      ThreadPool* pool) {
+  constexpr int64_t kRowBlock = 64;
+  const int64_t k = w.cols;
+  const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  auto work = [&](int64_t begin, int64_t end) {
+    std::vector<float> rows(static_cast<size_t>(kRowBlock * k));
+    std::vector<float> transposed(static_cast<size_t>(kRowBlock * k));  // [k][kRowBlock]
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t r0 = b * kRowBlock;
+      const int64_t nr = std::min(kRowBlock, w.rows - r0);
+      for (int64_t r = 0; r < nr; ++r) DequantizeMatrixRow(w, r0 + r, rows.data() + r * k);
+      for (int64_t r = 0; r < nr; ++r) {
+        for (int64_t c = 0; c < k; ++c) transposed[c * nr + r] = rows[r * k + c];
+      }
+      GemmF32(n_tokens, nr, k, x, k, transposed.data(), nr, y + r0, w.rows);
+    }
+  };
+  if (pool != nullptr && blocks > 1) {
+    pool->ParallelFor(blocks, work);
+  } else {
+    work(0, blocks);
+  }
+}
 
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool) {

@@ -82,6 +82,12 @@ void SoftCap(float* x, int64_t n, float cap);
 // x[i] = exp(x[i] - shift) for x[i] <= shift (softmax after subtracting the maximum), within a
 // few ulp of std::exp and vectorised; results below exp(-87) are not flushed to zero.
 void ExpShifted(float* x, int64_t n, float shift);
+// C = A · B for row-major F32 matrices: A is m × k (row stride lda), B is k × n (ldb), C is m × n
+// (ldc, overwritten). Single-threaded; for the media encoders' attention (Q·Kᵀ with K stored
+// transposed, P·V), where a dot product per output would spend as much on horizontal sums as on
+// multiplies. The summation runs over k in order for every output at every SIMD level.
+void GemmF32(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, float* c, int64_t ldc);
 
 // Which SIMD implementation the dispatcher picked. HEARTH_SIMD=scalar|avx2|avx512 in the
 // environment forces a level (never above what the CPU supports), so tests cover every path.
@@ -98,6 +104,13 @@ bool SimdLevelAvailable(SimdLevel level);
 //             K-quants and IQ4_XS, F16 for F16, BF16 for BF16, F32 for F32) and integer dot
 //             products are used.
 enum class Precision { kFast, kPrecise };
+
+// For the media encoders, whose layers allocate and free activation buffers of megabytes (100 MB
+// at 1120 image tokens) hundreds of times per input: glibc by default returns such blocks to the
+// kernel on free, so each new one page-faults its memory in again (a fifth of the image encode
+// time on a 2-core VM). This keeps blocks up to 256 MiB in the heap and trims it only beyond
+// 512 MiB, for the rest of the process. Idempotent and thread-safe.
+void RetainLargeAllocations();
 
 // A persistent pool of worker threads (the caller's thread takes part too). With more threads
 // than CPUs, waiting threads yield their CPU instead of spinning on it.
@@ -159,6 +172,14 @@ void DequantizeMatrixRow(const Matrix& w, int64_t row, float* dst);
 // weight row once per block of tokens. `pool` may be null (single-threaded).
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool);
+// MatMul for a large batch with activations kept in F32 (Precision::kPrecise's arithmetic, in a
+// different summation order): each block of 64 weight rows is dequantized to F32 once and
+// multiplied with all n_tokens rows through GemmF32. For the media encoders (thousands of patches
+// or frames per input), where it beats the dot-product kernels by amortising the weight
+// conversion; the text model keeps MatMul, whose batched and single-token results agree bit for
+// bit.
+void MatMulBatchedF32(const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                      ThreadPool* pool);
 // MatMul at an explicit SIMD level (tests and benchmarks compare the levels); throws
 // Error(kInvalidInput) when `level` is not available on this CPU.
 void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens, float* y,

@@ -4,7 +4,9 @@
 // projection into the text model. Activations are [rows][width] F32; every linear and both
 // attention products run through tensor::MatMul, batched over all patches.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "base/error.h"
@@ -127,6 +129,24 @@ float RoundFp16(float x) { return tensor::Fp16ToFp32(tensor::Fp32ToFp16(x)); }
 
 // ---- computation helpers ([rows][width] row-major activations) ----
 
+// y = x · mᵀ for `rows` patches. A whole image is hundreds to thousands of rows: for float
+// weights the batched F32 path converts each weight block once for all of them (F32 activations:
+// llama.cpp rounds them to F16 for an F16 tower, a difference well inside the multimodal README's
+// F16 tolerance). Quantized weights keep MatMul's fast path, which rounds activations to 8 bits
+// as llama.cpp does (F32 activations would put a Q8_0 tower 4× further from its reference), and
+// so does a handful of rows.
+void MatMulPatches(const tensor::Matrix& m, const float* x, int64_t rows, float* y,
+                   tensor::ThreadPool* pool) {
+  constexpr int64_t kMinBatchedRows = 16;
+  const bool float_weights =
+      m.type == tensor::kF32 || m.type == tensor::kF16 || m.type == tensor::kBF16;
+  if (float_weights && rows >= kMinBatchedRows) {
+    tensor::MatMulBatchedF32(m, x, rows, y, pool);
+  } else {
+    tensor::MatMul(m, x, rows, y, tensor::Precision::kFast, pool);
+  }
+}
+
 std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t rows,
                          tensor::ThreadPool* pool) {
   const int64_t in = l.m.cols;
@@ -141,7 +161,7 @@ std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t r
     src = clamped.data();
   }
   std::vector<float> y(static_cast<size_t>(rows * l.m.rows));
-  tensor::MatMul(l.m, src, rows, y.data(), tensor::Precision::kFast, pool);
+  MatMulPatches(l.m, src, rows, y.data(), pool);
   const int64_t out = l.m.rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = y.data() + r * out;
@@ -203,6 +223,43 @@ float Activate(Act act, float x) {
   return x;
 }
 
+// Activate over a whole buffer: ggml looks GELU up in a table indexed by the fp16 input, and so
+// does this (the table holds Activate's own value for every half, so results are identical to
+// calling it per element, at a fraction of the tanh/exp cost: 50 M values per image at 280).
+void ActivateInPlace(Act act, float* x, int64_t n) {
+  if (act == Act::kSilu) {
+    for (int64_t i = 0; i < n; ++i) x[i] = Activate(act, x[i]);
+    return;
+  }
+  static const auto kTables = [] {
+    std::array<std::vector<float>, 2> t;
+    for (int which = 0; which < 2; ++which) {
+      t[which].resize(1 << 16);
+      for (uint32_t bits = 0; bits < (1U << 16); ++bits) {
+        const float h = tensor::Fp16ToFp32(static_cast<uint16_t>(bits));
+        t[which][bits] = Activate(which == 0 ? Act::kGeluQuick : Act::kGelu, h);
+      }
+    }
+    return t;
+  }();
+  const std::vector<float>& table = kTables[act == Act::kGeluQuick ? 0 : 1];
+  constexpr int64_t kChunk = 1024;
+  std::array<uint16_t, kChunk> halves;
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t len = std::min(kChunk, n - i0);
+    tensor::Fp32ToFp16Row(x + i0, halves.data(), len);
+    for (int64_t i = 0; i < len; ++i) {
+      const float v = x[i0 + i];
+      // Activate's own cut-offs for GELU come before its rounding to fp16.
+      if (act == Act::kGelu && (v <= -10.0F || v >= 10.0F)) {
+        x[i0 + i] = Activate(act, v);
+      } else {
+        x[i0 + i] = table[halves[static_cast<size_t>(i)]];
+      }
+    }
+  }
+}
+
 // NEOX rotation of `n` values (pairs (j, j + n/2)) by angles pos · base^(−2j/n), with ggml's
 // iterative float angle.
 void Rope(float* x, int n, float pos) {
@@ -220,59 +277,67 @@ void Rope(float* x, int n, float pos) {
 }
 
 // Full (unmasked, scale 1.0) attention of every patch over every patch, per head. Q·Kᵀ and P·V are
-// MatMuls over blocks of queries; heads × query blocks are spread over the pool.
+// register-tiled GEMMs (tensor::GemmF32) over blocks of queries; heads × query blocks are spread
+// over the pool.
 std::vector<float> Attention(const std::vector<float>& q, const std::vector<float>& k,
                              const std::vector<float>& v, int64_t n, int heads, int d,
                              tensor::ThreadPool* pool) {
   const int64_t e = int64_t{heads} * d;
-  // Per head: K as [n][d] rows, V transposed to [d][n] rows.
-  std::vector<float> kh(static_cast<size_t>(n * e));
-  std::vector<float> vt(static_cast<size_t>(n * e));
+  // Per head: K transposed to [d][n] (so Q·Kᵀ is a plain row-major product), V as [n][d] rows.
+  std::vector<float> kt(static_cast<size_t>(n * e));
+  std::vector<float> vh(static_cast<size_t>(n * e));
   for (int h = 0; h < heads; ++h) {
-    float* kd = kh.data() + h * n * d;
-    float* vd = vt.data() + h * n * d;
+    float* kd = kt.data() + h * n * d;
+    float* vd = vh.data() + h * n * d;
     for (int64_t i = 0; i < n; ++i) {
       for (int t = 0; t < d; ++t) {
-        kd[i * d + t] = k[static_cast<size_t>(i * e + h * d + t)];
-        vd[t * n + i] = v[static_cast<size_t>(i * e + h * d + t)];
+        kd[t * n + i] = k[static_cast<size_t>(i * e + h * d + t)];
+        vd[i * d + t] = v[static_cast<size_t>(i * e + h * d + t)];
       }
     }
   }
   constexpr int64_t kBlock = 64;
+  constexpr int kLanes = 16;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<float> out(static_cast<size_t>(n * e));
   auto work = [&](int64_t begin, int64_t end) {
-    std::vector<float> qb(static_cast<size_t>(kBlock * d));
     std::vector<float> scores(static_cast<size_t>(kBlock * n));
-    std::vector<float> ob(static_cast<size_t>(kBlock * d));
+    std::vector<float> inv_sum(static_cast<size_t>(kBlock));
     for (int64_t job = begin; job < end; ++job) {
       const auto h = static_cast<int>(job / blocks);
       const int64_t q0 = (job % blocks) * kBlock;
       const int64_t nq = std::min(kBlock, n - q0);
-      for (int64_t i = 0; i < nq; ++i) {
-        std::copy_n(q.data() + (q0 + i) * e + int64_t{h} * d, d, qb.data() + i * d);
-      }
-      const tensor::Matrix km{tensor::kF32, n, d, kh.data() + int64_t{h} * n * d,
-                              tensor::Layout::kRows};
-      tensor::MatMul(km, qb.data(), nq, scores.data(), tensor::Precision::kFast, nullptr);
+      tensor::GemmF32(nq, n, d, q.data() + q0 * e + int64_t{h} * d, e,
+                      kt.data() + int64_t{h} * n * d, n, scores.data(), n);
+      // Softmax numerators only; each output row is divided by its sum after P·V (d values
+      // instead of n). 16 partial maxima and sums so the loops vectorise.
+      std::array<float, kLanes> sums{};
       for (int64_t i = 0; i < nq; ++i) {
         float* s = scores.data() + i * n;
-        const float mx = *std::max_element(s, s + n);
-        tensor::ExpShifted(s, n, mx);
-        double sum = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          sum += s[j];
+        std::array<float, kLanes> mx;
+        mx.fill(-std::numeric_limits<float>::infinity());
+        int64_t j = 0;
+        for (; j + kLanes <= n; j += kLanes) {
+          for (int l = 0; l < kLanes; ++l) mx[l] = std::max(mx[l], s[j + l]);
         }
-        const auto inv = static_cast<float>(1.0 / sum);
-        for (int64_t j = 0; j < n; ++j) {
-          s[j] *= inv;
+        float m = *std::max_element(mx.begin(), mx.end());
+        for (; j < n; ++j) m = std::max(m, s[j]);
+        tensor::ExpShifted(s, n, m);
+        sums.fill(0.0F);
+        for (j = 0; j + kLanes <= n; j += kLanes) {
+          for (int l = 0; l < kLanes; ++l) sums[l] += s[j + l];
         }
+        float sum = 0;
+        for (const float part : sums) sum += part;
+        for (; j < n; ++j) sum += s[j];
+        inv_sum[static_cast<size_t>(i)] = 1.0F / sum;
       }
-      const tensor::Matrix vm{tensor::kF32, d, n, vt.data() + int64_t{h} * n * d,
-                              tensor::Layout::kRows};
-      tensor::MatMul(vm, scores.data(), nq, ob.data(), tensor::Precision::kFast, nullptr);
+      // Straight into this head's columns of the output rows.
+      tensor::GemmF32(nq, d, n, scores.data(), n, vh.data() + int64_t{h} * n * d, d,
+                      out.data() + q0 * e + int64_t{h} * d, e);
       for (int64_t i = 0; i < nq; ++i) {
-        std::copy_n(ob.data() + i * d, d, out.data() + (q0 + i) * e + int64_t{h} * d);
+        float* o = out.data() + (q0 + i) * e + int64_t{h} * d;
+        for (int t = 0; t < d; ++t) o[t] *= inv_sum[static_cast<size_t>(i)];
       }
     }
   };
@@ -316,8 +381,9 @@ void RunLayer(const Shape& w, const Layer& l, std::vector<float>& x, int64_t n,
   const std::vector<float> h2 = RmsNorm(x, e, l.ln2, w.eps);
   std::vector<float> g = Apply(l.gate, h2, n, pool);
   const std::vector<float> u = Apply(l.up, h2, n, pool);
+  ActivateInPlace(w.act, g.data(), static_cast<int64_t>(g.size()));
   for (size_t i = 0; i < g.size(); ++i) {
-    g[i] = Activate(w.act, g[i]) * u[i];
+    g[i] *= u[i];
   }
   const std::vector<float> f = RmsNorm(Apply(l.down, g, n, pool), e, l.ffn_post_norm, w.eps);
   for (size_t i = 0; i < x.size(); ++i) {
@@ -471,6 +537,7 @@ Pixels Encoder::Preprocess(const Image& image, int max_tokens) const {
 
 std::vector<float> Encoder::Encode(const Pixels& pixels, tensor::ThreadPool* pool,
                                    Intermediates* inter) const {
+  tensor::RetainLargeAllocations();
   const Weights& w = *w_;
   const int p = w.patch;
   const int align = p * w.pool;
@@ -511,7 +578,7 @@ std::vector<float> Encoder::Encode(const Pixels& pixels, tensor::ThreadPool* poo
   }
   std::vector<float> x(static_cast<size_t>(n * e));
   const tensor::Matrix kernel{tensor::kF32, e, kk, w.patch_kernel.data(), tensor::Layout::kRows};
-  tensor::MatMul(kernel, cols.data(), n, x.data(), tensor::Precision::kFast, pool);
+  MatMulPatches(kernel, cols.data(), n, x.data(), pool);
   cols = {};
   std::vector<float> pos_x(static_cast<size_t>(n));
   std::vector<float> pos_y(static_cast<size_t>(n));

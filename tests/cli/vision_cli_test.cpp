@@ -268,4 +268,107 @@ TEST(VisionCli, ErrorsAreOneLineWithTheRightExitCode) {
   std::remove(out.c_str());
 }
 
+// `bench --image` on a fixture projector and image: one result per budget, with the row counts
+// llama.cpp gives for img-200x120 at align 12 (fixture README §5: 60, 135, 170, 170, 170).
+TEST(VisionCli, BenchImageReportsRowsPerBudget) {
+  const std::string args = "bench --image " + Mm("media/img-200x120.png") + " --mmproj " +
+                           Mm("models/tiny-e.mmproj.F32.gguf") + " -r 1 -t 1 --json";
+  Result r = RunHearth(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["budgets"].size(), 5U) << r.out;
+  const int budgets[] = {70, 140, 280, 560, 1120};
+  const int rows[] = {60, 135, 170, 170, 170};
+  const char* canvases[] = {"120x72", "180x108", "204x120", "204x120", "204x120"};
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(j["budgets"][i]["image_tokens"], budgets[i]);
+    EXPECT_EQ(j["budgets"][i]["rows"], rows[i]);
+    EXPECT_EQ(j["budgets"][i]["canvas"], canvases[i]);
+    EXPECT_GT(j["budgets"][i]["encode_s"].get<double>(), 0.0);
+  }
+  r = RunHearth(args + " --image-tokens 140");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["budgets"].size(), 1U);
+  EXPECT_EQ(j["budgets"][0]["rows"], 135);
+  // img-160x120.jpg at 70 tokens: 108x84 = 63 rows (README §5), in the text table.
+  r = RunHearth("bench --image " + Mm("media/img-160x120.jpg") + " --mmproj " +
+                Mm("models/tiny-dense.mmproj.F16.gguf") + " -r 2 --image-tokens 70");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\n +70 +108x84 +63 )"))) << r.out;
+  // Not a budget; no projector; a projector without a vision encoder.
+  r = RunHearth("bench --image " + Mm("media/img-64x64.png") + " --mmproj " +
+                Mm("models/tiny-e.mmproj.F32.gguf") + " --image-tokens 100");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = RunHearth("bench --image " + Mm("media/img-64x64.png"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+// `make-model --vision-mmproj`: the real E2B vision tower (multimodal spec §4: width 768, 16
+// layers, 12 heads of 64, MLP 3072, patch 16, 10240-row position tables) projecting to E2B's text
+// width 1536, with the metadata keys of the converter's files (the fixture projectors') and the
+// converter's tensor types (§1.5); it loads as a vision encoder.
+TEST(VisionCli, MakeModelWritesARealSizeVisionProjector) {
+  const std::string proj =
+      ::testing::TempDir() + "hearth_e2b_vision_" + std::to_string(::getpid()) + ".mmproj.gguf";
+  Result r = RunHearth("make-model --like e2b --vision-mmproj " + proj + " --vision-type Q8_0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  {
+    const File f = File::Open(proj);
+    const File fixture = File::Open(Mm("models/tiny-e.mmproj.Q8_0.gguf"));
+    for (const auto& [key, value] : fixture.metadata()) {
+      if (key.find("audio") != std::string::npos) continue;
+      EXPECT_NE(f.Find(key), nullptr) << key;
+    }
+    EXPECT_EQ(f.GetString("general.architecture"), "clip");
+    EXPECT_EQ(f.GetString("general.type"), "mmproj");
+    EXPECT_EQ(f.GetString("clip.vision.projector_type"), "gemma4v");
+    EXPECT_EQ(f.GetBool("clip.has_vision_encoder"), true);
+    EXPECT_EQ(f.GetInt("clip.vision.embedding_length"), 768);
+    EXPECT_EQ(f.GetInt("clip.vision.block_count"), 16);
+    EXPECT_EQ(f.GetInt("clip.vision.attention.head_count"), 12);
+    EXPECT_EQ(f.GetInt("clip.vision.feed_forward_length"), 3072);
+    EXPECT_EQ(f.GetInt("clip.vision.patch_size"), 16);
+    EXPECT_EQ(f.GetInt("clip.vision.projection_dim"), 1536);
+    EXPECT_EQ(f.Find("clip.vision.projector.scale_factor"), nullptr);  // absent: pooling 3
+    EXPECT_EQ(f.Find("clip.use_gelu"), nullptr);                       // absent: GELU-quick
+    auto shape = [&](const char* name) {
+      const auto* t = f.FindTensor(name);
+      return t != nullptr ? t->shape : std::vector<int64_t>{};
+    };
+    auto type = [&](const char* name) {
+      const auto* t = f.FindTensor(name);
+      return t != nullptr ? static_cast<int>(t->type_id) : -1;
+    };
+    EXPECT_EQ(shape("v.patch_embd.weight"), (std::vector<int64_t>{16, 16, 3, 768}));
+    EXPECT_EQ(type("v.patch_embd.weight"), 0);  // F32 outside F16 files
+    EXPECT_EQ(shape("v.position_embd.weight"), (std::vector<int64_t>{768, 10240, 2}));
+    EXPECT_EQ(type("v.position_embd.weight"), 0);
+    EXPECT_EQ(shape("v.blk.15.attn_q.weight"), (std::vector<int64_t>{768, 768}));
+    EXPECT_EQ(type("v.blk.15.attn_q.weight"), 8);  // Q8_0
+    EXPECT_EQ(shape("v.blk.15.attn_k_norm.weight"), (std::vector<int64_t>{64}));
+    EXPECT_EQ(shape("v.blk.0.ffn_gate.weight"), (std::vector<int64_t>{768, 3072}));
+    EXPECT_EQ(shape("v.blk.0.ffn_down.weight"), (std::vector<int64_t>{3072, 768}));
+    EXPECT_EQ(shape("v.blk.0.out_scale.weight"), (std::vector<int64_t>{1}));
+    EXPECT_EQ(f.FindTensor("v.blk.16.ln1.weight"), nullptr);
+    EXPECT_EQ(f.FindTensor("v.std_bias"), nullptr);  // only the 26B/31B tower standardizes
+    EXPECT_EQ(f.FindTensor("v.blk.0.attn_q.input_min"), nullptr);
+    EXPECT_EQ(shape("mm.input_projection.weight"), (std::vector<int64_t>{768, 1536}));
+  }
+  r = RunHearth("info -m " + proj);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("gemma4v, 16 layers, width 768, 12 heads, patch 16, pool 3"),
+            std::string::npos)
+      << r.out;
+  std::remove(proj.c_str());
+  // The same file name for both projectors, an unknown variant: usage errors.
+  EXPECT_EQ(RunHearth("make-model --like e2b --vision-mmproj " + proj + " --audio-mmproj " + proj)
+                .exit_code,
+            2);
+  EXPECT_EQ(RunHearth("make-model --like e9b --vision-mmproj " + proj).exit_code, 2);
+  EXPECT_EQ(
+      RunHearth("make-model --like e2b --vision-mmproj " + proj + " --vision-type Q4_0").exit_code,
+      2);
+}
+
 }  // namespace

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -90,6 +92,46 @@ TEST(GroupedHeads, DotAndAxpyMatchReference) {
         EXPECT_NEAR(out[h], ref, 1e-6 * mag + 1e-6) << "heads " << heads << " n " << n;
         for (int64_t i = 0; i < n; ++i) {
           ASSERT_NEAR(y[h * n + i], 0.5f + alpha[h] * kf[i], 1e-6) << h << " " << i;
+        }
+      }
+    }
+  }
+}
+
+// GemmF32 against a double-precision triple loop, on shapes that hit every tile edge of every
+// SIMD level (rows mod 4, column tails within and across vectors) and strided operands. The
+// sentinel around C's columns catches stores past a masked tail.
+TEST(GemmF32, MatchesADoubleProductOnEveryTileShape) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  constexpr float kSentinel = 12345.0f;
+  for (int64_t m : {1, 2, 3, 4, 5, 9}) {
+    for (int64_t n : {1, 7, 8, 15, 16, 17, 33, 64, 65, 130}) {
+      for (int64_t k : {1, 3, 64, 77}) {
+        const int64_t lda = k + 3;
+        const int64_t ldb = n + 5;
+        const int64_t ldc = n + 2;
+        std::vector<float> a(static_cast<size_t>(m * lda));
+        std::vector<float> b(static_cast<size_t>(k * ldb));
+        for (float& x : a) x = dist(rng);
+        for (float& x : b) x = dist(rng);
+        std::vector<float> c(static_cast<size_t>(m * ldc), kSentinel);
+        GemmF32(m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < ldc; ++j) {
+            const float got = c[static_cast<size_t>(i * ldc + j)];
+            if (j >= n) {
+              ASSERT_EQ(got, kSentinel) << "wrote past column " << n << " at " << i << "," << j;
+              continue;
+            }
+            double ref = 0;
+            for (int64_t p = 0; p < k; ++p) {
+              ref += static_cast<double>(a[static_cast<size_t>(i * lda + p)]) *
+                     b[static_cast<size_t>(p * ldb + j)];
+            }
+            ASSERT_NEAR(got, ref, 1e-5 * static_cast<double>(k))
+                << "m " << m << " n " << n << " k " << k << " at " << i << "," << j;
+          }
         }
       }
     }

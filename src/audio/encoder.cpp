@@ -188,7 +188,7 @@ void Apply(const Linear& l, const float* x, int64_t rows, float* y, tensor::Thre
     }
     x = clamped.data();
   }
-  tensor::MatMul(l.m, x, rows, y, tensor::Precision::kFast, pool);
+  tensor::MatMulEncoder(l.m, x, rows, y, pool);
   const int64_t out = l.m.rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = y + r * out;
@@ -278,8 +278,8 @@ std::vector<float> ConvNormRelu(const std::vector<float>& x, int t_in, int f_in,
         }
       }
     }
-    tensor::MatMul(w, cols.data(), int64_t{nt} * fo,
-                   y.data() + static_cast<size_t>(t0) * fo * c_out, tensor::Precision::kFast, pool);
+    tensor::MatMulEncoder(w, cols.data(), int64_t{nt} * fo,
+                          y.data() + static_cast<size_t>(t0) * fo * c_out, pool);
   }
   for (size_t p = 0; p < y.size(); p += c_out) {
     float* v = y.data() + p;

@@ -688,6 +688,16 @@ void MatMulBatchedF32(const Matrix& w, const float* x, int64_t n_tokens, float* 
   }
 }
 
+void MatMulEncoder(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  constexpr int64_t kMinBatchedRows = 16;
+  const bool float_weights = w.type == kF32 || w.type == kF16 || w.type == kBF16;
+  if (float_weights && n_tokens >= kMinBatchedRows) {
+    MatMulBatchedF32(w, x, n_tokens, y, pool);
+  } else {
+    MatMul(w, x, n_tokens, y, Precision::kFast, pool);
+  }
+}
+
 void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precision precision,
             ThreadPool* pool) {
   MatMulAt(ActiveSimdLevel(), w, x, n_tokens, y, precision, pool);

@@ -180,6 +180,12 @@ void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Precisi
 // bit.
 void MatMulBatchedF32(const Matrix& w, const float* x, int64_t n_tokens, float* y,
                       ThreadPool* pool);
+// The media encoders' linears, over all patches or frames of one input: MatMulBatchedF32 for
+// float weights (F32, F16, BF16; F32 activations, where llama.cpp rounds them to F16 for an F16
+// tower: a difference well inside the multimodal README's tolerances) and at least 16 rows;
+// otherwise MatMul's fast path (quantized towers keep llama.cpp's 8-bit activations, which match
+// its references about 4× more closely than F32 ones).
+void MatMulEncoder(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 // MatMul at an explicit SIMD level (tests and benchmarks compare the levels); throws
 // Error(kInvalidInput) when `level` is not available on this CPU.
 void MatMulAt(SimdLevel level, const Matrix& w, const float* x, int64_t n_tokens, float* y,

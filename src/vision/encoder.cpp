@@ -129,24 +129,6 @@ float RoundFp16(float x) { return tensor::Fp16ToFp32(tensor::Fp32ToFp16(x)); }
 
 // ---- computation helpers ([rows][width] row-major activations) ----
 
-// y = x · mᵀ for `rows` patches. A whole image is hundreds to thousands of rows: for float
-// weights the batched F32 path converts each weight block once for all of them (F32 activations:
-// llama.cpp rounds them to F16 for an F16 tower, a difference well inside the multimodal README's
-// F16 tolerance). Quantized weights keep MatMul's fast path, which rounds activations to 8 bits
-// as llama.cpp does (F32 activations would put a Q8_0 tower 4× further from its reference), and
-// so does a handful of rows.
-void MatMulPatches(const tensor::Matrix& m, const float* x, int64_t rows, float* y,
-                   tensor::ThreadPool* pool) {
-  constexpr int64_t kMinBatchedRows = 16;
-  const bool float_weights =
-      m.type == tensor::kF32 || m.type == tensor::kF16 || m.type == tensor::kBF16;
-  if (float_weights && rows >= kMinBatchedRows) {
-    tensor::MatMulBatchedF32(m, x, rows, y, pool);
-  } else {
-    tensor::MatMul(m, x, rows, y, tensor::Precision::kFast, pool);
-  }
-}
-
 std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t rows,
                          tensor::ThreadPool* pool) {
   const int64_t in = l.m.cols;
@@ -161,7 +143,7 @@ std::vector<float> Apply(const Linear& l, const std::vector<float>& x, int64_t r
     src = clamped.data();
   }
   std::vector<float> y(static_cast<size_t>(rows * l.m.rows));
-  MatMulPatches(l.m, src, rows, y.data(), pool);
+  tensor::MatMulEncoder(l.m, src, rows, y.data(), pool);
   const int64_t out = l.m.rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = y.data() + r * out;
@@ -578,7 +560,7 @@ std::vector<float> Encoder::Encode(const Pixels& pixels, tensor::ThreadPool* poo
   }
   std::vector<float> x(static_cast<size_t>(n * e));
   const tensor::Matrix kernel{tensor::kF32, e, kk, w.patch_kernel.data(), tensor::Layout::kRows};
-  MatMulPatches(kernel, cols.data(), n, x.data(), pool);
+  tensor::MatMulEncoder(kernel, cols.data(), n, x.data(), pool);
   cols = {};
   std::vector<float> pos_x(static_cast<size_t>(n));
   std::vector<float> pos_y(static_cast<size_t>(n));

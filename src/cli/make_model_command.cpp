@@ -51,32 +51,27 @@ void RunMakeModel(const MakeModelArgs& args) {
     ThrowUsage("--audio-mmproj and --vision-mmproj name the same file",
                "write the two projectors to different files");
   }
+  // The random projectors, each in its own file.
+  const auto projector = [&](const std::string& output, const std::string& type_name,
+                             void (*make)(const convert::MakeProjectorOptions&), const char* what) {
+    const convert::Preset* preset = convert::FindPreset(type_name);
+    convert::MakeProjectorOptions options;
+    options.like = args.like;
+    options.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
+    options.output = output;
+    options.seed = args.seed;
+    options.threads = args.threads;
+    options.text_width = args.mmproj_text_width;
+    make(options);
+    std::cerr << "hearth: wrote " << output << " (random " << args.like << " " << what
+              << " projector, " << type_name << ")\n";
+  };
   if (!args.vision_mmproj.empty()) {
-    const convert::Preset* preset = convert::FindPreset(args.vision_type);
-    convert::MakeVisionProjectorOptions vision;
-    vision.like = args.like;
-    vision.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
-    vision.output = args.vision_mmproj;
-    vision.seed = args.seed;
-    vision.threads = args.threads;
-    vision.text_width = args.mmproj_text_width;
-    convert::MakeVisionProjector(vision);
-    std::cerr << "hearth: wrote " << args.vision_mmproj << " (random " << args.like
-              << " vision projector, " << args.vision_type << ")\n";
+    projector(args.vision_mmproj, args.vision_type, convert::MakeVisionProjector, "vision");
     if (args.output.empty() && args.audio_mmproj.empty()) return;
   }
   if (!args.audio_mmproj.empty()) {
-    const convert::Preset* preset = convert::FindPreset(args.audio_type);
-    convert::MakeAudioProjectorOptions audio;
-    audio.like = args.like;
-    audio.type = preset != nullptr ? preset->default_type : 0xFFFFFFFFU;
-    audio.output = args.audio_mmproj;
-    audio.seed = args.seed;
-    audio.threads = args.threads;
-    audio.text_width = args.mmproj_text_width;
-    convert::MakeAudioProjector(audio);
-    std::cerr << "hearth: wrote " << args.audio_mmproj << " (random " << args.like
-              << " audio projector, " << args.audio_type << ")\n";
+    projector(args.audio_mmproj, args.audio_type, convert::MakeAudioProjector, "audio");
     if (args.output.empty()) return;
   }
   if (args.output.empty() || args.vocab.empty()) {

@@ -70,15 +70,18 @@ void MakeModel(const MakeModelOptions& options);
 // E2B/E4B audio tower's dimensions (width 1024, 12 blocks, 8 heads, FFN 4096, SSCP 128/32
 // channels, 128 mel bins, output 1536) projecting to the variant's text width, random weights:
 // for `hearth bench --audio`. Matrices in `type` (F32, F16 or Q8_0); convolutions and norms F32.
-struct MakeAudioProjectorOptions {
-  std::string like;   // e2b | e4b
+// Options of both random projectors (MakeAudioProjector, MakeVisionProjector).
+struct MakeProjectorOptions {
+  std::string like;   // audio: e2b | e4b; vision: e2b | e4b | 26b-a4b | 31b
   uint32_t type = 1;  // tensor::kF16
   std::string output;
   uint64_t seed = 1;
   int threads = 0;
-  int64_t text_width = 0;  // > 0: project to this width instead of the variant's
+  // > 0: project to this width instead of the variant's, to pair the real-size encoder with a
+  // tiny text model when only the encoder is measured (llama-mtmd-cli always runs the text model).
+  int64_t text_width = 0;
 };
-void MakeAudioProjector(const MakeAudioProjectorOptions& options);
+void MakeAudioProjector(const MakeProjectorOptions& options);
 
 // A projector file holding only a `gemma4v` vision encoder with the real tower's dimensions
 // (multimodal spec §4: e2b/e4b width 768, 16 layers, 12 heads of 64, MLP 3072; 26b-a4b/31b width
@@ -88,17 +91,7 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options);
 // Matrices in `type` (F32, F16 or Q8_0; a Q8_0 matrix whose rows are not a multiple of 32 falls
 // back to F16 as in the converter); norms, scalars and position tables F32; the patch kernel F32
 // (F16 in an F16 file).
-struct MakeVisionProjectorOptions {
-  std::string like;   // e2b | e4b | 26b-a4b | 31b
-  uint32_t type = 1;  // tensor::kF16
-  std::string output;
-  uint64_t seed = 1;
-  int threads = 0;
-  // > 0: project to this width instead of the variant's, to pair the real-size encoder with a
-  // tiny text model when only the encoder is measured (llama-mtmd-cli always runs the text model).
-  int64_t text_width = 0;
-};
-void MakeVisionProjector(const MakeVisionProjectorOptions& options);
+void MakeVisionProjector(const MakeProjectorOptions& options);
 
 // A LoRA adapter in llama.cpp's GGUF format (general.type adapter, adapter.lora.alpha, `.lora_a`
 // / `.lora_b` pairs) for an existing base model, random: a pair of rank `rank` for every

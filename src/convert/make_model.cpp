@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "base/error.h"
@@ -218,6 +219,23 @@ void FillTensor(const Init& init, uint32_t type, int64_t row_length, int64_t row
   });
 }
 
+// Adds `t` to `w` as a lazily written tensor of random weights in `type` (drawn from `stream`
+// when the file is written, on `pool`); `before`, when set, runs first (progress reporting).
+void AddRandomTensor(gguf::Writer& w, std::shared_ptr<PlannedTensor> t, uint32_t type,
+                     uint64_t stream, std::shared_ptr<tensor::ThreadPool> pool,
+                     std::function<void()> before = {}) {
+  const int64_t row_length = t->shape[0];
+  int64_t rows = 1;
+  for (size_t d = 1; d < t->shape.size(); ++d) rows *= t->shape[d];
+  const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
+  w.AddLazyTensor(t->name, t->shape, type, n_bytes,
+                  [t, type, row_length, rows, stream, pool,
+                   before = std::move(before)](std::span<uint8_t> out) {
+                    if (before) before();
+                    FillTensor(t->init, type, row_length, rows, stream, *pool, out);
+                  });
+}
+
 const Variant* FindVariant(const std::string& like) {
   for (const Variant& v : kVariants) {
     if (like == v.name) return &v;
@@ -327,23 +345,19 @@ void MakeModel(const MakeModelOptions& options) {
       const uint32_t d = options.preset->default_type;
       type = d == tensor::kF32 || d == tensor::kF16 ? d : tensor::kBF16;
     }
-    const int64_t row_length = t->shape[0];
-    int64_t rows = 1;
-    for (size_t d = 1; d < t->shape.size(); ++d) rows *= t->shape[d];
-    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
     const uint64_t stream = SplitMix(options.seed * 1000003ull + static_cast<uint64_t>(i));
-    Progress progress = options.progress;
-    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
-                    [t, type, row_length, rows, stream, pool, progress, i,
-                     total](std::span<uint8_t> out) {
-                      if (progress) progress(t->name, i + 1, total);
-                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
-                    });
+    std::function<void()> report;
+    if (options.progress) {
+      report = [progress = options.progress, name = t->name, i, total] {
+        progress(name, i + 1, total);
+      };
+    }
+    AddRandomTensor(w, t, type, stream, pool, std::move(report));
   }
   w.WriteFile(options.output);
 }
 
-void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
+void MakeAudioProjector(const MakeProjectorOptions& options) {
   const Variant* v = FindVariant(options.like);
   if (v == nullptr || v->per_layer_input == 0) {
     ThrowUsage("only e2b and e4b have an audio encoder", "use --like e2b or --like e4b");
@@ -417,20 +431,12 @@ void MakeAudioProjector(const MakeAudioProjectorOptions& options) {
                           t->name.find("conv_dw") != std::string::npos ||
                           t->name == "a.input_projection.weight";
     const uint32_t type = keep_f32 ? tensor::kF32 : options.type;
-    const int64_t row_length = t->shape[0];
-    int64_t rows = 1;
-    for (size_t k = 1; k < t->shape.size(); ++k) rows *= t->shape[k];
-    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
-    const uint64_t stream = SplitMix(options.seed * 1000033ULL + i);
-    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
-                    [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
-                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
-                    });
+    AddRandomTensor(w, t, type, SplitMix(options.seed * 1000033ULL + i), pool);
   }
   w.WriteFile(options.output);
 }
 
-void MakeVisionProjector(const MakeVisionProjectorOptions& options) {
+void MakeVisionProjector(const MakeProjectorOptions& options) {
   const Variant* v = FindVariant(options.like);
   if (v == nullptr) {
     std::string names;
@@ -521,15 +527,7 @@ void MakeVisionProjector(const MakeVisionProjectorOptions& options) {
     } else if (type == tensor::kQ8_0 && t->shape[0] % 32 != 0) {
       type = tensor::kF16;
     }
-    const int64_t row_length = t->shape[0];
-    int64_t rows = 1;
-    for (size_t k = 1; k < t->shape.size(); ++k) rows *= t->shape[k];
-    const uint64_t n_bytes = tensor::RowBytes(type, row_length) * static_cast<uint64_t>(rows);
-    const uint64_t stream = SplitMix(options.seed * 1000039ULL + i);
-    w.AddLazyTensor(t->name, t->shape, type, n_bytes,
-                    [t, type, row_length, rows, stream, pool](std::span<uint8_t> out) {
-                      FillTensor(t->init, type, row_length, rows, stream, *pool, out);
-                    });
+    AddRandomTensor(w, t, type, SplitMix(options.seed * 1000039ULL + i), pool);
   }
   w.WriteFile(options.output);
 }

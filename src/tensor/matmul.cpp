@@ -680,6 +680,10 @@ void DotKvHeads(uint32_t type, const void* k, const void* q, int heads, int64_t 
 }
 
 void AxpyKvHeads(uint32_t type, const float* alpha, int heads, const void* x, float* y, int64_t n) {
+  if (const auto axpy = Active().axpy_kv_heads[type]; axpy != nullptr) {
+    axpy(n, alpha, heads, x, y);
+    return;
+  }
   // A chunk at a time on the stack: V rows are up to 512 values (Gemma 4's global heads).
   constexpr int64_t kChunk = 256;
   float v[kChunk];

@@ -248,6 +248,10 @@ class AssistantSession {
         ThrowUsage("--lora and --control-vector apply to the local engine, not to --backend",
                    "configure the adapter on the server instead");
       }
+      if (f.cache_type.given) {
+        ThrowUsage("--cache-type applies to the local engine, not to --backend",
+                   "set the KV cache type on the server instead");
+      }
       if (!f.media.mmproj.empty()) {
         ThrowUsage("--mmproj applies to the local engine, not to --backend",
                    "the server encodes images and audio with its own projector");

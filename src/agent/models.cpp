@@ -110,6 +110,18 @@ std::map<std::string, CatalogEntry> CatalogOrBuiltin() {
   }
 }
 
+// The file of `entry`'s drafter in `dir`, when the entry names one and it has been pulled.
+std::string DownloadedDraft(const std::map<std::string, CatalogEntry>& catalog,
+                            const CatalogEntry& entry, const std::string& dir) {
+  if (entry.draft.empty()) return {};
+  auto d = catalog.find(entry.draft);
+  if (d == catalog.end() || d->second.url.empty()) return {};
+  const std::string file =
+      d->second.file.empty() ? d->second.url.substr(d->second.url.rfind('/') + 1) : d->second.file;
+  if (!SafeComponent(file) || !IsFile(fs::path(dir) / file)) return {};
+  return (fs::path(dir) / file).string();
+}
+
 }  // namespace
 
 std::string OllamaModelsDir() {
@@ -227,7 +239,9 @@ ResolvedModel ResolveModel(const std::string& name) {
                                  ? it->second.url.substr(it->second.url.rfind('/') + 1)
                                  : it->second.file;
     if (SafeComponent(file) && IsFile(fs::path(dir) / file)) {
-      return {(fs::path(dir) / file).string(), "catalog"};
+      ResolvedModel r{(fs::path(dir) / file).string(), "catalog"};
+      r.draft = DownloadedDraft(catalog, it->second, dir);
+      return r;
     }
     not_pulled = short_name;
   }

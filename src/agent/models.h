@@ -39,6 +39,8 @@ struct ResolvedModel {
   // A catalog entry with a base: its LoRA adapters and control vectors, `FILE[:SCALE]` each.
   std::vector<std::string> loras;
   std::vector<std::string> cvecs;
+  // A catalog model whose entry names an MTP drafter that has been downloaded: its path.
+  std::string draft;
 };
 // See the top of this file. Errors: kUsage when no name is given and no default is configured;
 // kIo ("cannot open 'NAME' ...") when nothing matches, listing the available models.

@@ -366,15 +366,28 @@ std::vector<CatalogEntry> BuiltinCatalog() {
   // ggml-org publishes llama.cpp-ready GGUF conversions of Google's releases; the names follow
   // its pattern for earlier Gemma releases. They cannot be checked offline: a user whose pull
   // fails with HTTP 404 fixes the URL in models.toml.
-  auto hf = [](const char* name, const char* repo, const char* file) {
-    return CatalogEntry{
-        name, std::string("https://huggingface.co/") + repo + "/resolve/main/" + file, file, 0, ""};
+  // Each model names its MTP drafter (Google's `gemma-4-*-it-assistant`, converted by
+  // llama.cpp as `gemma4-assistant`), which `hearth pull` fetches beside it.
+  auto hf = [](const char* name, const char* repo, const char* file, const char* draft) {
+    CatalogEntry e{name, std::string("https://huggingface.co/") + repo + "/resolve/main/" + file,
+                   file, 0, ""};
+    e.draft = draft;
+    return e;
   };
   return {
-      hf("e2b", "ggml-org/gemma-4-E2B-it-GGUF", "gemma-4-E2B-it-Q8_0.gguf"),
-      hf("e4b", "ggml-org/gemma-4-E4B-it-GGUF", "gemma-4-E4B-it-Q4_K_M.gguf"),
-      hf("26b-a4b", "ggml-org/gemma-4-26B-A4B-it-GGUF", "gemma-4-26B-A4B-it-Q4_K_M.gguf"),
-      hf("31b", "ggml-org/gemma-4-31B-it-GGUF", "gemma-4-31B-it-Q4_K_M.gguf"),
+      hf("e2b", "ggml-org/gemma-4-E2B-it-GGUF", "gemma-4-E2B-it-Q8_0.gguf", "e2b-assistant"),
+      hf("e4b", "ggml-org/gemma-4-E4B-it-GGUF", "gemma-4-E4B-it-Q4_K_M.gguf", "e4b-assistant"),
+      hf("26b-a4b", "ggml-org/gemma-4-26B-A4B-it-GGUF", "gemma-4-26B-A4B-it-Q4_K_M.gguf",
+         "26b-a4b-assistant"),
+      hf("31b", "ggml-org/gemma-4-31B-it-GGUF", "gemma-4-31B-it-Q4_K_M.gguf", "31b-assistant"),
+      hf("e2b-assistant", "ggml-org/gemma-4-E2B-it-assistant-GGUF",
+         "gemma-4-E2B-it-assistant-Q8_0.gguf", ""),
+      hf("e4b-assistant", "ggml-org/gemma-4-E4B-it-assistant-GGUF",
+         "gemma-4-E4B-it-assistant-Q8_0.gguf", ""),
+      hf("26b-a4b-assistant", "ggml-org/gemma-4-26B-A4B-it-assistant-GGUF",
+         "gemma-4-26B-A4B-it-assistant-Q8_0.gguf", ""),
+      hf("31b-assistant", "ggml-org/gemma-4-31B-it-assistant-GGUF",
+         "gemma-4-31B-it-assistant-Q8_0.gguf", ""),
   };
 }
 
@@ -486,13 +499,18 @@ std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path) 
           }
           e.sha256 = Lower(*s);
         }
+      } else if (f == "draft") {
+        auto v = value.value<std::string>();
+        if (!v) ThrowInvalidInput(where + ".draft must be a string (a model name, or \"\")");
+        e.draft = *v;
       } else if (f == "size") {
         auto v = value.value<int64_t>();
         if (!v || *v < 0) ThrowInvalidInput(where + ".size must be a non-negative integer");
         e.size = static_cast<uint64_t>(*v);
       } else {
-        ThrowInvalidInput(where + ": unknown key '" + f + "'",
-                          "the keys are url, file, size, sha256 (or base, lora, control_vector)");
+        ThrowInvalidInput(
+            where + ": unknown key '" + f + "'",
+            "the keys are url, file, size, sha256, draft (or base, lora, control_vector)");
       }
     }
     if (e.url.empty()) ThrowInvalidInput(where + " has no url", "add url = \"https://...\"");
@@ -504,6 +522,15 @@ std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path) 
       if (!t->contains("sha256")) e.sha256.clear();
     }
     catalog[name] = e;
+  }
+  for (const auto& [name, e] : catalog) {
+    if (e.draft.empty()) continue;
+    auto d = catalog.find(e.draft);
+    if (d == catalog.end() || d->second.url.empty() || d->first == name) {
+      ThrowInvalidInput(config_path + ": models." + name + ".draft names '" + e.draft +
+                            "', which is not a downloadable model of the catalog",
+                        "name an entry with a url, or write draft = \"\" for none");
+    }
   }
   return catalog;
 }

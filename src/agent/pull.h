@@ -55,6 +55,10 @@ struct CatalogEntry {
   std::string base;
   std::vector<std::string> loras;
   std::vector<std::string> cvecs;
+  // The model's own MTP drafter (a gemma4-assistant GGUF, issue 19): the name of another entry.
+  // `hearth pull` fetches it beside the model, and every command that runs the model drafts
+  // with it (unless --draft names another, or --no-spec).
+  std::string draft;
 };
 
 // The built-in short names. Their URLs name well-known public Gemma 4 GGUF repositories; they
@@ -72,6 +76,8 @@ std::string CatalogConfigPath();
 //   base = "e4b"                   # any name -m takes (not another entry with a base)
 //   lora = ["my-fix.gguf:0.8"]     # FILE[:SCALE], a string or a list of them
 //   control_vector = "calm.gguf"   # FILE[:STRENGTH], optional
+//   [models.e4b]
+//   draft = "e4b-assistant"        # the entry of its MTP drafter; "" for none
 // Error(kInvalidInput) naming the file and key when it is malformed.
 std::map<std::string, CatalogEntry> LoadCatalog(const std::string& config_path);
 // A short name from the catalog, or an http(s) URL (its last path segment is the file name).

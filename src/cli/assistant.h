@@ -272,13 +272,14 @@ class AssistantSession {
                      agent::UserConfigPath().string());
     }
     AdapterFlags adapters = f.adapters;
-    const std::string path = ModelPath(model, &adapters);
+    std::string draft = f.draft_path;
+    const std::string path = ModelPath(model, &adapters, &draft);
     agent::LocalOptions lo{.n_ctx = f.n_ctx,
                            .n_threads = f.threads,
                            .adapters = adapters.Request(),
                            .cache_type_k = f.cache_type.k,
                            .cache_type_v = f.cache_type.v};
-    lo.draft_path = f.draft_path;
+    lo.draft_path = draft;
     if (!f.draft_model_path.empty()) {
       lo.draft_model_path = agent::ResolveModel(f.draft_model_path).path;
     }

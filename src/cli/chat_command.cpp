@@ -115,7 +115,7 @@ void RunPlainChat(ChatOptions& opt) {
   }
   GenerationFlags& gen = *opt.gen;
   gen.adapters = f.adapters;
-  gen.model_path = ModelPath(f.model, &gen.adapters);
+  gen.model_path = ModelPath(f.model, &gen.adapters, &gen.draft_path);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
   gen.cache_type = f.cache_type;

@@ -23,11 +23,14 @@ inline CLI::Option* AddModelFlag(CLI::App* cmd, std::string& target, const std::
 inline std::string ModelPath(const std::string& flag) { return agent::ResolveModel(flag).path; }
 
 // The same, for commands that run the model: a catalog entry with a base (models.toml) also
-// puts its adapters in front of the --lora / --control-vector ones.
-inline std::string ModelPath(const std::string& flag, AdapterFlags* adapters) {
+// puts its adapters in front of the --lora / --control-vector ones, and a catalog model's
+// downloaded MTP drafter becomes `*draft` unless --draft named one.
+inline std::string ModelPath(const std::string& flag, AdapterFlags* adapters,
+                             std::string* draft = nullptr) {
   agent::ResolvedModel r = agent::ResolveModel(flag);
   adapters->loras.insert(adapters->loras.begin(), r.loras.begin(), r.loras.end());
   adapters->cvecs.insert(adapters->cvecs.begin(), r.cvecs.begin(), r.cvecs.end());
+  if (draft != nullptr && draft->empty()) *draft = r.draft;
   return r.path;
 }
 

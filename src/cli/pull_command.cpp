@@ -24,6 +24,7 @@ struct PullCliOptions {
   uint64_t size = 0;
   long connect_timeout = 10;
   bool quiet = false;
+  bool no_draft = false;
 };
 
 std::string Human(double bytes) {
@@ -101,18 +102,9 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-void RunPull(const PullCliOptions& o) {
-  const auto catalog = agent::LoadCatalog(agent::CatalogConfigPath());
-  agent::CatalogEntry entry = agent::ResolvePullTarget(o.target, catalog);
-  if (o.size) entry.size = o.size;
-  if (!o.sha256.empty()) {
-    if (o.sha256.size() != 64 ||
-        o.sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-      ThrowUsage("--sha256 must be 64 hex digits, got '" + o.sha256 + "'");
-    }
-    entry.sha256 = o.sha256;
-    for (char& c : entry.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+// Downloads `entry` with a progress bar and messages; `retry` is the command that resumes it.
+agent::PullResult PullOne(const agent::CatalogEntry& entry, const PullCliOptions& o,
+                          const std::string& retry) {
   agent::PullOptions opt;
   opt.dir = o.dir.empty() ? agent::DefaultModelDir() : o.dir;
   opt.connect_timeout_seconds = o.connect_timeout;
@@ -128,7 +120,7 @@ void RunPull(const PullCliOptions& o) {
   } catch (const Error&) {
     bar.Finish();
     if (!g_interrupted.load()) throw;
-    std::cerr << "hearth: interrupted; `hearth pull " << o.target << "` again resumes\n";
+    std::cerr << "hearth: interrupted; `" << retry << "` again resumes\n";
     throw Interrupted{};
   }
   bar.Finish();
@@ -142,6 +134,39 @@ void RunPull(const PullCliOptions& o) {
                 << (entry.sha256.empty() ? " (no digest to check against; size checked)"
                                          : " (verified)")
                 << "\n";
+    }
+  }
+  return r;
+}
+
+void RunPull(const PullCliOptions& o) {
+  const auto catalog = agent::LoadCatalog(agent::CatalogConfigPath());
+  agent::CatalogEntry entry = agent::ResolvePullTarget(o.target, catalog);
+  if (o.size) entry.size = o.size;
+  if (!o.sha256.empty()) {
+    if (o.sha256.size() != 64 ||
+        o.sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      ThrowUsage("--sha256 must be 64 hex digits, got '" + o.sha256 + "'");
+    }
+    entry.sha256 = o.sha256;
+    for (char& c : entry.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const agent::PullResult r = PullOne(entry, o, "hearth pull " + o.target);
+  // The model's MTP drafter (a few hundred MB at most) goes beside it, where every command finds
+  // it. The model is usable without it, so a failed drafter download is a warning, not an error.
+  if (!entry.draft.empty() && !o.no_draft) {
+    try {
+      const agent::CatalogEntry draft = agent::ResolvePullTarget(entry.draft, catalog);
+      if (!o.quiet)
+        std::cerr << "hearth: and its drafter for speculative decoding, " << entry.draft << "\n";
+      PullOne(draft, o, "hearth pull " + entry.draft);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const Error& e) {
+      std::cerr << "hearth: warning: the drafter '" << entry.draft
+                << "' was not downloaded: " << e.what()
+                << "\nhearth: the model works without it (no MTP speculation); "
+                << "`hearth pull " << entry.draft << "` retries\n";
     }
   }
   std::cout << r.path << "\n";
@@ -158,7 +183,9 @@ void RegisterPullCommand(CLI::App& app) {
       "$XDG_CONFIG_HOME/hearth/models.toml, default ~/.config/hearth/models.toml) or an http(s)\n"
       "URL. The folder is --dir, else $HEARTH_MODELS, else ~/.cache/hearth/models. An interrupted\n"
       "download stays as FILE.part and the same command resumes it; the file appears only once\n"
-      "its size and sha256 are verified. This and a configured remote backend are the only\n"
+      "its size and sha256 are verified. A catalog model's MTP drafter (models.toml key draft;\n"
+      "the built-in models name theirs, e.g. e4b-assistant) comes beside it unless --no-draft.\n"
+      "This and a configured remote backend are the only\n"
       "network use of hearth; without network, put the .gguf file into the folder by hand.");
   cmd->add_option("target", o->target, "Short model name or http(s) URL of a .gguf file")
       ->required();
@@ -170,6 +197,9 @@ void RegisterPullCommand(CLI::App& app) {
   cmd->add_option("--connect-timeout", o->connect_timeout, "Seconds to wait for a connection")
       ->check(CLI::Range(1L, 600L));
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar or messages; print only the path");
+  cmd->add_flag("--no-draft", o->no_draft,
+                "Do not also download the model's MTP drafter (catalog key draft; it speeds up "
+                "generation by drafting tokens the model then verifies)");
   cmd->callback([o] { RunPull(*o); });
 }
 HEARTH_COMMAND(pull, RegisterPullCommand);

@@ -228,7 +228,8 @@ void RegisterRunCommand(CLI::App& app) {
   cmd->add_flag("--ignore-eos", opt->ignore_eos,
                 "Keep going past end-of-generation tokens (<eos>, <turn|>, <|tool_response>)");
   cmd->callback([opt] {
-    opt->gen->model_path = ModelPath(opt->gen->model_path, &opt->gen->adapters);
+    opt->gen->model_path =
+        ModelPath(opt->gen->model_path, &opt->gen->adapters, &opt->gen->draft_path);
     opt->prompt = PromptText(*opt);
     RunRun(*opt);
   });

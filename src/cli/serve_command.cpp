@@ -266,6 +266,7 @@ void RegisterServeCommand(CLI::App& app) {
     if (opt->alias.empty() && resolved.source != "path") opt->alias = opt->model_path;
     opt->resolved_loras = resolved.loras;
     opt->resolved_cvecs = resolved.cvecs;
+    if (opt->draft_path.empty()) opt->draft_path = resolved.draft;
     // Catalog entries that are this model plus adapters are served too, by name (the entry -m
     // named is the served model itself).
     for (auto& v : agent::AdaptedModelsOf(resolved.path)) {

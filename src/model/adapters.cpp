@@ -26,6 +26,8 @@ namespace {
 
 constexpr std::string_view kLoraA = ".lora_a";
 constexpr std::string_view kLoraB = ".lora_b";
+// Up to this many tokens, ApplyLora computes the update on the calling thread (decode).
+constexpr int64_t kInlineRows = 4;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -150,6 +152,27 @@ LoraPair CheckPair(const std::string& path, const std::string& base, const gguf:
   return pair;
 }
 
+// Fills pair.b_t16 or pair.b_t32 (LoraPair): B's rows become its columns.
+void TransposeB(LoraPair& pair) {
+  const tensor::Matrix& b = pair.b;
+  const size_t n_out = static_cast<size_t>(b.rows);
+  const size_t rank = static_cast<size_t>(b.cols);
+  if (b.type == tensor::kF16) {
+    pair.b_t16.resize(rank * n_out);
+    const auto* src = static_cast<const uint16_t*>(b.data);
+    for (size_t i = 0; i < n_out; ++i) {
+      for (size_t k = 0; k < rank; ++k) pair.b_t16[k * n_out + i] = src[i * rank + k];
+    }
+    return;
+  }
+  pair.b_t32.resize(rank * n_out);
+  std::vector<float> row(rank);
+  for (size_t i = 0; i < n_out; ++i) {
+    tensor::DequantizeMatrixRow(b, static_cast<int64_t>(i), row.data());
+    for (size_t k = 0; k < rank; ++k) pair.b_t32[k * n_out + i] = row[k];
+  }
+}
+
 std::string FormatScale(float s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(s));
@@ -227,6 +250,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::FromFile(gguf::File file, const 
     if (!w) Fail(path, "tensor '" + base + "' does not exist in the base model");
     LoraPair pair = CheckPair(path, base, *a, *b, *w);
     if (pair.applied) pair.applied = targets.count(base) > 0;
+    if (pair.applied && Ne(*b, 2) == 1) TransposeB(pair);
     ad->pairs_.push_back(std::move(pair));
   }
   ad->model_ = &model;
@@ -420,11 +444,31 @@ void ApplyLora(const std::vector<LoraTerm>& terms, int expert, const float* x, i
     const size_t n_bx = static_cast<size_t>(rows) * b.rows;
     if (scratch.ax.size() < n_ax) scratch.ax.resize(n_ax);
     if (scratch.bx.size() < n_bx) scratch.bx.resize(n_bx);
-    // A x has only `rank` outputs: for a few tokens (decode, short verification batches) it is
-    // microseconds of work, and one more hand-off to the pool per adapted weight would add a
-    // synchronisation point to every one of them, which costs more (and on a busy machine much
-    // more) than computing it here. B (A x) has the base's output width and stays parallel.
-    tensor::MatMul(a, x, rows, scratch.ax.data(), precision, rows <= 4 ? nullptr : pool);
+    // For a few tokens (decode, short verification batches) the whole update is a few hundred
+    // kilobytes of adapter read once: computed here, without handing off to the pool, since a
+    // synchronisation point per adapted weight (hundreds per token) costs more than the work.
+    // A x has `rank` outputs; B (A x) is added as `rank` axpy passes of B's transposed rows
+    // over y (B as stored would be n_out dot products of only `rank` values each).
+    const bool few = rows <= kInlineRows;
+    tensor::MatMul(a, x, rows, scratch.ax.data(), precision, few ? nullptr : pool);
+    if (few && precision == tensor::Precision::kFast && expert < 0 &&
+        (!p.b_t16.empty() || !p.b_t32.empty())) {
+      const int64_t n_out = b.rows;
+      for (int64_t t = 0; t < rows; ++t) {
+        const float* ax = scratch.ax.data() + t * a.rows;
+        float* yt = y + t * n_out;
+        for (int k = 0; k < p.rank; ++k) {
+          const float alpha = term.scale * ax[k];
+          if (!p.b_t16.empty()) {
+            tensor::AxpyF16(alpha, p.b_t16.data() + k * n_out, yt, n_out);
+          } else {
+            const float* bk = p.b_t32.data() + k * n_out;
+            for (int64_t i = 0; i < n_out; ++i) yt[i] += alpha * bk[i];
+          }
+        }
+      }
+      continue;
+    }
     tensor::MatMul(b, scratch.ax.data(), rows, scratch.bx.data(), precision, pool);
     const float s = term.scale;
     const float* bx = scratch.bx.data();

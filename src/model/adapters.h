@@ -37,6 +37,11 @@ struct LoraPair {
   tensor::Matrix b;  // [n_out][rank]
   size_t a_expert_bytes = 0;
   size_t b_expert_bytes = 0;
+  // B transposed to [rank][n_out] for a plain projection (not an expert stack), so that decoding
+  // adds B (A x) as `rank` contiguous axpy passes over the output instead of n_out dot products
+  // of `rank` values each: F16 when B is F16 (the same values), else B dequantized to F32.
+  std::vector<uint16_t> b_t16;
+  std::vector<float> b_t32;
   int rank = 0;
   // Whether hearth's forward pass multiplies through this tensor. llama.cpp loads pairs for some
   // tensors it never applies (per_layer_model_proj, dead K/V of KV-shared layers, norms); they

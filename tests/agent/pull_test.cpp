@@ -74,6 +74,11 @@ TEST(CatalogTest, BuiltinsAndOverrides) {
     ASSERT_TRUE(builtin.count(name)) << name;
     EXPECT_EQ(builtin[name].url.rfind("https://huggingface.co/", 0), 0u) << name;
     EXPECT_TRUE(builtin[name].file.ends_with(".gguf")) << name;
+    // Each names its MTP drafter, a downloadable entry whose file the folder scan recognises.
+    const std::string draft = builtin[name].draft;
+    ASSERT_EQ(draft, std::string(name) + "-assistant");
+    ASSERT_TRUE(builtin.count(draft)) << draft;
+    EXPECT_NE(builtin[draft].file.find("assistant"), std::string::npos) << draft;
   }
   const std::string sha(64, 'A');
   Write(dir.path() / "models.toml",
@@ -530,6 +535,59 @@ TEST(PullCliTest, PullByNameThenList) {
   r = Hearth(env, "pull --help");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("26b-a4b"), std::string::npos) << r.out;
+}
+
+// A catalog model names its MTP drafter (key `draft`): `hearth pull` fetches it beside the model
+// and `hearth run -m NAME` drafts with it, although its file name says nothing of a drafter (so
+// the catalog, not the folder scan, found it). --no-draft skips it; a drafter that cannot be
+// downloaded leaves the model usable with a warning; a draft naming nothing is refused.
+TEST(PullCliTest, PullFetchesTheDrafterTheCatalogNames) {
+  const fs::path shared = fs::path(HEARTH_SHARED_DIR) / "fixtures";
+  FileServer server;
+  server.Set("/tiny-e.gguf", Route{.body = Read(shared / "models/tiny-e.F32.gguf")});
+  server.Set("/helper.gguf", Route{.body = Read(shared / "mtp/models/tiny-e-mtp.F32.gguf")});
+  TempRepo dir;
+  const fs::path models = dir.path() / "models";
+  const fs::path config = dir.path() / "config/hearth/models.toml";
+  Write(config, "[models.tiny]\nurl = \"" + server.url("/tiny-e.gguf") +
+                    "\"\ndraft = \"tiny-helper\"\n[models.tiny-helper]\nurl = \"" +
+                    server.url("/helper.gguf") + "\"\n");
+  const std::string env = "HEARTH_MODELS='" + models.string() + "' XDG_CONFIG_HOME='" +
+                          (dir.path() / "config").string() + "'";
+  const std::string run = "run -m tiny --tokens 2,1946,3205 -n 4 --temp 0 -v";
+
+  Result r = Hearth(env, "pull tiny");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("its drafter for speculative decoding, tiny-helper"), std::string::npos)
+      << r.out;
+  EXPECT_TRUE(fs::exists(models / "tiny-e.gguf"));
+  EXPECT_TRUE(fs::exists(models / "helper.gguf"));
+  r = Hearth(env, run);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("draft source mtp"), std::string::npos) << r.out;
+  r = Hearth(env, run + " --no-spec");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("draft source none"), std::string::npos) << r.out;
+
+  fs::remove_all(models);
+  r = Hearth(env, "pull tiny --no-draft");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(fs::exists(models / "helper.gguf"));
+  r = Hearth(env, run);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("draft source none"), std::string::npos) << r.out;
+
+  server.Set("/helper.gguf", Route{.status = 404});
+  r = Hearth(env, "pull tiny");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: the drafter 'tiny-helper' was not downloaded"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find((models / "tiny-e.gguf").string()), std::string::npos) << r.out;
+
+  Write(config, "[models.tiny]\nurl = \"" + server.url("/tiny-e.gguf") + "\"\ndraft = \"nope\"\n");
+  r = Hearth(env, "pull tiny");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("models.tiny.draft names 'nope'"), std::string::npos) << r.out;
 }
 
 // `hearth serve`'s /api/pull and /api/delete on the real binary: a catalog name of the user's

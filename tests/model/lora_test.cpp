@@ -13,6 +13,7 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "base/mapped_file.h"
 #include "gguf/gguf.h"
 #include "model/adapters.h"
+#include "model/adapters_internal.h"
 #include "model/model.h"
 #include "ref_check.h"
 
@@ -287,6 +289,69 @@ TEST_F(LoraFileTest, ControlVectorsAreValidated) {
       std::string::npos);
   EXPECT_NE(cvec_error([](std::vector<T>& ts) { ts[0].name = "direction.99"; }).find("layer 99"),
             std::string::npos);
+}
+
+// ApplyLora's update y += s * B (A x) against a float64 product of the dequantized halves, for
+// one to five tokens (up to four take the decode path with B transposed, five the batched
+// MatMul path), with B stored as F32, F16 and Q8_0 (the fixture adapters hold the same values
+// in each type; Q8_0 files keep rank-4 lora_b in F16, so lora_a is the quantized half there).
+TEST_F(LoraFileTest, UpdateMatchesADoubleProductForAFewAndManyTokens) {
+  tensor::ThreadPool pool(2);
+  for (const char* file : {"tiny-e.lora-attn-ffn.F32.gguf", "tiny-e.lora-attn-ffn.F16.gguf",
+                           "tiny-e.lora-attn-ffn.Q8_0.gguf"}) {
+    const auto lora = LoraAdapter::Load(Adapter(file), *e_);
+    int checked = 0;
+    for (const LoraPair& pair : lora->pairs()) {
+      if (!pair.applied) continue;
+      ++checked;
+      const int64_t n_in = pair.a.cols, n_out = pair.b.rows, rank = pair.rank;
+      std::vector<float> a(static_cast<size_t>(rank * n_in)), b(static_cast<size_t>(n_out * rank));
+      for (int64_t k = 0; k < rank; ++k) tensor::DequantizeMatrixRow(pair.a, k, &a[k * n_in]);
+      for (int64_t i = 0; i < n_out; ++i) tensor::DequantizeMatrixRow(pair.b, i, &b[i * rank]);
+      for (int rows = 1; rows <= 5; ++rows) {
+        SCOPED_TRACE(std::string(file) + " " + pair.base + " rows " + std::to_string(rows));
+        std::mt19937 rng(static_cast<unsigned>(rows * 7919 + checked));
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(rows * n_in)),
+            y(static_cast<size_t>(rows * n_out));
+        for (float& v : x) v = u(rng);
+        for (float& v : y) v = u(rng);
+        const std::vector<float> y0 = y;
+        // Fast mode quantizes x for a Q8_0 lora_a as llama.cpp does (Q8_0 blocks): the reference
+        // takes the same rounded x, so that what remains is float32 arithmetic.
+        std::vector<float> xr = x;
+        if (pair.a.type == tensor::kQ8_0) {
+          std::vector<uint8_t> q(tensor::RowBytes(tensor::kQ8_0, n_in));
+          for (int t = 0; t < rows; ++t) {
+            tensor::QuantizeRow(tensor::kQ8_0, &x[t * n_in], q.data(), n_in);
+            tensor::DequantizeMatrixRow({tensor::kQ8_0, 1, n_in, q.data()}, 0, &xr[t * n_in]);
+          }
+        }
+        const float scale = 0.75f;
+        LoraScratch scratch;
+        ApplyLora({{&pair, scale}}, -1, x.data(), rows, y.data(), tensor::Precision::kFast, &pool,
+                  scratch);
+        double worst = 0, largest = 0;
+        for (int t = 0; t < rows; ++t) {
+          std::vector<double> ax(static_cast<size_t>(rank), 0.0);
+          for (int64_t k = 0; k < rank; ++k) {
+            for (int64_t c = 0; c < n_in; ++c) ax[k] += double(a[k * n_in + c]) * xr[t * n_in + c];
+          }
+          for (int64_t i = 0; i < n_out; ++i) {
+            double bax = 0;
+            for (int64_t k = 0; k < rank; ++k) bax += double(b[i * rank + k]) * ax[k];
+            const double want = y0[t * n_out + i] + scale * bax;
+            worst = std::max(worst, std::abs(want - y[t * n_out + i]));
+            largest = std::max(largest, std::abs(scale * bax));
+          }
+        }
+        ASSERT_GT(largest, 1e-3);  // the update is not empty
+        // F16 halves round x (and, on the batched path, A x) to F16 as llama.cpp does.
+        EXPECT_LE(worst, 1e-2 * largest);
+      }
+    }
+    EXPECT_GT(checked, 0) << file;
+  }
 }
 
 TEST(AdapterSpec, FileColonScale) {

@@ -106,6 +106,9 @@ struct LocalOptions {
   float temperature = 0.0f;  // greedy by default: answers about code should be repeatable
   uint64_t seed = 0xC0FFEE;
   engine::AdapterRequest adapters;  // --lora / --control-vector
+  // The KV cache's storage (--cache-type); part of the prefix cache's key.
+  model::KvType cache_type_k = model::KvType::kF16;
+  model::KvType cache_type_v = model::KvType::kF16;
   // Speculative decoding (engine/speculative.h; the replies are the same or, with temperature,
   // follow the same distribution): an MTP drafter (default: one found next to the model), a
   // smaller Gemma 4 as draft model (paths, resolved by the caller), prompt lookup with N-grams

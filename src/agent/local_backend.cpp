@@ -20,9 +20,12 @@ class LocalBackend : public GemmaBackend {
  public:
   LocalBackend(const std::string& path, const LocalOptions& options)
       : path_(path), lm_(engine::LoadedModel::Open(path, options.adapters)), options_(options) {
-    session_ = std::make_unique<engine::Session>(
-        lm_->model(), lm_->tokenizer(),
-        lm_->Context({.n_ctx = options.n_ctx, .n_threads = options.n_threads}));
+    session_ =
+        std::make_unique<engine::Session>(lm_->model(), lm_->tokenizer(),
+                                          lm_->Context({.n_ctx = options.n_ctx,
+                                                        .n_threads = options.n_threads,
+                                                        .cache_type_k = options.cache_type_k,
+                                                        .cache_type_v = options.cache_type_v}));
     // Speculative decoding (LocalOptions): a source named by the options, else the drafter when
     // one sits next to the model, else prompt lookup only inside edit and write tool calls
     // (they repeat most of the file they rewrite; elsewhere lookup rarely pays for the wider
@@ -41,11 +44,12 @@ class LocalBackend : public GemmaBackend {
     }
     session_->SetSpeculation(lm_->speculation());
     if (options.prefix_cache != nullptr) {
-      // What else shapes the KV values: the cache type (F16: the default, not precise mode),
+      // What else shapes the KV values: the cache types (--cache-type; never precise mode),
       // the adapters and their scales, and this engine's layout of the snapshot.
       prefix_store_ = OpenPrefixCache(
           *options.prefix_cache, path,
-          "engine=1;kv=f16;adapters=" + model::AdapterKey(lm_->adapters().get()), options.warn);
+          PrefixCacheSettings(options.cache_type_k, options.cache_type_v, lm_->adapters().get()),
+          options.warn);
       session_->SetPrefixStore(prefix_store_.get());
     }
     // A projector given or next to the model is opened now (it is mapped, not read), so that

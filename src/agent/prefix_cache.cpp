@@ -16,6 +16,7 @@
 #include "agent/journal_key.h"
 #include "agent/workspace.h"
 #include "base/error.h"
+#include "model/adapters.h"
 
 namespace hearth::agent {
 namespace {
@@ -172,6 +173,13 @@ class NoPrefixCache : public engine::PrefixStore {
 };
 
 }  // namespace
+
+std::string PrefixCacheSettings(model::KvType k, model::KvType v,
+                                const model::AdapterSet* adapters) {
+  std::string kv = model::KvTypeName(k);
+  if (v != k) kv += std::string("/") + model::KvTypeName(v);
+  return "engine=1;kv=" + kv + ";adapters=" + model::AdapterKey(adapters);
+}
 
 std::unique_ptr<engine::PrefixStore> OpenPrefixCache(const Workspace& workspace,
                                                      const std::string& model_path,

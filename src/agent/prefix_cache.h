@@ -18,6 +18,11 @@
 #include <string_view>
 
 #include "engine/prefix_store.h"
+#include "model/config.h"
+
+namespace hearth::model {
+class AdapterSet;
+}
 
 namespace hearth::agent {
 
@@ -31,6 +36,12 @@ inline constexpr size_t kMinPrefixCacheTokens = 512;
 // reuse the session's own cache instead. `settings` names what else shapes the KV values.
 // `warn` receives one-line notes (a file refused, a write that failed); never throws for a
 // missing, foreign or broken file.
+// The `settings` of a local engine's store: the engine's snapshot layout, the KV cache types
+// ("kv=f16", "kv=q8_0", "kv=q8_0/f16" for keys/values that differ) and the adapters' key, so a
+// snapshot of one cache type is never restored into a context of another.
+std::string PrefixCacheSettings(model::KvType k, model::KvType v,
+                                const model::AdapterSet* adapters);
+
 std::unique_ptr<engine::PrefixStore> OpenPrefixCache(const Workspace& workspace,
                                                      const std::string& model_path,
                                                      std::string settings,

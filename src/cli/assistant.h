@@ -23,6 +23,7 @@
 #include "base/display.h"
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/cache_type_flags.h"
 #include "cli/compat_flags.h"
 #include "cli/media_flags.h"
 #include "cli/model_flag.h"
@@ -47,6 +48,7 @@ struct AssistantFlags {
   bool no_prefix_cache = false;
   bool verbose = false;
   AdapterFlags adapters;                     // --lora, --control-vector (local engine)
+  CacheTypeFlags cache_type;                 // --cache-type (local engine)
   MediaFlags media;  // --image, --audio, --image-tokens, --mmproj (registered by each command)
   // Speculative decoding in the local engine (agent::LocalOptions).
   std::string draft_path;                    // --draft
@@ -89,6 +91,7 @@ inline void AddAssistantFlags(CLI::App* cmd, const std::shared_ptr<AssistantFlag
                   "the server, default 8192)");
   cmd->add_option("-t,--threads", f->threads, "Threads (0: one per physical core)");
   AddAdapterFlags(cmd, &f->adapters);
+  AddCacheTypeFlags(cmd, &f->cache_type);
   if (speculation) {
     cmd->add_option("--draft", f->draft_path,
                     "MTP drafter (gemma4-assistant .gguf) for speculative decoding (default: one "
@@ -245,6 +248,10 @@ class AssistantSession {
         ThrowUsage("--lora and --control-vector apply to the local engine, not to --backend",
                    "configure the adapter on the server instead");
       }
+      if (f.cache_type.given) {
+        ThrowUsage("--cache-type applies to the local engine, not to --backend",
+                   "set the KV cache type on the server instead");
+      }
       if (!f.media.mmproj.empty()) {
         ThrowUsage("--mmproj applies to the local engine, not to --backend",
                    "the server encodes images and audio with its own projector");
@@ -267,8 +274,11 @@ class AssistantSession {
     AdapterFlags adapters = f.adapters;
     std::string draft = f.draft_path;
     const std::string path = ModelPath(model, &adapters, &draft);
-    agent::LocalOptions lo{
-        .n_ctx = f.n_ctx, .n_threads = f.threads, .adapters = adapters.Request()};
+    agent::LocalOptions lo{.n_ctx = f.n_ctx,
+                           .n_threads = f.threads,
+                           .adapters = adapters.Request(),
+                           .cache_type_k = f.cache_type.k,
+                           .cache_type_v = f.cache_type.v};
     lo.draft_path = draft;
     if (!f.draft_model_path.empty()) {
       lo.draft_model_path = agent::ResolveModel(f.draft_model_path).path;

@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "base/version.h"
 #include "cli/adapter_flags.h"
+#include "cli/cache_type_flags.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
@@ -41,6 +42,7 @@ struct BenchArgs {
   int depth = 0;
   int reps = 3;
   bool json = false;
+  CacheTypeFlags cache_type;  // --cache-type
   AdapterFlags adapters;
   bool vs_base = false;  // with adapters: also the base model, interleaved in the same run
   std::string audio;  // --audio: benchmark the audio encoder of --mmproj on this clip instead
@@ -254,6 +256,8 @@ void RunBench(const BenchArgs& args) {
   options.n_ctx = std::max(args.depth + std::max(args.n_prompt, args.n_gen) + 1, 16);
   options.n_ctx = std::min(options.n_ctx, model->config().n_ctx_train);
   options.n_threads = threads;
+  options.cache_type_k = args.cache_type.k;
+  options.cache_type_v = args.cache_type.v;
   // The depth is filled in batches too (as llama-bench does), even when -p 0 skips the pp test.
   options.n_ubatch = std::max(1, std::min(std::max(args.n_prompt, args.depth), 512));
   options.adapters = model::AdapterSet::Load(*model, adapter_request.loras, adapter_request.cvecs);
@@ -352,6 +356,7 @@ void RunBench(const BenchArgs& args) {
         {"peak_rss_bytes", rss},
         {"weight_bytes", model->weight_bytes()},
         {"kv_bytes", ctx.kv_bytes()},
+        {"cache_type", args.cache_type.Describe()},
         {"adapters", adapters_text},
     };
     if (args.vs_base) {
@@ -396,9 +401,10 @@ void RunBench(const BenchArgs& args) {
           tg_cpu_over.median, tg_cpu_over.min, tg_cpu_over.max);
     }
   }
-  std::printf("load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB)\n",
-              load_s, rss / 1048576.0, model->weight_bytes() / 1048576.0,
-              ctx.kv_bytes() / 1048576.0);
+  std::printf(
+      "load    %9.3f s\npeak RSS %8.1f MiB (weights %.1f MiB mapped, KV cache %.1f MiB %s)\n",
+      load_s, rss / 1048576.0, model->weight_bytes() / 1048576.0, ctx.kv_bytes() / 1048576.0,
+      args.cache_type.Describe().c_str());
 }
 
 // ---- Speculative decoding (`--spec verify|self|lookup`) ----------------------------------------
@@ -433,6 +439,8 @@ void RunSpecVerify(const BenchArgs& args, int threads) {
   model::ContextOptions o;
   o.n_ctx = std::min(args.depth + kmax + 2, model->config().n_ctx_train);
   o.n_threads = threads;
+  o.cache_type_k = args.cache_type.k;
+  o.cache_type_v = args.cache_type.v;
   o.n_ubatch = std::max(kmax + 1, std::min(std::max(args.depth, 1), 512));
   model::Context ctx(*model, o);
   const int V = model->config().n_vocab;
@@ -492,7 +500,9 @@ void RunSpecSelf(const BenchArgs& args, int threads) {
   const int kmax = *std::max_element(args.spec_k.begin(), args.spec_k.end());
   model::ContextOptions o = lm->Context(
       {.n_ctx = std::min(args.n_prompt + args.n_gen + kmax + 2, lm->config().n_ctx_train),
-       .n_threads = threads});
+       .n_threads = threads,
+       .cache_type_k = args.cache_type.k,
+       .cache_type_v = args.cache_type.v});
   o.n_ubatch = std::max(o.n_ubatch, kmax + 1);
   const std::vector<int32_t> prompt =
       RandomTokens(std::max(args.n_prompt, 1), lm->config().n_vocab, 21);
@@ -557,7 +567,9 @@ void RunSpecLookup(const BenchArgs& args, int threads) {
   model::ContextOptions o =
       lm->Context({.n_ctx = std::min(static_cast<int>(prompt.size() + out.size()) + kmax + 2,
                                      lm->config().n_ctx_train),
-                   .n_threads = threads});
+                   .n_threads = threads,
+                   .cache_type_k = args.cache_type.k,
+                   .cache_type_v = args.cache_type.v});
   o.n_ubatch = std::max(kmax + 1, 512);
   model::Context ctx(lm->model(), o);
   const int V = lm->config().n_vocab;
@@ -660,6 +672,7 @@ void RegisterBench(CLI::App& app) {
                 "Print one JSON object (pp_tokens_per_s, tg_tokens_per_s, peak_rss_bytes, "
                 "load_s, …)");
   AddAdapterFlags(cmd, &args->adapters);
+  AddCacheTypeFlags(cmd, &args->cache_type);
   cmd->add_flag("--vs-base", args->vs_base,
                 "With --lora / --control-vector: also run each test without them, interleaved, "
                 "and report what the adapters cost in time per token");

@@ -118,6 +118,7 @@ void RunPlainChat(ChatOptions& opt) {
   gen.model_path = ModelPath(f.model, &gen.adapters, &gen.draft_path);
   gen.n_ctx = f.n_ctx;
   gen.threads = f.threads;
+  gen.cache_type = f.cache_type;
   gen.verbose = f.verbose;
   if (opt.chat_template != "official" && opt.chat_template != "interleaved") {
     // text::ParseChatTemplate's hint names render-chat's --template; here the flag differs.

@@ -1,8 +1,8 @@
 // Flags users bring from llama.cpp and Ollama: each either works or is answered with one line
 // that says what hearth does instead, never a parser error. main() spells llama.cpp's
-// multi-letter short flags (-ngl, -cnv, -hf, -np) as the long forms below before parsing, since
-// CLI11 reads "-ngl" as -n -g -l.
-// Header-only because src/cli builds only main.cpp, commands.cpp and *_command.cpp.
+// multi-letter short flags (-ngl, -cnv, -hf, -np, -ctk, -ctv) as the long forms below before
+// parsing, since CLI11 reads "-ngl" as -n -g -l. Header-only because src/cli builds only main.cpp,
+// commands.cpp and *_command.cpp.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,6 +20,8 @@ inline std::string_view LlamaCppSpelling(std::string_view arg) {
   if (arg == "-cnv") return "--conversation";
   if (arg == "-hf") return "--hf-repo";
   if (arg == "-np") return "--parallel";
+  if (arg == "-ctk") return "--cache-type-k";
+  if (arg == "-ctv") return "--cache-type-v";
   return {};
 }
 

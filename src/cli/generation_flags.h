@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/cache_type_flags.h"
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
@@ -25,6 +26,7 @@ struct GenerationFlags {
   engine::SamplingParams sampling;
   bool verbose = false;
   AdapterFlags adapters;  // --lora, --control-vector
+  CacheTypeFlags cache_type;  // --cache-type
   // Speculative decoding (AddSpeculationFlags).
   std::string draft_path;        // --draft: an MTP drafter (else one found next to the model)
   std::string draft_model_path;  // --draft-model: a smaller Gemma 4
@@ -47,7 +49,12 @@ struct GenerationFlags {
   }
 
   // The context the flags ask for; engine::LoadedModel::Context fills in the defaults.
-  engine::ContextRequest Context() const { return {.n_ctx = n_ctx, .n_threads = threads}; }
+  engine::ContextRequest Context() const {
+    return {.n_ctx = n_ctx,
+            .n_threads = threads,
+            .cache_type_k = cache_type.k,
+            .cache_type_v = cache_type.v};
+  }
   // The sampling parameters with the seed resolved (random unless --seed), validated.
   engine::SamplingParams Sampling() {
     if (!seed_given) {
@@ -73,6 +80,7 @@ inline void AddGenerationFlags(CLI::App* cmd, const std::shared_ptr<GenerationFl
       ->check(CLI::Range(1, 1024));
   AddSamplingFlags(cmd, f);
   AddAdapterFlags(cmd, &f->adapters);
+  AddCacheTypeFlags(cmd, &f->cache_type);
   cmd->add_flag("-v,--verbose", f->verbose, "More statistics on stderr");
   AddLlamaCppFlags(cmd, Conversation::kIsNot);
 }

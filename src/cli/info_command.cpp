@@ -9,6 +9,7 @@
 
 #include "audio/audio.h"
 #include "base/error.h"
+#include "cli/cache_type_flags.h"
 #include "cli/commands.h"
 #include "cli/model_flag.h"
 #include "engine/loaded_model.h"
@@ -25,6 +26,8 @@ struct InfoOptions {
   std::string positional;  // `hearth show NAME`
   bool show_metadata = false;
   bool show_tensors = false;
+  int n_ctx = 0;              // -c: the context the memory line is for (0: the default)
+  CacheTypeFlags cache_type;  // --cache-type: the KV cache type it is for
 };
 
 std::string HumanBytes(uint64_t bytes) {
@@ -42,7 +45,7 @@ std::string HumanBytes(uint64_t bytes) {
 
 // The Gemma 4 section: variant, dimensions, layer pattern and memory needs. Binding the weights
 // only records pointers into the mapping, so this still reads no weight data.
-void PrintGemma4(const std::string& path, uint64_t weight_bytes) {
+void PrintGemma4(const std::string& path, uint64_t weight_bytes, const InfoOptions& opt) {
   auto model = model::Model::Load(path);
   const model::ModelConfig& c = model->config();
   int n_full = 0, kv_s = 0, kv_g = 0, ff_min = 1 << 30, ff_max = 0;
@@ -71,12 +74,19 @@ void PrintGemma4(const std::string& path, uint64_t weight_bytes) {
               << " used per token, expert ffn " << c.n_ff_exp << "\n";
   }
   const model::ContextOptions defaults;
-  const int n_ctx = std::min(engine::kDefaultContext, c.n_ctx_train);
-  const uint64_t kv = model::KvCacheBytes(c, n_ctx, defaults.n_ubatch, false);
-  const uint64_t kv_max = model::KvCacheBytes(c, c.n_ctx_train, defaults.n_ubatch, false);
+  const int n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min(engine::kDefaultContext, c.n_ctx_train);
+  if (n_ctx > c.n_ctx_train) {
+    ThrowUsage("-c " + std::to_string(n_ctx) + " is out of range",
+               "this model supports contexts of 1 to " + std::to_string(c.n_ctx_train) + " tokens");
+  }
+  const model::KvType k = opt.cache_type.k, v = opt.cache_type.v;
+  model::CheckKvType(c, k);
+  model::CheckKvType(c, v);
+  const uint64_t kv = model::KvCacheBytes(c, n_ctx, defaults.n_ubatch, k, v);
+  const uint64_t kv_max = model::KvCacheBytes(c, c.n_ctx_train, defaults.n_ubatch, k, v);
   std::cout << "context:       up to " << c.n_ctx_train << " positions\n";
   std::cout << "memory:        " << HumanBytes(weight_bytes) << " weights (memory-mapped) + "
-            << HumanBytes(kv) << " F16 KV cache at " << n_ctx
+            << HumanBytes(kv) << " " << opt.cache_type.Describe() << " KV cache at " << n_ctx
             << " positions = " << HumanBytes(weight_bytes + kv) << " (KV cache at " << c.n_ctx_train
             << " positions: " << HumanBytes(kv_max) << ")\n";
 }
@@ -133,7 +143,7 @@ void RunInfo(const InfoOptions& opt) {
   for (size_t i = 0; i < adapter.size(); ++i) {
     std::cout << (i == 0 ? "adapter:       " : "  ") << adapter[i] << "\n";
   }
-  if (adapter.empty() && arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes);
+  if (adapter.empty() && arch && *arch == "gemma4") PrintGemma4(file.path(), weight_bytes, opt);
   if (arch && *arch == "clip") PrintProjector(file.path());
   if (opt.show_metadata) {
     std::cout << "\nmetadata:\n";
@@ -166,6 +176,11 @@ void RegisterInfoCommand(CLI::App& app) {
   cmd->add_option("MODEL", opt->positional, "The model, as for -m (`hearth show e4b`)");
   cmd->add_flag("--metadata", opt->show_metadata, "List every metadata key and value");
   cmd->add_flag("--tensors", opt->show_tensors, "List every tensor with its type and shape");
+  cmd->add_option("-c,--ctx-size", opt->n_ctx,
+                  "The context the memory line is for (default " +
+                      std::to_string(engine::kDefaultContext) + ", or the model's maximum)")
+      ->check(CLI::Range(1, 1 << 30));
+  AddCacheTypeFlags(cmd, &opt->cache_type);
   cmd->callback([opt] {
     if (!opt->positional.empty() && !opt->model_path.empty()) {
       ThrowUsage("two models given (-m and MODEL)", "name one");

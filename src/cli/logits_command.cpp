@@ -26,6 +26,7 @@
 
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/cache_type_flags.h"
 #include "cli/commands.h"
 #include "cli/input.h"
 #include "cli/media_flags.h"
@@ -55,6 +56,7 @@ struct LogitsOptions {
   bool precise = false;
   int threads = 0;
   AdapterFlags adapters;
+  CacheTypeFlags cache_type;  // --cache-type (not with --precise)
 };
 
 std::vector<int32_t> ParseTokens(const std::string& text) {
@@ -148,6 +150,7 @@ void RunLogits(const LogitsOptions& opt) {
     ThrowUsage("--chat cannot be combined with --incremental or --draft");
   }
   const engine::AdapterRequest adapters = opt.adapters.Request();
+  opt.cache_type.CheckPrecise(opt.precise);
   // The weights alone: the input is token ids (or --chat's conversation, tokenized from the same
   // parse of the file).
   auto model = model::Model::Load(opt.model_path);
@@ -172,6 +175,8 @@ void RunLogits(const LogitsOptions& opt) {
   }
   copt.n_threads = threads;
   copt.precise = opt.precise;
+  copt.cache_type_k = opt.cache_type.k;
+  copt.cache_type_v = opt.cache_type.v;
   copt.adapters = model::AdapterSet::Load(*model, adapters.loras, adapters.cvecs);
   std::unique_ptr<model::Drafter> drafter;
   if (!opt.draft_path.empty()) {
@@ -234,6 +239,7 @@ void RegisterLogitsCommand(CLI::App& app) {
                       std::to_string(engine::kMaxDefaultThreads) + ")")
       ->check(CLI::Range(1, 1024));
   AddAdapterFlags(cmd, &opt->adapters);
+  AddCacheTypeFlags(cmd, &opt->cache_type);
   cmd->callback([opt] {
     opt->model_path = ModelPath(opt->model_path, &opt->adapters);
     RunLogits(*opt);

@@ -13,6 +13,7 @@
 #include "agent/pull.h"
 #include "base/error.h"
 #include "cli/adapter_flags.h"
+#include "cli/cache_type_flags.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "cli/model_flag.h"
@@ -38,6 +39,7 @@ struct ServeOptions {
   bool no_spec = false;
   std::string mmproj;
   AdapterFlags adapters;
+  CacheTypeFlags cache_type;
   // From the catalog: the adapters of the entry -m named, and the entries of the same base.
   std::vector<std::string> resolved_loras, resolved_cvecs;
   std::vector<agent::AdaptedModel> variants;
@@ -132,6 +134,8 @@ void RunServe(ServeOptions opt) {
       eopt.alias = opt.alias;
       eopt.n_ctx = opt.n_ctx;
       eopt.n_threads = opt.threads;
+      eopt.cache_type_k = opt.cache_type.k;
+      eopt.cache_type_v = opt.cache_type.v;
       eopt.draft_path = opt.draft_path;
       eopt.draft_model_path = opt.draft_model_path;
       eopt.lookup = opt.lookup;
@@ -230,6 +234,7 @@ void RegisterServeCommand(CLI::App& app) {
                   "The multimodal projector for input_audio content parts (default: an "
                   "mmproj*.gguf next to the model)");
   AddAdapterFlags(cmd, &opt->adapters);
+  AddCacheTypeFlags(cmd, &opt->cache_type);
   cmd->add_option("--max-body", opt->server.max_body, "Largest request body in bytes (8 MiB)")
       ->check(CLI::Range(1024, 1 << 30));
   cmd->add_option("--timeout", opt->server.request_timeout_s,

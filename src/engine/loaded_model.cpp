@@ -139,6 +139,8 @@ model::ContextOptions LoadedModel::Context(ContextRequest request) const {
   options.n_ctx = n_ctx;
   options.n_threads = request.n_threads > 0 ? request.n_threads : DefaultThreads();
   options.adapters = adapters_;
+  options.cache_type_k = request.cache_type_k;
+  options.cache_type_v = request.cache_type_v;
   return options;
 }
 

@@ -45,6 +45,9 @@ int DefaultThreads();
 struct ContextRequest {
   int n_ctx = 0;      // 0: min(kDefaultContext, the model's trained maximum)
   int n_threads = 0;  // 0: DefaultThreads()
+  // The KV cache's storage (--cache-type); ignored by precise contexts.
+  model::KvType cache_type_k = model::KvType::kF16;
+  model::KvType cache_type_v = model::KvType::kF16;
 };
 
 // LoRA adapters (`--lora FILE[:SCALE]`) and control vectors (`--control-vector FILE[:STRENGTH]`)

@@ -1,12 +1,15 @@
 // Reading the gemma4 configuration from GGUF metadata (../shared/spec/gemma4-model.md §2.2).
 #include "model/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <optional>
 #include <string>
 
 #include "base/error.h"
 #include "gguf/gguf.h"
+#include "tensor/tensor.h"
 
 namespace hearth::model {
 namespace {
@@ -239,16 +242,84 @@ ModelConfig ReadConfig(const gguf::File& file) {
   return c;
 }
 
-uint64_t KvCacheBytes(const ModelConfig& c, int n_ctx, int n_ubatch, bool f32) {
-  const uint64_t elem = f32 ? 4 : 2;
+const char* KvTypeName(KvType type) {
+  switch (type) {
+    case KvType::kF16:
+      return "f16";
+    case KvType::kQ8_0:
+      return "q8_0";
+    case KvType::kQ4_0:
+      return "q4_0";
+    case KvType::kF32:
+      return "f32";
+  }
+  return "?";
+}
+
+bool ParseKvType(std::string_view name, KvType* type) {
+  std::string lower(name);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (KvType t : {KvType::kF16, KvType::kQ8_0, KvType::kQ4_0}) {
+    if (lower == KvTypeName(t)) {
+      *type = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint32_t KvTensorType(KvType type) {
+  switch (type) {
+    case KvType::kF16:
+      return tensor::kF16;
+    case KvType::kQ8_0:
+      return tensor::kQ8_0;
+    case KvType::kQ4_0:
+      return tensor::kQ4_0;
+    case KvType::kF32:
+      return tensor::kF32;
+  }
+  return tensor::kF16;
+}
+
+uint64_t KvRowBytes(KvType type, int64_t n) { return tensor::RowBytes(KvTensorType(type), n); }
+
+void CheckKvType(const ModelConfig& c, KvType type) {
+  const int64_t block = tensor::BlockSize(KvTensorType(type));
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerConfig& lc = c.layers[l];
+    if (lc.owns_kv && lc.head_dim % block != 0) {
+      throw Error(ErrorClass::kUsage,
+                  std::string("KV cache type ") + KvTypeName(type) + " stores blocks of " +
+                      std::to_string(block) + " values, but layer " + std::to_string(l) + " of '" +
+                      c.path + "' has head_dim " + std::to_string(lc.head_dim) +
+                      ", not a multiple of " + std::to_string(block),
+                  "use --cache-type f16");
+    }
+  }
+}
+
+uint64_t KvCacheBytes(const ModelConfig& c, int n_ctx, int n_ubatch, KvType k, KvType v) {
   uint64_t total = 0;
   for (const auto& l : c.layers) {
     if (!l.owns_kv) continue;
     uint64_t cells = static_cast<uint64_t>(n_ctx);
     if (l.sliding) cells = std::min<uint64_t>(cells, c.sliding_window - 1 + n_ubatch);
-    total += 2 * cells * static_cast<uint64_t>(l.n_head_kv) * l.head_dim * elem;
+    const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
+    // Rows of a block type that do not divide into blocks cannot be made (CheckKvType refuses
+    // them); count them as F16 so that the estimate stays defined.
+    const auto bytes = [&](KvType t) {
+      return row % tensor::BlockSize(KvTensorType(t)) == 0 ? KvRowBytes(t, row)
+                                                           : KvRowBytes(KvType::kF16, row);
+    };
+    total += cells * (bytes(k) + bytes(v));
   }
   return total;
+}
+
+uint64_t KvCacheBytes(const ModelConfig& c, int n_ctx, int n_ubatch, bool f32) {
+  const KvType t = f32 ? KvType::kF32 : KvType::kF16;
+  return KvCacheBytes(c, n_ctx, n_ubatch, t, t);
 }
 
 }  // namespace hearth::model

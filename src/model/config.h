@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hearth::gguf {
@@ -62,8 +63,28 @@ struct ModelConfig {
 // Tensor-derived facts (n_vocab) come from the tensor table; shapes are checked when binding.
 ModelConfig ReadConfig(const gguf::File& file);
 
-// Bytes of KV cache a context of `n_ctx` positions needs (F16 when `f32` is false), with
-// sliding layers keeping `sliding_window - 1 + n_ubatch` positions at most.
+// The storage type of the KV cache's keys or values (`--cache-type`, as llama.cpp's -ctk/-ctv):
+// F16 by default, Q8_0 or Q4_0 in ggml's block layouts (32 values a block, so every KV-owning
+// layer's head_dim must be a multiple of 32), F32 in precise mode only.
+enum class KvType : uint8_t { kF16, kQ8_0, kQ4_0, kF32 };
+// "f16", "q8_0", "q4_0", "f32".
+const char* KvTypeName(KvType type);
+// The values --cache-type accepts, for messages: "f16, q8_0, q4_0".
+inline constexpr const char* kKvTypeChoices = "f16, q8_0, q4_0";
+// Parses a --cache-type value (one of kKvTypeChoices, case-insensitive); false for anything else.
+bool ParseKvType(std::string_view name, KvType* type);
+// The tensor::TypeId the type stores its cells in.
+uint32_t KvTensorType(KvType type);
+// Bytes of one cell row of `n` values (n a multiple of 32 for the block types).
+uint64_t KvRowBytes(KvType type, int64_t n);
+// Throws Error(kUsage) when `type` cannot hold this model's KV rows (a block type and a head_dim
+// that is not a multiple of 32), naming the layer and suggesting f16.
+void CheckKvType(const ModelConfig& config, KvType type);
+
+// Bytes of KV cache a context of `n_ctx` positions needs with keys of type `k` and values of type
+// `v`, with sliding layers keeping `sliding_window - 1 + n_ubatch` positions at most.
+uint64_t KvCacheBytes(const ModelConfig& config, int n_ctx, int n_ubatch, KvType k, KvType v);
+// The same for the default cache (F16) or precise mode's (`f32`).
 uint64_t KvCacheBytes(const ModelConfig& config, int n_ctx, int n_ubatch, bool f32);
 
 }  // namespace hearth::model

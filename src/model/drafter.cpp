@@ -409,7 +409,7 @@ void DrafterContext::Step(int32_t token, int pos, const float* h, float* logits,
     // The target's keys 0..pos-1 (the draft position has none yet), sliding layers the last
     // W-1 of them (§4.3): a query "at" pos-1 with window W-1 sees exactly those.
     const int src = TargetKvLayer(tc, lc.sliding);
-    Attend(kv.layers[src], kv.f32, b.q.data(), 1, pos - 1, nh, lc.n_head_kv, hd,
+    Attend(kv.layers[src], b.q.data(), 1, pos - 1, nh, lc.n_head_kv, hd,
            lc.sliding ? c.sliding_window - 1 : 0, pool, b.partial, b.attn.data());
     tensor::MatMul(lw.attn_output, b.attn.data(), 1, b.o.data(), prec, pool);
     RmsNorm(b.o.data(), lw.post_attention_norm, E, eps, b.o.data());

@@ -158,9 +158,20 @@ constexpr int kMinSlicePositions = 256;
 }  // namespace
 
 // Declared in kv_cache.h (the MTP drafter attends over the target's cache with it).
-void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
-            int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
-            float* attn, bool non_causal) {
+void Attend(const LayerKv& cache, const float* q, int nr, int pos_row0, int nh, int nkv, int hd,
+            int window, tensor::ThreadPool* pool, std::vector<float>& partial, float* attn,
+            bool non_causal) {
+  const bool f32_cache = cache.k_type == KvType::kF32;  // precise mode: K and V both F32
+  const bool k_blocks = cache.k_type == KvType::kQ8_0 || cache.k_type == KvType::kQ4_0;
+  const bool v_blocks = cache.v_type == KvType::kQ8_0 || cache.v_type == KvType::kQ4_0;
+  const uint32_t k_tensor = KvTensorType(cache.k_type), v_tensor = KvTensorType(cache.v_type);
+  const size_t k_head_bytes = KvRowBytes(cache.k_type, hd);
+  const size_t v_head_bytes = KvRowBytes(cache.v_type, hd);
+  const size_t q_head_bytes = k_blocks ? tensor::KvQueryBytes(k_tensor, hd) : 0;
+  const auto* k32 = reinterpret_cast<const float*>(cache.k.data());
+  const auto* v32 = reinterpret_cast<const float*>(cache.v.data());
+  const auto* k16 = reinterpret_cast<const uint16_t*>(cache.k.data());
+  const auto* v16 = reinterpret_cast<const uint16_t*>(cache.v.data());
   const int group = nh / nkv;
   const int nq_w = nh * hd;
   const int last_pos = pos_row0 + nr - 1;
@@ -180,6 +191,7 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
   pool->ParallelFor(pairs * slices, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores, acc, maxv, sums, qr, row;
     thread_local std::vector<uint16_t> q16;
+    thread_local std::vector<uint8_t> qq;  // the group's query heads prepared for a block-type K
     if (maxv.size() < static_cast<size_t>(group)) {
       maxv.resize(static_cast<size_t>(group));
       sums.resize(static_cast<size_t>(group));
@@ -188,6 +200,7 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
     if (qr.size() < static_cast<size_t>(group) * hd) qr.resize(static_cast<size_t>(group) * hd);
     if (acc.size() < static_cast<size_t>(group) * hd) acc.resize(static_cast<size_t>(group) * hd);
     if (q16.size() < static_cast<size_t>(group) * hd) q16.resize(static_cast<size_t>(group) * hd);
+    if (qq.size() < group * q_head_bytes) qq.resize(group * q_head_bytes);
     for (int64_t job = begin; job < end; ++job) {
       const int t = static_cast<int>(job / (static_cast<int64_t>(nkv) * slices));
       const int g = static_cast<int>(job / slices % nkv);
@@ -207,13 +220,30 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
       auto cell = [&](int j) {
         return static_cast<size_t>((first + j) % cache.capacity) * cache.row + head_off;
       };
+      // Block types: the byte where head g of position first + j starts.
+      auto k_at = [&](int j) {
+        return cache.k_cell((first + j) % cache.capacity) + g * k_head_bytes;
+      };
+      auto v_at = [&](int j) {
+        return cache.v_cell((first + j) % cache.capacity) + g * v_head_bytes;
+      };
       // Scores: each K row once, against every query head of the group.
       if (f32_cache) {
         for (int j = j0; j < j1; ++j) {
-          const float* kj = &cache.k32[cell(j)];
+          const float* kj = &k32[cell(j)];
           for (int hh = 0; hh < group; ++hh) {
             scores[static_cast<size_t>(hh) * len + (j - j0)] =
                 tensor::DotF32(qg + static_cast<size_t>(hh) * hd, kj, hd);
+          }
+        }
+      } else if (k_blocks) {
+        // As ggml's flash attention over a Q8_0 / Q4_0 cache: each query head is quantized to
+        // Q8_0 once and meets each K row in the integer dot product, the group's heads together.
+        tensor::PrepareKvQuery(k_tensor, qg, group, hd, qq.data());
+        for (int j = j0; j < j1; ++j) {
+          tensor::DotKvHeads(k_tensor, k_at(j), qq.data(), group, hd, row.data());
+          for (int hh = 0; hh < group; ++hh) {
+            scores[static_cast<size_t>(hh) * len + (j - j0)] = row[hh];
           }
         }
       } else {
@@ -222,7 +252,7 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
         tensor::Fp32ToFp16Row(qg, q16.data(), static_cast<int64_t>(group) * hd);
         tensor::Fp16ToFp32Row(q16.data(), qr.data(), static_cast<int64_t>(group) * hd);
         for (int j = j0; j < j1; ++j) {
-          tensor::DotF32F16Heads(qr.data(), group, &cache.k16[cell(j)], hd, row.data());
+          tensor::DotF32F16Heads(qr.data(), group, &k16[cell(j)], hd, row.data());
           for (int hh = 0; hh < group; ++hh) {
             scores[static_cast<size_t>(hh) * len + (j - j0)] = row[hh];
           }
@@ -253,14 +283,16 @@ void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int po
       for (int j = j0; j < j1; ++j) {
         for (int hh = 0; hh < group; ++hh)
           row[hh] = scores[static_cast<size_t>(hh) * len + (j - j0)];
-        if (f32_cache) {
-          const float* vj = &cache.v32[cell(j)];
+        if (cache.v_type == KvType::kF32) {
+          const float* vj = &v32[cell(j)];
           for (int hh = 0; hh < group; ++hh) {
             float* out = &acc[static_cast<size_t>(hh) * hd];
             for (int d = 0; d < hd; ++d) out[d] += row[hh] * vj[d];
           }
+        } else if (v_blocks) {
+          tensor::AxpyKvHeads(v_tensor, row.data(), group, v_at(j), acc.data(), hd);
         } else {
-          tensor::AxpyF16Heads(row.data(), group, &cache.v16[cell(j)], acc.data(), hd);
+          tensor::AxpyF16Heads(row.data(), group, &v16[cell(j)], acc.data(), hd);
         }
       }
       for (int hh = 0; hh < group; ++hh) {
@@ -321,10 +353,16 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
   if (options_.n_threads < 1) options_.n_threads = 1;
   options_.n_ubatch = std::clamp(options_.n_ubatch, 1, options_.n_ctx);
   const int nb = options_.n_ubatch;
+  // Precise mode's cache is F32 whatever the options say; a block type must divide the heads.
+  if (options_.precise) options_.cache_type_k = options_.cache_type_v = KvType::kF32;
+  const std::pair<KvType, KvType> kv_types{options_.cache_type_k, options_.cache_type_v};
+  CheckKvType(c, kv_types.first);
+  CheckKvType(c, kv_types.second);
 
   try {
     kv_ = std::make_unique<KvCache>();
-    kv_->f32 = options_.precise;
+    kv_->k_type = kv_types.first;
+    kv_->v_type = kv_types.second;
     kv_->layers.resize(c.n_layer);
     for (int l = 0; l < c.n_layer; ++l) {
       const LayerConfig& lc = c.layers[l];
@@ -333,15 +371,13 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
       s.capacity =
           lc.sliding ? std::min(options_.n_ctx, c.sliding_window - 1 + nb) : options_.n_ctx;
       s.row = lc.n_head_kv * lc.head_dim;
-      const size_t n = static_cast<size_t>(s.capacity) * s.row;
-      if (kv_->f32) {
-        Resize(s.k32, n);
-        Resize(s.v32, n);
-      } else {
-        Resize(s.k16, n);
-        Resize(s.v16, n);
-      }
-      kv_->bytes += 2 * n * (kv_->f32 ? 4 : 2);
+      s.k_type = kv_->k_type;
+      s.v_type = kv_->v_type;
+      s.k_row_bytes = KvRowBytes(s.k_type, s.row);
+      s.v_row_bytes = KvRowBytes(s.v_type, s.row);
+      Resize(s.k, static_cast<size_t>(s.capacity) * s.k_row_bytes);
+      Resize(s.v, static_cast<size_t>(s.capacity) * s.v_row_bytes);
+      kv_->bytes += s.k.size() + s.v.size();
     }
 
     int max_q = 0, max_kv = 0, max_ff = c.n_ff_exp * 2;
@@ -390,12 +426,14 @@ Context::Context(const Model& model, ContextOptions options) : model_(model), op
     Resize(s.logits, static_cast<size_t>(c.n_vocab));
     s.zero_ids.assign(static_cast<size_t>(nb), 0);
   } catch (const std::bad_alloc&) {
-    throw Error(ErrorClass::kResource,
-                "not enough memory for a context of " + std::to_string(options_.n_ctx) +
-                    " positions (KV cache " +
-                    std::to_string(KvCacheBytes(c, options_.n_ctx, nb, options_.precise) >> 20) +
-                    " MiB)",
-                "use a smaller context size");
+    throw Error(
+        ErrorClass::kResource,
+        "not enough memory for a context of " + std::to_string(options_.n_ctx) +
+            " positions (KV cache " +
+            std::to_string(KvCacheBytes(c, options_.n_ctx, nb, kv_types.first, kv_types.second) >>
+                           20) +
+            " MiB)",
+        "use a smaller context size");
   }
   pool_ = std::make_unique<Pool>(options_.n_threads);
   lora_scratch_ = std::make_unique<LoraScratch>();
@@ -420,6 +458,8 @@ void Context::SetAdapters(std::shared_ptr<const AdapterSet> adapters) {
 }
 
 uint64_t Context::kv_bytes() const { return kv_->bytes; }
+KvType Context::k_type() const { return kv_->k_type; }
+KvType Context::v_type() const { return kv_->v_type; }
 
 bool Context::Truncate(int n) {
   if (n < 0 || n > n_past_) return false;
@@ -441,28 +481,22 @@ bool Context::Truncate(int n) {
 
 namespace {
 
-// The bytes of `count` cells starting at position `first` of one store, in position order (the
-// cells of a ring wrap).
-void AppendCells(const std::vector<uint16_t>& s16, const std::vector<float>& s32, bool f32,
-                 const LayerKv& layer, int first, int count, std::string* out) {
-  const size_t row_bytes = static_cast<size_t>(layer.row) * (f32 ? 4 : 2);
+// The bytes of `count` cells starting at position `first` of one store (cells of `row_bytes`),
+// in position order (the cells of a ring wrap).
+void AppendCells(const std::vector<uint8_t>& store, size_t row_bytes, const LayerKv& layer,
+                 int first, int count, std::string* out) {
   for (int p = first; p < first + count; ++p) {
-    const size_t cell = static_cast<size_t>(p % layer.capacity) * layer.row;
-    const char* src = f32 ? reinterpret_cast<const char*>(s32.data() + cell)
-                          : reinterpret_cast<const char*>(s16.data() + cell);
-    out->append(src, row_bytes);
+    const size_t cell = static_cast<size_t>(p % layer.capacity) * row_bytes;
+    out->append(reinterpret_cast<const char*>(store.data() + cell), row_bytes);
   }
 }
 
 // The reverse: `count` cells from `in` (advanced past them) into positions first...
-void ReadCells(std::vector<uint16_t>& s16, std::vector<float>& s32, bool f32, const LayerKv& layer,
-               int first, int count, const char*& in) {
-  const size_t row_bytes = static_cast<size_t>(layer.row) * (f32 ? 4 : 2);
+void ReadCells(std::vector<uint8_t>& store, size_t row_bytes, const LayerKv& layer, int first,
+               int count, const char*& in) {
   for (int p = first; p < first + count; ++p) {
-    const size_t cell = static_cast<size_t>(p % layer.capacity) * layer.row;
-    char* dst = f32 ? reinterpret_cast<char*>(s32.data() + cell)
-                    : reinterpret_cast<char*>(s16.data() + cell);
-    std::memcpy(dst, in, row_bytes);
+    const size_t cell = static_cast<size_t>(p % layer.capacity) * row_bytes;
+    std::memcpy(store.data() + cell, in, row_bytes);
     in += row_bytes;
   }
 }
@@ -474,7 +508,7 @@ size_t Context::FullKvBytesPerPosition() const {
   size_t bytes = 0;
   for (int l = 0; l < c.n_layer; ++l) {
     if (c.layers[l].owns_kv && !c.layers[l].sliding) {
-      bytes += 2 * static_cast<size_t>(kv_->layers[l].row) * (kv_->f32 ? 4 : 2);
+      bytes += kv_->layers[l].k_row_bytes + kv_->layers[l].v_row_bytes;
     }
   }
   return bytes;
@@ -493,8 +527,8 @@ std::string Context::ExportKv(KvPart part) const {
   for (int l = 0; l < c.n_layer; ++l) {
     if (!c.layers[l].owns_kv || c.layers[l].sliding != sliding) continue;
     const LayerKv& s = kv_->layers[l];
-    AppendCells(s.k16, s.k32, kv_->f32, s, first, n_past_ - first, &out);
-    AppendCells(s.v16, s.v32, kv_->f32, s, first, n_past_ - first, &out);
+    AppendCells(s.k, s.k_row_bytes, s, first, n_past_ - first, &out);
+    AppendCells(s.v, s.v_row_bytes, s, first, n_past_ - first, &out);
   }
   return out;
 }
@@ -516,7 +550,8 @@ bool Context::ImportKv(int n, std::string_view full, std::string_view sliding) {
   size_t sliding_bytes = 0;
   for (int l = 0; l < c.n_layer; ++l) {
     if (c.layers[l].owns_kv && c.layers[l].sliding) {
-      sliding_bytes += 2 * static_cast<size_t>(n - first) * kv_->layers[l].row * (kv_->f32 ? 4 : 2);
+      const LayerKv& s = kv_->layers[l];
+      sliding_bytes += static_cast<size_t>(n - first) * (s.k_row_bytes + s.v_row_bytes);
     }
   }
   if (sliding.size() != sliding_bytes) return false;
@@ -528,15 +563,14 @@ bool Context::ImportKv(int n, std::string_view full, std::string_view sliding) {
     if (!c.layers[l].owns_kv) continue;
     LayerKv& s = kv_->layers[l];
     if (c.layers[l].sliding) {
-      ReadCells(s.k16, s.k32, kv_->f32, s, first, n - first, in_sliding);
-      ReadCells(s.v16, s.v32, kv_->f32, s, first, n - first, in_sliding);
+      ReadCells(s.k, s.k_row_bytes, s, first, n - first, in_sliding);
+      ReadCells(s.v, s.v_row_bytes, s, first, n - first, in_sliding);
     } else {
-      const size_t store_bytes = static_cast<size_t>(stored) * s.row * (kv_->f32 ? 4 : 2);
       const char* k = in_full;
-      const char* v = in_full + store_bytes;
-      ReadCells(s.k16, s.k32, kv_->f32, s, 0, n, k);
-      ReadCells(s.v16, s.v32, kv_->f32, s, 0, n, v);
-      in_full += 2 * store_bytes;
+      const char* v = in_full + static_cast<size_t>(stored) * s.k_row_bytes;
+      ReadCells(s.k, s.k_row_bytes, s, 0, n, k);
+      ReadCells(s.v, s.v_row_bytes, s, 0, n, v);
+      in_full += static_cast<size_t>(stored) * (s.k_row_bytes + s.v_row_bytes);
     }
   }
   n_past_ = n;
@@ -843,24 +877,31 @@ void Forward::Attention(int l) {
   // 5. Store this batch's K/V (post-norm, post-rope K; post-norm V) in the layer's cache.
   if (want_kv) {
     LayerKv& own = kv_.layers[l];
-    for (int t = 0; t < nr; ++t) {
-      const size_t cell = static_cast<size_t>((pos0_ + r0 + t) % own.capacity) * own.row;
-      const float* kt = Row(s_.k, t, nkv_w);
-      const float* vt = Row(s_.v, t, nkv_w);
-      if (kv_.f32) {
-        std::memcpy(&own.k32[cell], kt, sizeof(float) * nkv_w);
-        std::memcpy(&own.v32[cell], vt, sizeof(float) * nkv_w);
-      } else {
-        tensor::Fp32ToFp16Row(kt, &own.k16[cell], nkv_w);
-        tensor::Fp32ToFp16Row(vt, &own.v16[cell], nkv_w);
+    // Each row is converted to the cache's type: copied (F32), rounded (F16) or quantized with
+    // ggml's reference quantizer (Q8_0, Q4_0; whole blocks per head).
+    const auto store = [nkv_w](KvType type, const float* src, uint8_t* dst) {
+      switch (type) {
+        case KvType::kF32:
+          std::memcpy(dst, src, sizeof(float) * nkv_w);
+          break;
+        case KvType::kF16:
+          tensor::Fp32ToFp16Row(src, reinterpret_cast<uint16_t*>(dst), nkv_w);
+          break;
+        default:
+          tensor::QuantizeRow(KvTensorType(type), src, dst, nkv_w);
       }
+    };
+    for (int t = 0; t < nr; ++t) {
+      const int cell = (pos0_ + r0 + t) % own.capacity;
+      store(own.k_type, Row(s_.k, t, nkv_w), own.k_cell(cell));
+      store(own.v_type, Row(s_.v, t, nkv_w), own.v_cell(cell));
     }
   }
 
   // 6. Attention over the visible cached positions. Scale 1.0, no softcap; sliding layers see
   // positions p - W + 1 .. p (§3.6). KV-shared layers read their source layer's cache with
   // their own (identical) window.
-  Attend(kv_.layers[lc.kv_source], kv_.f32, s_.q.data(), nr, pos0_ + r0, nh, nkv, hd,
+  Attend(kv_.layers[lc.kv_source], s_.q.data(), nr, pos0_ + r0, nh, nkv, hd,
          lc.sliding ? c_.sliding_window : 0, pool_, s_.attn_partial, s_.attn.data(),
          non_causal_ && lc.sliding);
 

@@ -22,15 +22,28 @@ struct Context::Pool {
 // n_ctx, no wrap), sliding layers a ring of W - 1 + n_ubatch cells — enough that writing a batch
 // never overwrites a key some query of the same batch still sees (§4.4). KV-shared layers have
 // no store of their own and read their source layer's.
+// Cells are stored as the types say: F16 (default, as llama.cpp), F32 (precise mode), or Q8_0 /
+// Q4_0 blocks (--cache-type; each head's hd values are whole blocks, so head g of a cell starts
+// at byte g * KvRowBytes(type, hd)).
 struct LayerKv {
   int capacity = 0;
-  int row = 0;                     // values per cell
-  std::vector<float> k32, v32;     // precise mode
-  std::vector<uint16_t> k16, v16;  // default: F16, as llama.cpp
+  int row = 0;  // values per cell
+  KvType k_type = KvType::kF16, v_type = KvType::kF16;
+  size_t k_row_bytes = 0, v_row_bytes = 0;  // bytes per cell
+  std::vector<uint8_t> k, v;                // capacity cells each
+
+  uint8_t* k_cell(int cell) { return k.data() + static_cast<size_t>(cell) * k_row_bytes; }
+  uint8_t* v_cell(int cell) { return v.data() + static_cast<size_t>(cell) * v_row_bytes; }
+  const uint8_t* k_cell(int cell) const {
+    return k.data() + static_cast<size_t>(cell) * k_row_bytes;
+  }
+  const uint8_t* v_cell(int cell) const {
+    return v.data() + static_cast<size_t>(cell) * v_row_bytes;
+  }
 };
 
 struct KvCache {
-  bool f32 = false;
+  KvType k_type = KvType::kF16, v_type = KvType::kF16;
   std::vector<LayerKv> layers;  // indexed by layer; empty stores for KV-shared layers
   uint64_t bytes = 0;
 };
@@ -41,9 +54,12 @@ struct KvCache {
 // `non_causal`: every row also sees the later rows of the batch, up to pos_row0 + nr - 1 (media
 // spans decoded without the causal rule, gemma4-multimodal.md §2.4); the window still bounds
 // how far back a row sees.
-void Attend(const LayerKv& cache, bool f32_cache, const float* q, int nr, int pos_row0, int nh,
-            int nkv, int hd, int window, tensor::ThreadPool* pool, std::vector<float>& partial,
-            float* attn, bool non_causal = false);
+// The cache's types decide the arithmetic: F32 exactly, F16 with q rounded to F16 (as
+// llama.cpp), Q8_0 / Q4_0 K with q quantized to Q8_0 once per head and integer dot products, and
+// Q8_0 / Q4_0 V dequantized per row (as ggml's CPU flash attention).
+void Attend(const LayerKv& cache, const float* q, int nr, int pos_row0, int nh, int nkv, int hd,
+            int window, tensor::ThreadPool* pool, std::vector<float>& partial, float* attn,
+            bool non_causal = false);
 
 // The forward pass's elementwise stages, used by the drafter as well so both compute the same.
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); y may be x.

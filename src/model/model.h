@@ -66,6 +66,11 @@ struct ContextOptions {
   // mode). Fast (default): activations in the weight type's dot format, GELU through the fp16
   // table, F16 KV cache — what llama.cpp's CPU backend computes.
   bool precise = false;
+  // Storage of the cached keys and values (`--cache-type`): F16 as llama.cpp by default, or Q8_0 /
+  // Q4_0 blocks (a quarter / a little over a quarter of F32's bytes), written quantized and read
+  // as ggml's flash attention does. Precise mode ignores both: its cache is F32.
+  KvType cache_type_k = KvType::kF16;
+  KvType cache_type_v = KvType::kF16;
   // LoRA adapters and control vectors applied on top of the weights (adapters.h); null = none.
   std::shared_ptr<const AdapterSet> adapters;
 };
@@ -114,14 +119,18 @@ class Context {
   bool Truncate(int n);
   // Bytes of the KV cache.
   uint64_t kv_bytes() const;
+  // The types the cache stores keys and values in (F32 for both in precise mode).
+  KvType k_type() const;
+  KvType v_type() const;
 
   // The cache's state as bytes, so that another process can continue from it
   // (engine/prefix_store.h). kFull: the keys and values of positions [0, n_past()) of every
   // full-attention layer, layer by layer, keys then values, position-major: the first n
   // positions' bytes serve any n <= n_past(). kSliding: those of the sliding layers for the
   // positions that position n_past() still sees (the last sliding_window - 1): valid for exactly
-  // n_past(), which it starts with (int32). Cells in the cache's storage type (F16, or F32 in
-  // precise mode).
+  // n_past(), which it starts with (int32). Cells in the cache's storage types (k_type(),
+  // v_type(): F16, Q8_0 or Q4_0 blocks, or F32 in precise mode); the blobs do not name them, so
+  // whoever keeps them keys them by the types.
   enum class KvPart { kFull, kSliding };
   std::string ExportKv(KvPart part) const;
   // Bytes per position of ExportKv(kFull); a blob of m positions is m times as long.

@@ -50,7 +50,10 @@ class EngineGenerator final : public Generator {
       if (!opt.draft_model_path.empty()) lm_->AttachDraftModel(opt.draft_model_path);
       if (opt.lookup > 0) lm_->SetLookup(opt.lookup);
     }
-    model::ContextOptions copt = lm_->Context({.n_ctx = opt.n_ctx, .n_threads = opt.n_threads});
+    model::ContextOptions copt = lm_->Context({.n_ctx = opt.n_ctx,
+                                               .n_threads = opt.n_threads,
+                                               .cache_type_k = opt.cache_type_k,
+                                               .cache_type_v = opt.cache_type_v});
     if (opt.n_slots < 1 || opt.n_slots > 64) {
       ThrowUsage("--parallel " + std::to_string(opt.n_slots) + " is out of range", "use 1 to 64");
     }

@@ -137,6 +137,10 @@ struct EngineOptions {
   int n_slots = 1;
   int n_ctx = 0;      // 0: engine::kDefaultContext, or the model's maximum if smaller
   int n_threads = 0;  // 0: engine::DefaultThreads(), shared out among the slots
+  // The slots' KV cache storage (--cache-type). Slots keep their caches in memory only, each
+  // under the one type of this server.
+  model::KvType cache_type_k = model::KvType::kF16;
+  model::KvType cache_type_v = model::KvType::kF16;
   std::string alias;  // the model's name in listings and responses (default: the file's stem)
   // Speculative decoding per slot (the replies are the same with or without, or with temperature
   // follow the same distribution): an MTP drafter (default: one found next to the model), a

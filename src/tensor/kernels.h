@@ -54,6 +54,9 @@ struct Kernels {
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);
   void (*dot_f32_f16_heads)(int64_t n, const float* q, int heads, const uint16_t* k, float* out);
   void (*axpy_f16_heads)(int64_t n, const float* alpha, int heads, const uint16_t* x, float* y);
+  // Optional: AxpyKvHeads (tensor.h) for a Q8_0 / Q4_0 row (null: the portable loop).
+  void (*axpy_kv_heads[kMaxTypeId])(int64_t n, const float* alpha, int heads, const void* x,
+                                    float* y);
   void (*f32_to_f16)(int64_t n, const float* src, uint16_t* dst);
   void (*f16_to_f32)(int64_t n, const uint16_t* src, float* dst);
   // Optional: ExpShifted (tensor.h) in wide registers, the same operations as the portable loop.

@@ -641,6 +641,64 @@ void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
   Active().axpy_f16(n, alpha, x, y);
 }
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(n, src, dst); }
+
+// Quantized KV cache rows (tensor.h). The query heads take the form MatMul gives activations
+// (the vec-dot type, then the kernel's own layout where it has one), so the K rows meet them in
+// the same kernels as weight rows.
+size_t KvQueryBytes(uint32_t type, int64_t n) {
+  const internal::ActPrep prep = Active().act_prep[type];
+  return prep.run != nullptr ? prep.bytes(n) : RowBytes(VecDotType(type), n);
+}
+
+void PrepareKvQuery(uint32_t type, const float* q, int heads, int64_t n, void* out) {
+  const internal::ActPrep prep = Active().act_prep[type];
+  const uint32_t vt = VecDotType(type);
+  const size_t stride = KvQueryBytes(type, n);
+  auto* dst = static_cast<uint8_t*>(out);
+  thread_local std::vector<uint8_t> row;
+  if (prep.run != nullptr && row.size() < RowBytes(vt, n)) row.resize(RowBytes(vt, n));
+  for (int h = 0; h < heads; ++h) {
+    if (prep.run != nullptr) {
+      QuantizeRow(vt, q + static_cast<size_t>(h) * n, row.data(), n);
+      prep.run(n, row.data(), dst + static_cast<size_t>(h) * stride);
+    } else {
+      QuantizeRow(vt, q + static_cast<size_t>(h) * n, dst + static_cast<size_t>(h) * stride, n);
+    }
+  }
+}
+
+void DotKvHeads(uint32_t type, const void* k, const void* q, int heads, int64_t n, float* out) {
+  const internal::Kernels& kern = Active();
+  const size_t stride = KvQueryBytes(type, n);
+  const auto* qb = static_cast<const uint8_t*>(q);
+  int h = 0;
+  if (const internal::VecDot4Fn dot4 = kern.vec_dot4[type]; dot4 != nullptr) {
+    for (; h + 4 <= heads; h += 4)
+      dot4(n, k, qb + static_cast<size_t>(h) * stride, stride, out + h);
+  }
+  for (; h < heads; ++h) out[h] = kern.vec_dot[type](n, k, qb + static_cast<size_t>(h) * stride);
+}
+
+void AxpyKvHeads(uint32_t type, const float* alpha, int heads, const void* x, float* y, int64_t n) {
+  if (const auto axpy = Active().axpy_kv_heads[type]; axpy != nullptr) {
+    axpy(n, alpha, heads, x, y);
+    return;
+  }
+  // A chunk at a time on the stack: V rows are up to 512 values (Gemma 4's global heads).
+  constexpr int64_t kChunk = 256;
+  float v[kChunk];
+  const size_t chunk_bytes = RowBytes(type, kChunk);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t len = std::min(kChunk, n - i0);
+    DequantizeRow(type, xb + static_cast<size_t>(i0 / kChunk) * chunk_bytes, v, len);
+    for (int h = 0; h < heads; ++h) {
+      const float a = alpha[h];
+      float* yh = y + static_cast<size_t>(h) * n + i0;
+      for (int64_t i = 0; i < len; ++i) yh[i] += a * v[i];
+    }
+  }
+}
 namespace internal {
 // For ExpShifted (elementwise.cpp): the active level's wide version, or null.
 ExpShiftedFn ActiveExpShifted() { return Active().exp_shifted; }

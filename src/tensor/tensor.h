@@ -75,6 +75,18 @@ void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n);  // y[i] += a
 void DotF32F16Heads(const float* q, int heads, const uint16_t* k, int64_t n, float* out);
 void AxpyF16Heads(const float* alpha, int heads, const uint16_t* x, float* y, int64_t n);
 void Fp32ToFp16Row(const float* src, uint16_t* dst, int64_t n);  // round to nearest even
+// Attention over a quantized KV cache (Q8_0 or Q4_0 rows in ggml's block layouts), as ggml's
+// CPU flash attention computes it: each query head is quantized once to the K type's vec-dot
+// format (Q8_0) and meets every K row in the integer dot product of the weight kernels; V rows are
+// dequantized to F32 and accumulated. `n` is a multiple of 32.
+//   KvQueryBytes(type, n):                 bytes of one prepared query head of n values
+//   PrepareKvQuery(type, q, heads, n, out): [heads][n] F32 into [heads][KvQueryBytes] at out
+//   DotKvHeads(type, k, q, heads, n, out):  out[h] = k · q[h], k one row of `type`
+//   AxpyKvHeads(type, alpha, heads, x, y, n): y[h][i] += alpha[h] * dequant(x)[i]
+size_t KvQueryBytes(uint32_t type, int64_t n);
+void PrepareKvQuery(uint32_t type, const float* q, int heads, int64_t n, void* out);
+void DotKvHeads(uint32_t type, const void* k, const void* q, int heads, int64_t n, float* out);
+void AxpyKvHeads(uint32_t type, const float* alpha, int heads, const void* x, float* y, int64_t n);
 void Fp16ToFp32Row(const uint16_t* src, float* dst, int64_t n);
 // x[i] = cap * tanh(x[i] / cap) (Gemma's logit soft-cap), within a few ulp of std::tanh and
 // vectorised.

@@ -636,6 +636,56 @@ TEST(AgentCliTest, SecondAskRestoresThePromptFromThePrefixCache) {
       << foreign.out;
 }
 
+// The snapshot of one KV cache type is never restored into a context of another (--cache-type):
+// a q8_0 ask neither reads the f16 file nor accepts it copied over its own; it keeps its own,
+// which the next q8_0 ask restores from, answering as a q8_0 ask without the cache.
+TEST(AgentCliTest, PrefixCacheIsKeyedByTheKvCacheType) {
+  TempRepo repo, user;
+  Write(repo.path() / "main.c", "int main(void) { return helper(); }\n");
+  Write(repo.path() / "helper.c", "int helper(void) { return 0; }\n");
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  const auto ask = [&](const std::string& extra) {
+    return testing::RunShell("cd '" + repo.path().string() + "' && XDG_CONFIG_HOME='" +
+                             user.path().string() + "' '" + HEARTH_BINARY + "' ask -m '" + model +
+                             "' -n 8 --max-steps 1 -t 1 --permissions read-only -v " + extra +
+                             " 'what does main return?' </dev/null 2>&1");
+  };
+  const auto kv_files = [&] {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(repo.path() / ".hearth" / "kv")) {
+      files.push_back(e.path());
+    }
+    return files;
+  };
+  Result f16 = ask("");
+  ASSERT_EQ(f16.code, 0) << f16.out;
+  ASSERT_GE(StepOneCounts(f16.out).first, 512) << f16.out;
+  const std::vector<fs::path> f16_files = kv_files();
+  ASSERT_EQ(f16_files.size(), 1u);
+
+  Result q8 = ask("--cache-type q8_0");
+  ASSERT_EQ(q8.code, 0) << q8.out;
+  EXPECT_EQ(StepOneCounts(q8.out).second, 0) << q8.out;
+  std::vector<fs::path> files = kv_files();
+  ASSERT_EQ(files.size(), 2u);  // its own file beside the f16 one
+  const fs::path q8_file = files[0] == f16_files[0] ? files[1] : files[0];
+
+  Result q8_again = ask("--cache-type q8_0");
+  Result q8_plain = ask("--cache-type q8_0 --no-prefix-cache");
+  ASSERT_EQ(q8_again.code, 0) << q8_again.out;
+  EXPECT_GE(StepOneCounts(q8_again.out).second, StepOneCounts(q8.out).first - 2) << q8_again.out;
+  EXPECT_EQ(AnswerText(q8_again.out), AnswerText(q8_plain.out));
+
+  // The f16 snapshot planted under the q8_0 file's name: refused, not restored.
+  fs::copy_file(f16_files[0], q8_file, fs::copy_options::overwrite_existing);
+  Result planted = ask("--cache-type q8_0");
+  EXPECT_EQ(planted.code, 0) << planted.out;
+  EXPECT_EQ(StepOneCounts(planted.out).second, 0) << planted.out;
+  EXPECT_NE(planted.out.find("not written by this user's hearth for this model and settings"),
+            std::string::npos)
+      << planted.out;
+}
+
 // A symlink planted at .hearth/kv (to a directory outside) is never written through.
 TEST(AgentCliTest, PrefixCacheNeverWritesThroughASymlink) {
   TempRepo repo, user, outside;

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli_test_util.h"
 
@@ -84,6 +85,47 @@ TEST(Cli, InfoDescribesAFixtureModel) {
   EXPECT_NE(r.out.find("architecture:  gemma4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Q4_K x20"), std::string::npos) << r.out;  // refs/README.md §2
   EXPECT_NE(r.out.find("ffn_gate_up_exps"), std::string::npos);
+}
+
+// --cache-type (and llama.cpp's -ctk / -ctv) on every command that runs a model: a value that
+// is not a KV cache type is a usage error listing the valid ones; precise mode refuses it; info
+// sizes the cache for it; logits runs with it.
+TEST(Cli, CacheTypeFlag) {
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/models/tiny-e.Q8_0.gguf";
+  const std::string out = ::testing::TempDir() + "kv_logits_" + std::to_string(::getpid());
+  for (const std::string& cmd : std::vector<std::string>{
+           "run -p hi -n 1", "chat --plain", "ask --no-index what", "serve --port 0", "bench -r 1",
+           "logits --tokens 2,3 --out " + out, "info", "transcribe x.wav"}) {
+    for (const std::string flag : {"--cache-type q5_1", "-ctk q5_1", "-ctv q5_1"}) {
+      SCOPED_TRACE(cmd + " " + flag);
+      const Result r = RunHearth(cmd + " -m " + model + " " + flag);
+      EXPECT_EQ(r.exit_code, 2) << r.err;
+      EXPECT_NE(r.err.find("unknown KV cache type"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("f16, q8_0, q4_0"), std::string::npos) << r.err;
+    }
+  }
+  Result r = RunHearth("logits -m " + model + " --tokens 2,3 --out " + out +
+                       " --precise --cache-type q8_0");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("precise mode keeps an F32 KV cache"), std::string::npos) << r.err;
+
+  // tiny-e at 1024 positions (kv_type_test has the sum by hand): 372352 bytes in F16, 197812 in
+  // Q8_0, 104724 in Q4_0.
+  r = RunHearth("info -m " + model + " -c 1024 --cache-type q8_0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("193.2 KiB q8_0 KV cache at 1024 positions"), std::string::npos) << r.out;
+  r = RunHearth("info -m " + model + " -c 1024 -ctk q4_0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("q4_0/f16 KV cache at 1024 positions"), std::string::npos) << r.out;
+  r = RunHearth("info -m " + model + " -c 1024");
+  EXPECT_NE(r.out.find("363.6 KiB f16 KV cache at 1024 positions"), std::string::npos) << r.out;
+
+  for (const std::string flags : {"--cache-type q8_0", "-ctk q4_0 -ctv q8_0"}) {
+    r = RunHearth("logits -m " + model + " --tokens 2,3,4,5 --out " + out + " " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Slurp(out).size(), size_t{4} * 4096 * sizeof(float)) << flags;
+  }
+  std::remove(out.c_str());
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 // persisted prefix cache: a context restored at position n from another context's state must
 // continue exactly as one that decoded all n tokens itself (the same bits, not "close"), on every
 // fixture structure (dense, E-style with KV-shared layers and per-layer embeddings, MoE), in
-// both cache types, with prompts well past the sliding window so the rings have wrapped.
+// every cache type (F32 precise, F16, Q8_0 and Q4_0 blocks, mixed K/V), with prompts well past
+// the sliding window so the rings have wrapped.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/model.h"
@@ -30,18 +32,23 @@ std::vector<int32_t> Tokens(int n, int n_vocab) {
   return t;
 }
 
-ContextOptions Options(bool precise) {
+ContextOptions Options(bool precise, KvType k = KvType::kF16, KvType v = KvType::kF16) {
   ContextOptions o;
   o.n_ctx = 256;
   o.n_ubatch = 16;  // small, so the sliding rings (window 32..48) wrap many times
   o.n_threads = 1;
   o.precise = precise;
+  o.cache_type_k = k;
+  o.cache_type_v = v;
   return o;
 }
 
 struct Case {
   const char* model;
   bool precise;
+  KvType k = KvType::kF16;
+  KvType v = KvType::kF16;
+  ContextOptions options() const { return Options(precise, k, v); }
 };
 
 class KvStateTest : public ::testing::TestWithParam<Case> {};
@@ -54,7 +61,7 @@ TEST_P(KvStateTest, RestoredContextContinuesBitForBit) {
 
   // The source: decodes 0..checkpoint, exports the sliding window there, goes on to `total`
   // and exports the full layers (a longer blob: only its first `checkpoint` positions count).
-  Context source(*model, Options(GetParam().precise));
+  Context source(*model, GetParam().options());
   source.Decode({tokens.data(), size_t(checkpoint)}, nullptr, false);
   const std::string sliding = source.ExportKv(Context::KvPart::kSliding);
   source.Decode({tokens.data() + checkpoint, size_t(total - checkpoint)}, nullptr, false);
@@ -62,12 +69,12 @@ TEST_P(KvStateTest, RestoredContextContinuesBitForBit) {
   EXPECT_EQ(full.size(), source.FullKvBytesPerPosition() * total);
 
   // The reference: a fresh context decoding everything itself.
-  Context reference(*model, Options(GetParam().precise));
+  Context reference(*model, GetParam().options());
   reference.Decode({tokens.data(), size_t(checkpoint)}, nullptr, false);
   std::vector<float> want(size_t(tail_end - checkpoint) * n_vocab);
   reference.Decode({tokens.data() + checkpoint, size_t(tail_end - checkpoint)}, want.data(), true);
 
-  Context restored(*model, Options(GetParam().precise));
+  Context restored(*model, GetParam().options());
   ASSERT_TRUE(restored.ImportKv(checkpoint, full, sliding));
   EXPECT_EQ(restored.n_past(), checkpoint);
   std::vector<float> got(want.size());
@@ -86,19 +93,26 @@ TEST_P(KvStateTest, RestoredContextContinuesBitForBit) {
   EXPECT_TRUE(restored.Truncate(0));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, KvStateTest,
-                         ::testing::Values(Case{"tiny-dense.Q8_0", false},
-                                           Case{"tiny-dense.F32", true},
-                                           Case{"tiny-e.Q4_K_M", false}, Case{"tiny-e.F32", true},
-                                           Case{"tiny-moe.Q4_0", false},
-                                           Case{"tiny-moe.F32", true}),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param.model;
-                           for (char& ch : name) {
-                             if (ch == '.' || ch == '-') ch = '_';
-                           }
-                           return name + (param_info.param.precise ? "_precise" : "_fast");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, KvStateTest,
+    ::testing::Values(Case{"tiny-dense.Q8_0", false}, Case{"tiny-dense.F32", true},
+                      Case{"tiny-e.Q4_K_M", false}, Case{"tiny-e.F32", true},
+                      Case{"tiny-moe.Q4_0", false}, Case{"tiny-moe.F32", true},
+                      Case{"tiny-e.Q4_K_M", false, KvType::kQ8_0, KvType::kQ8_0},
+                      Case{"tiny-dense.Q8_0", false, KvType::kQ4_0, KvType::kQ4_0},
+                      Case{"tiny-moe.Q4_0", false, KvType::kQ8_0, KvType::kF16}),
+    [](const auto& param_info) {
+      std::string name = param_info.param.model;
+      for (char& ch : name) {
+        if (ch == '.' || ch == '-') ch = '_';
+      }
+      name += param_info.param.precise ? "_precise" : "_fast";
+      if (param_info.param.k != KvType::kF16 || param_info.param.v != KvType::kF16) {
+        name += std::string("_kv_") + KvTypeName(param_info.param.k) + "_" +
+                KvTypeName(param_info.param.v);
+      }
+      return name;
+    });
 
 TEST(KvState, BlobsThatDoNotFitAreRefusedAndChangeNothing) {
   const auto model = Model::Load(FixtureModel("tiny-e.Q8_0"));
@@ -120,6 +134,34 @@ TEST(KvState, BlobsThatDoNotFitAreRefusedAndChangeNothing) {
   EXPECT_EQ(b.n_past(), 10);
   EXPECT_EQ(precise.n_past(), 0);
   EXPECT_TRUE(b.ImportKv(60, full, sliding));
+}
+
+// Blobs of another cache type never fit: every type has its own bytes per cell (F16 64 for 32
+// values, Q8_0 34, Q4_0 18), so an F16 state is refused by a Q8_0 context and the other way
+// round (the persisted prefix cache also keys its files by the type: agent/prefix_cache.h).
+TEST(KvState, BlobsOfAnotherCacheTypeAreRefused) {
+  const auto model = Model::Load(FixtureModel("tiny-e.Q8_0"));
+  const std::vector<int32_t> tokens = Tokens(60, model->config().n_vocab);
+  const KvType types[] = {KvType::kF16, KvType::kQ8_0, KvType::kQ4_0};
+  std::vector<std::pair<std::string, std::string>> blobs;  // (full, sliding) per type
+  for (KvType t : types) {
+    Context c(*model, Options(false, t, t));
+    EXPECT_EQ(c.k_type(), t);
+    EXPECT_EQ(c.v_type(), t);
+    c.Decode({tokens.data(), 60}, nullptr, false);
+    blobs.emplace_back(c.ExportKv(Context::KvPart::kFull), c.ExportKv(Context::KvPart::kSliding));
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = 0; j < 3; ++j) {
+      Context c(*model, Options(false, types[i], types[i]));
+      EXPECT_EQ(c.ImportKv(60, blobs[j].first, blobs[j].second), i == j)
+          << KvTypeName(types[i]) << " context, " << KvTypeName(types[j]) << " blob";
+    }
+  }
+  // Precise mode keeps its F32 cache whatever the options say.
+  Context precise(*model, Options(true, KvType::kQ8_0, KvType::kQ4_0));
+  EXPECT_EQ(precise.k_type(), KvType::kF32);
+  EXPECT_EQ(precise.v_type(), KvType::kF32);
 }
 
 }  // namespace

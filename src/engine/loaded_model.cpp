@@ -113,6 +113,8 @@ SpeculationOptions LoadedModel::speculation() const {
   o.draft_model = draft_model_.get();
   o.lookup = lookup_;
   o.max_draft = max_draft_;
+  // Every command drafts only while it pays (DraftGovernor); --no-spec drops the sources.
+  o.adaptive = true;
   return o;
 }
 

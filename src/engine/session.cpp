@@ -383,6 +383,7 @@ struct Session::Loop {
 
 void Session::SetSpeculation(const SpeculationOptions& options) {
   draft_.reset();
+  governor_.reset();
   hidden_.clear();
   if (!options.enabled()) {
     return;
@@ -399,6 +400,7 @@ void Session::SetSpeculation(const SpeculationOptions& options) {
     draft_ = MakeLookupSource(options.lookup);
   }
   sample_drafts_ = options.sample_drafts;
+  if (options.adaptive) governor_.emplace();
   const int def = options.drafter || options.draft_model ? 4 : 8;
   // A verification pass must fit in one forward step, or rolling back could find the sliding
   // ring already overwritten.
@@ -560,7 +562,9 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     const int k = std::min({max_draft_, room - 1, left - 1});
     drafts.clear();
     bool have_q = false;
-    if (k > 0 && (!options.draft_when || options.draft_when(result.text))) {
+    const auto pass_start = Clock::now();
+    if (k > 0 && (!options.draft_when || options.draft_when(result.text)) &&
+        (!governor_ || governor_->ShouldDraft())) {
       const DraftInput in{tokens_, pending, tokens_.empty() ? nullptr : hidden_.data()};
       const auto draft_start = Clock::now();
       if (draft_sampler) {
@@ -602,6 +606,14 @@ GenerateResult Session::GenerateSpeculative(std::span<const int32_t> prompt,
     }
     stats.accepted_tokens += accepted;
     stats.accepted_per_pass.push_back(accepted);
+    if (governor_) {
+      const double seconds = Seconds(pass_start, Clock::now());
+      if (drafts.empty()) {
+        governor_->OnPlainStep(seconds);
+      } else {
+        governor_->OnSpeculativePass(accepted + 1, seconds);
+      }
+    }
     // Keep pending and the accepted drafts; the hidden row of the last kept one feeds the next
     // draft.
     const int keep = base + 1 + accepted;

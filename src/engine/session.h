@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -184,6 +185,7 @@ class Session {
   std::unique_ptr<DraftSource> draft_;
   int max_draft_ = 0;
   bool sample_drafts_ = true;
+  std::optional<DraftGovernor> governor_;  // SpeculationOptions::adaptive
   std::vector<float> hidden_, verify_logits_, verify_hidden_;
 
   // Prefill's start from the prefix store; returns the positions restored and prepares the

@@ -175,4 +175,29 @@ std::unique_ptr<DraftSource> MakeDraftModelSource(const model::Model& draft,
   return std::make_unique<DraftModelSource>(draft, options);
 }
 
+void DraftGovernor::OnPlainStep(double seconds) {
+  // A moving average: one slow step (a page fault, another process) moves it only a little.
+  step_seconds_ = step_seconds_ > 0 ? 0.75 * step_seconds_ + 0.25 * seconds : seconds;
+  if (pause_ > 0) --pause_;
+}
+
+void DraftGovernor::OnSpeculativePass(int emitted, double seconds) {
+  window_tokens_ += emitted;
+  window_seconds_ += seconds;
+  if (++window_passes_ < kWindow) return;
+  if (step_seconds_ <= 0) {
+    pause_ = 1;  // one plain step to compare with; this window is judged after it
+    return;
+  }
+  // Slower than plain decoding: window_tokens / window_seconds < 1 / step.
+  if (window_tokens_ * step_seconds_ < window_seconds_) {
+    pause_ = next_pause_;
+    next_pause_ = std::min(next_pause_ * 2, kMaxPause);
+  } else {
+    next_pause_ = kFirstPause;
+  }
+  window_tokens_ = window_seconds_ = 0;
+  window_passes_ = 0;
+}
+
 }  // namespace hearth::engine

@@ -78,7 +78,44 @@ struct SpeculationOptions {
   // speculative sampling's rule (see the top of this file); false keeps greedy drafts and exact
   // matching, whose output equals plain decoding's for the same seed.
   bool sample_drafts = true;
+  // Draft only while it pays on this machine (DraftGovernor). The front ends turn it on; the
+  // benchmarks and the tests that count drafts leave it off, since it depends on timing.
+  bool adaptive = false;
   bool enabled() const { return drafter || draft_model || lookup > 0; }
+};
+
+// Whether drafting pays, decided as the generation goes: a verification pass over 1 + k tokens
+// costs several decode steps on a CPU (docs/BENCHMARKS.md), so speculation is faster only when
+// enough drafts are accepted. The governor compares the tokens per second of speculative passes
+// (drafting and verification, tokens emitted) with those of plain steps, both measured on the
+// spot, over windows of kWindow passes. A window that is slower than plain decoding pauses
+// drafting for `pause` plain steps (16, doubling after each slow window up to 256, back to 16
+// after a fast one), after which drafting is tried again: text that turns predictable (the
+// unchanged stretch of a rewritten file) gets drafted again. Pausing never changes the output,
+// only how fast it comes.
+class DraftGovernor {
+ public:
+  static constexpr int kWindow = 4;
+  static constexpr int kFirstPause = 16;
+  static constexpr int kMaxPause = 256;
+
+  // False while paused. Drafting starts at once; when a window ends before any plain step was
+  // timed, one plain step is taken to time it and the window is judged after it.
+  bool ShouldDraft() const { return pause_ == 0; }
+  // A pass that verified no draft (one token).
+  void OnPlainStep(double seconds);
+  // A pass that verified drafts: `emitted` tokens (accepted drafts + 1) in `seconds`, drafting
+  // included.
+  void OnSpeculativePass(int emitted, double seconds);
+  int pause() const { return pause_; }
+  double step_seconds() const { return step_seconds_; }
+
+ private:
+  double step_seconds_ = 0;  // moving average of a plain step
+  double window_tokens_ = 0, window_seconds_ = 0;
+  int window_passes_ = 0;
+  int pause_ = 0;
+  int next_pause_ = kFirstPause;
 };
 
 }  // namespace hearth::engine

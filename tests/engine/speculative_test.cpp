@@ -126,6 +126,53 @@ TEST(Speculative, MtpDrafterMatchesPlainAndLlamaCpp) {
   }
 }
 
+// The governor, fed made-up timings (a plain step takes 1 s): drafting starts at once; a window
+// of kWindow passes slower than plain decoding pauses it for 16 plain steps, the next slow
+// window for 32 and so on up to 256; a fast window brings the pause back to 16; a window that
+// ends before any plain step was timed takes one plain step and is judged after it.
+TEST(DraftGovernor, PausesDraftingWhileItDoesNotPay) {
+  DraftGovernor g;
+  EXPECT_TRUE(g.ShouldDraft());
+  for (int i = 0; i < DraftGovernor::kWindow; ++i) g.OnSpeculativePass(2, 3.0);
+  EXPECT_FALSE(g.ShouldDraft());  // not judged yet: one plain step to time first
+  g.OnPlainStep(1.0);
+  EXPECT_TRUE(g.ShouldDraft());
+  g.OnSpeculativePass(2, 3.0);  // judged now: 10 tokens in 15 s against 1 token/s
+  EXPECT_FALSE(g.ShouldDraft());
+  EXPECT_EQ(g.pause(), DraftGovernor::kFirstPause);
+  for (int i = 0; i < DraftGovernor::kFirstPause; ++i) {
+    EXPECT_FALSE(g.ShouldDraft()) << i;
+    g.OnPlainStep(1.0);
+  }
+  EXPECT_TRUE(g.ShouldDraft());
+  int pause = DraftGovernor::kFirstPause;
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < DraftGovernor::kWindow; ++i) g.OnSpeculativePass(1, 2.0);
+    pause = std::min(pause * 2, DraftGovernor::kMaxPause);
+    EXPECT_EQ(g.pause(), pause) << round;
+    while (g.pause() > 0) g.OnPlainStep(1.0);
+  }
+  EXPECT_EQ(g.pause(), 0);
+  // 5 tokens in 2 s beats 1 token per 1 s: no pause, and the next slow window pauses for 16.
+  for (int i = 0; i < DraftGovernor::kWindow; ++i) g.OnSpeculativePass(5, 2.0);
+  EXPECT_TRUE(g.ShouldDraft());
+  for (int i = 0; i < DraftGovernor::kWindow; ++i) g.OnSpeculativePass(1, 1.5);
+  EXPECT_EQ(g.pause(), DraftGovernor::kFirstPause);
+  // Exactly as fast as plain decoding counts as paying (no pause).
+  while (g.pause() > 0) g.OnPlainStep(1.0);
+  for (int i = 0; i < DraftGovernor::kWindow; ++i) g.OnSpeculativePass(2, 2.0);
+  EXPECT_TRUE(g.ShouldDraft());
+}
+
+// The plain step time is a moving average: one slow step moves it a quarter of the way.
+TEST(DraftGovernor, OneSlowStepMovesTheStepTimeALittle) {
+  DraftGovernor g;
+  g.OnPlainStep(1.0);
+  EXPECT_DOUBLE_EQ(g.step_seconds(), 1.0);
+  g.OnPlainStep(5.0);
+  EXPECT_DOUBLE_EQ(g.step_seconds(), 2.0);
+}
+
 // The sliding ring wraps and rollbacks cross it: a verification pass is one forward step of
 // k+1 <= n_ubatch tokens, so with n_ubatch = 5 the ring has only W + 4 cells; 61 + 80 positions
 // pass several windows (W = 32 / 48). Every source, greedy. Every ctest run covers the KV-shared
@@ -174,6 +221,12 @@ TEST(Speculative, EverySourceEqualsPlainAcrossWindows) {
         if (label == "self") {
           EXPECT_GT(r.stats.accepted_tokens, r.stats.drafted_tokens / 2);
         }
+        // Drafting only while it pays (what every command does) pauses and resumes drafting
+        // by the clock; whatever it decides, the output stays plain decoding's.
+        spec.adaptive = true;
+        EXPECT_EQ(Generate(t, Options(precise, 5), spec, prompt, Greedy(80)).tokens, plain.tokens)
+            << "adaptive";
+        spec.adaptive = false;
       }
     }
   }

@@ -30,6 +30,7 @@ namespace hearth::model {
 namespace {
 
 using testing::CompareRow;
+using testing::ContextLogits;
 using testing::FixturesDir;
 using testing::RefFile;
 using testing::RefRow;
@@ -220,17 +221,7 @@ std::vector<float> Logits(const Model& model, const std::vector<int32_t>& tokens
   o.n_ubatch = n_ubatch;
   o.n_threads = 2;
   o.cache_type_k = o.cache_type_v = type;
-  Context ctx(model, o);
-  const int V = model.config().n_vocab;
-  std::vector<float> logits(tokens.size() * V);
-  if (incremental) {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * V], true);
-    }
-  } else {
-    ctx.Decode(tokens, logits.data(), true);
-  }
-  return logits;
+  return ContextLogits(model, o, tokens, incremental);
 }
 
 // Measured on this build (docs/BENCHMARKS.md, issue 21 "KV cache types"; values in the list

@@ -114,17 +114,7 @@ class LoraRefTest : public ::testing::TestWithParam<std::string> {
     opt.n_threads = 2;
     opt.precise = precise;
     opt.adapters = std::move(set);
-    Context ctx(*model_, opt);
-    const int V = model_->config().n_vocab;
-    std::vector<float> logits(tokens.size() * V);
-    if (incremental) {
-      for (size_t i = 0; i < tokens.size(); ++i) {
-        ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * V], true);
-      }
-    } else {
-      ctx.Decode(tokens, logits.data(), true);
-    }
-    return logits;
+    return testing::ContextLogits(*model_, opt, tokens, incremental);
   }
 
   void Level1(bool incremental) {

@@ -24,6 +24,7 @@ namespace {
 
 using testing::AllFixtureFiles;
 using testing::CompareRow;
+using testing::ContextLogits;
 using testing::FixturesDir;
 using testing::RefFile;
 using testing::RefRow;
@@ -57,17 +58,7 @@ std::vector<float> RunLogits(const Model& model, const std::vector<int32_t>& tok
   opt.n_ubatch = n_ubatch;
   opt.n_threads = 2;
   opt.precise = precise;
-  Context ctx(model, opt);
-  const int V = model.config().n_vocab;
-  std::vector<float> logits(tokens.size() * V);
-  if (incremental) {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * V], true);
-    }
-  } else {
-    ctx.Decode(tokens, logits.data(), true);
-  }
-  return logits;
+  return ContextLogits(model, opt, tokens, incremental);
 }
 
 class RefTest : public ::testing::TestWithParam<std::string> {

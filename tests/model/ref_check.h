@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "model/model.h"
 
 namespace hearth::model::testing {
 
@@ -93,6 +94,11 @@ inline Diff Compare(const std::vector<float>& got, const std::vector<float>& wan
   d.rel_rms = std::sqrt(se / std::max(sr, 1e-30));
   return d;
 }
+
+// Logits [tokens][n_vocab] of one fresh context with `options`, the tokens fed all at once or
+// one per Decode call (`incremental`, the decode path).
+std::vector<float> ContextLogits(const Model& model, const ContextOptions& options,
+                                 const std::vector<int32_t>& tokens, bool incremental);
 
 double LogSumExp(const float* logits, int n);
 int ArgMax(const float* logits, int n);  // lowest id wins ties

@@ -4,25 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <span>
 #include <stdexcept>
 
 namespace hearth::model::testing {
-
-std::vector<float> ContextLogits(const Model& model, const ContextOptions& options,
-                                 const std::vector<int32_t>& tokens, bool incremental) {
-  Context ctx(model, options);
-  const size_t V = static_cast<size_t>(model.config().n_vocab);
-  std::vector<float> logits(tokens.size() * V);
-  if (incremental) {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * V], true);
-    }
-  } else {
-    ctx.Decode(tokens, logits.data(), true);
-  }
-  return logits;
-}
 
 std::string FixturesDir() { return std::string(HEARTH_SHARED_DIR) + "/fixtures"; }
 

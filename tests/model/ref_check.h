@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,9 +97,22 @@ inline Diff Compare(const std::vector<float>& got, const std::vector<float>& wan
 }
 
 // Logits [tokens][n_vocab] of one fresh context with `options`, the tokens fed all at once or
-// one per Decode call (`incremental`, the decode path).
-std::vector<float> ContextLogits(const Model& model, const ContextOptions& options,
-                                 const std::vector<int32_t>& tokens, bool incremental);
+// one per Decode call (`incremental`, the decode path). Inline: some users of this file (the
+// CLI and media tests) do not link the model library.
+inline std::vector<float> ContextLogits(const Model& model, const ContextOptions& options,
+                                        const std::vector<int32_t>& tokens, bool incremental) {
+  Context ctx(model, options);
+  const size_t V = static_cast<size_t>(model.config().n_vocab);
+  std::vector<float> logits(tokens.size() * V);
+  if (incremental) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      ctx.Decode(std::span<const int32_t>(&tokens[i], 1), &logits[i * V], true);
+    }
+  } else {
+    ctx.Decode(tokens, logits.data(), true);
+  }
+  return logits;
+}
 
 double LogSumExp(const float* logits, int n);
 int ArgMax(const float* logits, int n);  // lowest id wins ties
